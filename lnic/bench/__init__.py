@@ -1,0 +1,1 @@
+"""Evaluation harness: classical codecs, metrics, BD-rate, reports (see ``lnic bench --help``)."""

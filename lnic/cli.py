@@ -1,0 +1,137 @@
+"""The ``lnic`` command line: encode, decode, info and bench.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit code; output files are
+written through a temporary file and renamed, so a failure never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from lnic import __version__
+from lnic.errors import LnicError
+
+EPILOG_ENCODE = """\
+examples:
+  lnic encode photo.png -o photo.lnic                 # quality 4, default preset
+  lnic encode photo.png -o photo.lnic --quality 7     # higher quality, more bits
+  lnic encode photo.png -o photo.lnic --preset fast   # quick look (about 4x faster)
+  lnic encode photo.png -o photo.lnic --json          # last line: one JSON object
+
+quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):
+  1: 0.02   2: 0.008   3: 0.004   4: 0.002   5: 0.001   6: 0.0005   7: 0.00025   8: 0.0001
+"""
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lnic",
+        description="lnic: a lightweight overfitted neural image codec (<= 2 kMAC/pixel decoder).",
+    )
+    parser.add_argument("--version", action="version", version=f"lnic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    enc = sub.add_parser(
+        "encode",
+        help="fit a decoder to an image and write an .lnic bitstream",
+        description="Fit latents and a tiny decoder to one image, quantize and range-code them, "
+        "then decode the written file to check it.",
+        epilog=EPILOG_ENCODE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    enc.add_argument("input", help="8-bit RGB or grayscale PNG (any size >= 16x16)")
+    enc.add_argument("-o", "--output", required=True, help="output .lnic file")
+    group = enc.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quality", type=int, default=None, choices=range(1, 9), metavar="Q",
+        help="quality 1 (smallest) .. 8 (best); default 4",
+    )
+    group.add_argument("--lmbda", type=float, default=None, help="rate-distortion lambda (experts)")
+    enc.add_argument(
+        "-p", "--preset", default="default", choices=["fast", "default", "slow"],
+        help="encoder effort: fast (quick look), default, slow (best rate-distortion)",
+    )
+    enc.add_argument("--seed", type=int, default=0, help="random seed of the encoder (default 0)")
+    enc.add_argument("-v", "--verbose", action="store_true", help="print the per-module MAC table")
+    enc.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    enc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    dec = sub.add_parser(
+        "decode",
+        help="decode an .lnic bitstream to a PNG",
+        description="Decode an .lnic file to an 8-bit PNG (RGB, or grayscale if coded so).",
+    )
+    dec.add_argument("input", help=".lnic file")
+    dec.add_argument("-o", "--output", required=True, help="output PNG file")
+    dec.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+    info = sub.add_parser(
+        "info",
+        help="describe an .lnic bitstream without decoding the image",
+        description="Print image size, architecture, decoder MAC/pixel and where the bytes go.",
+    )
+    info.add_argument("input", help=".lnic file")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from lnic.bench import cli as bench_cli
+
+    bench = sub.add_parser(
+        "bench",
+        help="rate-distortion benchmark against classical and published codecs",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(bench_cli.__doc__ or "").strip(),
+    )
+    bench_cli.add_arguments(bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lnic`` console script."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "encode":
+            from lnic.commands import cmd_encode
+
+            return cmd_encode(args)
+        if args.command == "decode":
+            from lnic.commands import cmd_decode
+
+            return cmd_decode(args)
+        if args.command == "info":
+            from lnic.commands import cmd_info
+
+            return cmd_info(args)
+        if args.command == "bench":
+            from lnic.bench import cli as bench_cli
+
+            return bench_cli.run(args)
+    except LnicError as exc:
+        print(f"lnic {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"lnic {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"lnic {args.command}: error: out of memory", file=sys.stderr)
+        return 1
+    return 2
+
+
+def print_json(obj: dict) -> None:
+    """Print one JSON object on one line (the last line of a ``--json`` run)."""
+    print(json.dumps(obj, sort_keys=False))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
