@@ -1,0 +1,88 @@
+"""Every constant of the lnic bitstream format, in one place (specified in ``docs/format.md``).
+
+Changing any value here changes the format: bump :data:`FORMAT_VERSION` when you do.
+"""
+
+from __future__ import annotations
+
+MAGIC = b"LNIC"
+"""First four bytes of every .lnic file."""
+
+FORMAT_VERSION = 1
+"""Format version written in the header; decoders refuse versions they do not know."""
+
+MAX_DIMENSION = 16384
+"""Largest width or height a decoder accepts (checked before any allocation)."""
+
+MAX_PIXELS = 40_000_000
+"""Largest width * height a decoder accepts (a 3840x2160 image is 8.3 M pixels)."""
+
+MIN_DIMENSION = 16
+"""Smallest width or height the encoder accepts."""
+
+MAX_LEVELS = 7
+"""Latent grids at scales 1, 1/2, ..., 1/64 at most."""
+
+MIN_COARSEST_SIDE = 4
+"""The coarsest latent grid keeps at least this many samples along the shorter side."""
+
+# --- Autoregressive entropy model (ARM): causal context -------------------------------------
+ARM_CONTEXT: tuple[tuple[int, int], ...] = (
+    (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
+    (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
+    (0, -2), (0, -1),
+)
+"""(dy, dx) offsets of the already-decoded neighbours in the same grid (outside the grid: 0)."""
+
+ARM_INTER_CONTEXT = True
+"""The co-located value of the next coarser grid is one more ARM input (0 for the coarsest)."""
+
+ARM_WAVEFRONT_SLOPE = 3
+"""Latents with equal ``x + 3*y`` never depend on each other: one decoding batch each."""
+
+# --- Integer (fixed-point) ARM ----------------------------------------------------------------
+ARM_ACT_FRAC_BITS = 8
+"""Fractional bits of ARM activations (inputs are shifted left by this)."""
+
+ARM_ACT_CLAMP = 1 << 22
+"""ARM activations are clamped to [-ARM_ACT_CLAMP, ARM_ACT_CLAMP] after every layer."""
+
+ARM_WEIGHT_CLAMP = 1 << 15
+"""Quantized ARM weights (integers) must lie in [-ARM_WEIGHT_CLAMP, ARM_WEIGHT_CLAMP]."""
+
+LATENT_CLAMP = 1 << 12
+"""Decoded latents beyond +-LATENT_CLAMP are a bitstream error (the encoder clips to it)."""
+
+# --- Probability table indexed by the integer ARM's outputs ---------------------------------
+MU_FRAC_BITS = 4
+"""The predicted mean is quantized to 1/16: ``mu = m_int + f/16``."""
+
+LOG_SCALE_MIN = -4.5
+"""Natural log of the smallest Laplace scale in the table."""
+
+LOG_SCALE_STEP_BITS = 3
+"""log-scale is quantized in steps of 1/8 (scale ratio 1.133 between entries)."""
+
+N_SCALES = 68
+"""Number of scale entries: ln(scale) from -4.5 to -4.5 + 67/8 = 3.875."""
+
+SYMBOL_RADIUS = 24
+"""Residuals ``latent - m_int`` in (-24, 24) are coded directly; +-24 are escapes."""
+
+PROB_BITS = 16
+"""Probabilities of the table are integers summing to 2**PROB_BITS, each at least 1."""
+
+ESCAPE_BITS_MAX = 20
+"""Exp-Golomb escape values are coded with at most this many prefix bits."""
+
+# --- Network weights --------------------------------------------------------------------------
+WEIGHT_STEP_EXP_MIN = 0
+WEIGHT_STEP_EXP_MAX = 15
+"""Weights of a module are quantized with a step 2**-e, e in [0, 15] (written in the header)."""
+
+# --- Integer upsampling and synthesis ---------------------------------------------------------
+SYNTH_FRAC_BITS = 12
+"""Fractional bits of upsampling and synthesis activations (pixel value 1.0 = 2**12)."""
+
+SYNTH_ACT_CLAMP = 1 << 24
+"""Upsampling and synthesis activations are clamped to +-2**24 (4096 x the pixel range)."""

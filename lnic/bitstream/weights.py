@@ -1,0 +1,96 @@
+"""Coding of the quantized network weights: per module, steps and exp-Golomb orders, then values.
+
+A module (ARM, upsampling, synthesis) is a list of :class:`QuantizedLinear` sharing one weight
+step ``2**-e_w`` and one bias step ``2**-e_b``. Its record is ``e_w`` (5 bits), ``e_b`` (5 bits),
+the exp-Golomb orders ``k_w`` and ``k_b`` (4 bits each), then every weight and every bias as a
+signed exp-Golomb code. Shapes are not stored: they follow from the architecture.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lnic.bitstream.bits import (
+    BitReader,
+    BitWriter,
+    exp_golomb_length,
+    read_exp_golomb,
+    write_exp_golomb,
+)
+from lnic.errors import BitstreamError
+from lnic.model.quantized import QuantizedLinear
+
+MAX_ORDER = 15
+MAX_ABS_VALUE = 1 << 24
+
+
+def best_order(values: np.ndarray) -> tuple[int, int]:
+    """(order, bits) of the exp-Golomb order that codes ``values`` in the fewest bits."""
+    vals = [int(v) for v in values.ravel()]
+    best = (0, sum(exp_golomb_length(v, 0) for v in vals))
+    for k in range(1, MAX_ORDER + 1):
+        bits = sum(exp_golomb_length(v, k) for v in vals)
+        if bits < best[1]:
+            best = (k, bits)
+    return best
+
+
+def module_bits(layers: list[QuantizedLinear]) -> int:
+    """Exact size in bits of one module's record."""
+    w = np.concatenate([layer.weight.ravel() for layer in layers])
+    b = np.concatenate([layer.bias.ravel() for layer in layers])
+    return 18 + best_order(w)[1] + best_order(b)[1]
+
+
+def write_module(writer: BitWriter, layers: list[QuantizedLinear]) -> None:
+    e_w, e_b = layers[0].e_w, layers[0].e_b
+    if any(layer.e_w != e_w or layer.e_b != e_b for layer in layers):
+        raise ValueError("all layers of a module share their quantization steps")
+    w = np.concatenate([layer.weight.ravel() for layer in layers]).astype(np.int64)
+    b = np.concatenate([layer.bias.ravel() for layer in layers]).astype(np.int64)
+    k_w, k_b = best_order(w)[0], best_order(b)[0]
+    writer.write(e_w, 5)
+    writer.write(e_b, 5)
+    writer.write(k_w, 4)
+    writer.write(k_b, 4)
+    for v in w:
+        write_exp_golomb(writer, int(v), k_w)
+    for v in b:
+        write_exp_golomb(writer, int(v), k_b)
+
+
+def read_module(
+    reader: BitReader, shapes: list[tuple[tuple[int, ...], tuple[int, ...]]]
+) -> list[QuantizedLinear]:
+    """Read a module whose layers have the given (weight shape, bias shape) pairs."""
+    e_w, e_b, k_w, k_b = reader.read(5), reader.read(5), reader.read(4), reader.read(4)
+
+    def values(n: int, k: int) -> np.ndarray:
+        out = np.array([read_exp_golomb(reader, k) for _ in range(n)], dtype=np.int64)
+        if n and np.abs(out).max() > MAX_ABS_VALUE:
+            raise BitstreamError("network weight out of range")
+        return out
+
+    n_w = sum(int(np.prod(ws)) for ws, _ in shapes)
+    n_b = sum(int(np.prod(bs)) for _, bs in shapes)
+    w, b = values(n_w, k_w), values(n_b, k_b)
+    layers, iw, ib = [], 0, 0
+    for ws, bs in shapes:
+        nw, nb = int(np.prod(ws)), int(np.prod(bs))
+        layers.append(QuantizedLinear(w[iw : iw + nw].reshape(ws), b[ib : ib + nb].reshape(bs), e_w, e_b))
+        iw, ib = iw + nw, ib + nb
+    return layers
+
+
+def encode_modules(modules: list[list[QuantizedLinear]]) -> bytes:
+    writer = BitWriter()
+    for layers in modules:
+        write_module(writer, layers)
+    return writer.getvalue()
+
+
+def decode_modules(
+    data: bytes, shapes: list[list[tuple[tuple[int, ...], tuple[int, ...]]]]
+) -> list[list[QuantizedLinear]]:
+    reader = BitReader(data)
+    return [read_module(reader, s) for s in shapes]

@@ -1,0 +1,1 @@
+"""The encoder: fits latents and a decoder to one image, quantizes and codes them."""

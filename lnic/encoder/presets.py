@@ -1,0 +1,56 @@
+"""Encoder presets and the quality -> lambda table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUALITY_LAMBDAS: dict[int, float] = {
+    1: 0.02,
+    2: 0.01,
+    3: 0.005,
+    4: 0.0025,
+    5: 0.0012,
+    6: 0.0006,
+    7: 0.0003,
+    8: 0.00015,
+}
+"""``--quality`` -> lambda in ``loss = MSE + lambda * bits/pixel`` (MSE of 0..1 images).
+
+Spaced by about 2x so that consecutive qualities differ by ~0.25-0.5 dB-ish steps of rate;
+quality 1 lands near 0.1 bpp and quality 8 near 2 bpp on Kodak.
+"""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How hard the encoder works. Steps are full-image optimisation steps.
+
+    ``noise_steps`` train with the soft-round + uniform-noise proxy of quantization while the
+    soft-round temperature anneals from ``temperature_start`` to ``temperature_end``;
+    ``ste_steps`` then fine-tune with hard rounding and straight-through gradients at a lower
+    learning rate, so the model sees exactly what the decoder will see.
+    """
+
+    name: str
+    noise_steps: int
+    ste_steps: int
+    lr: float = 1e-2
+    ste_lr: float = 1e-3
+    temperature_start: float = 0.3
+    temperature_end: float = 0.1
+    compile: bool = True
+
+
+PRESETS: dict[str, Preset] = {
+    "fast": Preset("fast", noise_steps=300, ste_steps=40),
+    "default": Preset("default", noise_steps=1000, ste_steps=100),
+    "slow": Preset("slow", noise_steps=3000, ste_steps=300),
+}
+
+
+def get_preset(name: str) -> Preset:
+    from lnic.errors import InputError
+
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)})")
+    return PRESETS[name]

@@ -1,0 +1,125 @@
+"""Post-training quantization: latents to integers, network weights to power-of-two steps.
+
+Each module's weight step ``2**-e_w`` and bias step ``2**-e_b`` are chosen by the real cost
+they cause: for the ARM, the exact code length of the latents under the integer ARM plus the
+ARM's own bits; for upsampling and synthesis, the exact integer reconstruction's squared error
+plus lambda times their bits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from lnic.bitstream.format import (
+    ARM_ACT_FRAC_BITS,
+    ARM_WEIGHT_CLAMP,
+    LATENT_CLAMP,
+    SYNTH_FRAC_BITS,
+    WEIGHT_STEP_EXP_MAX,
+    WEIGHT_STEP_EXP_MIN,
+)
+from lnic.bitstream.latent_coding import latent_bits
+from lnic.bitstream.weights import module_bits
+from lnic.model.codec import OverfittedCodec
+from lnic.model.quantized import QuantizedLinear
+
+log = logging.getLogger(__name__)
+
+Modules = list[list[QuantizedLinear]]
+
+
+def quantize_latents(model: OverfittedCodec) -> list[np.ndarray]:
+    """Round every latent to the nearest integer (clipped to the format's range)."""
+    return [
+        np.clip(np.round(g.detach().double().numpy()), -LATENT_CLAMP, LATENT_CLAMP)
+        for g in model.latents.grids
+    ]
+
+
+def _float_layers(model: OverfittedCodec) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """(weight [out, fan_in], bias [out]) of every layer, grouped as ARM, upsampling, synthesis."""
+
+    def wb(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+        w = weight.detach().double().numpy()
+        b = np.zeros(0) if bias is None else bias.detach().double().numpy()
+        return w.reshape(w.shape[0], -1), b
+
+    s = model.synthesis
+    return [
+        [wb(layer.weight, layer.bias) for layer in model.arm.linears()],
+        [wb(model.upsampler.taps, None)],
+        [wb(s.lin1.weight, s.lin1.bias), wb(s.lin2.weight, s.lin2.bias),
+         wb(s.conv_a.weight, s.conv_a.bias), wb(s.conv_b.weight, s.conv_b.bias)],
+    ]
+
+
+def quantize_module(
+    layers: list[tuple[np.ndarray, np.ndarray]], e_w: int, e_b: int
+) -> list[QuantizedLinear]:
+    def q(v: np.ndarray, e: int) -> np.ndarray:
+        return np.clip(np.round(v * 2.0**e), -ARM_WEIGHT_CLAMP, ARM_WEIGHT_CLAMP).astype(np.int64)
+
+    return [QuantizedLinear(q(w, e_w), q(b, e_b), e_w, e_b) for w, b in layers]
+
+
+def _search(
+    layers: list[tuple[np.ndarray, np.ndarray]], frac: int, cost: Callable[[list[QuantizedLinear]], float]
+) -> tuple[list[QuantizedLinear], float]:
+    """Coordinate search of (e_w, e_b): weight step first, then bias step."""
+    e_range = range(WEIGHT_STEP_EXP_MIN, WEIGHT_STEP_EXP_MAX + 1)
+    best: tuple[float, list[QuantizedLinear]] | None = None
+    for e_w in e_range:
+        cand = quantize_module(layers, e_w, min(e_w + 4, frac + e_w, 31))
+        c = cost(cand)
+        if best is None or c < best[0]:
+            best = (c, cand)
+        elif c > 1.5 * best[0] and e_w > best[1][0].e_w + 2:
+            break
+    assert best is not None
+    e_w = best[1][0].e_w
+    if not any(b.size for _, b in layers):
+        return best[1], best[0]
+    for e_b in range(max(0, e_w - 2), min(frac + e_w, e_w + 10, 31) + 1):
+        cand = quantize_module(layers, e_w, e_b)
+        c = cost(cand)
+        if c < best[0]:
+            best = (c, cand)
+    return best[1], best[0]
+
+
+def quantize_networks(
+    model: OverfittedCodec,
+    grids: list[np.ndarray],
+    target_u8: np.ndarray,
+    lmbda: float,
+    reconstruct: Callable[[Modules], np.ndarray],
+) -> Modules:
+    """Choose every module's quantization steps by real rate-distortion cost."""
+    layers = _float_layers(model)
+    pixels = target_u8.shape[0] * target_u8.shape[1]
+    target = target_u8.astype(np.float64) / 255.0
+
+    def arm_cost(arm: list[QuantizedLinear]) -> float:
+        return lmbda * (latent_bits(grids, arm) + module_bits(arm)) / pixels
+
+    arm, _ = _search(layers[0], ARM_ACT_FRAC_BITS, arm_cost)
+    modules: Modules = [arm, quantize_module(layers[1], 12, 0), quantize_module(layers[2], 12, 16)]
+
+    def rd_cost(index: int) -> Callable[[list[QuantizedLinear]], float]:
+        def cost(candidate: list[QuantizedLinear]) -> float:
+            trial = list(modules)
+            trial[index] = candidate
+            mse = np.mean((reconstruct(trial).astype(np.float64) / 255.0 - target) ** 2)
+            return float(mse + lmbda * module_bits(candidate) / pixels)
+
+        return cost
+
+    for index in (2, 1):
+        modules[index], c = _search(layers[index], SYNTH_FRAC_BITS, rd_cost(index))
+        log.info("module %d: e_w=%d e_b=%d cost %.6g", index, modules[index][0].e_w,
+                 modules[index][0].e_b, c)
+    return modules

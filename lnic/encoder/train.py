@@ -1,0 +1,112 @@
+"""The optimisation loop: fit latents and networks to one image for ``MSE + lambda * rate``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+
+import torch
+
+from lnic.encoder.presets import Preset
+from lnic.model.arm import gather_context_torch
+from lnic.model.codec import OverfittedCodec
+from lnic.model.entropy import laplace_bits
+
+log = logging.getLogger(__name__)
+
+COMPILE_MIN_PIXELS = 256 * 256
+"""Smaller images train eagerly: compiling would cost more than it saves."""
+
+
+def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """Differentiable rounding (Agustsson & Theis); tends to ``round`` as temperature -> 0."""
+    m = torch.floor(x) + 0.5
+    r = x - m
+    return m + 0.5 * torch.tanh(r / temperature) / torch.tanh(0.5 / temperature)
+
+
+def _loss(
+    model: OverfittedCodec,
+    target: torch.Tensor,
+    lmbda: torch.Tensor,
+    temperature: torch.Tensor,
+    hard: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward pass. ``hard`` (0 or 1) picks straight-through rounding over soft-round+noise.
+
+    Both proxies are one graph so that a single compilation serves the whole encode.
+    """
+    rate_in, synth_in = [], []
+    for g in model.latents.grids:
+        noisy = soft_round(g, temperature) + torch.rand_like(g) - 0.5
+        rounded = g + (torch.round(g) - g).detach()
+        rate_in.append(hard * rounded + (1 - hard) * noisy)
+        synth_in.append(hard * rounded + (1 - hard) * soft_round(noisy, temperature))
+    mu, log_scale = model.arm(gather_context_torch(rate_in))
+    flat = torch.cat([g.reshape(-1) for g in rate_in])
+    bits = laplace_bits(flat, mu, log_scale).sum()
+    recon = model.synthesis(model.upsampler(synth_in))
+    mse = torch.mean((recon - target) ** 2)
+    bpp = bits / (target.shape[1] * target.shape[2])
+    return mse + lmbda * bpp, mse, bpp
+
+
+def _loss_function(pixels: int, preset: Preset) -> Callable:
+    if not preset.compile or pixels < COMPILE_MIN_PIXELS or os.environ.get("LNIC_NO_COMPILE"):
+        return _loss
+    try:
+        return torch.compile(_loss, dynamic=False)
+    except Exception:  # pragma: no cover - platform without a working compiler
+        log.warning("torch.compile unavailable; training eagerly", exc_info=True)
+        return _loss
+
+
+def fit(
+    model: OverfittedCodec,
+    target: torch.Tensor,
+    lmbda: float,
+    preset: Preset,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> dict[str, float]:
+    """Train ``model`` in place on ``target`` [C, H, W] in 0..1; returns final loss terms.
+
+    The straight-through phase keeps the best parameters seen (by the real rounded loss).
+    """
+    pixels = target.shape[1] * target.shape[2]
+    loss_fn = _loss_function(pixels, preset)
+    lam = torch.tensor(float(lmbda))
+    total = preset.noise_steps + preset.ste_steps
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=preset.lr)
+    best: tuple[float, list[torch.Tensor]] | None = None
+    stats: dict[str, float] = {}
+    for step in range(total):
+        noise_phase = step < preset.noise_steps
+        if noise_phase:
+            frac = step / max(preset.noise_steps - 1, 1)
+            t = preset.temperature_start + (preset.temperature_end - preset.temperature_start) * frac
+            lr = preset.lr * 0.5 * (1 + math.cos(math.pi * frac))
+            hard = 0.0
+        else:
+            frac = (step - preset.noise_steps) / max(preset.ste_steps, 1)
+            t = preset.temperature_end
+            lr = preset.ste_lr * 0.5 * (1 + math.cos(math.pi * frac))
+            hard = 1.0
+        for group in opt.param_groups:
+            group["lr"] = max(lr, 1e-6)
+        loss, mse, bpp = loss_fn(model, target, lam, torch.tensor(t), torch.tensor(hard))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if not noise_phase and (best is None or loss.item() < best[0]):
+            best = (loss.item(), [p.detach().clone() for p in params])
+        opt.step()
+        stats = {"loss": loss.item(), "mse": mse.item(), "bpp": bpp.item(), "phase": hard}
+        if progress is not None:
+            progress(step + 1, total, stats)
+    if best is not None:
+        with torch.no_grad():
+            for p, b in zip(params, best[1]):
+                p.copy_(b)
+    return stats

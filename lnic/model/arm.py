@@ -1,0 +1,115 @@
+"""Autoregressive entropy model (ARM): a tiny MLP over causal neighbours -> Laplace (mu, scale).
+
+One MLP is shared by all grids. Its inputs are the 12 already-decoded neighbours of a latent in
+its own grid (:data:`ARM_CONTEXT`) and the co-located latent of the next coarser grid, which is
+decoded before. The float form trains; the integer form (:func:`arm_integer`) drives the range
+coder, in fixed point, so encoder and decoder index the probability table identically.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lnic.bitstream.format import (
+    ARM_ACT_CLAMP,
+    ARM_ACT_FRAC_BITS,
+    ARM_CONTEXT,
+    LOG_SCALE_MIN,
+    LOG_SCALE_STEP_BITS,
+    MU_FRAC_BITS,
+    N_SCALES,
+)
+from lnic.model.quantized import QuantizedLinear, integer_linear
+
+N_CONTEXT = len(ARM_CONTEXT) + 1
+LOG_SCALE_MAX = LOG_SCALE_MIN + (N_SCALES - 1) / 2**LOG_SCALE_STEP_BITS
+CONTEXT_PAD = max(max(abs(dy), abs(dx)) for dy, dx in ARM_CONTEXT)
+
+
+def coarser_colocated(coarser: np.ndarray | torch.Tensor, shape: tuple[int, int]):
+    """Value of the next coarser grid at (y // 2, x // 2) for every position of a grid."""
+    h, w = shape
+    if isinstance(coarser, torch.Tensor):
+        up = coarser.repeat_interleave(2, 0).repeat_interleave(2, 1)
+    else:
+        up = np.repeat(np.repeat(coarser, 2, 0), 2, 1)
+    return up[:h, :w]
+
+
+def gather_context_torch(grids: list[torch.Tensor]) -> torch.Tensor:
+    """ARM inputs of every latent of every grid (finest first, raster order): [N, N_CONTEXT]."""
+    rows = []
+    for k, g in enumerate(grids):
+        h, w = g.shape
+        padded = F.pad(g[None, None], (CONTEXT_PAD, CONTEXT_PAD, CONTEXT_PAD, 0))[0, 0]
+        cols = [padded[CONTEXT_PAD + dy : CONTEXT_PAD + dy + h, CONTEXT_PAD + dx : CONTEXT_PAD + dx + w] for dy, dx in ARM_CONTEXT]
+        if k + 1 < len(grids):
+            cols.append(coarser_colocated(grids[k + 1], (h, w)))
+        else:
+            cols.append(torch.zeros_like(g))
+        rows.append(torch.stack(cols, dim=-1).reshape(h * w, N_CONTEXT))
+    return torch.cat(rows, dim=0)
+
+
+def gather_context_numpy(grids: list[np.ndarray]) -> np.ndarray:
+    """Same as :func:`gather_context_torch` for integer grids (float64 holding integers)."""
+    rows = []
+    for k, g in enumerate(grids):
+        h, w = g.shape
+        padded = np.pad(g, ((CONTEXT_PAD, 0), (CONTEXT_PAD, CONTEXT_PAD)))
+        cols = [padded[CONTEXT_PAD + dy : CONTEXT_PAD + dy + h, CONTEXT_PAD + dx : CONTEXT_PAD + dx + w] for dy, dx in ARM_CONTEXT]
+        if k + 1 < len(grids):
+            cols.append(coarser_colocated(grids[k + 1], (h, w)))
+        else:
+            cols.append(np.zeros_like(g))
+        rows.append(np.stack(cols, axis=-1).reshape(h * w, N_CONTEXT))
+    return np.concatenate(rows, axis=0)
+
+
+class Arm(nn.Module):
+    """Float ARM: N_CONTEXT -> hidden (x layers, ReLU) -> 2 outputs (mu, log-scale)."""
+
+    def __init__(self, hidden: int, layers: int):
+        super().__init__()
+        dims = [N_CONTEXT] + [hidden] * layers
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.out = nn.Linear(dims[-1], 2)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def linears(self) -> list[nn.Linear]:
+        return [*self.hidden, self.out]
+
+    def forward(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = context
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        out = self.out(x)
+        return out[:, 0], out[:, 1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+
+
+def arm_integer(layers: list[QuantizedLinear], context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact fixed-point ARM. ``context`` holds integers; returns integer table indices.
+
+    Returns ``(m_int, mu_frac, scale_idx)``-style pair: ``mu_q`` (mean in 1/16 units) and
+    ``scale_idx`` (row of the probability table), both int64 arrays.
+    """
+    x = context.astype(np.float64) * 2.0**ARM_ACT_FRAC_BITS
+    for i, layer in enumerate(layers):
+        x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, ARM_ACT_CLAMP, relu=i < len(layers) - 1)
+    shift = ARM_ACT_FRAC_BITS - MU_FRAC_BITS
+    mu_q = np.floor((x[:, 0] + 2.0 ** (shift - 1)) * 2.0**-shift)
+    s_shift = ARM_ACT_FRAC_BITS - LOG_SCALE_STEP_BITS
+    s_min = LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS
+    scale_idx = np.floor((x[:, 1] - s_min + 2.0 ** (s_shift - 1)) * 2.0**-s_shift)
+    scale_idx = np.clip(scale_idx, 0, N_SCALES - 1)
+    return mu_q.astype(np.int64), scale_idx.astype(np.int64)
+
+
+def arm_macs(hidden: int, layers: int) -> int:
+    """Multiply-accumulates per latent of the ARM."""
+    dims = [N_CONTEXT] + [hidden] * layers + [2]
+    return sum(a * b for a, b in zip(dims[:-1], dims[1:]))

@@ -1,0 +1,36 @@
+"""The float per-image model the encoder trains: latents + ARM + upsampling + synthesis."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lnic.model.architecture import Architecture
+from lnic.model.arm import Arm, gather_context_torch
+from lnic.model.entropy import laplace_bits
+from lnic.model.latents import LatentPyramid, grid_shapes
+from lnic.model.synthesis import Synthesis
+from lnic.model.upsampling import Upsampler
+
+
+class OverfittedCodec(nn.Module):
+    """All trainable parts for one image of ``height`` x ``width``."""
+
+    def __init__(self, arch: Architecture, height: int, width: int):
+        super().__init__()
+        self.arch = arch
+        self.latents = LatentPyramid(grid_shapes(height, width, arch.levels))
+        self.arm = Arm(arch.arm_hidden, arch.arm_layers)
+        self.upsampler = Upsampler(arch.levels)
+        self.synthesis = Synthesis(arch.levels, arch.synth_hidden, arch.channels)
+
+    def network_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the decoder networks (everything but the latents)."""
+        return [*self.arm.parameters(), *self.upsampler.parameters(), *self.synthesis.parameters()]
+
+    def forward(self, grids_hat: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction [C, H, W] and total rate in bits of the (proxy-)quantized latents."""
+        mu, log_scale = self.arm(gather_context_torch(grids_hat))
+        flat = torch.cat([g.reshape(-1) for g in grids_hat])
+        bits = laplace_bits(flat, mu, log_scale).sum()
+        return self.synthesis(self.upsampler(grids_hat)), bits
