@@ -15,7 +15,7 @@ from lnic.bitstream.header import Header
 from lnic.bitstream.latent_coding import encode_latents
 from lnic.bitstream.weights import encode_modules
 from lnic.decoder import decode_sections, reconstruct
-from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
+from lnic.encoder.presets import QUALITY_LAMBDAS, Preset, get_preset
 from lnic.encoder.quantize import quantize_latents, quantize_networks
 from lnic.encoder.train import fit
 from lnic.errors import InputError, SelfCheckError
@@ -87,7 +87,7 @@ def resolve_lambda(quality: int | None, lmbda: float | None) -> tuple[int | None
 def encode_array(
     image: np.ndarray,
     quality: int | None = 4,
-    preset: str = "default",
+    preset: str | Preset = "default",
     lmbda: float | None = None,
     seed: int = 0,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
@@ -97,7 +97,7 @@ def encode_array(
     start = time.perf_counter()
     image = validate_array(image)
     quality, lam = resolve_lambda(quality, lmbda)
-    cfg = get_preset(preset)
+    cfg = preset if isinstance(preset, Preset) else get_preset(preset)
     h, w = image.shape[:2]
     channels = 1 if image.ndim == 2 else 3
     pixels3 = image.reshape(h, w, channels)

@@ -1,0 +1,23 @@
+"""Random quantized ARMs and latent grids for the coding tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lnic.model.arm import N_CONTEXT
+from lnic.model.quantized import QuantizedLinear
+
+
+def random_arm(seed: int, hidden: int = 8, layers: int = 2, e_w: int = 8) -> list[QuantizedLinear]:
+    rng = np.random.default_rng(seed)
+    dims = [N_CONTEXT] + [hidden] * layers + [2]
+    arm = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        w = rng.integers(-60, 60, (b, a))
+        arm.append(QuantizedLinear(w, rng.integers(-200, 200, b), e_w, e_w))
+    return arm
+
+
+def random_grids(seed: int, shapes, spread: float = 2.0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [np.round(rng.laplace(0, spread, s)).astype(np.float64) for s in shapes]

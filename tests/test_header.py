@@ -1,0 +1,52 @@
+import pytest
+
+from lnic.bitstream.container import pack_file, unpack_file
+from lnic.bitstream.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION
+from lnic.bitstream.header import HEADER_SIZE, Header
+from lnic.errors import BitstreamError
+from lnic.model.architecture import Architecture
+
+
+def _header(w=768, h=512, channels=3):
+    return Header(w, h, Architecture(levels=7, channels=channels), 0, 0, 0)
+
+
+@pytest.mark.parametrize("w,h,c", [(768, 512, 3), (17, 16, 1), (MAX_DIMENSION, 16, 3)])
+def test_header_round_trip(w, h, c):
+    header = Header(w, h, Architecture(levels=3, arm_hidden=12, synth_hidden=24, channels=c),
+                    11, 22, 33)
+    packed = header.pack()
+    assert len(packed) == HEADER_SIZE and packed[:4] == MAGIC and packed[4] == FORMAT_VERSION
+    assert Header.unpack(packed) == header
+
+
+def test_container_round_trip():
+    data = pack_file(_header(), b"weights", b"latents!", b"esc")
+    s = unpack_file(data)
+    assert (s.weights, s.latents, s.escapes) == (b"weights", b"latents!", b"esc")
+    assert s.header.weight_bytes == 7 and s.header.latent_bytes == 8
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: b"", "empty"),
+        (lambda d: b"PNG\x89" + d[4:], "magic"),
+        (lambda d: d[:4] + bytes([FORMAT_VERSION + 1]) + d[5:], "version"),
+        (lambda d: d[:10], "truncated"),
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d + b"\x00", "trailing"),
+        (lambda d: d[:-6] + bytes([d[-6] ^ 1]) + d[-5:], "checksum"),
+    ],
+)
+def test_container_rejects_damaged_files(mutate, message):
+    data = pack_file(_header(), b"weights", b"latents!", b"esc")
+    with pytest.raises(BitstreamError, match=message):
+        unpack_file(mutate(data))
+
+
+def test_absurd_declared_size_is_refused():
+    packed = bytearray(_header().pack())
+    packed[5:9] = (60000).to_bytes(2, "little") + (60000).to_bytes(2, "little")
+    with pytest.raises(BitstreamError, match="size"):
+        Header.unpack(bytes(packed))
