@@ -1,14 +1,274 @@
-"""``lnic bench`` sub-command (placeholder until the harness lands)."""
+"""Rate-distortion benchmark: classical codecs (and lnic) over a folder of images.
+
+Every codec runs its real encoder and decoder through its Python package; the rate is the real
+file size. Per-image rows go to OUT/<codec>.csv (resumable: finished rows are skipped), then
+OUT/<codec>.json (CompressAI-style mean curves), OUT/report.md (BD-rate against published VTM
+and the per-image VTM-23.13 / Cool-chic 5.0 anchors) and OUT/rd-psnr.png are written.
+
+examples:
+  lnic bench --dataset ../shared/datasets/kodak -o benchmarks/kodak
+  lnic bench --dataset DIR --codecs avif,heic --settings avif=20,40,60 -o out/
+  lnic bench --dataset DIR --codecs lnic:fast --settings 1,3,5 -o out/
+  lnic bench --report benchmarks/kodak          # regenerate JSON, report and plots
+  lnic bench --quick                            # 2 cropped images, 2 codecs, 2 settings
+  lnic bench --list-codecs
+
+codecs: jpeg, jpeg444, webp, jpeg2000, avif, avif-s4, jxl, heic, lnic:PRESET (fast/default/slow)
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+from lnic.bench.codecs import CODECS, DEFAULT_CODECS, Codec, CodecUnavailable, codec_name, get_codec
+from lnic.bench.data import default_anchors_dir, default_dataset_dir, quick_images
+from lnic.bench.report import write_report
+from lnic.bench.runner import run_benchmark, run_info_for, update_run_info
+from lnic.errors import InputError
+
+log = logging.getLogger(__name__)
+
+QUICK_CODECS = ("jpeg", "webp")
+QUICK_SETTINGS = {"jpeg": ["25", "75"], "webp": ["25", "75"]}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``lnic bench``."""
+    parser.add_argument("--dataset", metavar="DIR", help="folder of PNG images to code")
+    parser.add_argument(
+        "--codecs",
+        default=",".join(DEFAULT_CODECS),
+        help=f"comma-separated codecs (default: {','.join(DEFAULT_CODECS)})",
+    )
+    parser.add_argument(
+        "--settings",
+        action="append",
+        default=[],
+        metavar="[CODEC=]V1,V2,...",
+        help="sweep for one codec (CODEC=...) or, without CODEC=, for every listed codec; "
+        "repeatable (default: each codec's sweep over about 0.1-2 bpp on Kodak)",
+    )
+    parser.add_argument("-o", "--output", metavar="DIR", help="output folder (benchmarks/NAME/)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N images only")
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="only regenerate JSON, report and plots of DIR from its CSVs",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny run for CI: 2 cropped images, jpeg and webp, 2 settings each",
+    )
+    parser.add_argument(
+        "--anchors",
+        metavar="DIR",
+        default=None,
+        help="folder with kodak.json and the per-image anchor tables (default: ../shared/anchors)",
+    )
+    parser.add_argument("--no-anchors", action="store_true", help="do not load published anchors")
+    parser.add_argument(
+        "--anchor",
+        default="vtm",
+        help="BD-rate anchor: a published curve (vtm, hm, av1, ...), vtm23, or a measured codec "
+        "(default: vtm)",
+    )
+    parser.add_argument(
+        "--curves",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="extra CompressAI result files to include in the report and plot",
+    )
+    parser.add_argument("--max-bpp", type=float, default=2.0, help="x range of the plots")
+    parser.add_argument("--no-report", action="store_true", help="skip the report after the run")
+    parser.add_argument("--no-ms-ssim", action="store_true", help="skip MS-SSIM (faster)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--list-codecs", action="store_true", help="list codecs and versions")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+
+
+def parse_settings(specs: list[str], codecs: list[Codec]) -> dict[str, list[str]]:
+    """Resolve ``--settings`` values into a validated sweep per codec name."""
+    names = [codec_name(c) for c in codecs]
+    by_name = dict(zip(names, codecs, strict=True))
+    out = {name: c.settings for name, c in by_name.items()}
+    for spec in specs:
+        target, sep, values = spec.partition("=")
+        if sep:
+            key = target.strip()
+            if key not in by_name:
+                # allow "lnic:fast=..." for the codec named lnic-fast
+                key = next((n for n, c in by_name.items() if codec_name(get_codec(key)) == n), key)
+            if key not in by_name:
+                raise InputError(f"--settings {spec!r}: {target!r} is not among --codecs")
+            targets = [key]
+        else:
+            values, targets = target, names
+        items = [v.strip() for v in values.split(",") if v.strip()]
+        if not items:
+            raise InputError(f"--settings {spec!r}: no values")
+        for name in targets:
+            try:
+                out[name] = list(dict.fromkeys(by_name[name].validate_setting(v) for v in items))
+            except ValueError as exc:
+                raise InputError(f"--settings {spec!r}: {exc}") from None
+    return out
+
+
+def _anchors_dir(args: argparse.Namespace) -> Path | None:
+    if args.no_anchors:
+        return None
+    if args.anchors:
+        p = Path(args.anchors)
+        if not p.is_dir():
+            raise InputError(f"anchors folder not found: {p}")
+        return p
+    found = default_anchors_dir()
+    if found is None:
+        log.warning("shared anchors not found; the report has no published curves")
+    return found
+
+
+def _list_codecs() -> int:
+    for name, cls in CODECS.items():
+        codec = cls()
+        try:
+            codec.check_available()
+            status = codec.version()
+        except (CodecUnavailable, ImportError) as exc:
+            status = f"UNAVAILABLE ({exc})"
+        print(f"{name:9s} {status}")
+        print(f"{'':9s} {codec.description}")
+        print(f"{'':9s} default settings: {','.join(codec.settings)}")
+    print("lnic:P    lnic.encode/decode with preset P; settings = quality 1..8 (default 1..6)")
+    return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (paths as given)."""
+    parts = ["lnic", "bench"]
+    if args.quick:
+        parts.append("--quick")
+    if args.dataset:
+        parts += ["--dataset", args.dataset]
+    if not args.quick:
+        parts += ["--codecs", args.codecs]
+    for spec in args.settings:
+        parts += ["--settings", spec]
+    if args.limit:
+        parts += ["--limit", str(args.limit)]
+    if args.output:
+        parts += ["-o", args.output]
+    if args.no_ms_ssim:
+        parts.append("--no-ms-ssim")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _report(args: argparse.Namespace, out: Path) -> None:
+    path = write_report(
+        out,
+        _anchors_dir(args),
+        anchor=args.anchor,
+        extra_curves=args.curves,
+        max_bpp=args.max_bpp,
+    )
+    print(f"lnic bench: report written to {path} (plots: {out / 'rd-psnr.png'})")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``lnic bench``; returns the exit code."""
-    raise SystemExit("lnic bench: not implemented yet")
+    if args.list_codecs:
+        return _list_codecs()
+    if args.report:
+        out = Path(args.report)
+        if not out.is_dir():
+            raise InputError(f"benchmark folder not found: {out}")
+        _report(args, out)
+        return 0
+
+    command = _command_line(args)
+    if args.quick:
+        dataset = args.dataset or default_dataset_dir()
+        images = quick_images(dataset)
+        source: object = images
+        dataset_label = str(dataset) if dataset else "synthetic"
+        out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="lnic-bench-"))
+        codec_specs = list(QUICK_CODECS)
+        crop: int | None = images[0].rgb.shape[0]
+    else:
+        if not args.dataset:
+            raise InputError("--dataset DIR is required (or --quick, --report DIR, --list-codecs)")
+        if not args.output:
+            raise InputError("-o/--output DIR is required")
+        if not Path(args.dataset).is_dir():
+            raise InputError(f"dataset folder not found: {args.dataset}")
+        source = args.dataset
+        dataset_label = args.dataset
+        out = Path(args.output)
+        codec_specs = [c for c in args.codecs.split(",") if c.strip()]
+        crop = None
+
+    try:
+        codecs = [get_codec(spec) for spec in codec_specs]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    names = [codec_name(c) for c in codecs]
+    if len(set(names)) != len(names):
+        raise InputError(f"a codec is listed twice in --codecs: {','.join(names)}")
+    for codec in codecs:
+        if codec_name(codec).startswith("lnic"):
+            continue  # lnic's API may not be importable yet; failures are reported per row
+        try:
+            codec.check_available()
+        except (CodecUnavailable, ImportError) as exc:
+            raise InputError(f"codec {codec_name(codec)} cannot run here: {exc}") from None
+    if args.quick and not args.settings:
+        settings = dict(QUICK_SETTINGS)
+    else:
+        settings = parse_settings(args.settings, codecs)
+
+    info = run_info_for(
+        [c for c in codecs if not codec_name(c).startswith("lnic")],
+        settings,
+        dataset_label,
+        command,
+        crop,
+    )
+    for c in codecs:
+        if codec_name(c).startswith("lnic"):
+            try:
+                version = c.version()
+            except ImportError as exc:
+                version = f"unavailable ({exc})"
+            info["codecs"][codec_name(c)] = {  # type: ignore[index]
+                "description": c.description,
+                "version": version,
+                "settings": settings[codec_name(c)],
+            }
+    out.mkdir(parents=True, exist_ok=True)
+    update_run_info(out, info)
+
+    summary = run_benchmark(
+        source,  # type: ignore[arg-type]
+        codecs,
+        settings,
+        out,
+        limit=args.limit,
+        progress=not args.no_progress,
+        with_ms_ssim=not args.no_ms_ssim,
+    )
+    print(
+        f"lnic bench: {summary.done} rows written, {summary.skipped} already done, "
+        f"{len(summary.failed)} failed, {summary.seconds:.1f} s -> {out}"
+    )
+    for msg in summary.failed[:20]:
+        print(f"lnic bench: failed: {msg}", file=sys.stderr)
+    if not args.no_report:
+        _report(args, out)
+    return 1 if summary.failed else 0

@@ -1,0 +1,366 @@
+"""Tests of the evaluation harness ``lnic bench`` (BD-rate, metrics, codecs, CSV, report, CLI)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lnic.bench import BDError, bd_psnr, bd_rate
+from lnic.bench.codecs import CODECS, Codec, CodecUnavailable, LnicCodec, codec_name, get_codec
+from lnic.bench.compare import mean_per_image_bd_rate, per_image_curve
+from lnic.bench.curves import aggregate, curve_to_json, load_curve_file, load_per_image_table
+from lnic.bench.metrics import ms_ssim, psnr_rgb, psnr_yuv
+from lnic.bench.results import COLUMNS, Result, ResultsFile, load_results
+from lnic.bench.runner import run_benchmark
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ANCHORS = SHARED / "anchors"
+KODAK = SHARED / "datasets" / "kodak"
+
+needs_anchors = pytest.mark.skipif(
+    not (ANCHORS / "kodak.json").exists(), reason="shared anchors not found beside the checkout"
+)
+
+
+@pytest.fixture(scope="module")
+def published() -> dict:
+    return json.loads((ANCHORS / "kodak.json").read_text())["codecs"]
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    """A 64x96 textured image (a Kodak crop if available, else synthetic)."""
+    path = KODAK / "kodim23.png"
+    if path.exists():
+        from PIL import Image
+
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        return np.ascontiguousarray(rgb[180:244, 280:376])
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:64, 0:96]
+    base = np.stack([xx * 2, yy * 3, (xx + yy) * 1.5], axis=-1) + rng.normal(0, 8, (64, 96, 3))
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- BD-rate
+
+
+@needs_anchors
+@pytest.mark.parametrize(
+    ("codec", "expected"),
+    [
+        ("hm", 23.3),
+        ("bpg444", 22.0),
+        ("av1", 16.2),
+        ("webp", 78.7),
+        ("jpeg2000", 98.0),
+        ("jpeg", 208.5),
+        ("mbt2018", 11.0),
+        ("elic2022", -7.0),
+        ("coolchic5", -6.6),
+    ],
+)
+def test_bd_rate_reproduces_reference_figures(published, codec, expected):
+    vtm, test = published["vtm"], published[codec]
+    got = bd_rate(vtm["bpp"], vtm["psnr-rgb"], test["bpp"], test["psnr-rgb"])
+    assert got == pytest.approx(expected, abs=0.3)
+
+
+def test_bd_rate_of_curve_against_itself_is_zero():
+    bpp = [0.1, 0.25, 0.5, 1.0, 2.0]
+    psnr = [26.0, 29.0, 32.5, 36.0, 40.0]
+    assert bd_rate(bpp, psnr, bpp, psnr) == pytest.approx(0.0, abs=1e-9)
+    assert bd_psnr(bpp, psnr, bpp, psnr) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bd_rate_known_shifts():
+    bpp = np.array([0.1, 0.25, 0.5, 1.0, 2.0])
+    psnr = np.array([26.0, 29.0, 32.5, 36.0, 40.0])
+    assert bd_rate(bpp, psnr, 0.9 * bpp, psnr) == pytest.approx(-10.0, abs=1e-6)
+    assert bd_rate(bpp, psnr, 1.25 * bpp, psnr) == pytest.approx(25.0, abs=1e-6)
+    assert bd_psnr(bpp, psnr, bpp, psnr + 0.5) == pytest.approx(0.5, abs=1e-9)
+    # order of points does not matter
+    assert bd_rate(bpp[::-1], psnr[::-1], 0.9 * bpp, psnr) == pytest.approx(-10.0, abs=1e-6)
+
+
+def test_bd_rate_errors():
+    with pytest.raises(BDError):
+        bd_rate([0.1], [30.0], [0.1, 0.2], [30.0, 32.0])
+    with pytest.raises(BDError):  # no PSNR overlap
+        bd_rate([0.1, 0.2], [20.0, 22.0], [0.1, 0.2], [30.0, 32.0])
+    with pytest.raises(BDError):
+        bd_rate([0.0, 0.2], [20.0, 22.0], [0.1, 0.2], [20.0, 22.0])
+
+
+@needs_anchors
+def test_per_image_bd_rate_coolchic_vs_vtm23():
+    vtm = load_per_image_table(ANCHORS / "kodak-vtm23-per-image.csv")
+    cc5 = load_per_image_table(ANCHORS / "kodak-coolchic5-per-image.tsv")
+    assert len(vtm) == 24 and "kodim01" in vtm and "kodim01" in cc5
+    per_image = mean_per_image_bd_rate(vtm, cc5)
+    assert per_image.images == 24
+    assert per_image.mean == pytest.approx(-4.7, abs=0.2)
+    assert per_image.low == pytest.approx(-16.1, abs=0.2)
+    assert per_image.high == pytest.approx(7.3, abs=0.2)
+    a, b = per_image_curve("vtm23", vtm), per_image_curve("cc5", cc5)
+    assert bd_rate(a.bpp, a.psnr_rgb, b.bpp, b.psnr_rgb) == pytest.approx(-6.5, abs=0.2)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_psnr_identical_and_known_mse(image):
+    assert psnr_rgb(image, image) == math.inf
+    assert psnr_yuv(image, image) == math.inf
+    a = np.full((8, 8, 3), 100, np.uint8)
+    b = a + np.uint8(5)  # MSE 25
+    assert psnr_rgb(a, b) == pytest.approx(10 * math.log10(255**2 / 25))
+    c = a.copy()
+    c[..., 0] += 10  # only R: MSE over R, G, B = 100 / 3
+    assert psnr_rgb(a, c) == pytest.approx(10 * math.log10(255**2 / (100 / 3)))
+
+
+def test_psnr_yuv_matches_bt709_weighting(image):
+    rng = np.random.default_rng(0)
+    noisy = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    m = np.array([[0.2126, 0.7152, 0.0722], [-0.1146, -0.3854, 0.5], [0.5, -0.4542, -0.0458]])
+    diff = (image.astype(float) - noisy.astype(float)) @ m.T
+    ps = [10 * math.log10(255**2 / np.mean(diff[..., k] ** 2)) for k in range(3)]
+    assert psnr_yuv(image, noisy) == pytest.approx((6 * ps[0] + ps[1] + ps[2]) / 8, abs=2e-3)
+
+
+def test_ms_ssim_sanity():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (176, 200, 3), dtype=np.uint8)
+    smooth = np.clip(np.cumsum(rng.normal(0, 3, (176, 200, 3)), axis=1) + 128, 0, 255).astype(
+        np.uint8
+    )
+    assert ms_ssim(x, x) == pytest.approx(1.0, abs=1e-12)
+    light = np.clip(smooth + rng.normal(0, 2, smooth.shape), 0, 255).astype(np.uint8)
+    heavy = np.clip(smooth + rng.normal(0, 20, smooth.shape), 0, 255).astype(np.uint8)
+    assert 1.0 > ms_ssim(smooth, light) > ms_ssim(smooth, heavy) > 0.0
+    assert math.isnan(ms_ssim(x[:100], x[:100]))  # too small for 5 scales
+    with pytest.raises(ValueError):
+        ms_ssim(x, x[:, :100])
+
+
+# --------------------------------------------------------------------------- codecs
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_classical_codec_round_trip(name, image):
+    codec = get_codec(name)
+    try:
+        codec.check_available()
+    except CodecUnavailable as exc:
+        pytest.skip(str(exc))
+    assert codec.version()
+    assert len(codec.settings) >= 6
+    mid = codec.settings[len(codec.settings) // 2]
+    data = codec.encode(image, mid)
+    assert isinstance(data, bytes) and len(data) > 0
+    out = codec.decode(data)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert psnr_rgb(image, out) > 24.0
+    # a better setting costs more bytes
+    best = codec.settings[-1]
+    assert len(codec.encode(image, best)) > len(codec.encode(image, codec.settings[0]))
+
+
+def test_codec_specs_and_settings():
+    assert codec_name(get_codec("lnic:fast")) == "lnic-fast"
+    assert codec_name(get_codec("lnic")) == "lnic-default"
+    with pytest.raises(ValueError):
+        get_codec("nope")
+    with pytest.raises(ValueError):
+        get_codec("jpeg:fast")
+    jpeg = get_codec("jpeg")
+    assert jpeg.validate_setting("50.0") == "50"
+    for bad in ("0", "101", "50.5", "x"):
+        with pytest.raises(ValueError):
+            jpeg.validate_setting(bad)
+    assert get_codec("jxl").validate_setting("1.50") == "1.5"
+    lnic_codec = get_codec("lnic:fast")
+    assert lnic_codec.settings == ["1", "2", "3", "4", "5", "6"]
+    with pytest.raises(ValueError):
+        lnic_codec.validate_setting("9")
+
+
+def test_lnic_codec_calls_public_api(monkeypatch, image):
+    import lnic
+
+    calls = []
+
+    def fake_encode(rgb, quality=4, preset="default", **_):
+        calls.append((quality, preset))
+        return bytes([quality]) + rgb.tobytes()[:100]
+
+    monkeypatch.setattr(lnic, "encode", fake_encode)
+    monkeypatch.setattr(lnic, "decode", lambda data: np.zeros((4, 4, 3), np.uint8))
+    codec = LnicCodec("fast")
+    assert codec.encode(image, "3")[0] == 3
+    assert calls == [(3, "fast")]
+    assert codec.decode(b"x").shape == (4, 4, 3)
+
+
+# --------------------------------------------------------------------------- results CSV
+
+
+def _result(img: str, setting: str, bpp: float = 1.0) -> Result:
+    return Result(img, "fake", setting, 8, 8, int(bpp * 8), bpp, 30.0 + bpp, 32.0, 0.95, 0.1, 0.01)
+
+
+def test_csv_append_resume_and_truncated_line(tmp_path):
+    rf = ResultsFile(tmp_path / "fake.csv")
+    rf.append(_result("a", "1"))
+    rf.append(_result("a", "2", 2.0))
+    text = (tmp_path / "fake.csv").read_text()
+    assert text.splitlines()[0] == ",".join(COLUMNS)
+    assert rf.done_keys() == {("a", "fake", "1"), ("a", "fake", "2")}
+    # simulate a run killed in the middle of writing a row
+    (tmp_path / "fake.csv").write_text(text + "b,fake,1,8,8,8,1.0,3")
+    rows = load_results(tmp_path / "fake.csv")
+    assert [r.key for r in rows] == [("a", "fake", "1"), ("a", "fake", "2")]
+    rf2 = ResultsFile(tmp_path / "fake.csv")
+    rf2.append(_result("b", "1"))
+    lines = (tmp_path / "fake.csv").read_text().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("b,fake,1,")
+    assert all(len(line.split(",")) == len(COLUMNS) for line in lines)
+    # infinite PSNR (lossless) survives the round trip; missing metrics are empty cells
+    ResultsFile(tmp_path / "x.csv").append(Result("a", "x", "1", 1, 1, 1, 8.0, math.inf, math.inf))
+    (row,) = load_results(tmp_path / "x.csv")
+    assert row.to_row()[7] == "inf" and math.isinf(row.psnr_rgb) and math.isnan(row.ms_ssim)
+
+
+def test_csv_foreign_file_is_read_not_appended(tmp_path):
+    path = tmp_path / "lnic.csv"
+    header = "image,codec,setting,width,height,bytes,bpp,psnr_rgb,encode_s,decode_s,mac_per_pixel"
+    path.write_text(header + "\nkodim01,lnic,4,768,512,20000,0.40690104,31.5,60,0.5,1900\n")
+    (row,) = load_results(path)
+    assert row.codec == "lnic" and row.bpp == pytest.approx(0.40690104)
+    assert math.isnan(row.ms_ssim) and row.extra["mac_per_pixel"] == "1900"
+    with pytest.raises(ValueError):
+        ResultsFile(path).append(_result("a", "1"))
+    assert path.read_text().startswith(header)
+
+
+# --------------------------------------------------------------------------- runner and report
+
+
+class FakeCodec(Codec):
+    """Quantises the image with a step (the setting), stores the step; fails on 'bad'."""
+
+    name = "fake"
+    description = "fake codec"
+    default_settings = ("8", "32")
+
+    def __init__(self, src: np.ndarray) -> None:
+        self.src = src
+
+    def encode(self, rgb, setting):
+        if setting == "bad":
+            raise RuntimeError("boom")
+        return bytes([int(setting)]) * (rgb.size // int(setting))
+
+    def decode(self, data):
+        step = data[0]
+        return (self.src // step * step).astype(np.uint8)
+
+    def version(self):
+        return "fake 1.0"
+
+
+def test_runner_resumes_and_survives_failures(tmp_path, image):
+    from lnic.bench.data import BenchImage
+
+    codec = FakeCodec(image)
+    images = [BenchImage("img1", image), BenchImage("img2", image)]
+    s1 = run_benchmark(images, [codec], {"fake": ["8", "32", "bad"]}, tmp_path, progress=False)
+    assert s1.done == 4 and len(s1.failed) == 2 and s1.skipped == 0
+    s2 = run_benchmark(images, [codec], {"fake": ["8", "32"]}, tmp_path, progress=False)
+    assert s2.done == 0 and s2.skipped == 4
+    rows = load_results(tmp_path / "fake.csv")
+    assert len(rows) == 4
+    curves = aggregate(rows)
+    assert curves["fake"].images == 2 and len(curves["fake"]) == 2
+    assert curves["fake"].psnr_rgb[0] < curves["fake"].psnr_rgb[1]  # sorted by rate
+    doc = curve_to_json(curves["fake"])
+    assert set(doc) >= {"name", "description", "results"}
+    assert len(doc["results"]["bpp"]) == len(doc["results"]["psnr-rgb"]) == 2
+
+
+@needs_anchors
+def test_report_includes_lnic_csv_and_anchors(tmp_path):
+    from lnic.bench.report import write_report
+
+    vtm = load_per_image_table(ANCHORS / "kodak-vtm23-per-image.csv")
+    header = "image,codec,setting,width,height,bytes,bpp,psnr_rgb,encode_s,decode_s,mac_per_pixel"
+    lines = [header]
+    for img, (bpps, psnrs) in sorted(vtm.items()):
+        for k, (b, p) in enumerate(zip(bpps, psnrs, strict=True)):
+            b2 = b * 0.9  # 10% fewer bits than VTM-23.13 on every image
+            lines.append(
+                f"{img},lnic,{k + 1},768,512,{int(b2 * 768 * 512 / 8)},{b2},{p},9,0.2,1900"
+            )
+    (tmp_path / "lnic.csv").write_text("\n".join(lines) + "\n")
+    report = write_report(tmp_path, ANCHORS)
+    text = report.read_text()
+    assert "| **lnic** |" in text and "1900" in text
+    assert "per-image vs VTM-23.13" in text
+    assert "-10.0% (" in text  # mean per-image BD-rate against VTM-23.13
+    assert (tmp_path / "rd-psnr.png").stat().st_size > 10000
+    (curve,) = load_curve_file(tmp_path / "lnic.json")
+    assert curve.name == "lnic" and len(curve) == 5 and curve.mac_per_pixel == 1900
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_quick_end_to_end(tmp_path):
+    out = tmp_path / "quick"
+    cmd = [sys.executable, "-m", "lnic.cli", "bench", "--quick", "--no-progress", "-o", str(out)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert time.perf_counter() - t0 < 60
+    for name in ("jpeg", "webp"):
+        with open(out / f"{name}.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 4 and all(float(r["bpp"]) > 0 for r in rows)
+        assert json.loads((out / f"{name}.json").read_text())["results"]["bpp"]
+    assert (out / "report.md").exists() and (out / "rd-psnr.png").exists()
+    info = json.loads((out / "run.json").read_text())
+    assert "libjpeg" in info["codecs"]["jpeg"]["version"]
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "0 rows written, 8 already done" in again.stdout
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    from lnic.cli import main
+
+    assert main(["bench", "--dataset", str(tmp_path), "--codecs", "nope", "-o", str(tmp_path)]) == 1
+    assert main(["bench", "--codecs", "jpeg", "-o", str(tmp_path)]) == 1  # no --dataset
+    assert main(["bench", "--report", str(tmp_path / "missing")]) == 1
+
+
+def test_parse_settings():
+    from lnic.bench.cli import parse_settings
+    from lnic.errors import InputError
+
+    codecs = [get_codec("jpeg"), get_codec("webp"), get_codec("lnic:fast")]
+    s = parse_settings(["jpeg=10,20,20", "lnic:fast=1,3"], codecs)
+    assert s["jpeg"] == ["10", "20"] and s["lnic-fast"] == ["1", "3"]
+    assert s["webp"] == get_codec("webp").settings
+    assert parse_settings(["5,50"], codecs[:2]) == {"jpeg": ["5", "50"], "webp": ["5", "50"]}
+    with pytest.raises(InputError):
+        parse_settings(["avif=10"], codecs)
+    with pytest.raises(InputError):
+        parse_settings(["jpeg=500"], codecs)
