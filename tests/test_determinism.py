@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from helpers import random_arm
+
 from lnic.model.arm import arm_integer
 
 _SCRIPT = """
@@ -50,7 +51,9 @@ def test_integer_arm_is_exact_fixed_point():
         shift_b = 8 + layer.e_w - layer.e_b
         out = []
         for row in x:
-            acc = [sum(wi * xi for wi, xi in zip(wr, row)) + (bj << shift_b) for wr, bj in zip(w, b)]
+            acc = [
+                sum(wi * xi for wi, xi in zip(wr, row)) + (bj << shift_b) for wr, bj in zip(w, b)
+            ]
             y = [(a + (1 << (layer.e_w - 1))) >> layer.e_w for a in acc]
             if i < len(arm) - 1:
                 y = [max(0, v) for v in y]

@@ -63,7 +63,8 @@ def test_cli_encode_decode_info(tmp_path, small_image):
     info = _lnic("info", "--json", str(tmp_path / "a.lnic"))
     meta = json.loads(info.stdout.strip().splitlines()[-1])
     assert (meta["width"], meta["height"]) == (48, 64)
-    assert meta["mac_per_pixel"] == pytest.approx(report["mac_per_pixel"]) and meta["mac_per_pixel"] <= 2000
+    assert meta["mac_per_pixel"] == pytest.approx(report["mac_per_pixel"])
+    assert meta["mac_per_pixel"] <= 2000
 
 
 @pytest.mark.parametrize("kind", ["text", "rgba", "16bit", "tiny", "missing"])

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-
 from helpers import random_arm, random_grids
-from lnic.bitstream.latent_coding import decode_latents, encode_latents, latent_bits, wavefronts
+
 from lnic.bitstream.format import ARM_CONTEXT, ARM_WAVEFRONT_SLOPE, SYMBOL_RADIUS
+from lnic.bitstream.latent_coding import decode_latents, encode_latents, latent_bits, wavefronts
 from lnic.model.latents import grid_shapes, num_levels
 
 

@@ -1,6 +1,6 @@
 import numpy as np
-
 from helpers import random_arm
+
 from lnic.bitstream.weights import decode_modules, encode_modules, module_bits
 from lnic.model.architecture import Architecture
 from lnic.model.quantized import QuantizedLinear

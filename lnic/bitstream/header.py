@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from lnic.bitstream.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION, MAX_PIXELS, MAX_LEVELS
+from lnic.bitstream.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION, MAX_LEVELS, MAX_PIXELS
 from lnic.errors import BitstreamError
 from lnic.model.architecture import Architecture
 from lnic.model.latents import num_levels

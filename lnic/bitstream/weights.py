@@ -77,7 +77,8 @@ def read_module(
     layers, iw, ib = [], 0, 0
     for ws, bs in shapes:
         nw, nb = int(np.prod(ws)), int(np.prod(bs))
-        layers.append(QuantizedLinear(w[iw : iw + nw].reshape(ws), b[ib : ib + nb].reshape(bs), e_w, e_b))
+        weight, bias = w[iw : iw + nw].reshape(ws), b[ib : ib + nb].reshape(bs)
+        layers.append(QuantizedLinear(weight, bias, e_w, e_b))
         iw, ib = iw + nw, ib + nb
     return layers
 

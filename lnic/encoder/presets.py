@@ -28,14 +28,17 @@ class Preset:
     ``noise_steps`` train with the soft-round + uniform-noise proxy of quantization while the
     soft-round temperature anneals from ``temperature_start`` to ``temperature_end``;
     ``ste_steps`` then fine-tune with hard rounding and straight-through gradients at a lower
-    learning rate, so the model sees exactly what the decoder will see.
+    learning rate, so the model sees exactly what the decoder will see. ``lr`` is the peak
+    learning rate of the latents, ``net_lr`` that of the networks (``None``: the same).
     """
 
     name: str
     noise_steps: int
     ste_steps: int
-    lr: float = 1e-2
+    lr: float = 0.1
+    net_lr: float | None = 0.02
     ste_lr: float = 1e-3
+    beta2: float = 0.999
     temperature_start: float = 0.3
     temperature_end: float = 0.1
     compile: bool = True

@@ -67,7 +67,9 @@ def quantize_module(
 
 
 def _search(
-    layers: list[tuple[np.ndarray, np.ndarray]], frac: int, cost: Callable[[list[QuantizedLinear]], float]
+    layers: list[tuple[np.ndarray, np.ndarray]],
+    frac: int,
+    cost: Callable[[list[QuantizedLinear]], float],
 ) -> tuple[list[QuantizedLinear], float]:
     """Coordinate search of (e_w, e_b): weight step first, then bias step."""
     e_range = range(WEIGHT_STEP_EXP_MIN, WEIGHT_STEP_EXP_MAX + 1)

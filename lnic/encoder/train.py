@@ -79,14 +79,23 @@ def fit(
     lam = torch.tensor(float(lmbda))
     total = preset.noise_steps + preset.ste_steps
     params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=preset.lr)
+    net_scale = (preset.net_lr or preset.lr) / preset.lr
+    opt = torch.optim.Adam(
+        [
+            {"params": list(model.latents.parameters()), "scale": 1.0},
+            {"params": model.network_parameters(), "scale": net_scale},
+        ],
+        lr=preset.lr,
+        betas=(0.9, preset.beta2),
+    )
     best: tuple[float, list[torch.Tensor]] | None = None
     stats: dict[str, float] = {}
     for step in range(total):
         noise_phase = step < preset.noise_steps
         if noise_phase:
             frac = step / max(preset.noise_steps - 1, 1)
-            t = preset.temperature_start + (preset.temperature_end - preset.temperature_start) * frac
+            t0, t1 = preset.temperature_start, preset.temperature_end
+            t = t0 + (t1 - t0) * frac
             lr = preset.lr * 0.5 * (1 + math.cos(math.pi * frac))
             hard = 0.0
         else:
@@ -95,7 +104,7 @@ def fit(
             lr = preset.ste_lr * 0.5 * (1 + math.cos(math.pi * frac))
             hard = 1.0
         for group in opt.param_groups:
-            group["lr"] = max(lr, 1e-6)
+            group["lr"] = max(lr * group["scale"], 1e-6)
         loss, mse, bpp = loss_fn(model, target, lam, torch.tensor(t), torch.tensor(hard))
         opt.zero_grad(set_to_none=True)
         loss.backward()

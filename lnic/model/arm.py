@@ -39,13 +39,19 @@ def coarser_colocated(coarser: np.ndarray | torch.Tensor, shape: tuple[int, int]
     return up[:h, :w]
 
 
+def _shifted(padded, dy: int, dx: int, h: int, w: int):
+    """The (h, w) window of a padded grid holding each position's (dy, dx) neighbour."""
+    p = CONTEXT_PAD
+    return padded[p + dy : p + dy + h, p + dx : p + dx + w]
+
+
 def gather_context_torch(grids: list[torch.Tensor]) -> torch.Tensor:
     """ARM inputs of every latent of every grid (finest first, raster order): [N, N_CONTEXT]."""
     rows = []
     for k, g in enumerate(grids):
         h, w = g.shape
         padded = F.pad(g[None, None], (CONTEXT_PAD, CONTEXT_PAD, CONTEXT_PAD, 0))[0, 0]
-        cols = [padded[CONTEXT_PAD + dy : CONTEXT_PAD + dy + h, CONTEXT_PAD + dx : CONTEXT_PAD + dx + w] for dy, dx in ARM_CONTEXT]
+        cols = [_shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
         if k + 1 < len(grids):
             cols.append(coarser_colocated(grids[k + 1], (h, w)))
         else:
@@ -60,7 +66,7 @@ def gather_context_numpy(grids: list[np.ndarray]) -> np.ndarray:
     for k, g in enumerate(grids):
         h, w = g.shape
         padded = np.pad(g, ((CONTEXT_PAD, 0), (CONTEXT_PAD, CONTEXT_PAD)))
-        cols = [padded[CONTEXT_PAD + dy : CONTEXT_PAD + dy + h, CONTEXT_PAD + dx : CONTEXT_PAD + dx + w] for dy, dx in ARM_CONTEXT]
+        cols = [_shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
         if k + 1 < len(grids):
             cols.append(coarser_colocated(grids[k + 1], (h, w)))
         else:
@@ -91,7 +97,9 @@ class Arm(nn.Module):
         return out[:, 0], out[:, 1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
 
-def arm_integer(layers: list[QuantizedLinear], context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def arm_integer(
+    layers: list[QuantizedLinear], context: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact fixed-point ARM. ``context`` holds integers; returns integer table indices.
 
     Returns ``(m_int, mu_frac, scale_idx)``-style pair: ``mu_q`` (mean in 1/16 units) and

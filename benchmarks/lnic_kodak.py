@@ -1,0 +1,157 @@
+"""Rate-distortion of lnic on Kodak images: one CSV row per (image, quality), resumable.
+
+Each row comes from a real encode (``lnic.encoder.encode.encode_array``, which decodes its own
+file), a real file size and a separate timed decode. Re-running skips rows already present, so
+the measurement can run in the background across sessions::
+
+    nohup python benchmarks/lnic_kodak.py --images kodim01,kodim05,kodim14,kodim23 \
+        --qualities 2,3,4,5 --preset default &
+
+then ``python benchmarks/lnic_kodak.py --summary`` prints the per-image BD-rates against
+Cool-chic 5.0's and VTM-23.13's per-image points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+COLUMNS = ["image", "codec", "setting", "width", "height", "bytes", "bpp", "psnr_rgb",
+           "encode_s", "decode_s"]
+
+
+def _done(path: Path) -> set[tuple[str, str]]:
+    if not path.exists():
+        return set()
+    with path.open() as f:
+        return {(r["image"], r["setting"]) for r in csv.DictReader(f) if r.get("decode_s")}
+
+
+def _append(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def measure(image: str, quality: int, preset: str) -> dict:
+    from PIL import Image
+
+    from lnic.decoder import decode_bytes
+    from lnic.encoder.encode import encode_array, psnr
+
+    rgb = np.asarray(Image.open(SHARED / "datasets" / "kodak" / f"{image}.png").convert("RGB"))
+    result = encode_array(rgb, quality=quality, preset=preset)
+    t = time.perf_counter()
+    decoded = decode_bytes(result.bitstream)
+    decode_s = time.perf_counter() - t
+    h, w = rgb.shape[:2]
+    return {
+        "image": image, "codec": f"lnic-{preset}", "setting": f"q{quality}", "width": w,
+        "height": h, "bytes": len(result.bitstream),
+        "bpp": f"{8 * len(result.bitstream) / (w * h):.6f}",
+        "psnr_rgb": f"{psnr(decoded, rgb):.4f}", "encode_s": f"{result.encode_seconds:.1f}",
+        "decode_s": f"{decode_s:.3f}",
+    }
+
+
+def _points(path: Path, codec: str | None = None) -> dict[str, tuple[list[float], list[float]]]:
+    pts: dict[str, tuple[list[float], list[float]]] = {}
+    with path.open() as f:
+        for r in csv.DictReader(f):
+            if codec and r["codec"] != codec:
+                continue
+            b, p = pts.setdefault(r["image"], ([], []))
+            b.append(float(r["bpp"]))
+            p.append(float(r["psnr_rgb"]))
+    return pts
+
+
+def _anchor(kind: str) -> dict[str, tuple[list[float], list[float]]]:
+    pts: dict[str, tuple[list[float], list[float]]] = {}
+    if kind == "coolchic5":
+        with (SHARED / "anchors" / "kodak-coolchic5-per-image.tsv").open() as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                b, p = pts.setdefault(r["image"], ([], []))
+                b.append(float(r["bpp"]))
+                p.append(float(r["psnr_rgb_db"]))
+    else:
+        with (SHARED / "anchors" / "kodak-vtm23-per-image.csv").open() as f:
+            for r in csv.DictReader(f):
+                b, p = pts.setdefault(r["image"].removesuffix(".png"), ([], []))
+                b.append(float(r["bpp"]))
+                p.append(float(r["psnr_rgb"]))
+    return pts
+
+
+def summary(path: Path) -> str:
+    from lnic.bench import bd_rate
+
+    ours = _points(path)
+    lines = [
+        "| image | points | BD-rate vs Cool-chic 5.0 | BD-rate vs VTM-23.13 |",
+        "|---|---|---|---|",
+    ]
+    means: dict[str, list[float]] = {"coolchic5": [], "vtm": []}
+    for image in sorted(ours):
+        b, p = ours[image]
+        cells = []
+        for kind in ("coolchic5", "vtm"):
+            ab, ap = _anchor(kind)[image]
+            try:
+                v = bd_rate(ab, ap, b, p) if len(b) >= 2 else float("nan")
+            except Exception:  # not enough overlap
+                v = float("nan")
+            if np.isfinite(v):
+                means[kind].append(v)
+            cells.append(f"{v:+.1f}%" if np.isfinite(v) else "n/a")
+        lines.append(f"| {image} | {len(b)} | {cells[0]} | {cells[1]} |")
+    lines.append(
+        f"| **mean** | | **{np.mean(means['coolchic5']):+.1f}%** "
+        f"| **{np.mean(means['vtm']):+.1f}%** |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--images", default="kodim01,kodim05,kodim14,kodim23")
+    ap.add_argument("--qualities", default="2,3,4,5")
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "kodak" / "lnic.csv"))
+    ap.add_argument("--summary", action="store_true", help="print per-image BD-rates and exit")
+    args = ap.parse_args()
+    out = Path(args.output)
+    if args.summary:
+        print(summary(out))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done(out)
+    for image in args.images.split(","):
+        for q in (int(v) for v in args.qualities.split(",")):
+            if (image, f"q{q}") in done:
+                continue
+            row = measure(image, q, args.preset)
+            _append(out, row)
+            logging.info("%s", row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
