@@ -40,7 +40,9 @@ def _progress_bar(enabled: bool):
             bar.total = total
         bar.n = step
         phase = "ste" if stats.get("phase") else "noise"
-        bar.set_postfix_str(f"{phase} loss={stats['loss']:.5f} bpp={stats['bpp']:.3f}", refresh=False)
+        bar.set_postfix_str(
+            f"{phase} loss={stats['loss']:.5f} bpp={stats['bpp']:.3f}", refresh=False
+        )
         bar.refresh()
 
     return update, bar.close

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import constriction
 import numpy as np
 
-from lnic.bitstream.bits import BitReader, BitWriter, exp_golomb_length, read_exp_golomb, write_exp_golomb
+from lnic.bitstream.bits import (
+    BitReader,
+    BitWriter,
+    exp_golomb_length,
+    read_exp_golomb,
+    write_exp_golomb,
+)
 from lnic.bitstream.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
