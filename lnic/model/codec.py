@@ -28,9 +28,15 @@ class OverfittedCodec(nn.Module):
         """Parameters of the decoder networks (everything but the latents)."""
         return [*self.arm.parameters(), *self.upsampler.parameters(), *self.synthesis.parameters()]
 
-    def forward(self, grids_hat: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reconstruction [C, H, W] and total rate in bits of the (proxy-)quantized latents."""
-        mu, log_scale = self.arm(gather_context_torch(grids_hat))
-        flat = torch.cat([g.reshape(-1) for g in grids_hat])
+    def forward(
+        self, rate_grids: list[torch.Tensor], synth_grids: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction [C, H, W] from ``synth_grids`` and the rate in bits of ``rate_grids``.
+
+        The two differ during training (the rate sees noisy latents, the synthesis soft-rounded
+        ones); after training both are the rounded latents.
+        """
+        mu, log_scale = self.arm(gather_context_torch(rate_grids))
+        flat = torch.cat([g.reshape(-1) for g in rate_grids])
         bits = laplace_bits(flat, mu, log_scale).sum()
-        return self.synthesis(self.upsampler(grids_hat)), bits
+        return self.synthesis(self.upsampler(synth_grids)), bits
