@@ -175,6 +175,37 @@ def test_classical_codec_round_trip(name, image):
     assert len(codec.encode(image, best)) > len(codec.encode(image, codec.settings[0]))
 
 
+def test_chroma_formats(image):
+    """jpeg is 4:2:0, jpeg444, avif and heic are really 4:4:4."""
+    import io
+
+    from PIL import Image, JpegImagePlugin
+
+    for name, sampling in (("jpeg", 2), ("jpeg444", 0)):
+        with Image.open(io.BytesIO(get_codec(name).encode(image, "50"))) as im:
+            assert JpegImagePlugin.get_sampling(im) == sampling
+    avif = get_codec("avif")
+    try:
+        avif.check_available()
+    except CodecUnavailable:
+        pass
+    else:
+        data = avif.encode(image, "50")
+        at = data.find(b"av1C")
+        assert at > 0
+        profile, flags = data[at + 5] >> 5, data[at + 6]
+        assert profile == 1 and (flags >> 2) & 3 == 0  # High profile, no chroma subsampling
+    heic = get_codec("heic")
+    try:
+        heic.check_available()
+    except CodecUnavailable:
+        return
+    import pillow_heif
+
+    heif = pillow_heif.open_heif(io.BytesIO(heic.encode(image, "30")))
+    assert heif.info["chroma"] == 444
+
+
 def test_codec_specs_and_settings():
     assert codec_name(get_codec("lnic:fast")) == "lnic-fast"
     assert codec_name(get_codec("lnic")) == "lnic-default"
@@ -349,6 +380,39 @@ def test_cli_errors_are_one_line(tmp_path):
     assert main(["bench", "--dataset", str(tmp_path), "--codecs", "nope", "-o", str(tmp_path)]) == 1
     assert main(["bench", "--codecs", "jpeg", "-o", str(tmp_path)]) == 1  # no --dataset
     assert main(["bench", "--report", str(tmp_path / "missing")]) == 1
+
+
+def test_cli_runs_lnic_preset_through_public_api(monkeypatch, tmp_path, image):
+    from PIL import Image
+
+    import lnic
+    from lnic.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(image).save(data / "kodim99.png")
+    seen = []
+
+    def fake_encode(rgb, quality=4, preset="default", **_):
+        seen.append((quality, preset))
+        return bytes([quality]) * (100 * quality)
+
+    monkeypatch.setattr(lnic, "encode", fake_encode)
+    monkeypatch.setattr(lnic, "decode", lambda data: (image // data[0] * data[0]).astype(np.uint8))
+    out = tmp_path / "out"
+    argv = ["bench", "--dataset", str(data), "--codecs", "lnic:fast,jpeg", "--no-anchors"]
+    argv += ["--settings", "lnic:fast=2,4", "--settings", "jpeg=50", "-o", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    assert sorted(seen) == [(2, "fast"), (4, "fast")]
+    rows = load_results(out / "lnic-fast.csv")
+    assert [(r.image, r.codec, r.setting) for r in rows] == [
+        ("kodim99", "lnic-fast", "2"),
+        ("kodim99", "lnic-fast", "4"),
+    ]
+    assert rows[0].bytes == 200 and rows[1].bytes == 400
+    info = json.loads((out / "run.json").read_text())
+    assert info["codecs"]["lnic-fast"]["settings"] == ["2", "4"]
+    assert "lnic-fast" in (out / "report.md").read_text()
 
 
 def test_parse_settings():

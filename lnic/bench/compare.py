@@ -73,7 +73,9 @@ def mean_per_image_bd_rate(anchor: PerImage, test: PerImage) -> PerImageBD:
     return PerImageBD(float(np.mean(values)), min(values), max(values), len(values))
 
 
-def per_image_curve(name: str, points: PerImage, description: str = "") -> Curve:
+def per_image_curve(
+    name: str, points: PerImage, description: str = "", source: str = "shared"
+) -> Curve:
     """Mean curve of per-image points that have the same number of points on every image.
 
     The i-th point of the mean curve averages the i-th lowest-rate point of every image (right
@@ -89,6 +91,6 @@ def per_image_curve(name: str, points: PerImage, description: str = "") -> Curve
         bpp=[float(x) for x in bpp],
         psnr_rgb=[float(x) for x in psnr],
         description=description,
-        source="published",
+        source=source,
         images=len(points),
     )

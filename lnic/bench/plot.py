@@ -81,7 +81,7 @@ def _label(curve: Curve) -> str:
     if curve.source == "measured":
         n = f", {curve.images} img" if curve.images else ""
         return f"{curve.name} (measured{n})"
-    return f"{_DISPLAY.get(curve.name, curve.name)} (published)"
+    return f"{_DISPLAY.get(curve.name, curve.name)} ({curve.source})"
 
 
 def _msssim_db(values: Sequence[float]) -> list[float]:
@@ -140,7 +140,10 @@ def plot_rd(
     ax.grid(True, which="minor", alpha=0.12)
     if title:
         ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -253,7 +253,7 @@ def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
     ]
     for row in ranking:
         c = row.curve
-        src = c.source + (f", {c.images} img" if c.source == "measured" and c.images else "")
+        src = c.source + (f", {c.images} img" if c.source != "published" and c.images else "")
         ov = f"{row.bd.overlap_db[0]:.1f}-{row.bd.overlap_db[1]:.1f}" if row.bd.overlap_db else "-"
         name = f"**{c.name}**" if c.source == "measured" else c.name
         if c is anchor:
