@@ -35,8 +35,8 @@ class Preset:
     name: str
     noise_steps: int
     ste_steps: int
-    lr: float = 0.1
-    net_lr: float | None = 0.02
+    lr: float = 1e-2
+    net_lr: float | None = None
     ste_lr: float = 1e-3
     beta2: float = 0.999
     temperature_start: float = 0.3
