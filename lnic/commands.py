@@ -17,14 +17,37 @@ def _emit_json(obj: dict) -> None:
     print_json(obj)
 
 
+MAX_FILE_BYTES = 1 << 30
+"""Files larger than this are refused before reading (a legal file of the largest image is far
+smaller: 40 M pixels at 24 bits per pixel would be 120 MB)."""
+
+
 def _read_bitstream(path: str) -> bytes:
+    """Read a whole .lnic file; missing, unreadable or absurdly large files are an InputError."""
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
     if not p.is_file():
         raise InputError(f"{path}: no such file")
     try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: {p.stat().st_size} bytes is too large for an lnic file")
         return p.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _check_output(path: str) -> Path:
+    """Refuse an output path that cannot be written, before any work is done."""
+    out = Path(path)
+    if not str(path):
+        raise InputError("empty output path")
+    if out.is_dir():
+        raise InputError(f"{out}: is a folder")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{out}: output folder {folder} does not exist")
+    return out
 
 
 def _progress_bar(enabled: bool):
@@ -89,14 +112,17 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    """``lnic decode IN.lnic -o OUT.png``: every failure is one LnicError (one line on stderr);
+    the PNG is written to a temporary file and renamed, so no partial output is left behind."""
     from lnic.decoder import decode_bytes
     from lnic.image_io import write_png
 
+    out = _check_output(args.output)
     data = _read_bitstream(args.input)
     t = time.perf_counter()
     image = decode_bytes(data)
     seconds = time.perf_counter() - t
-    write_png(args.output, image)
+    write_png(out, image)
     h, w = image.shape[:2]
     if args.json:
         _emit_json({"input": args.input, "output": args.output, "width": w, "height": h,
@@ -110,10 +136,12 @@ def bitstream_info(data: bytes) -> dict:
     """What ``lnic info`` reports about a bitstream (without decoding the latents)."""
     from lnic.bitstream.container import unpack_file
     from lnic.bitstream.weights import decode_modules
+    from lnic.decoder import validate_modules
 
     sections = unpack_file(data)
     h = sections.header
     modules = decode_modules(sections.weights, h.arch.module_shapes())
+    validate_modules(modules)
     macs = h.arch.mac_table(h.height, h.width)
     return {
         "format_version": data[4],

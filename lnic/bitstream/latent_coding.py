@@ -13,6 +13,7 @@ section, so the range-coded section is one uninterrupted stream.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import constriction
 import numpy as np
@@ -25,16 +26,21 @@ from lnic.bitstream.bits import (
     write_exp_golomb,
 )
 from lnic.bitstream.format import (
+    ARM_ACT_CLAMP,
+    ARM_ACT_FRAC_BITS,
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
     ESCAPE_BITS_MAX,
     LATENT_CLAMP,
+    LOG_SCALE_MIN,
+    LOG_SCALE_STEP_BITS,
     MU_FRAC_BITS,
+    N_SCALES,
     SYMBOL_RADIUS,
 )
 from lnic.bitstream.prob_table import bits_table, probability_table
 from lnic.errors import BitstreamError
-from lnic.model.arm import CONTEXT_PAD, arm_integer, coarser_colocated, gather_context_numpy
+from lnic.model.arm import arm_integer, gather_context_numpy
 from lnic.model.quantized import QuantizedLinear
 
 _CHUNK = 1 << 16
@@ -104,52 +110,255 @@ def encode_latents(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> tuple
 def decode_latents(
     coded: bytes, escapes: bytes, shapes: list[tuple[int, int]], arm: list[QuantizedLinear]
 ) -> list[np.ndarray]:
-    """Inverse of :func:`encode_latents`: integer grids (float64 arrays), finest first."""
+    """Inverse of :func:`encode_latents`: integer grids (float64 arrays), finest first.
+
+    Every failure (range decoder error, escape section too short, latent out of range) raises
+    :class:`BitstreamError`.
+    """
     if len(coded) % 4:
         raise BitstreamError("latent section is not a whole number of 32-bit words")
+    n_latents = sum(h * w for h, w in shapes)
+    if 8 * len(coded) < n_latents * min_symbol_bits() / 2 - 64:
+        # Even a perfectly predicted latent costs min_symbol_bits(): a crafted tiny file that
+        # declares a huge image is refused here instead of being decoded at length.
+        raise BitstreamError(
+            f"latent section of {len(coded)} bytes is too short for {n_latents} latents"
+        )
     words = np.frombuffer(coded, dtype="<u4").astype(np.uint32)
     try:
         decoder = constriction.stream.queue.RangeDecoder(words)
     except Exception as exc:  # constriction rejects some malformed inputs up front
         raise BitstreamError(f"corrupt latent section ({exc})") from exc
-    escape_reader = BitReader(escapes)
-    table = probability_table()
-    model = _model()
+    plan = ArmPlan(arm)
+    ctx = _GridContext(decoder, BitReader(escapes), plan, table_rows(), _model())
     grids: list[np.ndarray | None] = [None] * len(shapes)
     for k in range(len(shapes) - 1, -1, -1):
         coarser = grids[k + 1] if k + 1 < len(shapes) else None
-        grids[k] = _decode_grid(decoder, escape_reader, shapes[k], coarser, arm, table, model)
+        grids[k] = _decode_grid(ctx, shapes[k], coarser)
+    # Out-of-range latents are detected once at the end: decoding after such a value goes on
+    # with bounded (if meaningless) numbers and the file is refused all the same.
+    if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in grids):  # type: ignore[arg-type]
+        raise BitstreamError("decoded latent out of range (corrupt bitstream)")
     return grids  # type: ignore[return-value]
 
 
-def _decode_grid(decoder, escape_reader, shape, coarser, arm, table, model) -> np.ndarray:
+# --- Fast decoding ------------------------------------------------------------------------------
+#
+# The decoder evaluates the integer ARM once per wavefront (~4,600 wavefronts for a 768x512
+# image), so the number of numpy calls per wavefront is what costs time. Three devices keep it low:
+#
+# * Storage by wavefront: a grid is held in a zero-padded buffer indexed ``(t, y)`` with
+#   ``t = x + 3 y``. The latents of one wavefront are then contiguous, and the 15 cells of the
+#   3x5 window above-left of them (rows dy = -2..0, columns dx = -2..2) are 15 contiguous runs
+#   at fixed offsets: one strided copy gathers the whole context. The window's 3 cells that are
+#   not context (dx = 0, 1, 2 on row dy = 0) are still undecoded and get zero weights; the
+#   current cell holds the co-located coarser latent until it is decoded, which gives the 13th
+#   ARM input for free.
+# * Folded fixed point: every layer ``floor((x . W + b') / 2^e)`` is computed as
+#   ``floor(x . (W / 2^e) + b'')`` with the power-of-two scale and the rounding offset folded
+#   into the weights and a constant-one input (exact: scaling by a power of two commutes with
+#   float64 rounding, and every value stays an integer multiple of 2^-e far below 2^53). The
+#   output layer directly produces ``mu_q - 384``, ``m_int - 24`` and ``scale_idx``
+#   (``floor(floor(a) / n) = floor(a / n)``; clamps commute with these monotone maps), so
+#   the table row is one dot product and the latent one addition.
+# * Table rows: the probability table is reshaped to ``[scale * 16 + frac, symbol]``.
+
+
+class ArmPlan:
+    """The integer ARM folded into float64 matrices acting on the wavefront context.
+
+    ``hidden[i]`` are ``[out + 1, in + 1]`` matrices (the extra row/column carries the constant
+    one that applies the biases); ``out`` is ``[3, in + 1]``. The first layer's columns follow the
+    context layout ``window (15) | one``.
+    """
+
+    def __init__(self, arm: list[QuantizedLinear]) -> None:
+        frac = ARM_ACT_FRAC_BITS
+        self.layers: list[np.ndarray] = []
+        n_in = _WINDOW + 1
+        for i, layer in enumerate(arm):
+            w = np.asarray(layer.weight, dtype=np.float64)
+            b = np.asarray(layer.bias, dtype=np.float64)
+            e_w, e_b = int(layer.e_w), int(layer.e_b)
+            scale = 2.0**-e_w
+            # acc / 2^e_w with acc = x . W + b * 2^(frac + e_w - e_b), then + 1/2 (rounding)
+            bias = b * 2.0 ** (frac - e_b)
+            if i == 0:
+                wcols = np.zeros((w.shape[0], _WINDOW))
+                for j, col in enumerate(_CONTEXT_COLUMNS):
+                    wcols[:, col] += w[:, j] * 2.0**frac
+                wcols[:, _CENTRE] += w[:, len(ARM_CONTEXT)] * 2.0**frac  # coarser latent
+                w = wcols
+            if i < len(arm) - 1:
+                m = np.zeros((w.shape[0] + 1, n_in))
+                m[:-1, :-1] = w * scale
+                m[:-1, -1] = bias + 0.5
+                m[-1, -1] = 1.0  # the constant one, passed on to the next layer
+                self.layers.append(m)
+                n_in = m.shape[0]
+            else:
+                self.layers.append(_output_matrix(w * scale, bias + 0.5))
+        self.lo = _OUT_LO[:, None]
+        self.hi = _OUT_HI[:, None]
+
+
+def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Rows producing ``mu_q - R*16``, ``m_int - R`` and ``scale_idx`` from the last hidden layer.
+
+    With ``a`` the rounded layer output before its floor (``w`` and ``bias`` already include the
+    ``2^-e`` scale and the ``+1/2``), ``x = floor(a)`` and the spec's ``mu_q = floor((x + 2^(s-1))
+    / 2^s)`` equals ``floor(a / 2^s + 1/2)``; likewise for ``m_int`` and ``scale_idx``.
+    """
+    s_mu = ARM_ACT_FRAC_BITS - MU_FRAC_BITS
+    s_sc = ARM_ACT_FRAC_BITS - LOG_SCALE_STEP_BITS
+    s_min = LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS  # an integer (checked at import)
+    out = np.zeros((3, w.shape[1] + 1))
+    # mu_q - R * 16 = floor((a + 2^(s_mu - 1)) / 2^s_mu) - R * 16
+    out[0, :-1] = w[0] * 2.0**-s_mu
+    out[0, -1] = (bias[0] + 2.0 ** (s_mu - 1)) * 2.0**-s_mu - _MU_OFFSET
+    # m_int - R = floor((a + 2^(s_mu - 1)) / 2^(s_mu + MU_FRAC_BITS)) - R
+    out[1, :-1] = w[0] * 2.0 ** -(s_mu + MU_FRAC_BITS)
+    out[1, -1] = (bias[0] + 2.0 ** (s_mu - 1)) * 2.0 ** -(s_mu + MU_FRAC_BITS) - SYMBOL_RADIUS
+    # scale_idx = floor((a - s_min + 2^(s_sc - 1)) / 2^s_sc)
+    out[2, :-1] = w[1] * 2.0**-s_sc
+    out[2, -1] = (bias[1] - s_min + 2.0 ** (s_sc - 1)) * 2.0**-s_sc
+    return out
+
+
+_WINDOW = 15  # 3 rows (dy = -2, -1, 0) x 5 columns (dx = -2 .. 2)
+_CENTRE = 2 * 5 + 2  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
+_CONTEXT_COLUMNS = [(dy + 2) * 5 + dx + 2 for dy, dx in ARM_CONTEXT]
+_T_FRONT = 8  # context reaches back 8 wavefronts ((dy, dx) = (-2, -2))
+_T_BACK = 3  # the window reaches 2 wavefronts ahead (dx = 1, 2 on row 0)
+_Y_PAD = 2
+_MU_OFFSET = SYMBOL_RADIUS << MU_FRAC_BITS
+_MU_Q_MAX = ((ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
+             >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
+_MU_Q_MIN = ((-ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
+             >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
+_OUT_LO = np.array([_MU_Q_MIN - _MU_OFFSET, (_MU_Q_MIN >> MU_FRAC_BITS) - SYMBOL_RADIUS, 0.0])
+_OUT_HI = np.array([_MU_Q_MAX - _MU_OFFSET, (_MU_Q_MAX >> MU_FRAC_BITS) - SYMBOL_RADIUS,
+                    N_SCALES - 1.0])
+# row of table_rows() = scale_idx * 16 + (mu_q & 15) = out0 - 16 out1 + 16 out2
+_ROW = np.array([1.0, -float(1 << MU_FRAC_BITS), float(1 << MU_FRAC_BITS)])
+assert float(LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS).is_integer()
+assert all(-2 <= dy <= 0 and -2 <= dx <= 2 and (dy < 0 or dx < 0) for dy, dx in ARM_CONTEXT)
+assert ARM_WAVEFRONT_SLOPE == 3
+
+
+@lru_cache(maxsize=1)
+def min_symbol_bits() -> float:
+    """Fewest bits any symbol can cost: -log2 of the table's largest probability."""
+    return float(-np.log2(probability_table().max()))
+
+
+@lru_cache(maxsize=1)
+def table_rows() -> np.ndarray:
+    """The probability table as ``[N_SCALES * 16, N_SYMBOLS]``, row ``scale_idx * 16 + frac``."""
+    t = probability_table()
+    return np.ascontiguousarray(t.transpose(1, 0, 2).reshape(-1, t.shape[-1]))
+
+
+def arm_rows(plan: ArmPlan, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Table rows and ``m_int`` for ``context`` [N, N_CONTEXT] (testing aid, same maths as
+    the decoding loop). Returns int64 arrays."""
+    n = context.shape[0]
+    x = np.zeros((_WINDOW + 1, n))
+    for j, col in enumerate(_CONTEXT_COLUMNS):
+        x[col] = context[:, j]
+    x[_CENTRE] = context[:, len(ARM_CONTEXT)]
+    x[-1] = 1.0
+    for m in plan.layers[:-1]:
+        x = m @ x
+        np.floor(x, out=x)
+        _clip(x, 0.0, float(ARM_ACT_CLAMP), out=x)
+    o = plan.layers[-1] @ x
+    np.floor(o, out=o)
+    _clip(o, plan.lo, plan.hi, out=o)
+    return (_ROW @ o).astype(np.int64), (o[1] + SYMBOL_RADIUS).astype(np.int64)
+
+
+_clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the bare ufunc
+
+
+@dataclass
+class _GridContext:
+    """What every grid's decoding loop shares."""
+
+    decoder: constriction.stream.queue.RangeDecoder
+    escapes: BitReader
+    plan: ArmPlan
+    rows: np.ndarray
+    model: constriction.stream.model.Categorical
+
+
+def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | None) -> np.ndarray:
+    """Decode one grid, wavefront by wavefront; returns it as a float64 (h, w) array."""
     h, w = shape
-    pw = w + 2 * CONTEXT_PAD
-    padded = np.zeros((h + CONTEXT_PAD) * pw, dtype=np.float64)
-    offs = np.array([dy * pw + dx for dy, dx in ARM_CONTEXT], dtype=np.int64)
-    inter = (
-        coarser_colocated(coarser, shape).ravel() if coarser is not None else np.zeros(h * w)
+    n_fronts = w + ARM_WAVEFRONT_SLOPE * (h - 1)
+    hs = h + _Y_PAD  # one column of the buffer: y = -2 .. h-1
+    buf = np.zeros((n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
+    # cell (t, y) lives at (t + _T_FRONT) * hs + y + _Y_PAD
+    ys, xs = np.divmod(np.arange(h * w), w)
+    cells = (xs + ARM_WAVEFRONT_SLOPE * ys + _T_FRONT) * hs + ys + _Y_PAD
+    if coarser is not None:
+        buf[cells] = coarser[ys // 2, xs // 2]
+    # the window of a wavefront whose first latent is (t, y0) starts at cell (t - 8, y0 - 2),
+    # i.e. at t * hs + y0; window cell (dy, dx) of latent i is at + (dy+2)(3 hs+1) + (dx+2) hs + i
+    s = buf.strides[0]
+    windows = np.lib.stride_tricks.as_strided(
+        buf, shape=(n_fronts * hs, 3, 5, h), strides=(s, (3 * hs + 1) * s, hs * s, s),
+        writeable=False,
     )
-    fronts = wavefronts(h, w)
-    ys, xs = np.divmod(fronts.order, w)
-    base = (ys + CONTEXT_PAD) * pw + xs + CONTEXT_PAD
-    for i in range(len(fronts.bounds) - 1):
-        sl = slice(fronts.bounds[i], fronts.bounds[i + 1])
-        b = base[sl]
-        ctx = np.empty((len(b), len(offs) + 1))
-        ctx[:, :-1] = padded[b[:, None] + offs[None, :]]
-        ctx[:, -1] = inter[fronts.order[sl]]
-        mu_q, s = arm_integer(arm, ctx)
+    steps = []
+    for t in range(n_fronts):
+        y0 = max(0, -((w - 1 - t) // ARM_WAVEFRONT_SLOPE))
+        n = min(h - 1, t // ARM_WAVEFRONT_SLOPE) - y0 + 1
+        if n > 0:  # grids narrower than 3 have empty wavefronts
+            steps.append((t * hs + y0, n, (t + _T_FRONT) * hs + y0 + _Y_PAD))
+
+    plan = c.plan
+    hidden_layers, out_layer, lo, hi = plan.layers[:-1], plan.layers[-1], plan.lo, plan.hi
+    ctx = np.empty((_WINDOW + 1, h))
+    ctx[-1] = 1.0
+    ctx_window = ctx[:-1].reshape(3, 5, h)
+    scratch = [np.empty(m.shape[0] * h) for m in hidden_layers]
+    out_buf = np.empty(3 * h)
+    views: dict[int, tuple] = {}
+
+    def views_for(n: int) -> tuple:
+        hidden = [sc[: m.shape[0] * n].reshape(m.shape[0], n)
+                  for m, sc in zip(hidden_layers, scratch)]
+        o = out_buf[: 3 * n].reshape(3, n)
+        v = (ctx_window[:, :, :n], windows[:, :, :, :n], ctx[:, :n], hidden, o, o[1])
+        views[n] = v
+        return v
+
+    decode, model, rows, escapes = c.decoder.decode, c.model, c.rows, c.escapes
+    dot, floor, clip, copyto, add = np.dot, np.floor, _clip, np.copyto, np.add
+    vmin, vmax, intp, row_vec = np.minimum.reduce, np.maximum.reduce, np.intp, _ROW
+    clamp, esc_hi = float(ARM_ACT_CLAMP), 2 * SYMBOL_RADIUS
+    for anchor, n, start in steps:
+        cw, win, x, hidden, o, o1 = views.get(n) or views_for(n)
+        copyto(cw, win[anchor])
+        for m, y in zip(hidden_layers, hidden):
+            dot(m, x, out=y)
+            floor(y, out=y)
+            clip(y, 0.0, clamp, out=y)
+            x = y
+        dot(out_layer, x, out=o)
+        floor(o, out=o)
+        clip(o, lo, hi, out=o)
         try:
-            sym = decoder.decode(model, table[mu_q & _MU_MASK, s])
+            sym = decode(model, rows.take(dot(row_vec, o).astype(intp), axis=0))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        resid = sym.astype(np.int64) - SYMBOL_RADIUS
-        for j in np.flatnonzero(np.abs(resid) >= SYMBOL_RADIUS):
-            extra = read_exp_golomb(escape_reader, 0, max_prefix=ESCAPE_BITS_MAX)
-            resid[j] += extra if resid[j] > 0 else -extra
-        values = (mu_q >> MU_FRAC_BITS) + resid
-        if np.abs(values).max(initial=0) > LATENT_CLAMP:
-            raise BitstreamError("decoded latent out of range (corrupt bitstream)")
-        padded[b] = values
-    return padded.reshape(h + CONTEXT_PAD, pw)[CONTEXT_PAD:, CONTEXT_PAD : CONTEXT_PAD + w].copy()
+        if vmin(sym) == 0 or vmax(sym) == esc_hi:
+            values = sym + o1
+            for j in np.flatnonzero((sym == 0) | (sym == esc_hi)):
+                extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
+                values[j] += extra if sym[j] else -extra
+            buf[start : start + n] = values
+        else:
+            add(sym, o1, out=buf[start : start + n])
+    return buf[cells].reshape(h, w)

@@ -1,0 +1,96 @@
+"""Regenerate the golden bitstream ``tests/data/golden.lnic`` and print its decoded hash.
+
+Run only for a deliberate format change (bump ``FORMAT_VERSION`` first), then paste the printed
+hash into ``tests/test_golden.py``:
+
+    OMP_NUM_THREADS=1 python tests/data/make_golden.py
+
+Two files:
+
+* ``golden.lnic``: a 32x24 (W x H) crop of Kodak kodim23, coded by the real encoder at quality 4
+  with a short preset (the training itself is float and may differ between machines; the
+  committed file is the reference, not the encoder's output).
+* ``golden_synthetic.lnic``: a 40x37 grayscale file assembled from random integer networks and
+  latents (no training), with escape codes, four latent grids and activations that reach the
+  clamps, so the golden test covers paths a short real encode does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+KODAK = HERE.parents[2] / "shared" / "datasets" / "kodak"
+CROP = (slice(200, 224), slice(300, 332))  # rows, columns: 24 x 32
+
+
+def pixel_hash(image: np.ndarray) -> str:
+    """SHA-256 of the decoded pixels: shape, then the C-order uint8 samples."""
+    header = ("x".join(str(s) for s in image.shape)).encode()
+    return hashlib.sha256(header + b":" + np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def synthetic_bitstream() -> bytes:
+    """Random integer networks + latents (with escapes) packed as a valid .lnic file."""
+    from lnic.bitstream.container import pack_file
+    from lnic.bitstream.header import Header
+    from lnic.bitstream.latent_coding import decode_latents, encode_latents
+    from lnic.bitstream.weights import encode_modules
+    from lnic.model.architecture import Architecture
+    from lnic.model.latents import grid_shapes, num_levels
+    from lnic.model.quantized import QuantizedLinear
+
+    rng = np.random.default_rng(2024)
+    height, width = 37, 40
+    arch = Architecture(levels=num_levels(height, width), channels=1)
+    shapes = grid_shapes(height, width, arch.levels)
+
+    def module(shapes_, e_w, e_b, scale):
+        return [QuantizedLinear(rng.integers(-scale, scale + 1, ws),
+                                rng.integers(-scale, scale + 1, bs), e_w, e_b)
+                for ws, bs in shapes_]
+
+    arm_s, up_s, synth_s = arch.module_shapes()
+    arm = module(arm_s, 8, 6, 300)
+    n_up = arch.levels - 1
+    taps = np.array([[-6, -18, 58, 222]] * n_up) + rng.integers(-4, 5, (n_up, 4))
+    up = [QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0)]
+    synth = module(synth_s, 12, 13, 250)
+    synth[1].bias[:] = 1 << 12  # output around mid-grey (0.5)
+    grids = [np.round(rng.laplace(0, 6.0, s)) for s in shapes]
+    grids[0][3, 4], grids[0][20, 30], grids[1][5, 7], grids[-1][0, 0] = 900, -300, 77, -4096
+    latents, escapes = encode_latents(grids, arm)
+    assert escapes, "the synthetic file must contain escape codes"
+    back = decode_latents(latents, escapes, shapes, arm)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, back))
+    weights = encode_modules([arm, up, synth])
+    return pack_file(Header(width, height, arch, 0, 0, 0), weights, latents, escapes)
+
+
+def main() -> int:
+    import lnic
+    from lnic.encoder.encode import encode_array
+    from lnic.encoder.presets import Preset
+
+    source = np.asarray(Image.open(KODAK / "kodim23.png").convert("RGB"))
+    crop = np.ascontiguousarray(source[CROP])
+    preset = Preset("golden", noise_steps=60, ste_steps=5, compile=False)
+    result = encode_array(crop, quality=4, preset=preset, seed=0)
+    (HERE / "golden.lnic").write_bytes(result.bitstream)
+    decoded = lnic.decode(result.bitstream)
+    print(f"golden.lnic: {len(result.bitstream)} bytes, PSNR {result.psnr_rgb:.2f} dB")
+    print(f"GOLDEN_PIXELS_SHA256 = \"{pixel_hash(decoded)}\"")
+    data = synthetic_bitstream()
+    (HERE / "golden_synthetic.lnic").write_bytes(data)
+    print(f"golden_synthetic.lnic: {len(data)} bytes")
+    print(f"SYNTHETIC_PIXELS_SHA256 = \"{pixel_hash(lnic.decode(data))}\"")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Golden bitstreams: committed files that must decode to committed pixel hashes.
+
+Any drift of the format (header, weights, table, coding order) or of the decoder's integer
+arithmetic changes these hashes. A deliberate format change regenerates the files with
+``tests/data/make_golden.py`` and bumps ``FORMAT_VERSION``.
+
+The files are also decoded by a slow, straightforward reference decoder written from
+docs/format.md (per-wavefront context gathering, the model's ``arm_integer``,
+``upsample_integer`` and ``synthesis_integer``, the table recomputed with :mod:`decimal`), which
+must agree with the fast decoder pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import constriction
+import numpy as np
+import pytest
+
+import lnic
+from lnic.bitstream.bits import BitReader, read_exp_golomb
+from lnic.bitstream.container import unpack_file
+from lnic.bitstream.format import (
+    ARM_CONTEXT,
+    ESCAPE_BITS_MAX,
+    PROB_BITS,
+    SYMBOL_RADIUS,
+    SYNTH_ACT_CLAMP,
+    SYNTH_FRAC_BITS,
+)
+from lnic.bitstream.latent_coding import wavefronts
+from lnic.bitstream.prob_table import compute_frequency_table
+from lnic.bitstream.weights import decode_modules
+from lnic.model.arm import arm_integer
+from lnic.model.latents import grid_shapes
+from lnic.model.synthesis import synthesis_integer
+from lnic.model.upsampling import upsample_integer
+
+DATA = Path(__file__).parent / "data"
+sys.path.insert(0, str(DATA))
+from make_golden import pixel_hash  # noqa: E402
+
+GOLDEN = {
+    "golden.lnic": (
+        (24, 32, 3), "ff6248b50d00cca8d11153279ffdf6074d9139ffcb5328c6d1c8527fd3d8ae71"
+    ),
+    "golden_synthetic.lnic": (
+        (37, 40), "3d0b73a5e6bfd14cb3a703a7a91ba7be887032f8b4a9cefffa853e2077f2eded"
+    ),
+}
+
+
+def reference_decode(data: bytes) -> np.ndarray:
+    """Decode ``data`` the slow, obvious way, straight from docs/format.md."""
+    s = unpack_file(data)
+    h = s.header
+    modules = decode_modules(s.weights, h.arch.module_shapes())
+    arm = modules[0]
+    shapes = grid_shapes(h.height, h.width, h.arch.levels)
+    table = compute_frequency_table() / float(1 << PROB_BITS)
+    decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(s.latents, "<u4").copy())
+    model = constriction.stream.model.Categorical(perfect=False)
+    escapes = BitReader(s.escapes)
+    grids: list[np.ndarray] = [np.zeros(0)] * len(shapes)
+    for k in range(len(shapes) - 1, -1, -1):
+        hk, wk = shapes[k]
+        g = np.zeros((hk, wk))
+        fronts = wavefronts(hk, wk)
+        for i in range(len(fronts.bounds) - 1):
+            idx = fronts.order[fronts.bounds[i] : fronts.bounds[i + 1]]
+            if not len(idx):
+                continue
+            ys, xs = np.divmod(idx, wk)
+            ctx = np.zeros((len(idx), len(ARM_CONTEXT) + 1))
+            for j, (dy, dx) in enumerate(ARM_CONTEXT):
+                yy, xx = ys + dy, xs + dx
+                ok = (yy >= 0) & (xx >= 0) & (xx < wk)
+                ctx[ok, j] = g[yy[ok], xx[ok]]
+            if k + 1 < len(shapes):
+                ctx[:, -1] = grids[k + 1][ys // 2, xs // 2]
+            mu_q, scale = arm_integer(arm, ctx)
+            sym = decoder.decode(model, table[mu_q & 15, scale])
+            resid = sym.astype(np.int64) - SYMBOL_RADIUS
+            for j in np.flatnonzero(np.abs(resid) >= SYMBOL_RADIUS):
+                extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
+                resid[j] += extra if resid[j] > 0 else -extra
+            g[ys, xs] = (mu_q >> 4) + resid
+        grids[k] = g
+    up = modules[1][0]
+    z = upsample_integer(grids, up.weight, up.e_w, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    y = synthesis_integer(modules[2], z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    pixels = np.clip(np.floor(y * (255.0 * 2.0**-SYNTH_FRAC_BITS) + 0.5), 0, 255)
+    image = pixels.astype(np.uint8).transpose(1, 2, 0)
+    return image[:, :, 0] if h.channels == 1 else image
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_file_decodes_to_the_committed_pixels(name):
+    shape, digest = GOLDEN[name]
+    image = lnic.decode((DATA / name).read_bytes())
+    assert image.shape == shape and image.dtype == np.uint8
+    assert pixel_hash(image) == digest
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_fast_decoder_matches_the_reference_decoder(name):
+    data = (DATA / name).read_bytes()
+    assert np.array_equal(lnic.decode(data), reference_decode(data))
+
+
+def test_golden_files_are_unchanged():
+    """The committed bitstreams themselves (a changed file needs a new hash on purpose)."""
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+               for p in sorted(DATA.glob("*.lnic"))}
+    assert set(digests) == set(GOLDEN)
