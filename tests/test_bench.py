@@ -350,6 +350,18 @@ def test_report_includes_lnic_csv_and_anchors(tmp_path):
     assert (tmp_path / "rd-psnr.png").stat().st_size > 10000
     (curve,) = load_curve_file(tmp_path / "lnic.json")
     assert curve.name == "lnic" and len(curve) == 5 and curve.mac_per_pixel == 1900
+    assert "(*)" not in text
+
+    # only 4 of the 24 images: flagged against the 24-image anchor, and compared with the
+    # VTM-23.13 mean curve over the same 4 images
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    keep = {"kodim01", "kodim05", "kodim14", "kodim23"}
+    picked = [ln for ln in lines[1:] if ln.split(",")[0] in keep]
+    (subset / "lnic.csv").write_text("\n".join([header, *picked]) + "\n")
+    text = write_report(subset, ANCHORS).read_text()
+    assert "(*)" in text
+    assert "| lnic | -10.0% | -10.0% (" in text
 
 
 # --------------------------------------------------------------------------- CLI

@@ -248,7 +248,11 @@ def load_curve_file(path: str | os.PathLike[str], source: str = "published") -> 
     p = Path(path)
     data = json.loads(p.read_text(encoding="utf-8"))
     if isinstance(data, dict) and isinstance(data.get("codecs"), dict):
-        curves = [_curve_from_entry(k, {"name": k, **v}, source) for k, v in data["codecs"].items()]
+        n = data.get("images") if isinstance(data.get("images"), int) else None
+        curves = [
+            _curve_from_entry(k, {"name": k, "images": n, **v}, source)
+            for k, v in data["codecs"].items()
+        ]
     elif isinstance(data, dict) and "results" in data:
         curves = [_curve_from_entry(data.get("name", p.stem), data, source)]
     else:

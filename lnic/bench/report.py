@@ -251,6 +251,7 @@ def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
         "PSNR overlap (dB) | decoder MAC/px |",
         "|---|---|---:|---|---:|---:|---|---|",
     ]
+    subset = False
     for row in ranking:
         c = row.curve
         src = c.source + (f", {c.images} img" if c.source != "published" and c.images else "")
@@ -258,11 +259,20 @@ def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
         name = f"**{c.name}**" if c.source == "measured" else c.name
         if c is anchor:
             name += " (anchor)"
+        mark = ""
+        if anchor.images and c.images and c.images < anchor.images:
+            mark, subset = " (*)", True
         lines.append(
-            f"| {name} | {src} | {len(c)} | {_range(c.bpp, '{:.3f}')} | {_pct(row.bd.bd_rate)} | "
-            f"{_db(row.bd.bd_psnr)} | {ov} | {_mac(c)} |"
+            f"| {name} | {src} | {len(c)} | {_range(c.bpp, '{:.3f}')} | "
+            f"{_pct(row.bd.bd_rate)}{mark} | {_db(row.bd.bd_psnr)} | {ov} | {_mac(c)} |"
         )
     lines.append("")
+    if subset:
+        lines += [
+            f"(*) mean curve over fewer images than the anchor's {anchor.images}: not comparable "
+            "with it; see the per-image BD-rates and the same-image VTM-23.13 curve below.",
+            "",
+        ]
 
     if vtm23 is not None or cc5 is not None:
         lines += [
@@ -270,13 +280,13 @@ def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
             "",
             "BD-rate of each image against the per-image anchor points (matched by image name), "
             "then the mean over images (min .. max in brackets). `VTM-23.13 mean curve` is the "
-            "BD-rate against the mean of the per-image VTM-23.13 points.",
+            "BD-rate of the codec's mean curve against the mean of the per-image VTM-23.13 "
+            "points over the same images.",
             "",
             "| codec | VTM-23.13 mean curve | per-image vs VTM-23.13 "
             "| per-image vs Cool-chic 5.0 |",
             "|---|---:|---|---|",
         ]
-        vcurve = inputs.published.get("vtm23")
         entries: list[tuple[str, PerImage, Curve | None]] = [
             (n, p, inputs.measured.get(n)) for n, p in sorted(inputs.measured_points.items())
         ]
@@ -284,7 +294,12 @@ def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
             entries.append(("coolchic5 (published)", cc5[1], inputs.published.get("coolchic5")))
         for name, pts, curve in entries:
             total = len(pts)
-            mean_curve = _pct(compare_curves(vcurve, curve).bd_rate) if vcurve and curve else "n/a"
+            mean_curve = "n/a"
+            if vtm23 is not None and curve is not None and len(curve):
+                same = {k: v for k, v in vtm23[1].items() if k in pts}
+                if same:
+                    vcurve = per_image_curve("vtm23", same)
+                    mean_curve = _pct(compare_curves(vcurve, curve).bd_rate)
             v = mean_per_image_bd_rate(vtm23[1], pts) if vtm23 else None
             k = (
                 mean_per_image_bd_rate(cc5[1], pts)
