@@ -191,6 +191,21 @@ class Jpeg2000Codec(Codec):
         return _pillow_version("jpg_2000", "OpenJPEG")
 
 
+def _ensure_avif() -> None:
+    """Make Pillow able to write AVIF: built in since Pillow 11.3, else pillow-avif-plugin."""
+    from PIL import Image
+
+    Image.init()
+    if "AVIF" in Image.SAVE:
+        return
+    try:
+        import pillow_avif  # noqa: F401  (registers the AVIF plugin with Pillow)
+    except ImportError:
+        raise ImportError("no AVIF support: needs Pillow >= 11.3 or pillow-avif-plugin") from None
+    if "AVIF" not in Image.SAVE:
+        raise ImportError("no AVIF support: needs Pillow >= 11.3 or pillow-avif-plugin")
+
+
 class AvifCodec(Codec):
     """AVIF (AV1 intra, libaom) through Pillow's libavif, 4:4:4, full range, tuned for PSNR."""
 
@@ -203,6 +218,7 @@ class AvifCodec(Codec):
     speed: ClassVar[int] = 6
 
     def encode(self, rgb: np.ndarray, setting: str) -> bytes:
+        _ensure_avif()
         return _pil_encode(
             rgb,
             "AVIF",
@@ -221,9 +237,7 @@ class AvifCodec(Codec):
         import PIL
         from PIL import Image, features
 
-        Image.init()
-        if "AVIF" not in Image.SAVE:
-            raise ImportError("this Pillow has no AVIF support (Pillow >= 11.3 with libavif)")
+        _ensure_avif()
         plugin = getattr(Image.SAVE["AVIF"], "__module__", "?")
         avif = features.version("avif") or "unknown"
         codecs = "?"
