@@ -83,6 +83,7 @@ def fit(
         ],
         lr=preset.lr,
         betas=(0.9, preset.beta2),
+        eps=preset.adam_eps,
     )
     best: tuple[float, list[torch.Tensor]] | None = None
     stats: dict[str, float] = {}
