@@ -13,6 +13,8 @@ must agree with the fast decoder pixel for pixel.
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,7 +43,7 @@ from lnic.model.upsampling import upsample_integer
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(DATA))
-from make_golden import pixel_hash  # noqa: E402
+from make_golden import pixel_hash, synthetic_bitstream  # noqa: E402
 
 GOLDEN = {
     "golden.lnic": (
@@ -116,3 +118,53 @@ def test_golden_files_are_unchanged():
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
                for p in sorted(DATA.glob("*.lnic"))}
     assert set(digests) == set(GOLDEN)
+
+
+_DECODE_SCRIPT = """
+import sys
+sys.path.insert(0, {data!r})
+import lnic
+from make_golden import pixel_hash
+for path in sys.argv[1:]:
+    print(pixel_hash(lnic.decode(open(path, "rb").read())))
+"""
+
+
+def test_identical_pixels_across_threads_and_processes(tmp_path):
+    """Fresh processes with 1 and 2 BLAS/OpenMP threads decode to the same pixels as this one."""
+    medium = tmp_path / "medium.lnic"  # 256x192 RGB: large enough for multithreaded BLAS
+    medium.write_bytes(synthetic_bitstream(192, 256, channels=3, seed=7, spread=2.0))
+    paths = [str(medium), str(DATA / "golden.lnic")]
+    expected = [pixel_hash(lnic.decode(Path(p).read_bytes())) for p in paths]
+    script = _DECODE_SCRIPT.format(data=str(DATA))
+    for threads in ("1", "2"):
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = threads
+        run = subprocess.run([sys.executable, "-c", script, *paths], env=env, check=True,
+                             capture_output=True, text=True, timeout=300)
+        assert run.stdout.split() == expected, f"{threads} thread(s)"
+
+
+@pytest.mark.parametrize("force_raster", [False, True])
+def test_tall_narrow_grids_and_the_raster_layout(force_raster, monkeypatch):
+    """Grids much taller than wide are decoded in a raster buffer (memory); same pixels."""
+    import lnic.bitstream.latent_coding as latent_coding
+
+    if force_raster:
+        monkeypatch.setattr(latent_coding, "MAX_LAYOUT_RATIO", 0)
+        monkeypatch.setattr(latent_coding, "LAYOUT_SLACK", 0)
+    files = [synthetic_bitstream(300, 16, channels=1, seed=3, spread=2.0)]
+    files += [(DATA / name).read_bytes() for name in sorted(GOLDEN)]
+    for data in files:
+        assert np.array_equal(lnic.decode(data), reference_decode(data))
+
+
+def test_shipped_table_equals_the_computed_one():
+    """prob_table.npy (loaded by the decoder) is exactly what the decimal definition gives."""
+    from lnic.bitstream import prob_table
+
+    shipped = prob_table._load_shipped()
+    assert shipped is not None, "prob_table.npy missing or altered"
+    assert np.array_equal(shipped, compute_frequency_table())
+    assert np.array_equal(prob_table.frequency_table(), shipped)

@@ -292,10 +292,21 @@ class _GridContext:
     model: constriction.stream.model.Categorical
 
 
+MAX_LAYOUT_RATIO = 6
+"""The wavefront-major buffer of an (h, w) grid holds about (w + 3 h) * h cells: grids for which
+that exceeds this many times h * w (taller than about twice their width) use the raster layout,
+which is slower (one gather per wavefront) but needs only h * w cells."""
+
+LAYOUT_SLACK = 1 << 16
+"""Cells the wavefront-major layout may always use (small grids never fall back)."""
+
+
 def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | None) -> np.ndarray:
     """Decode one grid, wavefront by wavefront; returns it as a float64 (h, w) array."""
     h, w = shape
     n_fronts = w + ARM_WAVEFRONT_SLOPE * (h - 1)
+    if (n_fronts + _T_FRONT + _T_BACK) * (h + _Y_PAD) > MAX_LAYOUT_RATIO * h * w + LAYOUT_SLACK:
+        return _decode_grid_raster(c, shape, coarser)
     hs = h + _Y_PAD  # one column of the buffer: y = -2 .. h-1
     buf = np.zeros((n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
     # cell (t, y) lives at (t + _T_FRONT) * hs + y + _Y_PAD
@@ -338,14 +349,26 @@ def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | 
     dot, floor, clip, copyto, add = np.dot, np.floor, _clip, np.copyto, np.add
     vmin, vmax, intp, row_vec = np.minimum.reduce, np.maximum.reduce, np.intp, _ROW
     clamp, esc_hi = float(ARM_ACT_CLAMP), 2 * SYMBOL_RADIUS
+    two = len(hidden_layers) == 2  # the usual architecture: unrolled below
+    m_a, m_b = (hidden_layers * 2)[:2]
     for anchor, n, start in steps:
         cw, win, x, hidden, o, o1 = views.get(n) or views_for(n)
         copyto(cw, win[anchor])
-        for m, y in zip(hidden_layers, hidden):
-            dot(m, x, out=y)
+        if two:
+            y = hidden[0]
+            dot(m_a, x, out=y)
             floor(y, out=y)
             clip(y, 0.0, clamp, out=y)
-            x = y
+            x = hidden[1]
+            dot(m_b, y, out=x)
+            floor(x, out=x)
+            clip(x, 0.0, clamp, out=x)
+        else:
+            for m, y in zip(hidden_layers, hidden):
+                dot(m, x, out=y)
+                floor(y, out=y)
+                clip(y, 0.0, clamp, out=y)
+                x = y
         dot(out_layer, x, out=o)
         floor(o, out=o)
         clip(o, lo, hi, out=o)
@@ -362,3 +385,47 @@ def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | 
         else:
             add(sym, o1, out=buf[start : start + n])
     return buf[cells].reshape(h, w)
+
+
+def _decode_grid_raster(
+    c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | None
+) -> np.ndarray:
+    """Same result as :func:`_decode_grid` with a raster buffer (for tall, narrow grids)."""
+    h, w = shape
+    pw = w + 4  # columns -2 .. w+1
+    buf = np.zeros((h + 2) * pw + 8)  # rows -2 .. h-1, plus room for the window's right end
+    ys, xs = np.divmod(np.arange(h * w), w)
+    if coarser is not None:
+        buf[(ys + 2) * pw + xs + 2] = coarser[ys // 2, xs // 2]
+    fronts = wavefronts(h, w)
+    oy, ox = np.divmod(fronts.order, w)
+    base = (oy + 2) * pw + ox + 2  # cells in decoding order
+    offsets = np.array([dy * pw + dx for dy in (-2, -1, 0) for dx in (-2, -1, 0, 1, 2)])
+    plan = c.plan
+    ctx = np.empty((_WINDOW + 1, h + w))
+    ctx[-1] = 1.0
+    clamp, esc_hi = float(ARM_ACT_CLAMP), 2 * SYMBOL_RADIUS
+    for i in range(len(fronts.bounds) - 1):
+        cells = base[fronts.bounds[i] : fronts.bounds[i + 1]]
+        n = len(cells)
+        if n == 0:
+            continue
+        x = ctx[:, :n]
+        x[:-1] = buf[offsets[:, None] + cells[None, :]]
+        for m in plan.layers[:-1]:
+            x = m @ x
+            np.floor(x, out=x)
+            _clip(x, 0.0, clamp, out=x)
+        o = plan.layers[-1] @ x
+        np.floor(o, out=o)
+        _clip(o, plan.lo, plan.hi, out=o)
+        try:
+            sym = c.decoder.decode(c.model, c.rows.take((_ROW @ o).astype(np.intp), axis=0))
+        except Exception as exc:
+            raise BitstreamError(f"corrupt latent section ({exc})") from exc
+        values = sym + o[1]
+        for j in np.flatnonzero((sym == 0) | (sym == esc_hi)):
+            extra = read_exp_golomb(c.escapes, 0, max_prefix=ESCAPE_BITS_MAX)
+            values[j] += extra if sym[j] else -extra
+        buf[cells] = values
+    return buf[(ys + 2) * pw + xs + 2].reshape(h, w)
