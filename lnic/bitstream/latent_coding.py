@@ -347,7 +347,7 @@ def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | 
 
     decode, model, rows, escapes = c.decoder.decode, c.model, c.rows, c.escapes
     dot, floor, clip, copyto, add = np.dot, np.floor, _clip, np.copyto, np.add
-    vmin, vmax, intp, row_vec = np.minimum.reduce, np.maximum.reduce, np.intp, _ROW
+    bincount, intp, row_vec = np.bincount, np.intp, _ROW
     clamp, esc_hi = float(ARM_ACT_CLAMP), 2 * SYMBOL_RADIUS
     two = len(hidden_layers) == 2  # the usual architecture: unrolled below
     m_a, m_b = (hidden_layers * 2)[:2]
@@ -376,7 +376,8 @@ def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | 
             sym = decode(model, rows.take(dot(row_vec, o).astype(intp), axis=0))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        if vmin(sym) == 0 or vmax(sym) == esc_hi:
+        counts = bincount(sym, minlength=esc_hi + 1)  # one call finds both escape symbols
+        if counts[0] or counts[esc_hi]:
             values = sym + o1
             for j in np.flatnonzero((sym == 0) | (sym == esc_hi)):
                 extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
