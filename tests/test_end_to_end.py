@@ -83,3 +83,16 @@ def test_cli_refuses_bad_input_cleanly(tmp_path, kind):
     assert run.returncode != 0
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not out.exists() and list(tmp_path.glob("*.tmp")) == []
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from lnic.image_io import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "x.lnic", b"data")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.lnic").stat().st_mode & 0o777 == 0o644
