@@ -34,9 +34,9 @@ def step_timings(image: np.ndarray, steps: int = 6) -> dict[str, float]:
     """Median seconds of one training step (forward + backward + Adam), eager and compiled."""
     import torch
 
+    from lnic.encoder.nets.codec import OverfittedCodec
     from lnic.encoder.train import _loss
     from lnic.model.architecture import Architecture
-    from lnic.model.codec import OverfittedCodec
     from lnic.model.latents import num_levels
 
     h, w = image.shape[:2]

@@ -15,13 +15,13 @@ from lnic.bitstream.header import Header
 from lnic.bitstream.latent_coding import encode_latents
 from lnic.bitstream.weights import encode_modules
 from lnic.decoder import decode_sections, reconstruct
+from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import QUALITY_LAMBDAS, Preset, get_preset
 from lnic.encoder.quantize import quantize_latents, quantize_networks
 from lnic.encoder.train import fit
 from lnic.errors import InputError, SelfCheckError
 from lnic.image_io import validate_array
 from lnic.model.architecture import Architecture
-from lnic.model.codec import OverfittedCodec
 from lnic.model.latents import num_levels
 
 log = logging.getLogger(__name__)

@@ -32,10 +32,11 @@ class Preset:
     learning rate of the latents, ``net_lr`` that of the networks (``None``: the same).
 
     Latents start at zero and must grow to several units before the image appears; with one
-    learning rate of 1e-2 that took ~150 of the fast preset's 340 steps. Latents at 0.1 with
+    learning rate of 1e-2 that took ~150 of the fast preset's 340 steps. Latents at 0.05 with
     networks at 1e-2 reach in 100 steps what took 250 (256x256 crop of kodim23, fast preset,
-    quality 4: 31.40 dB at 0.440 bpp instead of 27.31 dB at 0.384 bpp); the networks
-    themselves diverge on some images above 1e-2.
+    quality 4: 30.53 dB at 0.424 bpp instead of 27.31 dB at 0.384 bpp). Latents at 0.1 gained a
+    little more there but collapsed on a 64x48 crop (18 dB), and the networks diverge on some
+    images above 1e-2.
     ``adam_eps``: latent gradients of a mean-squared-error loss are ~1e-9 on a 768x512 image,
     below Adam's usual 1e-8, which then damps their updates (see benchmarks/README.md).
     """
@@ -43,7 +44,7 @@ class Preset:
     name: str
     noise_steps: int
     ste_steps: int
-    lr: float = 0.1
+    lr: float = 0.05
     net_lr: float | None = 1e-2
     ste_lr: float = 1e-3
     beta2: float = 0.999

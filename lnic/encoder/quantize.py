@@ -24,7 +24,7 @@ from lnic.bitstream.format import (
 )
 from lnic.bitstream.latent_coding import latent_bits
 from lnic.bitstream.weights import module_bits
-from lnic.model.codec import OverfittedCodec
+from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.model.quantized import QuantizedLinear
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import torch
 
+from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset
-from lnic.model.codec import OverfittedCodec
 
 log = logging.getLogger(__name__)
 

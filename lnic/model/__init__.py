@@ -1,5 +1,6 @@
 """The per-image decoder: latent pyramid, autoregressive entropy model, upsampling, synthesis.
 
-Each component has a float ``torch`` form (trained by the encoder) and an exact integer form
-(run by the decoder and by the encoder's final pass), so decoding is bit-exact on any machine.
+This package is the decoder's definition: exact integer forms of every component (numpy only,
+no torch), so decoding is bit-exact on any machine. The float forms the encoder trains live in
+:mod:`lnic.encoder.nets`.
 """

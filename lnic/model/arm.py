@@ -2,16 +2,14 @@
 
 One MLP is shared by all grids. Its inputs are the 12 already-decoded neighbours of a latent in
 its own grid (:data:`ARM_CONTEXT`) and the co-located latent of the next coarser grid, which is
-decoded before. The float form trains; the integer form (:func:`arm_integer`) drives the range
-coder, in fixed point, so encoder and decoder index the probability table identically.
+decoded before. This module is the decoder's form: :func:`arm_integer` drives the range coder in
+fixed point, so encoder and decoder index the probability table identically. The float form the
+encoder trains is :class:`lnic.encoder.nets.arm.Arm`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from lnic.bitstream.format import (
     ARM_ACT_CLAMP,
@@ -29,35 +27,23 @@ LOG_SCALE_MAX = LOG_SCALE_MIN + (N_SCALES - 1) / 2**LOG_SCALE_STEP_BITS
 CONTEXT_PAD = max(max(abs(dy), abs(dx)) for dy, dx in ARM_CONTEXT)
 
 
-def coarser_colocated(coarser: np.ndarray | torch.Tensor, shape: tuple[int, int]):
-    """Value of the next coarser grid at (y // 2, x // 2) for every position of a grid."""
+def coarser_colocated(coarser, shape: tuple[int, int]):
+    """Value of the next coarser grid at (y // 2, x // 2) for every position of a grid.
+
+    Works on numpy arrays and on torch tensors (the encoder's float model).
+    """
     h, w = shape
-    if isinstance(coarser, torch.Tensor):
+    if hasattr(coarser, "repeat_interleave"):
         up = coarser.repeat_interleave(2, 0).repeat_interleave(2, 1)
     else:
         up = np.repeat(np.repeat(coarser, 2, 0), 2, 1)
     return up[:h, :w]
 
 
-def _shifted(padded, dy: int, dx: int, h: int, w: int):
+def shifted(padded, dy: int, dx: int, h: int, w: int):
     """The (h, w) window of a padded grid holding each position's (dy, dx) neighbour."""
     p = CONTEXT_PAD
     return padded[p + dy : p + dy + h, p + dx : p + dx + w]
-
-
-def gather_context_torch(grids: list[torch.Tensor]) -> torch.Tensor:
-    """ARM inputs of every latent of every grid (finest first, raster order): [N, N_CONTEXT]."""
-    rows = []
-    for k, g in enumerate(grids):
-        h, w = g.shape
-        padded = F.pad(g[None, None], (CONTEXT_PAD, CONTEXT_PAD, CONTEXT_PAD, 0))[0, 0]
-        cols = [_shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
-        if k + 1 < len(grids):
-            cols.append(coarser_colocated(grids[k + 1], (h, w)))
-        else:
-            cols.append(torch.zeros_like(g))
-        rows.append(torch.stack(cols, dim=-1).reshape(h * w, N_CONTEXT))
-    return torch.cat(rows, dim=0)
 
 
 def gather_context_numpy(grids: list[np.ndarray]) -> np.ndarray:
@@ -66,35 +52,13 @@ def gather_context_numpy(grids: list[np.ndarray]) -> np.ndarray:
     for k, g in enumerate(grids):
         h, w = g.shape
         padded = np.pad(g, ((CONTEXT_PAD, 0), (CONTEXT_PAD, CONTEXT_PAD)))
-        cols = [_shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
+        cols = [shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
         if k + 1 < len(grids):
             cols.append(coarser_colocated(grids[k + 1], (h, w)))
         else:
             cols.append(np.zeros_like(g))
         rows.append(np.stack(cols, axis=-1).reshape(h * w, N_CONTEXT))
     return np.concatenate(rows, axis=0)
-
-
-class Arm(nn.Module):
-    """Float ARM: N_CONTEXT -> hidden (x layers, ReLU) -> 2 outputs (mu, log-scale)."""
-
-    def __init__(self, hidden: int, layers: int):
-        super().__init__()
-        dims = [N_CONTEXT] + [hidden] * layers
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.out = nn.Linear(dims[-1], 2)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def linears(self) -> list[nn.Linear]:
-        return [*self.hidden, self.out]
-
-    def forward(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = context
-        for layer in self.hidden:
-            x = torch.relu(layer(x))
-        out = self.out(x)
-        return out[:, 0], out[:, 1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
 
 def arm_integer(

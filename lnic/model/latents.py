@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
-
 from lnic.bitstream.format import MAX_LEVELS, MIN_COARSEST_SIDE
 
 
@@ -21,19 +18,3 @@ def num_levels(height: int, width: int) -> int:
 def grid_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
     """(height, width) of each grid, finest first: ceil(H / 2**k) x ceil(W / 2**k)."""
     return [(math.ceil(height / 2**k), math.ceil(width / 2**k)) for k in range(levels)]
-
-
-class LatentPyramid(nn.Module):
-    """The trainable latent grids, finest first, initialised to zero (as in Cool-chic)."""
-
-    def __init__(self, shapes: list[tuple[int, int]]):
-        super().__init__()
-        self.grids = nn.ParameterList([nn.Parameter(torch.zeros(h, w)) for h, w in shapes])
-
-    @property
-    def shapes(self) -> list[tuple[int, int]]:
-        return [tuple(g.shape) for g in self.grids]  # type: ignore[misc]
-
-    def count(self) -> int:
-        """Total number of latents."""
-        return sum(g.numel() for g in self.grids)

@@ -8,22 +8,21 @@ transition. Initialised to bicubic, it costs about 6 MAC per output sample and c
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
 # Keys bicubic (a = -0.5) weights at distances 1.75, 1.25, 0.75, 0.25: a bicubic x2 upsampler.
 BICUBIC_INIT = (-0.0234375, -0.0703125, 0.2265625, 0.8671875)
 
 
-def _up_axis(x, taps, axis: int, size: int, lib):
-    """Upsample ``x`` by 2 along ``axis`` (torch or numpy), keeping ``size`` samples."""
+def up_axis(x, taps, axis: int, size: int, take=np.take, stack=np.stack):
+    """Upsample ``x`` by 2 along ``axis``, keeping ``size`` samples.
+
+    ``take(x, indices, axis)`` and ``stack(arrays, axis)`` let the encoder's float model run the
+    same formula on torch tensors.
+    """
     a, b, c, d = taps
     n = x.shape[axis]
     idx = np.clip(np.arange(-2, n + 2), 0, n - 1)
-    if lib is torch:
-        xp = torch.index_select(x, axis, torch.from_numpy(idx))
-    else:
-        xp = np.take(x, idx, axis=axis)
+    xp = take(x, idx, axis)
 
     def s(start: int):
         sl = [slice(None)] * x.ndim
@@ -33,35 +32,13 @@ def _up_axis(x, taps, axis: int, size: int, lib):
     xm2, xm1, x0, xp1, xp2 = s(0), s(1), s(2), s(3), s(4)
     even = a * xm2 + c * xm1 + d * x0 + b * xp1
     odd = b * xm1 + d * x0 + c * xp1 + a * xp2
-    out = lib.stack([even, odd], axis + 1) if lib is np else torch.stack([even, odd], axis + 1)
+    out = stack([even, odd], axis + 1)
     shape = list(x.shape)
     shape[axis] = 2 * n
     out = out.reshape(shape)
     sl = [slice(None)] * x.ndim
     sl[axis] = slice(0, size)
     return out[tuple(sl)]
-
-
-def upsample2(x, taps, shape: tuple[int, int], lib=torch):
-    """Upsample [C, h, w] by 2 in both axes, cropped to ``shape`` (rows first, then columns)."""
-    x = _up_axis(x, taps, 2, shape[1], lib)
-    return _up_axis(x, taps, 1, shape[0], lib)
-
-
-class Upsampler(nn.Module):
-    """Float upsampling of a latent pyramid to a [levels, H, W] tensor (finest grid first)."""
-
-    def __init__(self, levels: int):
-        super().__init__()
-        self.taps = nn.Parameter(torch.tensor([BICUBIC_INIT] * max(levels - 1, 0)))
-
-    def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
-        x = grids[-1][None]
-        for k in range(len(grids) - 2, -1, -1):
-            t = self.taps[k]
-            x = upsample2(x, (t[0], t[1], t[2], t[3]), tuple(grids[k].shape))
-            x = torch.cat([grids[k][None], x], 0)
-        return x
 
 
 def upsampling_macs(shapes: list[tuple[int, int]]) -> int:
@@ -91,7 +68,7 @@ def upsample_integer(
     for k in range(len(grids) - 2, -1, -1):
         t = tuple(float(v) for v in taps[k])
         h, w = grids[k].shape
-        x = np.clip(_round_shift(_up_axis(x, t, 2, w, np), e), -clamp, clamp)
-        x = np.clip(_round_shift(_up_axis(x, t, 1, h, np), e), -clamp, clamp)
+        x = np.clip(_round_shift(up_axis(x, t, 2, w), e), -clamp, clamp)
+        x = np.clip(_round_shift(up_axis(x, t, 1, h), e), -clamp, clamp)
         x = np.concatenate([grids[k][None].astype(np.float64) * scale, x], 0)
     return x

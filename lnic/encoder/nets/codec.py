@@ -5,12 +5,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lnic.encoder.nets.arm import Arm, gather_context_torch
+from lnic.encoder.nets.entropy import laplace_bits
+from lnic.encoder.nets.synthesis import Synthesis
+from lnic.encoder.nets.upsampling import Upsampler
 from lnic.model.architecture import Architecture
-from lnic.model.arm import Arm, gather_context_torch
-from lnic.model.entropy import laplace_bits
-from lnic.model.latents import LatentPyramid, grid_shapes
-from lnic.model.synthesis import Synthesis
-from lnic.model.upsampling import Upsampler
+from lnic.model.latents import grid_shapes
+
+
+class LatentPyramid(nn.Module):
+    """The trainable latent grids, finest first, initialised to zero (as in Cool-chic)."""
+
+    def __init__(self, shapes: list[tuple[int, int]]):
+        super().__init__()
+        self.grids = nn.ParameterList([nn.Parameter(torch.zeros(h, w)) for h, w in shapes])
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        return [tuple(g.shape) for g in self.grids]  # type: ignore[misc]
+
+    def count(self) -> int:
+        """Total number of latents."""
+        return sum(g.numel() for g in self.grids)
 
 
 class OverfittedCodec(nn.Module):
