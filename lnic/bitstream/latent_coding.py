@@ -40,7 +40,7 @@ from lnic.bitstream.format import (
 )
 from lnic.bitstream.prob_table import bits_table, probability_table
 from lnic.errors import BitstreamError
-from lnic.model.arm import arm_integer, gather_context_numpy
+from lnic.model.arm import arm_integer, gather_context
 from lnic.model.quantized import QuantizedLinear
 
 _CHUNK = 1 << 16
@@ -69,7 +69,7 @@ def wavefronts(h: int, w: int) -> Wavefronts:
 
 def _symbols(grids: list[np.ndarray], arm: list[QuantizedLinear]):
     """Per grid (finest first): symbols, table rows (f, s) and escape magnitudes, raster order."""
-    ctx = gather_context_numpy([g.astype(np.float64) for g in grids])
+    ctx = gather_context([g.astype(np.float64) for g in grids])
     mu_q, scale_idx = arm_integer(arm, ctx)
     flat = np.concatenate([g.ravel() for g in grids]).astype(np.int64)
     resid = flat - (mu_q >> MU_FRAC_BITS)

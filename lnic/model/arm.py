@@ -46,19 +46,24 @@ def shifted(padded, dy: int, dx: int, h: int, w: int):
     return padded[p + dy : p + dy + h, p + dx : p + dx + w]
 
 
-def gather_context_numpy(grids: list[np.ndarray]) -> np.ndarray:
-    """Same as :func:`gather_context_torch` for integer grids (float64 holding integers)."""
+def _pad_numpy(g: np.ndarray) -> np.ndarray:
+    return np.pad(g, ((CONTEXT_PAD, 0), (CONTEXT_PAD, CONTEXT_PAD)))
+
+
+def gather_context(grids, pad=_pad_numpy, stack=np.stack, concat=np.concatenate):
+    """ARM inputs of every latent of every grid (finest first, raster order): [N, N_CONTEXT].
+
+    ``pad`` zero-pads a grid by CONTEXT_PAD above, left and right. The defaults work on numpy
+    grids (integers held in float64); the encoder passes torch's functions for its float model.
+    """
     rows = []
     for k, g in enumerate(grids):
         h, w = g.shape
-        padded = np.pad(g, ((CONTEXT_PAD, 0), (CONTEXT_PAD, CONTEXT_PAD)))
+        padded = pad(g)
         cols = [shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
-        if k + 1 < len(grids):
-            cols.append(coarser_colocated(grids[k + 1], (h, w)))
-        else:
-            cols.append(np.zeros_like(g))
-        rows.append(np.stack(cols, axis=-1).reshape(h * w, N_CONTEXT))
-    return np.concatenate(rows, axis=0)
+        cols.append(coarser_colocated(grids[k + 1], (h, w)) if k + 1 < len(grids) else g * 0)
+        rows.append(stack(cols, -1).reshape(h * w, N_CONTEXT))
+    return concat(rows, 0)
 
 
 def arm_integer(

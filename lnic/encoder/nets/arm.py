@@ -7,29 +7,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from lnic.model.arm import (
-    ARM_CONTEXT,
     CONTEXT_PAD,
     LOG_SCALE_MAX,
     LOG_SCALE_MIN,
     N_CONTEXT,
-    coarser_colocated,
-    shifted,
+    gather_context,
 )
 
 
+def _pad_torch(g: torch.Tensor) -> torch.Tensor:
+    return F.pad(g[None, None], (CONTEXT_PAD, CONTEXT_PAD, CONTEXT_PAD, 0))[0, 0]
+
+
 def gather_context_torch(grids: list[torch.Tensor]) -> torch.Tensor:
-    """ARM inputs of every latent of every grid (finest first, raster order): [N, N_CONTEXT]."""
-    rows = []
-    for k, g in enumerate(grids):
-        h, w = g.shape
-        padded = F.pad(g[None, None], (CONTEXT_PAD, CONTEXT_PAD, CONTEXT_PAD, 0))[0, 0]
-        cols = [shifted(padded, dy, dx, h, w) for dy, dx in ARM_CONTEXT]
-        if k + 1 < len(grids):
-            cols.append(coarser_colocated(grids[k + 1], (h, w)))
-        else:
-            cols.append(torch.zeros_like(g))
-        rows.append(torch.stack(cols, dim=-1).reshape(h * w, N_CONTEXT))
-    return torch.cat(rows, dim=0)
+    """:func:`lnic.model.arm.gather_context` on torch tensors (differentiable)."""
+    return gather_context(grids, _pad_torch, torch.stack, torch.cat)
 
 
 class Arm(nn.Module):
