@@ -14,15 +14,27 @@ import sys
 from lnic import __version__
 from lnic.errors import LnicError
 
-EPILOG_ENCODE = """\
+
+def _encode_epilog() -> str:
+    from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS
+
+    lambdas = "   ".join(f"{q}: {lam:g}" for q, lam in QUALITY_LAMBDAS.items())
+    presets = "\n".join(
+        f"  {p.name:<8} {p.noise_steps} noise-proxy steps + {p.ste_steps} straight-through steps"
+        for p in PRESETS.values()
+    )
+    return f"""\
 examples:
   lnic encode photo.png -o photo.lnic                 # quality 4, default preset
   lnic encode photo.png -o photo.lnic --quality 7     # higher quality, more bits
-  lnic encode photo.png -o photo.lnic --preset fast   # quick look (about 4x faster)
+  lnic encode photo.png -o photo.lnic --preset fast   # quick look (about 3x faster)
   lnic encode photo.png -o photo.lnic --json          # last line: one JSON object
 
 quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):
-  1: 0.02   2: 0.008   3: 0.004   4: 0.002   5: 0.001   6: 0.0005   7: 0.00025   8: 0.0001
+  {lambdas}
+
+presets (full-image optimisation steps):
+{presets}
 """
 
 
@@ -39,7 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="fit a decoder to an image and write an .lnic bitstream",
         description="Fit latents and a tiny decoder to one image, quantize and range-code them, "
         "then decode the written file to check it.",
-        epilog=EPILOG_ENCODE,
+        epilog=_encode_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     enc.add_argument("input", help="8-bit RGB or grayscale PNG (any size >= 16x16)")
