@@ -38,7 +38,10 @@ class Preset:
     little more there but collapsed on a 64x48 crop (18 dB), and the networks diverge on some
     images above 1e-2.
     ``adam_eps``: latent gradients of a mean-squared-error loss are ~1e-9 on a 768x512 image,
-    below Adam's usual 1e-8, which then damps their updates (see benchmarks/README.md).
+    below Adam's usual 1e-8, which then damps their updates (no gain measured at full size).
+    ``warmup_steps`` ramps the learning rates up linearly; ``clip_grad`` clips the networks'
+    gradient norm. Both are off in the presets: they are knobs for probes
+    (``benchmarks/recipe_probe.py --set clip_grad=0.01``), see benchmarks/training_notes.md.
     """
 
     name: str
@@ -49,6 +52,8 @@ class Preset:
     ste_lr: float = 1e-3
     beta2: float = 0.999
     adam_eps: float = 1e-8
+    warmup_steps: int = 0
+    clip_grad: float | None = None
     temperature_start: float = 0.3
     temperature_end: float = 0.1
     compile: bool = True

@@ -100,11 +100,15 @@ def fit(
             t = preset.temperature_end
             lr = preset.ste_lr * 0.5 * (1 + math.cos(math.pi * frac))
             hard = 1.0
+        if step < preset.warmup_steps:
+            lr *= (step + 1) / preset.warmup_steps
         for group in opt.param_groups:
             group["lr"] = max(lr * group["scale"], 1e-6)
         loss, mse, bpp = loss_fn(model, target, lam, torch.tensor(t), torch.tensor(hard))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if preset.clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(opt.param_groups[1]["params"], preset.clip_grad)
         if not noise_phase and (best is None or loss.item() < best[0]):
             best = (loss.item(), [p.detach().clone() for p in params])
         opt.step()
