@@ -40,7 +40,8 @@ class Preset:
     ``adam_eps``: latent gradients of a mean-squared-error loss are ~1e-9 on a 768x512 image,
     below Adam's usual 1e-8, which then damps their updates (no gain measured at full size).
     ``warmup_steps`` ramps the learning rates up linearly; ``clip_grad`` clips the networks'
-    gradient norm. Both are off in the presets: they are knobs for probes
+    gradient norm; ``rate_warmup`` ramps lambda from 0 over that fraction of the noise phase.
+    All are off in the presets: they are knobs for probes
     (``benchmarks/recipe_probe.py --set clip_grad=0.01``), see benchmarks/training_notes.md.
     """
 
@@ -54,6 +55,7 @@ class Preset:
     adam_eps: float = 1e-8
     warmup_steps: int = 0
     clip_grad: float | None = None
+    rate_warmup: float = 0.0
     temperature_start: float = 0.3
     temperature_end: float = 0.1
     compile: bool = True

@@ -104,7 +104,10 @@ def fit(
             lr *= (step + 1) / preset.warmup_steps
         for group in opt.param_groups:
             group["lr"] = max(lr * group["scale"], 1e-6)
-        loss, mse, bpp = loss_fn(model, target, lam, torch.tensor(t), torch.tensor(hard))
+        lam_step = lam
+        if noise_phase and step < preset.rate_warmup * preset.noise_steps:
+            lam_step = lam * (step / (preset.rate_warmup * preset.noise_steps))
+        loss, mse, bpp = loss_fn(model, target, lam_step, torch.tensor(t), torch.tensor(hard))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if preset.clip_grad is not None:
