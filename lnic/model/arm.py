@@ -71,8 +71,8 @@ def arm_integer(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact fixed-point ARM. ``context`` holds integers; returns integer table indices.
 
-    Returns ``(m_int, mu_frac, scale_idx)``-style pair: ``mu_q`` (mean in 1/16 units) and
-    ``scale_idx`` (row of the probability table), both int64 arrays.
+    Returns ``(mu_q, scale_idx)``: the mean in 1/16 units and the scale row of the probability
+    table, both int64 arrays.
     """
     x = context.astype(np.float64) * 2.0**ARM_ACT_FRAC_BITS
     for i, layer in enumerate(layers):
