@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 OUT = ROOT / "benchmarks" / "encode_speed.json"
+PLOT = OUT.with_suffix(".png")
 
 
 def _image(name: str) -> np.ndarray:
@@ -30,37 +31,99 @@ def _image(name: str) -> np.ndarray:
     return np.asarray(Image.open(SHARED / "datasets" / "kodak" / f"{name}.png").convert("RGB"))
 
 
-def step_timings(image: np.ndarray, steps: int = 6) -> dict[str, float]:
-    """Median seconds of one training step (forward + backward + Adam), eager and compiled."""
+def _setup(image: np.ndarray):
     import torch
 
     from lnic.encoder.nets.codec import OverfittedCodec
-    from lnic.encoder.train import _loss
     from lnic.model.architecture import Architecture
     from lnic.model.latents import num_levels
 
     h, w = image.shape[:2]
     target = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=num_levels(h, w)), h, w)
+    return model, target
+
+
+def _loss_args():
+    import torch
+
+    # lambda, temperature, hard, noise std, gaussian proxy (the default preset's first step)
+    return (torch.tensor(0.0025), torch.tensor(0.3), torch.tensor(0.0), torch.tensor(0.25), True)
+
+
+def step_timings(image: np.ndarray, steps: int = 6) -> dict[str, float]:
+    """Median seconds of one training step (forward + backward + Adam), eager and compiled."""
+    import torch
+
+    from lnic.encoder.train import _loss
+
     out = {}
     for mode in ("eager", "compiled"):
-        torch.manual_seed(0)
-        model = OverfittedCodec(Architecture(levels=num_levels(h, w)), h, w)
+        model, target = _setup(image)
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         fn = torch.compile(_loss, dynamic=False) if mode == "compiled" else _loss
-        args = (torch.tensor(0.0025), torch.tensor(0.2), torch.tensor(0.0))
         t = time.perf_counter()
-        fn(model, target, *args)[0].backward()  # warm-up (compiles)
+        fn(model, target, *_loss_args())[0].backward()  # warm-up (compiles)
         out[f"{mode}_first_step_s"] = time.perf_counter() - t
         times = []
         for _ in range(steps):
             t = time.perf_counter()
-            loss = fn(model, target, *args)[0]
+            loss = fn(model, target, *_loss_args())[0]
             opt.zero_grad()
             loss.backward()
             opt.step()
             times.append(time.perf_counter() - t)
         out[f"{mode}_step_s"] = float(np.median(times))
     return out
+
+
+def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
+    """Where an eager training step spends its time: median milliseconds per part.
+
+    Each part's forward is timed alone; ``backward`` is the whole step's backward pass and
+    ``adam`` the optimiser update.
+    """
+    import torch
+
+    from lnic.encoder.nets.arm import gather_context_torch
+    from lnic.encoder.nets.entropy import laplace_bits
+    from lnic.encoder.train import soft_round
+
+    model, target = _setup(image)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    parts: dict[str, list[float]] = {}
+
+    def tick(name: str, t0: float) -> float:
+        t1 = time.perf_counter()
+        parts.setdefault(name, []).append(1000 * (t1 - t0))
+        return t1
+
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        temp = torch.tensor(0.3)
+        grids = [soft_round(soft_round(g, temp) + 0.25 * torch.randn_like(g), temp)
+                 for g in model.latents.grids]
+        t = tick("quantization proxy", t)
+        ctx = gather_context_torch(grids)
+        t = tick("context gathering", t)
+        mu, log_scale = model.arm(ctx)
+        t = tick("ARM MLP", t)
+        flat = torch.cat([g.reshape(-1) for g in grids])
+        bits = laplace_bits(flat, mu, log_scale).sum()
+        t = tick("rate (Laplace bits)", t)
+        up = model.upsampler(grids)
+        t = tick("upsampling", t)
+        rec = model.synthesis(up)
+        t = tick("synthesis", t)
+        loss = torch.mean((rec - target) ** 2) + 0.0025 * bits / target[0].numel()
+        t = tick("distortion + loss", t)
+        opt.zero_grad()
+        loss.backward()
+        t = tick("backward", t)
+        opt.step()
+        tick("adam", t)
+    return {k: float(np.median(v[1:])) for k, v in parts.items()}
 
 
 def rate_gap_vs_coolchic(image: str, bpp: float, psnr: float) -> float | None:
@@ -81,6 +144,38 @@ def rate_gap_vs_coolchic(image: str, bpp: float, psnr: float) -> float | None:
     return float(100.0 * (bpp / np.exp(PchipInterpolator(p, lr)(psnr)) - 1.0))
 
 
+def plot(history: list[dict], path: Path = PLOT) -> None:
+    """Rate gap to Cool-chic 5.0 against encode time, one point per preset run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for rec in history:
+        for name, p in rec.get("presets", {}).items():
+            gap = p.get("rate_gap_vs_coolchic5_pct")
+            if gap is None:
+                continue
+            ax.scatter(p["encode_seconds"], gap, label=f"{name} ({rec['image']} q{p['quality']})")
+            ax.annotate(f"{p['psnr_rgb']:.2f} dB", (p["encode_seconds"], gap),
+                        textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.axhline(10, color="grey", ls="--", lw=0.8)
+    ax.text(ax.get_xlim()[0], 10, " +10% target", va="bottom", fontsize=8, color="grey")
+    for t, label in ((60, "fast target"), (300, "default target")):
+        ax.axvline(t, color="grey", ls=":", lw=0.8)
+        ax.text(t, ax.get_ylim()[1], label, rotation=90, va="top", ha="right", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("encode time [s] (2-core CPU)")
+    ax.set_ylabel("rate vs Cool-chic 5.0 at equal PSNR [%]")
+    ax.set_title("lnic encoder: quality reached against encode time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,7 +183,11 @@ def main() -> int:
     ap.add_argument("--presets", default="fast,default")
     ap.add_argument("--quality", type=int, default=4)
     ap.add_argument("--steps-only", action="store_true")
+    ap.add_argument("--plot", action="store_true", help="only redraw the plot from the JSON")
     args = ap.parse_args()
+    if args.plot:
+        plot(json.loads(OUT.read_text()))
+        return 0
 
     import torch
 
@@ -101,6 +200,7 @@ def main() -> int:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "steps": step_timings(image),
+        "profile_ms": profile_step(image),
     }
     if not args.steps_only:
         record["presets"] = {}
@@ -114,6 +214,7 @@ def main() -> int:
     history = json.loads(OUT.read_text()) if OUT.exists() else []
     history.append(record)
     OUT.write_text(json.dumps(history, indent=1) + "\n")
+    plot(history)
     print(json.dumps(record, indent=1))
     return 0
 

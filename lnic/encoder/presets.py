@@ -48,7 +48,7 @@ class Preset:
     name: str
     noise_steps: int
     ste_steps: int
-    lr: float = 0.05
+    lr: float = 0.16
     net_lr: float | None = 1e-2
     ste_lr: float = 1e-3
     beta2: float = 0.999
@@ -58,6 +58,9 @@ class Preset:
     rate_warmup: float = 0.0
     temperature_start: float = 0.3
     temperature_end: float = 0.1
+    noise: str = "gaussian"
+    noise_start: float = 0.25
+    noise_end: float = 0.1
     compile: bool = True
 
 

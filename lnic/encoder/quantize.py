@@ -49,12 +49,31 @@ def _float_layers(model: OverfittedCodec) -> list[list[tuple[np.ndarray, np.ndar
         return w.reshape(w.shape[0], -1), b
 
     s = model.synthesis
+    (w1, b1), (w2, b2) = _balance(wb(s.lin1.weight, s.lin1.bias), wb(s.lin2.weight, s.lin2.bias))
     return [
         [wb(layer.weight, layer.bias) for layer in model.arm.linears()],
         [wb(model.upsampler.taps, None)],
-        [wb(s.lin1.weight, s.lin1.bias), wb(s.lin2.weight, s.lin2.bias),
+        [(w1, b1), (w2, b2),
          wb(s.conv_a.weight, s.conv_a.bias), wb(s.conv_b.weight, s.conv_b.bias)],
     ]
+
+
+def _balance(
+    first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Rescale a Linear-ReLU-Linear pair so both weight matrices span the same range.
+
+    ``relu(a * x) = a * relu(x)`` for ``a > 0``: scaling the first layer (weights and bias) by
+    ``a`` and the second layer's weights by ``1 / a`` leaves the function unchanged. Training
+    drives the first synthesis layer's weights small (latents large), so without this one
+    power-of-two step per module cannot serve both layers.
+    """
+    (w1, b1), (w2, b2) = first, second
+    m1, m2 = np.abs(w1).max(), np.abs(w2).max()
+    if m1 == 0 or m2 == 0:
+        return first, second
+    a = float(np.sqrt(m2 / m1))
+    return (w1 * a, b1 * a), (w2 / a, b2)
 
 
 def quantize_module(

@@ -32,31 +32,69 @@ def _loss(
     lmbda: torch.Tensor,
     temperature: torch.Tensor,
     hard: torch.Tensor,
+    noise_std: torch.Tensor,
+    gaussian: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One forward pass. ``hard`` (0 or 1) picks straight-through rounding over soft-round+noise.
 
     Both proxies are one graph so that a single compilation serves the whole encode.
+    ``gaussian``: rate and synthesis both see ``soft_round(soft_round(y) + n)`` with Gaussian
+    ``n`` of std ``noise_std`` (the C3 / Cool-chic proxy); otherwise the rate sees
+    ``soft_round(y) + u`` and the synthesis ``soft_round(soft_round(y) + u)``, ``u`` uniform.
     """
     rate_in, synth_in = [], []
     for g in model.latents.grids:
-        noisy = soft_round(g, temperature) + torch.rand_like(g) - 0.5
         rounded = g + (torch.round(g) - g).detach()
-        rate_in.append(hard * rounded + (1 - hard) * noisy)
-        synth_in.append(hard * rounded + (1 - hard) * soft_round(noisy, temperature))
+        if gaussian:
+            noisy = soft_round(soft_round(g, temperature) + noise_std * torch.randn_like(g),
+                               temperature)
+            rate_noisy, synth_noisy = noisy, noisy
+        else:
+            rate_noisy = soft_round(g, temperature) + torch.rand_like(g) - 0.5
+            synth_noisy = soft_round(rate_noisy, temperature)
+        rate_in.append(hard * rounded + (1 - hard) * rate_noisy)
+        synth_in.append(hard * rounded + (1 - hard) * synth_noisy)
     recon, bits = model(rate_in, synth_in)
     mse = torch.mean((recon - target) ** 2)
     bpp = bits / (target.shape[1] * target.shape[2])
     return mse + lmbda * bpp, mse, bpp
 
 
-def _loss_function(pixels: int, preset: Preset) -> Callable:
+def _step_function(pixels: int, preset: Preset) -> Callable:
+    """Forward + backward of one step: compiled for large images, eager otherwise.
+
+    Returns ``step(*loss_args) -> (loss, mse, bpp)`` with gradients accumulated.
+    ``torch.compile`` is lazy: a missing or broken compiler only shows during the first step
+    (forward or backward), so a failure there switches to eager training, once, with a warning.
+    """
+    gaussian = preset.noise == "gaussian"
+
+    def eager(*args):
+        return _loss(*args, gaussian)
+
+    def run(fn, args):
+        out = fn(*args)
+        out[0].backward()
+        return out
+
     if not preset.compile or pixels < COMPILE_MIN_PIXELS or os.environ.get("LNIC_NO_COMPILE"):
-        return _loss
-    try:
-        return torch.compile(_loss, dynamic=False)
-    except Exception:  # pragma: no cover - platform without a working compiler
-        log.warning("torch.compile unavailable; training eagerly", exc_info=True)
-        return _loss
+        return lambda *args: run(eager, args)
+    state = {"fn": torch.compile(eager, dynamic=False), "tried": False}
+
+    def step(*args):
+        if state["tried"]:
+            return run(state["fn"], args)
+        state["tried"] = True
+        try:
+            return run(state["fn"], args)
+        except Exception:
+            log.warning("torch.compile failed; training eagerly", exc_info=True)
+            for p in args[0].parameters():
+                p.grad = None
+            state["fn"] = eager
+            return run(eager, args)
+
+    return step
 
 
 def fit(
@@ -71,7 +109,7 @@ def fit(
     The straight-through phase keeps the best parameters seen (by the real rounded loss).
     """
     pixels = target.shape[1] * target.shape[2]
-    loss_fn = _loss_function(pixels, preset)
+    step_fn = _step_function(pixels, preset)
     lam = torch.tensor(float(lmbda))
     total = preset.noise_steps + preset.ste_steps
     params = list(model.parameters())
@@ -95,7 +133,9 @@ def fit(
             t = t0 + (t1 - t0) * frac
             lr = preset.lr * 0.5 * (1 + math.cos(math.pi * frac))
             hard = 0.0
+            noise_std = preset.noise_start + (preset.noise_end - preset.noise_start) * frac
         else:
+            noise_std = 0.0
             frac = (step - preset.noise_steps) / max(preset.ste_steps, 1)
             t = preset.temperature_end
             lr = preset.ste_lr * 0.5 * (1 + math.cos(math.pi * frac))
@@ -107,9 +147,10 @@ def fit(
         lam_step = lam
         if noise_phase and step < preset.rate_warmup * preset.noise_steps:
             lam_step = lam * (step / (preset.rate_warmup * preset.noise_steps))
-        loss, mse, bpp = loss_fn(model, target, lam_step, torch.tensor(t), torch.tensor(hard))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, mse, bpp = step_fn(
+            model, target, lam_step, torch.tensor(t), torch.tensor(hard), torch.tensor(noise_std)
+        )
         if preset.clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(opt.param_groups[1]["params"], preset.clip_grad)
         if not noise_phase and (best is None or loss.item() < best[0]):

@@ -1,6 +1,10 @@
 """Float synthesis trained by the encoder (exact integer twin: :mod:`lnic.model.synthesis`).
 
-The 3x3 convs start at zero, so the network starts as the per-pixel MLP alone.
+The 3x3 convs start at zero, so the network starts as the per-pixel MLP alone. The MLP's
+weights start tiny (PyTorch's default range divided by ``out_features**2``, as Cool-chic does):
+the output starts near zero and, more importantly, the first layer stays small while the latents
+grow large, so one quantization step of a latent is a small change of the image. With PyTorch's
+default range the latents stayed within +-3 and the image within ~32 dB (training notes).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ class Synthesis(nn.Module):
         super().__init__()
         self.lin1 = nn.Linear(levels, hidden)
         self.lin2 = nn.Linear(hidden, channels)
-        nn.init.constant_(self.lin2.bias, 0.5)
+        with torch.no_grad():
+            for lin in (self.lin1, self.lin2):
+                lin.weight.div_(lin.out_features**2)
+            self.lin2.bias.zero_()
         self.conv_a = nn.Conv2d(channels, channels, 3)
         self.conv_b = nn.Conv2d(channels, channels, 3)
         for conv in (self.conv_a, self.conv_b):
@@ -33,7 +40,12 @@ class Synthesis(nn.Module):
 
     @staticmethod
     def _conv(conv: nn.Conv2d, y: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(edge_pad(y, 1)[None], conv.weight, conv.bias)[0]
+        """3x3 convolution with replicated borders (the decoder's border rule)."""
+        if torch.compiler.is_compiling():  # inductor mis-lays replication_pad2d's backward
+            padded = edge_pad(y, 1)[None]
+        else:  # 25x faster than edge_pad when eager
+            padded = F.pad(y[None], (1, 1, 1, 1), mode="replicate")
+        return F.conv2d(padded, conv.weight, conv.bias)[0]
 
 
 def edge_pad(y: torch.Tensor, p: int) -> torch.Tensor:
