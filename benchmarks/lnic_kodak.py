@@ -16,38 +16,21 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from lnic.bench.results import Result, ResultsFile
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-COLUMNS = ["image", "codec", "setting", "width", "height", "bytes", "bpp", "psnr_rgb",
-           "encode_s", "decode_s"]
+COLUMNS = ("image", "codec", "setting", "width", "height", "bytes", "bpp", "psnr_rgb",
+           "encode_s", "decode_s")
 
 
-def _done(path: Path) -> set[tuple[str, str]]:
-    if not path.exists():
-        return set()
-    with path.open() as f:
-        return {(r["image"], r["setting"]) for r in csv.DictReader(f) if r.get("decode_s")}
-
-
-def _append(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def measure(image: str, quality: int, preset: str) -> dict:
+def measure(image: str, quality: int, preset: str) -> Result:
     from PIL import Image
 
     from lnic.decoder import decode_bytes
@@ -59,13 +42,11 @@ def measure(image: str, quality: int, preset: str) -> dict:
     decoded = decode_bytes(result.bitstream)
     decode_s = time.perf_counter() - t
     h, w = rgb.shape[:2]
-    return {
-        "image": image, "codec": f"lnic-{preset}", "setting": f"q{quality}", "width": w,
-        "height": h, "bytes": len(result.bitstream),
-        "bpp": f"{8 * len(result.bitstream) / (w * h):.6f}",
-        "psnr_rgb": f"{psnr(decoded, rgb):.4f}", "encode_s": f"{result.encode_seconds:.1f}",
-        "decode_s": f"{decode_s:.3f}",
-    }
+    return Result(
+        image=image, codec=f"lnic-{preset}", setting=f"q{quality}", width=w, height=h,
+        bytes=len(result.bitstream), bpp=8 * len(result.bitstream) / (w * h),
+        psnr_rgb=psnr(decoded, rgb), encode_s=result.encode_seconds, decode_s=decode_s,
+    )
 
 
 def _points(path: Path, codec: str | None = None) -> dict[str, tuple[list[float], list[float]]]:
@@ -141,14 +122,14 @@ def main() -> int:
         print(summary(out))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = _done(out)
+    results = ResultsFile(out, COLUMNS)
+    done = results.done_keys()
     for image in args.images.split(","):
         for q in (int(v) for v in args.qualities.split(",")):
-            if (image, f"q{q}") in done:
+            if (image, f"lnic-{args.preset}", f"q{q}") in done:
                 continue
             row = measure(image, q, args.preset)
-            _append(out, row)
+            results.append(row)
             logging.info("%s", row)
     return 0
 

@@ -27,7 +27,7 @@ def _encode_epilog() -> str:
 examples:
   lnic encode photo.png -o photo.lnic                 # quality 4, default preset
   lnic encode photo.png -o photo.lnic --quality 7     # higher quality, more bits
-  lnic encode photo.png -o photo.lnic --preset fast   # quick look (about 3x faster)
+  lnic encode photo.png -o photo.lnic --preset fast   # quick look (under a minute)
   lnic encode photo.png -o photo.lnic --json          # last line: one JSON object
 
 quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):

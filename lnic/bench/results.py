@@ -80,10 +80,10 @@ class Result:
         """Identity of the row for resuming: (image, codec, setting)."""
         return (self.image, self.codec, self.setting)
 
-    def to_row(self) -> list[str]:
-        """Cells in :data:`COLUMNS` order (missing values are empty)."""
+    def to_row(self, columns: tuple[str, ...] = COLUMNS) -> list[str]:
+        """Cells in ``columns`` order (missing values are empty)."""
         out = []
-        for col in COLUMNS:
+        for col in columns:
             value = getattr(self, col)
             if isinstance(value, float):
                 if math.isnan(value):
@@ -204,10 +204,17 @@ def _csv_text(rows: list[list[str]]) -> str:
 
 
 class ResultsFile:
-    """A results CSV that ``lnic bench`` appends to, one fsync'ed row at a time."""
+    """A results CSV that ``lnic bench`` appends to, one fsync'ed row at a time.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``columns`` is the header it writes and expects (default :data:`COLUMNS`); a subset of it
+    suits files whose layout is fixed elsewhere (``benchmarks/kodak/lnic.csv``).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], columns: tuple[str, ...] = COLUMNS
+    ) -> None:
         self.path = Path(path)
+        self.columns = tuple(columns)
         self._checked = False
 
     def load(self) -> list[Result]:
@@ -224,25 +231,26 @@ class ResultsFile:
             return
         if not self.path.exists() or b"\n" not in self.path.read_bytes()[:4096]:
             # missing, empty, or only part of a header line
-            atomic_write_text(self.path, _csv_text([list(COLUMNS)]))
+            atomic_write_text(self.path, _csv_text([list(self.columns)]))
         else:
             with self.path.open(encoding="utf-8", newline="") as fh:
                 header = next(csv.reader(fh), [])
-            if tuple(header) != COLUMNS:
+            if tuple(header) != self.columns:
                 raise ValueError(
-                    f"{self.path}: header differs from lnic bench's; refusing to append to it"
+                    f"{self.path}: header differs from the expected one; refusing to append to it"
                 )
             rows, dropped = _read(self.path)
             if dropped:
                 atomic_write_text(
-                    self.path, _csv_text([list(COLUMNS)] + [r.to_row() for r in rows])
+                    self.path,
+                    _csv_text([list(self.columns)] + [r.to_row(self.columns) for r in rows]),
                 )
         self._checked = True
 
     def append(self, result: Result) -> None:
         """Append one row as a complete line, flushed and fsync'ed."""
         self._prepare()
-        line = _csv_text([result.to_row()])
+        line = _csv_text([result.to_row(self.columns)])
         with self.path.open("a", encoding="utf-8", newline="") as fh:
             fh.write(line)
             fh.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 QUALITY_LAMBDAS: dict[int, float] = {
     1: 0.02,
@@ -25,24 +26,24 @@ quality 1 lands near 0.1 bpp and quality 8 near 2 bpp on Kodak.
 class Preset:
     """How hard the encoder works. Steps are full-image optimisation steps.
 
-    ``noise_steps`` train with the soft-round + uniform-noise proxy of quantization while the
-    soft-round temperature anneals from ``temperature_start`` to ``temperature_end``;
-    ``ste_steps`` then fine-tune with hard rounding and straight-through gradients at a lower
-    learning rate, so the model sees exactly what the decoder will see. ``lr`` is the peak
-    learning rate of the latents, ``net_lr`` that of the networks (``None``: the same).
+    ``noise_steps`` train with a differentiable proxy of quantization while the soft-round
+    temperature anneals from ``temperature_start`` to ``temperature_end``: with
+    ``noise="gaussian"`` (default, as C3 and Cool-chic) rate and synthesis both see
+    ``soft_round(soft_round(y) + n)`` with Gaussian ``n`` whose std anneals from ``noise_start``
+    to ``noise_end``; ``"uniform"`` is the older proxy (rate on ``soft_round(y) + u``).
+    ``ste_steps`` then fine-tune with hard rounding and straight-through gradients at
+    ``ste_lr``, so the model sees exactly what the decoder will see.
 
-    Latents start at zero and must grow to several units before the image appears; with one
-    learning rate of 1e-2 that took ~150 of the fast preset's 340 steps. Latents at 0.05 with
-    networks at 1e-2 reach in 100 steps what took 250 (256x256 crop of kodim23, fast preset,
-    quality 4: 30.53 dB at 0.424 bpp instead of 27.31 dB at 0.384 bpp). Latents at 0.1 gained a
-    little more there but collapsed on a 64x48 crop (18 dB), and the networks diverge on some
-    images above 1e-2.
-    ``adam_eps``: latent gradients of a mean-squared-error loss are ~1e-9 on a 768x512 image,
-    below Adam's usual 1e-8, which then damps their updates (no gain measured at full size).
-    ``warmup_steps`` ramps the learning rates up linearly; ``clip_grad`` clips the networks'
-    gradient norm; ``rate_warmup`` ramps lambda from 0 over that fraction of the noise phase.
-    All are off in the presets: they are knobs for probes
-    (``benchmarks/recipe_probe.py --set clip_grad=0.01``), see benchmarks/training_notes.md.
+    Learning rates: ``lr`` is the peak rate of the latents, ``net_lr`` that of upsampling and
+    synthesis, ``arm_lr`` that of the entropy model (``None``: ``net_lr``). Latents start at
+    zero and must become large (many quantization steps) for a precise image; 0.16 is
+    Cool-chic's effective latent rate (gain 16 x 1e-2) and beat 0.05 (benchmarks/
+    training_notes.md, session 2); networks diverge on some images above 1e-2.
+
+    Knobs off in the presets, for probes (``benchmarks/recipe_probe.py --set clip_grad=0.01``):
+    ``adam_eps``, ``warmup_steps`` (linear learning-rate ramp), ``clip_grad`` (networks'
+    gradient norm), ``rate_warmup`` (lambda ramped from 0 over that fraction of the noise
+    phase). None gained at full size; see benchmarks/training_notes.md.
     """
 
     name: str
@@ -50,6 +51,7 @@ class Preset:
     ste_steps: int
     lr: float = 0.16
     net_lr: float | None = 1e-2
+    arm_lr: float | None = None
     ste_lr: float = 1e-3
     beta2: float = 0.999
     adam_eps: float = 1e-8
@@ -58,17 +60,21 @@ class Preset:
     rate_warmup: float = 0.0
     temperature_start: float = 0.3
     temperature_end: float = 0.1
-    noise: str = "gaussian"
+    noise: Literal["gaussian", "uniform"] = "gaussian"
     noise_start: float = 0.25
     noise_end: float = 0.1
     compile: bool = True
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("fast", noise_steps=300, ste_steps=40),
-    "default": Preset("default", noise_steps=1000, ste_steps=100),
+    "fast": Preset("fast", noise_steps=80, ste_steps=10, compile=False),
+    "default": Preset("default", noise_steps=600, ste_steps=60),
     "slow": Preset("slow", noise_steps=3000, ste_steps=300),
 }
+"""Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md):
+``fast`` trains eagerly (compiling takes about a minute on a cache miss) to stay within a
+minute; ``default`` compiles and stays within five minutes; ``slow`` has no time target (about
+half an hour) and gives the best rate-distortion."""
 
 
 def get_preset(name: str) -> Preset:

@@ -117,7 +117,10 @@ def fit(
     opt = torch.optim.Adam(
         [
             {"params": list(model.latents.parameters()), "scale": 1.0},
-            {"params": model.network_parameters(), "scale": net_scale},
+            {"params": [*model.upsampler.parameters(), *model.synthesis.parameters()],
+             "scale": net_scale},
+            {"params": list(model.arm.parameters()),
+             "scale": (preset.arm_lr or preset.net_lr or preset.lr) / preset.lr},
         ],
         lr=preset.lr,
         betas=(0.9, preset.beta2),
@@ -152,7 +155,7 @@ def fit(
             model, target, lam_step, torch.tensor(t), torch.tensor(hard), torch.tensor(noise_std)
         )
         if preset.clip_grad is not None:
-            torch.nn.utils.clip_grad_norm_(opt.param_groups[1]["params"], preset.clip_grad)
+            torch.nn.utils.clip_grad_norm_(model.network_parameters(), preset.clip_grad)
         if not noise_phase and (best is None or loss.item() < best[0]):
             best = (loss.item(), [p.detach().clone() for p in params])
         opt.step()
