@@ -46,16 +46,13 @@ from lnic.model.quantized import QuantizedLinear
 log = logging.getLogger(__name__)
 
 _clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the bare ufunc
+as_strided = np.lib.stride_tricks.as_strided
 
 BLOCK_PIXELS = 2048
 """Pixels per block of the 1x1 synthesis layers (the hidden activations stay in cache)."""
 
 BAND_PIXELS = 8192
 """About this many pixels per band of rows of the 3x3 convolutions."""
-
-UP_BLOCK = 32
-"""Output rows / columns per banded-matrix product of the upsampling."""
-
 
 def validate_modules(modules: list[list[QuantizedLinear]]) -> None:
     """Refuse weights outside the ranges the encoder can write (docs/format.md).
@@ -78,6 +75,19 @@ def validate_modules(modules: list[list[QuantizedLinear]]) -> None:
 
 
 # --- Upsampling ---------------------------------------------------------------------------------
+#
+# Rounding after a product is ``floor(x)`` (the ``+ 1/2`` folded in) and the clamp to +-2^24,
+# which costs twice a floor in numpy, is skipped wherever a bound computed from the weights and
+# the decoded latents shows that it cannot change anything.
+
+UP_HALF = 16
+"""Input samples per block of the column pass (2 * UP_HALF output columns per block)."""
+
+UP_CHUNK = 32
+"""Rows per chunk of the column pass (its blocks stay in cache)."""
+
+UP_BLOCK = 16
+"""Output rows per banded-matrix product of the row pass."""
 
 
 def _up_matrix(n: int, size: int, taps: np.ndarray) -> np.ndarray:
@@ -97,26 +107,61 @@ def _up_matrix(n: int, size: int, taps: np.ndarray) -> np.ndarray:
     return u
 
 
-def _blocks(size: int, n: int):
-    """Output blocks [o0, o1) and the input range [i0, i1) each needs (filter reach 2)."""
-    for o0 in range(0, size, UP_BLOCK):
-        o1 = min(size, o0 + UP_BLOCK)
-        yield o0, o1, max(0, o0 // 2 - 2), min(n, (o1 - 1) // 2 + 3)
+def _column_block_matrix(taps: np.ndarray) -> np.ndarray:
+    """[UP_HALF + 5, 2 UP_HALF]: the 2 UP_HALF outputs of a block from its UP_HALF + 4 inputs
+    (``x[m - 2] .. x[m + UP_HALF + 1]``, replicated beyond the borders) and a constant one (the
+    rounding ``+ 1/2``)."""
+    a, b, c, d = (float(v) for v in taps)
+    u = np.zeros((UP_HALF + 5, 2 * UP_HALF))
+    for i in range(UP_HALF):
+        for k, tap in enumerate((a, c, d, b)):  # even[m] = a x[m-2] + c x[m-1] + d x[m] + b x[m+1]
+            u[i + k, 2 * i] += tap
+        for k, tap in enumerate((b, d, c, a)):  # odd[m] = b x[m-1] + d x[m] + c x[m+1] + a x[m+2]
+            u[i + 1 + k, 2 * i + 1] += tap
+    u[-1] = 0.5
+    return u
 
 
-def _round_clip(x: np.ndarray, clamp: float) -> None:
-    """In place: ``clip(floor(x + 1/2), -clamp, clamp)``."""
-    x += 0.5
-    np.floor(x, out=x)
-    _clip(x, -clamp, clamp, out=x)
+def _up_columns(x: np.ndarray, w: int, taps: np.ndarray, clamp: float | None) -> np.ndarray:
+    """Column pass ``[R, wc] -> [R, >= w]`` (floor'd, clamped if ``clamp``; extra columns junk).
+
+    Each block of 2 UP_HALF output columns is one row of a ``[R * blocks, UP_HALF + 5]`` matrix
+    (its inputs, copied from a border-replicated row, and a one) times the block matrix; the
+    result is the output, already in place.
+    """
+    rows, wc = x.shape
+    nb = -(-w // (2 * UP_HALF))
+    bm = _column_block_matrix(taps)
+    out = np.empty((rows, nb * 2 * UP_HALF))
+    chunk = min(rows, UP_CHUNK)
+    padded = np.empty((chunk, UP_HALF * nb + 4))
+    blocks = np.empty((chunk, nb, UP_HALF + 5))
+    blocks[:, :, -1] = 1.0
+    s = padded.strides[1]
+    for r0 in range(0, rows, chunk):
+        n = min(rows, r0 + chunk) - r0
+        p = padded[:n]
+        p[:, 2 : 2 + wc] = x[r0 : r0 + n]
+        p[:, :2] = p[:, 2:3]
+        p[:, 2 + wc :] = p[:, 1 + wc : 2 + wc]
+        b = blocks[:n]
+        np.copyto(b[:, :, :-1], as_strided(p, (n, nb, UP_HALF + 4), (p.strides[0], UP_HALF * s, s)))
+        o = out[r0 : r0 + n]
+        np.matmul(b.reshape(n * nb, UP_HALF + 5), bm, out=o.reshape(n * nb, 2 * UP_HALF))
+        np.floor(o, out=o)
+        if clamp is not None:
+            _clip(o, -clamp, clamp, out=o)
+    return out
 
 
 def upsample(
-    grids: list[np.ndarray], taps: np.ndarray, e: int, out: np.ndarray | None = None
+    grids: list[np.ndarray], taps: np.ndarray, e: int, out: np.ndarray | None = None,
+    bound: float | None = None,
 ) -> np.ndarray:
     """Exact integer upsampling (same result as ``upsample_integer``) into ``out[:levels]``.
 
-    ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it.
+    ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it. ``bound`` is
+    a bound on the magnitude of every latent (computed if None).
     """
     levels = len(grids)
     h0, w0 = grids[0].shape
@@ -124,127 +169,219 @@ def upsample(
         out = np.empty((levels, h0, w0))
     clamp = float(SYNTH_ACT_CLAMP)
     unit = 2.0**SYNTH_FRAC_BITS
+    if bound is None:
+        bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
+    x_bound = bound * unit  # bound on every channel so far
     x = grids[-1][None] * unit
     for k in range(levels - 2, -1, -1):
         t = np.asarray(taps[k], dtype=np.float64) * 2.0**-e
+        gain = float(np.abs(t).sum())  # each output sample uses each tap once
         ch, (hc, wc), (h, w) = x.shape[0], x.shape[1:], grids[k].shape
-        # columns: [ch * hc, wc] @ U^T -> [ch * hc, w]
-        ut = _up_matrix(wc, w, t).T.copy()
-        x2 = x.reshape(ch * hc, wc)
-        xc = np.empty((ch * hc, w))
-        for o0, o1, i0, i1 in _blocks(w, wc):
-            blk = xc[:, o0:o1]
-            np.matmul(x2[:, i0:i1], ut[i0:i1, o0:o1], out=blk)
-            _round_clip(blk, clamp)
-        xc = xc.reshape(ch, hc, w)
+        # columns: [ch * hc, wc] -> [ch * hc, w (+ junk)]
+        x_bound = min(clamp, gain * x_bound + 0.5)
+        clamp_cols = clamp if x_bound >= clamp else None
+        xc = _up_columns(x.reshape(ch * hc, wc), w, t, clamp_cols)
+        xc = xc.reshape(ch, hc, xc.shape[1])[:, :, :w]
         # rows: U @ [ch, hc, w] -> [ch, h, w], written behind the finer grid
+        x_bound = min(clamp, gain * x_bound + 0.5)
+        clamp_rows = x_bound >= clamp
         nxt = out[: ch + 1] if k == 0 else np.empty((ch + 1, h, w))
-        nxt[0] = grids[k] * unit
+        np.multiply(grids[k], unit, out=nxt[0])
         u = _up_matrix(hc, h, t)
-        for o0, o1, i0, i1 in _blocks(h, hc):
+        for o0 in range(0, h, UP_BLOCK):
+            o1 = min(h, o0 + UP_BLOCK)
+            i0, i1 = max(0, o0 // 2 - 2), min(hc, (o1 - 1) // 2 + 3)
             blk = nxt[1:, o0:o1]
             np.matmul(u[o0:o1, i0:i1], xc[:, i0:i1], out=blk)
-            _round_clip(blk, clamp)
+            blk += 0.5
+            np.floor(blk, out=blk)
+            if clamp_rows:
+                _clip(blk, -clamp, clamp, out=blk)
+        x_bound = max(x_bound, bound * unit)
         x = nxt
     if levels == 1:
-        out[0] = grids[0] * unit
+        np.multiply(grids[0], unit, out=out[0])
     return out
+
+
+def _upsampled_bound(grids: list[np.ndarray], taps: np.ndarray, e: int, bound: float) -> float:
+    """Bound on the magnitude of every upsampled channel (the same arithmetic as upsample)."""
+    clamp = float(SYNTH_ACT_CLAMP)
+    unit = 2.0**SYNTH_FRAC_BITS
+    x_bound = bound * unit
+    for k in range(len(grids) - 2, -1, -1):
+        gain = float(np.abs(np.asarray(taps[k], dtype=np.float64)).sum()) * 2.0**-e
+        for _ in range(2):
+            x_bound = min(clamp, gain * x_bound + 0.5)
+        x_bound = max(x_bound, bound * unit)
+    return x_bound
 
 
 # --- Synthesis ----------------------------------------------------------------------------------
 
 
-def _folded(layer: QuantizedLinear, frac: int, one_out: bool) -> np.ndarray:
+def _folded(layer: QuantizedLinear, frac: int, one_out: bool, rows: int = 0) -> np.ndarray:
     """[out (+1), in + 1] matrix computing ``(x . W + b') / 2^e + 1/2`` from ``[x, 1]``.
 
-    With ``one_out`` an extra output row passes the constant one on to the next layer.
+    With ``one_out`` an extra output row passes the constant one on to the next layer; ``rows``
+    pads the output with zero rows up to that many (BLAS is faster on some shapes).
     """
     w = np.asarray(layer.weight, dtype=np.float64)
     b = np.asarray(layer.bias, dtype=np.float64)
-    m = np.zeros((w.shape[0] + one_out, w.shape[1] + 1))
+    m = np.zeros((max(w.shape[0] + one_out, rows), w.shape[1] + 1))
     m[: w.shape[0], :-1] = w * 2.0**-layer.e_w
     m[: w.shape[0], -1] = b * 2.0 ** (frac - layer.e_b) + 0.5
     if one_out:
-        m[-1, -1] = 1.0
+        m[w.shape[0], -1] = 1.0
     return m
 
 
-def _pointwise(z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray) -> None:
-    """The two 1x1 layers: z [levels + 1, N] (last row ones) -> y [C, N], block by block."""
-    n = z.shape[1]
+def _layer_bound(m: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Bound on ``|m @ [x, 1]|`` (before the floor) for ``|x| <= inputs`` (per input)."""
+    return np.abs(m[:, :-1]) @ inputs + np.abs(m[:, -1]) + 1.0
+
+
+def _pointwise(
+    z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray, clamp_out: bool
+) -> None:
+    """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
+
+    Blocks of whole rows (about BLOCK_PIXELS pixels) keep the hidden layer in cache.
+    """
+    c, height, width = y.shape
     clamp = float(SYNTH_ACT_CLAMP)
-    hidden = np.empty((lin1.shape[0], BLOCK_PIXELS))
-    for p0 in range(0, n, BLOCK_PIXELS):
-        p1 = min(n, p0 + BLOCK_PIXELS)
-        hb = hidden[:, : p1 - p0]
-        np.matmul(lin1, z[:, p0:p1], out=hb)
+    rows = max(1, BLOCK_PIXELS // width)
+    hidden = np.empty((lin1.shape[0], rows * width))
+    out = np.empty((lin2.shape[0], rows * width))
+    for r0 in range(0, height, rows):
+        n = min(height, r0 + rows) - r0
+        hb = hidden[:, : n * width]
+        np.matmul(lin1, z[:, r0 * width : (r0 + n) * width], out=hb)
         np.floor(hb, out=hb)
         _clip(hb, 0.0, clamp, out=hb)
-        yb = y[:, p0:p1]
-        np.matmul(lin2, hb, out=yb)
-        np.floor(yb, out=yb)
-        _clip(yb, -clamp, clamp, out=yb)
+        ob = out[:, : n * width]
+        np.matmul(lin2, hb, out=ob)
+        yb = y[:, r0 : r0 + n]
+        np.floor(ob[:c].reshape(c, n, width), out=yb)
+        if clamp_out:
+            _clip(yb, -clamp, clamp, out=yb)
 
 
-def _conv3x3(src: np.ndarray, rows: np.ndarray, conv: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """One folded 3x3 conv (replicated borders) of ``src`` [C, H, W] at the given output rows.
+def _replicate_edges(v: np.ndarray, top: bool, bottom: bool) -> None:
+    """Fill the border of ``v`` [C, rows, W + 2] by replication: columns 0 and W + 1, and the
+    first / last row if asked."""
+    if top:
+        v[:, 0, 1:-1] = v[:, 1, 1:-1]
+    if bottom:
+        v[:, -1, 1:-1] = v[:, -2, 1:-1]
+    v[:, :, 0] = v[:, :, 1]
+    v[:, :, -1] = v[:, :, -2]
 
-    ``rows`` are the output rows (consecutive); ``cols`` a scratch [C * 9 + 1, >= n * W] whose
-    last row is ones. Returns floor'd, clamped [C, n, W].
+
+class _Conv3x3:
+    """A folded 3x3 convolution on bands of rows held with a one-pixel replicated border.
+
+    The input is a [C, rows + 2, W + 2] array (any plane stride, rows contiguous): its flat
+    rows make the im2col matrix one strided copy (row ``(c, dy, dx)`` is the input shifted by
+    ``dy (W + 2) + dx``). The output keeps the same row layout: [C, rows, W + 2] whose columns
+    1..W are the result and columns 0 and W + 1 junk.
     """
-    c, h, w = src.shape
-    n = len(rows)
-    col = np.empty(w + 2, dtype=np.intp)
-    col[1:-1] = np.arange(w)
-    col[0], col[-1] = 0, w - 1
-    r = np.clip(np.arange(rows[0] - 1, rows[-1] + 2), 0, h - 1)
-    padded = src[:, r][:, :, col]  # [C, n + 2, W + 2]
-    view = cols[: c * 9, : n * w].reshape(c, 3, 3, n, w)
-    for dy in range(3):
-        for dx in range(3):
-            view[:, dy, dx] = padded[:, dy : dy + n, dx : dx + w]
-    out = np.matmul(conv, cols[:, : n * w]).reshape(c, n, w)
-    np.floor(out, out=out)
-    _clip(out, -float(SYNTH_ACT_CLAMP), float(SYNTH_ACT_CLAMP), out=out)
-    return out
+
+    def __init__(self, m: np.ndarray, channels: int, width: int, max_rows: int, clamp: bool):
+        self.m, self.c, self.wp = m, channels, width + 2
+        self.clamp = clamp
+        self.cols = np.empty((channels * 9 + 1, max_rows * self.wp))
+        self.cols[-1] = 1.0
+
+    def __call__(self, flat: np.ndarray, plane: int, start: int, n: int,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """Rows 1..n of the convolution of the input whose element (c, 0, 0) is
+        ``flat[c * plane + start]`` (floor'd, clamped)."""
+        c, wp, ln = self.c, self.wp, n * self.wp
+        s = flat.strides[0]
+        # output column j of a row is centred on input column j, so its window starts one
+        # element earlier (for j = 0 a junk element: start >= 1); the last window of a plane
+        # reaches one element past its rows (junk, inside the array)
+        win = as_strided(flat[start - 1 :], (c, 3, 3, ln), (plane * s, wp * s, s, s))
+        np.copyto(self.cols[: c * 9, :ln].reshape(c, 3, 3, ln), win)
+        o = np.matmul(self.m, self.cols[:, :ln], out=out)
+        np.floor(o, out=o)
+        if self.clamp:
+            _clip(o, -float(SYNTH_ACT_CLAMP), float(SYNTH_ACT_CLAMP), out=o)
+        return o.reshape(c, n, wp)
 
 
-def synthesize(synth: list[QuantizedLinear], z: np.ndarray, height: int, width: int) -> np.ndarray:
+def synthesize(
+    synth: list[QuantizedLinear], z: np.ndarray, height: int, width: int,
+    bound: float | None = None,
+) -> np.ndarray:
     """Exact integer synthesis of ``z`` [levels + 1, H * W] (last row ones) to uint8 (H, W, C).
 
     Same pixels as ``synthesis_integer`` followed by the output rounding of :func:`reconstruct`.
+    ``bound``: a bound on ``|z|`` (the clamps it makes useless are skipped; None: keep them).
     """
     lin1, lin2, conv_a, conv_b = synth
     frac = SYNTH_FRAC_BITS
-    m1, m2 = _folded(lin1, frac, True), _folded(lin2, frac, False)
+    clamp = float(SYNTH_ACT_CLAMP)
+    c = lin2.weight.shape[0]
+    m1 = _folded(lin1, frac, True)
+    m2 = _folded(lin2, frac, False, rows=4 if c == 3 else 0)  # BLAS prefers 4 rows to 3
     ma, mb = _folded(conv_a, frac, False), _folded(conv_b, frac, False)
-    c = m2.shape[0]
-    y = np.empty((c, height * width))
-    _pointwise(z, m1, m2, y)
-    y = y.reshape(c, height, width)
+    # bounds (before floors; +1 covers them): clamps that cannot bite are skipped
+    big = bound is None or not np.isfinite(bound)
+    zb = np.full(z.shape[0] - 1, clamp if big else float(bound))
+    hb = np.minimum(_layer_bound(m1, zb)[:-1], clamp)  # (the last row carries the one)
+    yb = _layer_bound(m2[:c], hb)
+    clamp_y = big or yb.max() > clamp
+    yb = np.minimum(yb, clamp)
+    ab = _layer_bound(ma, np.repeat(yb, 9))
+    clamp_a = big or ab.max() > clamp
+    ub = yb + np.minimum(ab, clamp)  # u = y + conv_a(y), not clamped by the format
+    bb = _layer_bound(mb, np.repeat(ub, 9))
+    clamp_b = big or bb.max() > clamp
+
+    # y with a replicated border: [C, H + 2, W + 2] in planes of H + 3 rows (one spare row for
+    # the windows' overreach), after one spare element (their first element)
+    wp = width + 2
+    y_plane = (height + 3) * wp
+    y_flat = np.empty(1 + c * y_plane)
+    y_flat[0] = 0.0
+    y_flat[1:].reshape(c, height + 3, wp)[:, -1] = 0.0
+    y = y_flat[1:].reshape(c, height + 3, wp)[:, : height + 2]
+    _pointwise(z, m1, m2, y[:, 1:-1, 1:-1], clamp_y)
+    _replicate_edges(y, True, True)
 
     band = max(1, BAND_PIXELS // width)
-    cols = np.empty((c * 9 + 1, (band + 2) * width))
-    cols[-1] = 1.0
-    image = np.empty((height, width, c), dtype=np.uint8)
-    clamp = float(SYNTH_ACT_CLAMP)
+    conv1 = _Conv3x3(ma, c, width, band + 2, clamp_a)
+    conv2 = _Conv3x3(mb, c, width, band, clamp_b)
+    u_buf = np.empty((c, (band + 2) * wp))
+    r_plane = (band + 3) * wp  # relu(u) with a border, laid out like y
+    r_flat = np.zeros(1 + c * r_plane)
+    r_buf = r_flat[1:].reshape(c, band + 3, wp)
+    out_buf = np.empty((c, band * wp))
+    planar = np.empty((c, height, width), dtype=np.uint8)
     scale = 255.0 * 2.0**-frac
     for r0 in range(0, height, band):
         r1 = min(height, r0 + band)
-        # u = y + conv_a(y) on the band and one row either side (inside the image)
-        ua0, ua1 = max(0, r0 - 1), min(height, r1 + 1)
-        u = y[:, ua0:ua1] + _conv3x3(y, np.arange(ua0, ua1), ma, cols)
-        relu = np.maximum(u, 0.0)
-        # out = u + conv_b(relu(u)) on the band: rows relative to the u slab
-        rel = np.arange(r0 - ua0, r1 - ua0)
-        out = u[:, rel[0] : rel[-1] + 1] + _conv3x3(relu, rel, mb, cols)
-        _clip(out, -clamp, clamp, out=out)
+        # u = y + conv_a(y) on rows a0 .. a1 - 1: the band and one row either side (inside)
+        a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
+        na = a1 - a0
+        u = conv1(y_flat, y_plane, 1 + a0 * wp, na, u_buf[:, : na * wp])
+        u += y[:, a0 + 1 : a1 + 1]
+        # relu(u) on rows r0 - 1 .. r1 (replicated beyond the image), then conv_b on the band
+        top, bottom = r0 == 0, r1 == height
+        r = r_buf[:, : r1 - r0 + 2]
+        np.maximum(u, 0.0, out=r[:, top : top + na])
+        _replicate_edges(r, top, bottom)
+        out = conv2(r_flat, r_plane, 1, r1 - r0, out_buf[:, : (r1 - r0) * wp])
+        out += u[:, r0 - a0 : r1 - a0]
+        # the format clamps out to +-2^24 first: redundant with the clip to 0..255 below
         out *= scale
         out += 0.5
         np.floor(out, out=out)
         _clip(out, 0.0, 255.0, out=out)
-        image[r0:r1] = out.transpose(1, 2, 0)
-    return image
+        planar[:, r0:r1] = out[:, :, 1:-1]
+    return np.ascontiguousarray(planar.transpose(1, 2, 0))
 
 
 def reconstruct(
@@ -256,11 +393,13 @@ def reconstruct(
     h, w = grids[0].shape
     levels = len(grids)
     t0 = _clock()
+    bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
     z = np.empty((levels + 1, h, w))
-    upsample(grids, up.weight, up.e_w, out=z)
+    upsample(grids, up.weight, up.e_w, out=z, bound=bound)
     z[levels] = 1.0
     t1 = _clock()
-    image = synthesize(synth, z.reshape(levels + 1, h * w), h, w)
+    z_bound = _upsampled_bound(grids, up.weight, up.e_w, bound)
+    image = synthesize(synth, z.reshape(levels + 1, h * w), h, w, z_bound)
     if timings is not None:
         _record(timings, upsampling=(t0, t1), synthesis=(t1, _clock()))
     return image

@@ -8,8 +8,13 @@ from __future__ import annotations
 MAGIC = b"LNIC"
 """First four bytes of every .lnic file."""
 
-FORMAT_VERSION = 1
-"""Format version written in the header; decoders refuse versions they do not know."""
+FORMAT_VERSION = 2
+"""Format version written in the header; decoders refuse versions they do not know.
+
+Version 2 (decoder speed, issue 5) changed only the latent coding order and the range coder's
+view of the table: the grids are interleaved in one schedule of wavefront steps
+(:data:`GRID_LAG`), the residuals are coded in zigzag symbol order (:data:`SYMBOL_ORDER`) and
+the table rows are handed to the range coder as float32 (docs/format.md)."""
 
 MAX_DIMENSION = 16384
 """Largest width or height a decoder accepts (checked before any allocation)."""
@@ -29,16 +34,24 @@ MIN_COARSEST_SIDE = 4
 # --- Autoregressive entropy model (ARM): causal context -------------------------------------
 ARM_CONTEXT: tuple[tuple[int, int], ...] = (
     (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
-    (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
-    (0, -2), (0, -1),
+    (-1, -2), (-1, -1), (-1, 0), (-1, 1),
+    (0, -3), (0, -2), (0, -1),
 )
-"""(dy, dx) offsets of the already-decoded neighbours in the same grid (outside the grid: 0)."""
+"""(dy, dx) offsets of the already-decoded neighbours in the same grid (outside the grid: 0).
+
+Version 1 had (-1, +2) where version 2 has (0, -3): with it, wavefronts had slope 3."""
 
 ARM_INTER_CONTEXT = True
 """The co-located value of the next coarser grid is one more ARM input (0 for the coarsest)."""
 
-ARM_WAVEFRONT_SLOPE = 3
-"""Latents with equal ``x + 3*y`` never depend on each other: one decoding batch each."""
+ARM_WAVEFRONT_SLOPE = 2
+"""Latents with equal ``x + 2*y`` never depend on each other (every context offset has
+``dx + 2 dy < 0``): one wavefront each."""
+
+GRID_LAG = 1
+"""Grid k decodes its wavefront ``t`` at step ``t + GRID_LAG * (L - 1 - k)`` of one global
+schedule: every step decodes one wavefront of every grid still in progress (coarsest first), and
+the co-located coarser latent is always decoded at an earlier step."""
 
 # --- Integer (fixed-point) ARM ----------------------------------------------------------------
 ARM_ACT_FRAC_BITS = 8
@@ -68,6 +81,11 @@ N_SCALES = 68
 
 SYMBOL_RADIUS = 24
 """Residuals ``latent - m_int`` in (-24, 24) are coded directly; +-24 are escapes."""
+
+SYMBOL_ORDER = "zigzag"
+"""Range-coder symbol of the clipped residual ``r``: ``2r - 1`` for ``r > 0``, ``-2r`` otherwise
+(0, +1, -1, +2, -2, ...: the likeliest first, which shortens the decoder's search); the escapes
++R and -R are the last two symbols, ``2R - 1`` and ``2R``."""
 
 PROB_BITS = 16
 """Probabilities of the table are integers summing to 2**PROB_BITS, each at least 1."""

@@ -1,18 +1,22 @@
 """Range coding of the latent pyramid, driven by the integer ARM and the fixed table.
 
-Order: grids from coarsest to finest; inside a grid, anti-diagonal wavefronts ``t = x + 3*y``
-(:data:`ARM_WAVEFRONT_SLOPE`), each wavefront by increasing ``y``. No latent depends on another of
-its own wavefront, so the decoder evaluates the ARM on a whole wavefront at once.
+Order (format version 2): one global schedule of steps. Grid k (0 = finest, L-1 = coarsest)
+decodes its anti-diagonal wavefront ``t = x + 2*y`` (:data:`ARM_WAVEFRONT_SLOPE`) at step
+``t + GRID_LAG * (L - 1 - k)``; a step codes the wavefronts of all grids scheduled there,
+coarsest grid first, each by increasing ``y``. No latent depends on another of its own step (its
+context lies in earlier wavefronts of its grid, its co-located coarser latent in an earlier step),
+so the decoder evaluates the ARM on a whole step at once: about ``W + 2H`` steps for the whole
+pyramid (version 1: ``W + 3H`` per grid, 4,551 for 768x512; now 1,796).
 
 A latent ``v`` with integer-ARM outputs ``mu_q`` (mean in 1/16) and ``s`` is coded as the symbol
-``clip(v - (mu_q >> 4), -R, R)`` with table row ``(mu_q & 15, s)``. The end symbols +-R are
-escapes: ``|v - (mu_q >> 4)| - R`` follows as an order-0 exp-Golomb code in a separate bit
-section, so the range-coded section is one uninterrupted stream.
+of the residual ``r = clip(v - (mu_q >> 4), -R, R)`` (zigzag order, :data:`SYMBOL_ORDER`) with
+table row ``(mu_q & 15, s)``. The residuals +-R are escapes: ``|v - (mu_q >> 4)| - R`` follows
+as an order-0 exp-Golomb code in a separate bit section, so the range-coded section is one
+uninterrupted stream.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import constriction
@@ -31,11 +35,13 @@ from lnic.bitstream.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
     ESCAPE_BITS_MAX,
+    GRID_LAG,
     LATENT_CLAMP,
     LOG_SCALE_MIN,
     LOG_SCALE_STEP_BITS,
     MU_FRAC_BITS,
     N_SCALES,
+    SYMBOL_ORDER,
     SYMBOL_RADIUS,
 )
 from lnic.bitstream.prob_table import bits_table, probability_table
@@ -45,43 +51,97 @@ from lnic.model.quantized import QuantizedLinear
 
 _CHUNK = 1 << 16
 _MU_MASK = (1 << MU_FRAC_BITS) - 1
+_S = ARM_WAVEFRONT_SLOPE
+N_SYMBOLS = 2 * SYMBOL_RADIUS + 1
+ESCAPE_SYMBOL = 2 * SYMBOL_RADIUS - 1
+"""Symbols >= this are escapes (residuals +R and -R)."""
+
+assert SYMBOL_ORDER == "zigzag"
+SYMBOL_RESIDUAL = np.array([(s + 1) // 2 if s % 2 else -(s // 2) for s in range(N_SYMBOLS)])
+"""Residual of each range-coder symbol: 0, +1, -1, +2, -2, ..., +R, -R."""
+
+
+def residual_symbols(resid: np.ndarray) -> np.ndarray:
+    """Range-coder symbols of residuals already clipped to [-R, R] (inverse of SYMBOL_RESIDUAL)."""
+    return np.where(resid > 0, 2 * resid - 1, -2 * resid)
 
 
 def _model() -> constriction.stream.model.Categorical:
     return constriction.stream.model.Categorical(perfect=False)
 
 
-@dataclass
-class Wavefronts:
-    """Positions of one grid in decoding order, split into wavefronts."""
+@lru_cache(maxsize=1)
+def coder_table() -> np.ndarray:
+    """What the range coder is given: [N_SCALES * 16, N_SYMBOLS] float32, row ``scale * 16 + f``.
 
-    order: np.ndarray  # flat indices (y * w + x) in decoding order
-    bounds: np.ndarray  # wavefront i is order[bounds[i]:bounds[i + 1]]
+    Column ``s`` holds the table probability (an exact multiple of 2^-16, exact in float32) of
+    the residual ``SYMBOL_RESIDUAL[s]``.
+    """
+    t = probability_table()  # [16, N_SCALES, N_SYMBOLS], columns residual -R .. R
+    rows = t.transpose(1, 0, 2).reshape(-1, N_SYMBOLS)[:, SYMBOL_RESIDUAL + SYMBOL_RADIUS]
+    out = np.ascontiguousarray(rows, dtype=np.float32)
+    assert np.array_equal(out.astype(np.float64), rows)
+    out.setflags(write=False)
+    return out
 
 
-def wavefronts(h: int, w: int) -> Wavefronts:
-    y, x = np.divmod(np.arange(h * w), w)
-    t = x + ARM_WAVEFRONT_SLOPE * y
-    order = np.lexsort((y, t))
-    counts = np.bincount(t, minlength=int(t.max()) + 1)
-    return Wavefronts(order, np.concatenate([[0], np.cumsum(counts)]))
+# --- The schedule ---------------------------------------------------------------------------------
+
+
+def grid_starts(levels: int) -> list[int]:
+    """Step at which each grid (finest first) decodes its wavefront 0."""
+    return [GRID_LAG * (levels - 1 - k) for k in range(levels)]
+
+
+def wavefront_count(h: int, w: int) -> int:
+    return w + _S * (h - 1)
+
+
+def num_steps(shapes: list[tuple[int, int]]) -> int:
+    """Sequential decoding steps (range-coder batches, at most) of a pyramid."""
+    starts = grid_starts(len(shapes))
+    return max(s + wavefront_count(h, w) for s, (h, w) in zip(starts, shapes))
+
+
+def coding_order(shapes: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Coding order of the latents of grids of ``shapes`` (finest first).
+
+    Returns ``(order, step)``: ``order`` are indices into the concatenation of the grids'
+    raster-order latents (finest grid first), ``step`` the schedule step of each, both in
+    coding order.
+    """
+    starts = grid_starts(len(shapes))
+    levels = len(shapes)
+    steps, ranks, rows = [], [], []
+    for k, (h, w) in enumerate(shapes):
+        y, x = np.divmod(np.arange(h * w), w)
+        steps.append(starts[k] + x + _S * y)
+        ranks.append(np.full(h * w, levels - 1 - k))  # coarsest first within a step
+        rows.append(y)
+    step, rank, y = (np.concatenate(v) for v in (steps, ranks, rows))
+    order = np.lexsort((y, rank, step))
+    return order, step[order]
+
+
+# --- Encoder ----------------------------------------------------------------------------------
 
 
 def _symbols(grids: list[np.ndarray], arm: list[QuantizedLinear]):
-    """Per grid (finest first): symbols, table rows (f, s) and escape magnitudes, raster order."""
+    """Per grid (finest first): residuals clipped to [-R, R], table rows (f, s) and escape
+    magnitudes (-1: none), raster order."""
     ctx = gather_context([g.astype(np.float64) for g in grids])
     mu_q, scale_idx = arm_integer(arm, ctx)
     flat = np.concatenate([g.ravel() for g in grids]).astype(np.int64)
     resid = flat - (mu_q >> MU_FRAC_BITS)
-    sym = np.clip(resid, -SYMBOL_RADIUS, SYMBOL_RADIUS) + SYMBOL_RADIUS
+    clipped = np.clip(resid, -SYMBOL_RADIUS, SYMBOL_RADIUS)
     escape = np.where(np.abs(resid) >= SYMBOL_RADIUS, np.abs(resid) - SYMBOL_RADIUS, -1)
-    return sym, mu_q & _MU_MASK, scale_idx, escape
+    return clipped, mu_q & _MU_MASK, scale_idx, escape
 
 
 def latent_bits(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> float:
     """Ideal code length in bits of the latents (table probabilities + escape codes)."""
-    sym, f, s, escape = _symbols(grids, arm)
-    bits = float(bits_table()[f, s, sym].sum())
+    resid, f, s, escape = _symbols(grids, arm)
+    bits = float(bits_table()[f, s, resid + SYMBOL_RADIUS].sum())
     return bits + sum(exp_golomb_length(int(e), 0) for e in escape[escape >= 0])
 
 
@@ -89,22 +149,24 @@ def encode_latents(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> tuple
     """Returns (range-coded section, escape section) for integer grids (finest first)."""
     if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in grids):
         raise ValueError("latents exceed LATENT_CLAMP")
-    sym, f, s, escape = _symbols(grids, arm)
-    offsets = np.cumsum([0] + [g.size for g in grids])
-    order = np.concatenate(
-        [offsets[k] + wavefronts(*grids[k].shape).order for k in range(len(grids) - 1, -1, -1)]
-    )
-    sym, f, s, escape = sym[order], f[order], s[order], escape[order]
-    table = probability_table()
+    resid, f, s, escape = _symbols(grids, arm)
+    order, _ = coding_order([g.shape for g in grids])
+    sym = residual_symbols(resid[order]).astype(np.int32)
+    rows = (s * (1 << MU_FRAC_BITS) + f)[order]
+    escape = escape[order]
+    table = coder_table()
     encoder = constriction.stream.queue.RangeEncoder()
     model = _model()
     for i in range(0, len(sym), _CHUNK):
         sl = slice(i, i + _CHUNK)
-        encoder.encode(sym[sl].astype(np.int32), model, table[f[sl], s[sl]])
+        encoder.encode(sym[sl], model, table[rows[sl]])
     writer = BitWriter()
     for e in escape[escape >= 0]:
         write_exp_golomb(writer, int(e), 0)
     return encoder.get_compressed().astype("<u4").tobytes(), writer.getvalue()
+
+
+# --- Decoder ----------------------------------------------------------------------------------
 
 
 def decode_latents(
@@ -129,39 +191,43 @@ def decode_latents(
         decoder = constriction.stream.queue.RangeDecoder(words)
     except Exception as exc:  # constriction rejects some malformed inputs up front
         raise BitstreamError(f"corrupt latent section ({exc})") from exc
-    plan = ArmPlan(arm)
-    ctx = _GridContext(decoder, BitReader(escapes), plan, table_rows(), _model())
-    grids: list[np.ndarray | None] = [None] * len(shapes)
-    for k in range(len(shapes) - 1, -1, -1):
-        coarser = grids[k + 1] if k + 1 < len(shapes) else None
-        grids[k] = _decode_grid(ctx, shapes[k], coarser)
+    grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w) for h, w in shapes]
+    _decode_all(decoder, escapes, ArmPlan(arm), grids)
+    out = [np.array(g.raster_view()) for g in grids]
     # Out-of-range latents are detected once at the end: decoding after such a value goes on
     # with bounded (if meaningless) numbers and the file is refused all the same.
-    if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in grids):  # type: ignore[arg-type]
+    if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in out):
         raise BitstreamError("decoded latent out of range (corrupt bitstream)")
-    return grids  # type: ignore[return-value]
+    return out
 
 
 # --- Fast decoding ------------------------------------------------------------------------------
 #
-# The decoder evaluates the integer ARM once per wavefront (~4,600 wavefronts for a 768x512
-# image), so the number of numpy calls per wavefront is what costs time. Three devices keep it low:
+# The decoder evaluates the integer ARM once per step (1,796 steps for a 768x512 image), so the
+# number of numpy calls per step (about 18) is what costs time. Four devices keep it low:
 #
 # * Storage by wavefront: a grid is held in a zero-padded buffer indexed ``(t, y)`` with
-#   ``t = x + 3 y``. The latents of one wavefront are then contiguous, and the 15 cells of the
-#   3x5 window above-left of them (rows dy = -2..0, columns dx = -2..2) are 15 contiguous runs
-#   at fixed offsets: one strided copy gathers the whole context. The window's 3 cells that are
-#   not context (dx = 0, 1, 2 on row dy = 0) are still undecoded and get zero weights; the
-#   current cell holds the co-located coarser latent until it is decoded, which gives the 13th
-#   ARM input for free.
+#   ``t = x + 2 y``. The latents of one wavefront are then contiguous, and the 18 cells of the
+#   3x6 window around them (rows dy = -2..0, columns dx = -3..2) are 18 contiguous runs at fixed
+#   offsets: one strided copy per grid gathers its part of the step's context. The window's
+#   cells that are not context (dx = 1, 2 on row dy = 0) get zero weights.
+# * The coarser latent rides in the current cell: the decoded values of a coarser grid are
+#   copied into the (up to) four cells of their children in the next finer grid's buffer, where
+#   the window's centre (dy, dx) = (0, 0) picks them up as the 13th ARM input before the children
+#   overwrite them with their own values. Children are decoded at least ``GRID_LAG`` + t steps
+#   after their parent's wavefront t, so blocks of wavefronts [t0, 2 t0 + GRID_LAG) are copied
+#   at once: one strided copy, about log2(wavefronts) times per grid. (A child column x = w that
+#   does not exist, for odd widths, is zeroed again at once: it is context of its neighbours; a
+#   child row y = h lands in a spare row that nothing reads.)
 # * Folded fixed point: every layer ``floor((x . W + b') / 2^e)`` is computed as
 #   ``floor(x . (W / 2^e) + b'')`` with the power-of-two scale and the rounding offset folded
 #   into the weights and a constant-one input (exact: scaling by a power of two commutes with
 #   float64 rounding, and every value stays an integer multiple of 2^-e far below 2^53). The
-#   output layer directly produces ``mu_q - 384``, ``m_int - 24`` and ``scale_idx``
+#   output layer directly produces ``mu_q``, ``m_int`` and ``scale_idx``
 #   (``floor(floor(a) / n) = floor(a / n)``; clamps commute with these monotone maps), so
-#   the table row is one dot product and the latent one addition.
-# * Table rows: the probability table is reshaped to ``[scale * 16 + frac, symbol]``.
+#   the table row is one dot product and the latent one lookup and one addition.
+# * Table rows: :func:`coder_table`, float32 (half the bytes to copy per latent) and in zigzag
+#   symbol order (constriction finds the likeliest symbols first).
 
 
 class ArmPlan:
@@ -203,7 +269,7 @@ class ArmPlan:
 
 
 def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Rows producing ``mu_q - R*16``, ``m_int - R`` and ``scale_idx`` from the last hidden layer.
+    """Rows producing ``mu_q``, ``m_int`` and ``scale_idx`` from the last hidden layer.
 
     With ``a`` the rounded layer output before its floor (``w`` and ``bias`` already include the
     ``2^-e`` scale and the ``+1/2``), ``x = floor(a)`` and the spec's ``mu_q = floor((x + 2^(s-1))
@@ -213,50 +279,49 @@ def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     s_sc = ARM_ACT_FRAC_BITS - LOG_SCALE_STEP_BITS
     s_min = LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS  # an integer (checked at import)
     out = np.zeros((3, w.shape[1] + 1))
-    # mu_q - R * 16 = floor((a + 2^(s_mu - 1)) / 2^s_mu) - R * 16
+    # mu_q = floor((a + 2^(s_mu - 1)) / 2^s_mu)
     out[0, :-1] = w[0] * 2.0**-s_mu
-    out[0, -1] = (bias[0] + 2.0 ** (s_mu - 1)) * 2.0**-s_mu - _MU_OFFSET
-    # m_int - R = floor((a + 2^(s_mu - 1)) / 2^(s_mu + MU_FRAC_BITS)) - R
+    out[0, -1] = (bias[0] + 2.0 ** (s_mu - 1)) * 2.0**-s_mu
+    # m_int = floor((a + 2^(s_mu - 1)) / 2^(s_mu + MU_FRAC_BITS))
     out[1, :-1] = w[0] * 2.0 ** -(s_mu + MU_FRAC_BITS)
-    out[1, -1] = (bias[0] + 2.0 ** (s_mu - 1)) * 2.0 ** -(s_mu + MU_FRAC_BITS) - SYMBOL_RADIUS
+    out[1, -1] = (bias[0] + 2.0 ** (s_mu - 1)) * 2.0 ** -(s_mu + MU_FRAC_BITS)
     # scale_idx = floor((a - s_min + 2^(s_sc - 1)) / 2^s_sc)
     out[2, :-1] = w[1] * 2.0**-s_sc
     out[2, -1] = (bias[1] - s_min + 2.0 ** (s_sc - 1)) * 2.0**-s_sc
     return out
 
 
-_WINDOW = 15  # 3 rows (dy = -2, -1, 0) x 5 columns (dx = -2 .. 2)
-_CENTRE = 2 * 5 + 2  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
-_CONTEXT_COLUMNS = [(dy + 2) * 5 + dx + 2 for dy, dx in ARM_CONTEXT]
-_T_FRONT = 8  # context reaches back 8 wavefronts ((dy, dx) = (-2, -2))
-_T_BACK = 3  # the window reaches 2 wavefronts ahead (dx = 1, 2 on row 0)
-_Y_PAD = 2
-_MU_OFFSET = SYMBOL_RADIUS << MU_FRAC_BITS
+# The window: the rectangle of rows dy = -2 .. 0 and columns dx = _DX0 .. _DX1 that holds the
+# context (and the current latent, dx = 0 on row 0)
+_DX0 = min(dx for _, dx in ARM_CONTEXT)
+_DX1 = max(max(dx for _, dx in ARM_CONTEXT), 0)
+_COLS = _DX1 - _DX0 + 1
+_WINDOW = 3 * _COLS
+_CENTRE = 2 * _COLS - _DX0  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
+_CONTEXT_COLUMNS = [(dy + 2) * _COLS + dx - _DX0 for dy, dx in ARM_CONTEXT]
+_T_FRONT = 2 * _S - _DX0  # the window reaches back to wavefront t + _DX0 - 2 S
+_T_BACK = _DX1 + 1  # ... and ahead to t + _DX1 (row 0: not context, zero weights)
+_Y_PAD = 2  # rows y = -2, -1 above the grid
+_Y_SPARE = 1  # row y = h below it: children of an odd-height grid's last coarser row
+_X_PAD = max(-_DX0, _DX1)  # raster layout: columns left and right of the grid
 _MU_Q_MAX = ((ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
              >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
 _MU_Q_MIN = ((-ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
              >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
-_OUT_LO = np.array([_MU_Q_MIN - _MU_OFFSET, (_MU_Q_MIN >> MU_FRAC_BITS) - SYMBOL_RADIUS, 0.0])
-_OUT_HI = np.array([_MU_Q_MAX - _MU_OFFSET, (_MU_Q_MAX >> MU_FRAC_BITS) - SYMBOL_RADIUS,
-                    N_SCALES - 1.0])
-# row of table_rows() = scale_idx * 16 + (mu_q & 15) = out0 - 16 out1 + 16 out2
+_OUT_LO = np.array([_MU_Q_MIN, _MU_Q_MIN >> MU_FRAC_BITS, 0.0])
+_OUT_HI = np.array([_MU_Q_MAX, _MU_Q_MAX >> MU_FRAC_BITS, N_SCALES - 1.0])
+# row of coder_table() = scale_idx * 16 + (mu_q & 15) = out0 - 16 out1 + 16 out2
 _ROW = np.array([1.0, -float(1 << MU_FRAC_BITS), float(1 << MU_FRAC_BITS)])
 assert float(LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS).is_integer()
-assert all(-2 <= dy <= 0 and -2 <= dx <= 2 and (dy < 0 or dx < 0) for dy, dx in ARM_CONTEXT)
-assert ARM_WAVEFRONT_SLOPE == 3
+assert all(-2 <= dy <= 0 and (dy < 0 or dx < 0) for dy, dx in ARM_CONTEXT)
+assert all(dx + _S * dy < 0 for dy, dx in ARM_CONTEXT)  # context in earlier wavefronts
+assert _DX1 + 2 >= _S and GRID_LAG >= 1  # (room for the children of the last wavefronts)
 
 
 @lru_cache(maxsize=1)
 def min_symbol_bits() -> float:
     """Fewest bits any symbol can cost: -log2 of the table's largest probability."""
     return float(-np.log2(probability_table().max()))
-
-
-@lru_cache(maxsize=1)
-def table_rows() -> np.ndarray:
-    """The probability table as ``[N_SCALES * 16, N_SYMBOLS]``, row ``scale_idx * 16 + frac``."""
-    t = probability_table()
-    return np.ascontiguousarray(t.transpose(1, 0, 2).reshape(-1, t.shape[-1]))
 
 
 def arm_rows(plan: ArmPlan, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,158 +340,302 @@ def arm_rows(plan: ArmPlan, context: np.ndarray) -> tuple[np.ndarray, np.ndarray
     o = plan.layers[-1] @ x
     np.floor(o, out=o)
     _clip(o, plan.lo, plan.hi, out=o)
-    return (_ROW @ o).astype(np.int64), (o[1] + SYMBOL_RADIUS).astype(np.int64)
+    return (_ROW @ o).astype(np.int64), o[1].astype(np.int64)
 
 
 _clip = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip  # the bare ufunc
 
 
-@dataclass
-class _GridContext:
-    """What every grid's decoding loop shares."""
-
-    decoder: constriction.stream.queue.RangeDecoder
-    escapes: BitReader
-    plan: ArmPlan
-    rows: np.ndarray
-    model: constriction.stream.model.Categorical
-
-
 MAX_LAYOUT_RATIO = 6
-"""The wavefront-major buffer of an (h, w) grid holds about (w + 3 h) * h cells: grids for which
-that exceeds this many times h * w (taller than about twice their width) use the raster layout,
-which is slower (one gather per wavefront) but needs only h * w cells."""
+"""The wavefront-major buffer of an (h, w) grid holds about (w + 2 h) * h cells: grids for which
+that exceeds this many times h * w (taller than about 2.5 times their width) use the raster
+layout, which is slower (one gather per wavefront) but needs only h * w cells."""
 
 LAYOUT_SLACK = 1 << 16
 """Cells the wavefront-major layout may always use (small grids never fall back)."""
 
 
-def _decode_grid(c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | None) -> np.ndarray:
-    """Decode one grid, wavefront by wavefront; returns it as a float64 (h, w) array."""
-    h, w = shape
-    n_fronts = w + ARM_WAVEFRONT_SLOPE * (h - 1)
-    if (n_fronts + _T_FRONT + _T_BACK) * (h + _Y_PAD) > MAX_LAYOUT_RATIO * h * w + LAYOUT_SLACK:
-        return _decode_grid_raster(c, shape, coarser)
-    hs = h + _Y_PAD  # one column of the buffer: y = -2 .. h-1
-    buf = np.zeros((n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
-    # cell (t, y) lives at (t + _T_FRONT) * hs + y + _Y_PAD
-    ys, xs = np.divmod(np.arange(h * w), w)
-    cells = (xs + ARM_WAVEFRONT_SLOPE * ys + _T_FRONT) * hs + ys + _Y_PAD
-    if coarser is not None:
-        buf[cells] = coarser[ys // 2, xs // 2]
-    # the window of a wavefront whose first latent is (t, y0) starts at cell (t - 8, y0 - 2),
-    # i.e. at t * hs + y0; window cell (dy, dx) of latent i is at + (dy+2)(3 hs+1) + (dx+2) hs + i
-    s = buf.strides[0]
-    windows = np.lib.stride_tricks.as_strided(
-        buf, shape=(n_fronts * hs, 3, 5, h), strides=(s, (3 * hs + 1) * s, hs * s, s),
-        writeable=False,
-    )
-    steps = []
-    for t in range(n_fronts):
-        y0 = max(0, -((w - 1 - t) // ARM_WAVEFRONT_SLOPE))
-        n = min(h - 1, t // ARM_WAVEFRONT_SLOPE) - y0 + 1
-        if n > 0:  # grids narrower than 3 have empty wavefronts
-            steps.append((t * hs + y0, n, (t + _T_FRONT) * hs + y0 + _Y_PAD))
+def _wave_layout_fits(h: int, w: int) -> bool:
+    cells = (wavefront_count(h, w) + _T_FRONT + _T_BACK) * (h + _Y_PAD + _Y_SPARE)
+    return cells <= MAX_LAYOUT_RATIO * h * w + LAYOUT_SLACK
 
-    plan = c.plan
+
+def _fronts(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first y, length) of every wavefront of an (h, w) grid (length 0: empty)."""
+    t = np.arange(wavefront_count(h, w))
+    y0 = np.maximum(0, -((w - 1 - t) // _S))
+    return y0, np.maximum(0, np.minimum(h - 1, t // _S) - y0 + 1)
+
+
+class _WaveGrid:
+    """A grid in its wavefront-major buffer: cell (t, y) at ``(t + _T_FRONT) * hs + y + 2``."""
+
+    wave = True
+
+    def __init__(self, h: int, w: int) -> None:
+        self.h, self.w = h, w
+        self.hs = hs = h + _Y_PAD + _Y_SPARE
+        self.n_fronts = wavefront_count(h, w)
+        self.buf = np.zeros((self.n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
+        # the window of a wavefront whose first latent is (t, y0) starts at cell
+        # (t + _DX0 - 2 S, y0 - 2), i.e. at t * hs + y0; its cell (dy, dx) for latent i is at
+        # + (dy + 2)(S hs + 1) + (dx - _DX0) hs + i
+        s = self.buf.strides[0]
+        self.windows = np.lib.stride_tricks.as_strided(
+            self.buf, shape=(self.n_fronts * hs, 3, _COLS, h),
+            strides=(s, (_S * hs + 1) * s, hs * s, s), writeable=False,
+        )
+        self.y0, self.n = _fronts(h, w)
+
+    def cell(self, t, y):
+        return (t + _T_FRONT) * self.hs + y + _Y_PAD
+
+    def raster_view(self) -> np.ndarray:
+        """The grid as an (h, w) view: cell (y, x) is at (x + S y, y)."""
+        s = self.buf.strides[0]
+        return np.lib.stride_tricks.as_strided(
+            self.buf[self.cell(0, 0) :], shape=(self.h, self.w),
+            strides=((_S * self.hs + 1) * s, self.hs * s),
+        )
+
+
+class _RasterGrid:
+    """A grid in a raster buffer (tall, narrow grids): cell (y, x) at ``(y + 2) * pw + x + p``
+    (``p`` = _X_PAD columns on either side)."""
+
+    wave = False
+
+    def __init__(self, h: int, w: int) -> None:
+        self.h, self.w = h, w
+        self.pw = pw = w + 2 * _X_PAD
+        self.n_fronts = wavefront_count(h, w)
+        self.buf = np.zeros((h + _Y_PAD + _Y_SPARE) * pw + 2 * _X_PAD)
+        self.offsets = np.array([dy * pw + dx for dy in (-2, -1, 0)
+                                 for dx in range(_DX0, _DX1 + 1)])
+        self.y0, self.n = _fronts(h, w)
+
+    def cell(self, t, y):
+        return (y + _Y_PAD) * self.pw + t - _S * y + _X_PAD
+
+    def raster_view(self) -> np.ndarray:
+        return self.buf[_Y_PAD * self.pw : (self.h + _Y_PAD) * self.pw].reshape(
+            self.h, self.pw)[:, _X_PAD : self.w + _X_PAD]
+
+
+def _flushes(coarse, fine) -> list[tuple[int, object]]:
+    """When and how the decoded values of ``coarse`` reach their children's cells in ``fine``.
+
+    Children of the coarser latent (t, Y) are the cells (2t + j + S i, 2Y + i), i, j in {0, 1},
+    of the finer grid, decoded from step ``start + GRID_LAG + 2t`` on; the wavefronts
+    [t0, t1) of the coarser grid are decoded by step ``start + t1``. So blocks of wavefronts
+    [t0, t1) with ``t1 <= 2 t0 + GRID_LAG`` are copied at once, before step ``start + t1``:
+    about log2(wavefronts) copies per grid. Returns (coarser-grid wavefront t1, copy function).
+    """
+    blocks, t0 = [], 0
+    while t0 < coarse.n_fronts:
+        t1 = min(coarse.n_fronts, 2 * t0 + GRID_LAG)
+        blocks.append((t0, t1))
+        t0 = t1
+    out = []
+    for t0, t1 in blocks:
+        if coarse.wave and fine.wave:
+            s = fine.buf.strides[0]
+            dst = np.lib.stride_tricks.as_strided(
+                fine.buf[fine.cell(2 * t0, 0) :], shape=(t1 - t0, 2, 2, coarse.h),
+                strides=(2 * fine.hs * s, (_S * fine.hs + 1) * s, fine.hs * s, 2 * s),
+            )
+            src = np.lib.stride_tricks.as_strided(
+                coarse.buf[coarse.cell(t0, 0) :], shape=(t1 - t0, 1, 1, coarse.h),
+                strides=(coarse.hs * s, 0, 0, s),
+            )
+            # children at x = w do not exist (odd widths): their cells are context of their
+            # neighbours and must stay zero; (x = w, y) is cell (w + S y, y) for y = 0 .. h
+            edge = None
+            if 2 * coarse.w > fine.w:
+                edge = fine.buf[fine.cell(fine.w, 0) :: _S * fine.hs + 1][: fine.h + 1]
+
+            def copy(dst=dst, src=src, edge=edge) -> None:
+                np.copyto(dst, src)
+                if edge is not None:
+                    edge[...] = 0.0
+        else:
+            t = np.concatenate([np.full(n, tc) for tc, n in zip(range(t0, t1), coarse.n[t0:t1])])
+            y = np.concatenate([np.arange(a, a + n) for a, n in zip(coarse.y0[t0:t1],
+                                                                    coarse.n[t0:t1])])
+            x = t - _S * y
+            src_cells, dst_cells = [], []
+            for i in (0, 1):
+                for j in (0, 1):
+                    keep = (2 * y + i < fine.h) & (2 * x + j < fine.w)
+                    src_cells.append(coarse.cell(t[keep], y[keep]))
+                    yf, xf = 2 * y[keep] + i, 2 * x[keep] + j
+                    dst_cells.append(fine.cell(xf + _S * yf, yf))
+            src_idx, dst_idx = np.concatenate(src_cells), np.concatenate(dst_cells)
+
+            def copy(src_idx=src_idx, dst_idx=dst_idx) -> None:
+                fine.buf[dst_idx] = coarse.buf[src_idx]
+        out.append((t1, copy))
+    return out
+
+
+def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
+    """Decode every grid, step by step of the global schedule."""
+    levels = len(grids)
+    starts = grid_starts(levels)
+    n_steps = num_steps([(g.h, g.w) for g in grids])
+    # per step: its segments (one grid's wavefront each, coarsest grid first): (grid, t, window
+    # anchor, first cell, length, offset in the step)
+    segs: list[list] = [[] for _ in range(n_steps)]
+    lens = np.zeros(n_steps, dtype=np.int64)
+    for k in range(levels - 1, -1, -1):
+        g = grids[k]
+        t = np.flatnonzero(g.n)
+        steps = starts[k] + t
+        offs = lens[steps]
+        lens[steps] += g.n[t]
+        n, y0 = g.n[t], g.y0[t]
+        anchor = (t * g.hs + y0).tolist() if g.wave else [-1] * len(t)
+        for step, *seg in zip(steps.tolist(), t.tolist(), anchor, g.cell(t, y0).tolist(),
+                              n.tolist(), offs.tolist()):
+            segs[step].append((g, *seg))
+    # ... and the copies of coarser values into their children's cells to do before it
+    flushes: list[list] = [[] for _ in range(n_steps + 1)]
+    for k in range(1, levels):
+        for t1, copy in _flushes(grids[k], grids[k - 1]):
+            flushes[starts[k] + t1].append(copy)
+    schedule, pending = [], []
+    for n, seg, flush in zip(lens.tolist(), segs, flushes):
+        pending += flush
+        if n:  # (a step can be empty when every grid in progress is narrower than 3)
+            single = len(seg) == 1 and seg[0][2] >= 0
+            schedule.append((pending or None, n, seg[0] if single else seg))
+            pending = []
+    last_flushes = pending + flushes[n_steps]  # no child left to decode: harmless
+
+    max_n = int(lens.max())
     hidden_layers, out_layer, lo, hi = plan.layers[:-1], plan.layers[-1], plan.lo, plan.hi
-    ctx = np.empty((_WINDOW + 1, h))
+    ctx = np.empty((_WINDOW + 1, max_n))
     ctx[-1] = 1.0
-    ctx_window = ctx[:-1].reshape(3, 5, h)
-    scratch = [np.empty(m.shape[0] * h) for m in hidden_layers]
-    out_buf = np.empty(3 * h)
+    ctx_window = ctx[:-1].reshape(3, _COLS, max_n)
+    scratch = [np.empty(m.shape[0] * max_n) for m in hidden_layers]
+    out_buf = np.empty(3 * max_n)
     views: dict[int, tuple] = {}
 
     def views_for(n: int) -> tuple:
         hidden = [sc[: m.shape[0] * n].reshape(m.shape[0], n)
                   for m, sc in zip(hidden_layers, scratch)]
         o = out_buf[: 3 * n].reshape(3, n)
-        v = (ctx_window[:, :, :n], windows[:, :, :, :n], ctx[:, :n], hidden, o, o[1])
+        v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1])
         views[n] = v
         return v
 
-    decode, model, rows, escapes = c.decoder.decode, c.model, c.rows, c.escapes
-    dot, floor, clip, copyto, add = np.dot, np.floor, _clip, np.copyto, np.add
-    bincount, intp, row_vec = np.bincount, np.intp, _ROW
-    clamp, esc_hi = float(ARM_ACT_CLAMP), 2 * SYMBOL_RADIUS
+    # Escapes: a valid stream has exactly one escape code per escape symbol. Once all the codes
+    # the section holds are used, no step is checked any more; the symbols are kept and
+    # counted at the end instead (an escape symbol beyond the codes: a corrupt stream).
+    reader = BitReader(escapes)
+    codes_left = _count_escape_codes(escapes)
+    unchecked: list[np.ndarray] = []
+
+    decode, model, rows, residual = decoder.decode, _model(), coder_table(), _RESIDUAL
+    dot, floor, clip, copyto, add, take = np.dot, np.floor, _clip, np.copyto, np.add, np.take
+    intp, row_vec = np.intp, _ROW
+    clamp, esc = float(ARM_ACT_CLAMP), ESCAPE_SYMBOL
     two = len(hidden_layers) == 2  # the usual architecture: unrolled below
     m_a, m_b = (hidden_layers * 2)[:2]
-    for anchor, n, start in steps:
-        cw, win, x, hidden, o, o1 = views.get(n) or views_for(n)
-        copyto(cw, win[anchor])
-        if two:
-            y = hidden[0]
-            dot(m_a, x, out=y)
-            floor(y, out=y)
-            clip(y, 0.0, clamp, out=y)
-            x = hidden[1]
-            dot(m_b, y, out=x)
-            floor(x, out=x)
-            clip(x, 0.0, clamp, out=x)
+    for flush, n, seg in schedule:
+        if flush:
+            for copy in flush:
+                copy()
+        x, cw, hidden, h2, o, o1 = views.get(n) or views_for(n)
+        single = type(seg) is tuple  # one wavefront-major grid: the usual case
+        if single:
+            copyto(cw, seg[0].windows[seg[2], :, :, :n])
         else:
-            for m, y in zip(hidden_layers, hidden):
-                dot(m, x, out=y)
-                floor(y, out=y)
-                clip(y, 0.0, clamp, out=y)
-                x = y
-        dot(out_layer, x, out=o)
+            for g, t, anchor, _, m, off in seg:
+                if anchor >= 0:
+                    copyto(cw[:, :, off : off + m], g.windows[anchor, :, :, :m])
+                else:
+                    x[:-1, off : off + m] = g.buf[_raster_window(g, t)]
+        if two:
+            h1 = hidden[0]
+            dot(m_a, x, out=h1)
+            floor(h1, out=h1)
+            clip(h1, 0.0, clamp, out=h1)
+            dot(m_b, h1, out=h2)
+            floor(h2, out=h2)
+            clip(h2, 0.0, clamp, out=h2)
+        else:
+            for m, h2 in zip(hidden_layers, hidden):
+                dot(m, x, out=h2)
+                floor(h2, out=h2)
+                clip(h2, 0.0, clamp, out=h2)
+                x = h2
+        dot(out_layer, h2, out=o)
         floor(o, out=o)
         clip(o, lo, hi, out=o)
         try:
-            sym = decode(model, rows.take(dot(row_vec, o).astype(intp), axis=0))
+            sym = decode(model, take(rows, dot(row_vec, o).astype(intp), 0))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        counts = bincount(sym, minlength=esc_hi + 1)  # one call finds both escape symbols
-        if counts[0] or counts[esc_hi]:
-            values = sym + o1
-            for j in np.flatnonzero((sym == 0) | (sym == esc_hi)):
-                extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
-                values[j] += extra if sym[j] else -extra
-            buf[start : start + n] = values
+        r = take(residual, sym)
+        if single:
+            cell = seg[3]
+            add(r, o1, out=seg[0].buf[cell : cell + n])
         else:
-            add(sym, o1, out=buf[start : start + n])
-    return buf[cells].reshape(h, w)
+            for g, t, anchor, cell, m, off in seg:
+                if anchor >= 0:
+                    add(r[off : off + m], o1[off : off + m], out=g.buf[cell : cell + m])
+                else:
+                    g.buf[g.cell(t, np.arange(g.y0[t], g.y0[t] + m))] = (
+                        r[off : off + m] + o1[off : off + m])
+        if codes_left:
+            if sym.max() >= esc:
+                codes_left -= _read_escapes(reader, sym, [seg] if single else seg)
+        else:
+            unchecked.append(sym)
+    for copy in last_flushes:
+        copy()
+    if unchecked and max(int(v.max()) for v in unchecked) >= esc:
+        raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
 
 
-def _decode_grid_raster(
-    c: _GridContext, shape: tuple[int, int], coarser: np.ndarray | None
-) -> np.ndarray:
-    """Same result as :func:`_decode_grid` with a raster buffer (for tall, narrow grids)."""
-    h, w = shape
-    pw = w + 4  # columns -2 .. w+1
-    buf = np.zeros((h + 2) * pw + 8)  # rows -2 .. h-1, plus room for the window's right end
-    ys, xs = np.divmod(np.arange(h * w), w)
-    if coarser is not None:
-        buf[(ys + 2) * pw + xs + 2] = coarser[ys // 2, xs // 2]
-    fronts = wavefronts(h, w)
-    oy, ox = np.divmod(fronts.order, w)
-    base = (oy + 2) * pw + ox + 2  # cells in decoding order
-    offsets = np.array([dy * pw + dx for dy in (-2, -1, 0) for dx in (-2, -1, 0, 1, 2)])
-    plan = c.plan
-    ctx = np.empty((_WINDOW + 1, h + w))
-    ctx[-1] = 1.0
-    clamp, esc_hi = float(ARM_ACT_CLAMP), 2 * SYMBOL_RADIUS
-    for i in range(len(fronts.bounds) - 1):
-        cells = base[fronts.bounds[i] : fronts.bounds[i + 1]]
-        n = len(cells)
-        if n == 0:
-            continue
-        x = ctx[:, :n]
-        x[:-1] = buf[offsets[:, None] + cells[None, :]]
-        for m in plan.layers[:-1]:
-            x = m @ x
-            np.floor(x, out=x)
-            _clip(x, 0.0, clamp, out=x)
-        o = plan.layers[-1] @ x
-        np.floor(o, out=o)
-        _clip(o, plan.lo, plan.hi, out=o)
-        try:
-            sym = c.decoder.decode(c.model, c.rows.take((_ROW @ o).astype(np.intp), axis=0))
-        except Exception as exc:
-            raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        values = sym + o[1]
-        for j in np.flatnonzero((sym == 0) | (sym == esc_hi)):
-            extra = read_exp_golomb(c.escapes, 0, max_prefix=ESCAPE_BITS_MAX)
-            values[j] += extra if sym[j] else -extra
-        buf[cells] = values
-    return buf[(ys + 2) * pw + xs + 2].reshape(h, w)
+def _count_escape_codes(data: bytes) -> int:
+    """Number of complete order-0 exp-Golomb codes in the escape section (its padding,
+    fewer than 8 zero bits, is not one)."""
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+    count, pos, end = 0, 0, len(bits)
+    ones = np.flatnonzero(bits)
+    while True:
+        # a code is z zeros, a one, then z more bits
+        i = int(np.searchsorted(ones, pos))
+        if i == len(ones):
+            return count
+        zeros = int(ones[i]) - pos
+        if zeros > ESCAPE_BITS_MAX + 1 or ones[i] + zeros + 1 > end:
+            return count
+        pos = int(ones[i]) + zeros + 1
+        count += 1
+
+
+def _raster_window(g: _RasterGrid, t: int) -> np.ndarray:
+    """Indices [15, n] of the context window of wavefront ``t`` in a raster grid's buffer."""
+    y = np.arange(g.y0[t], g.y0[t] + g.n[t])
+    return g.offsets[:, None] + g.cell(t, y)[None, :]
+
+
+def _read_escapes(reader: BitReader, sym: np.ndarray, segs: list) -> int:
+    """Apply the escape codes of one step's symbols, in order, to the stored latents; returns
+    how many were read."""
+    found = np.flatnonzero(sym >= ESCAPE_SYMBOL).tolist()
+    for j in found:
+        extra = read_exp_golomb(reader, 0, max_prefix=ESCAPE_BITS_MAX)
+        if sym[j] != ESCAPE_SYMBOL:
+            extra = -extra  # residual -R
+        for g, t, _, _, n, off in segs:
+            if off <= j < off + n:
+                g.buf[g.cell(t, g.y0[t] + j - off)] += extra
+                break
+    return len(found)
+
+
+_RESIDUAL = SYMBOL_RESIDUAL.astype(np.float64)
