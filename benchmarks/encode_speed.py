@@ -130,18 +130,15 @@ def rate_gap_vs_coolchic(image: str, bpp: float, psnr: float) -> float | None:
     """Percent more (or fewer) bits than Cool-chic 5.0's curve for that image at equal PSNR."""
     import csv
 
-    from scipy.interpolate import PchipInterpolator
+    from lnic.bench import BDError, rate_gap
 
-    pts = []
     with (SHARED / "anchors" / "kodak-coolchic5-per-image.tsv").open() as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            if r["image"] == image:
-                pts.append((float(r["psnr_rgb_db"]), np.log(float(r["bpp"]))))
-    pts.sort()
-    p, lr = zip(*pts)
-    if not p[0] <= psnr <= p[-1]:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["image"] == image]
+    try:
+        return rate_gap([float(r["bpp"]) for r in rows],
+                        [float(r["psnr_rgb_db"]) for r in rows], bpp, psnr)
+    except BDError:
         return None
-    return float(100.0 * (bpp / np.exp(PchipInterpolator(p, lr)(psnr)) - 1.0))
 
 
 def plot(history: list[dict], path: Path = PLOT) -> None:

@@ -78,8 +78,13 @@ def _anchor(kind: str) -> dict[str, tuple[list[float], list[float]]]:
     return pts
 
 
+def _mean(values: list[float]) -> str:
+    return f"**{np.mean(values):+.1f}%**" if values else "n/a"
+
+
 def summary(path: Path) -> str:
-    from lnic.bench import bd_rate
+    """Markdown: per-image BD-rates, then each point's rate gap to Cool-chic 5.0."""
+    from lnic.bench import BDError, bd_rate, rate_gap
 
     ours = _points(path)
     lines = [
@@ -87,23 +92,30 @@ def summary(path: Path) -> str:
         "|---|---|---|---|",
     ]
     means: dict[str, list[float]] = {"coolchic5": [], "vtm": []}
+    gaps = []
     for image in sorted(ours):
         b, p = ours[image]
         cells = []
         for kind in ("coolchic5", "vtm"):
             ab, ap = _anchor(kind)[image]
             try:
-                v = bd_rate(ab, ap, b, p) if len(b) >= 2 else float("nan")
-            except Exception:  # not enough overlap
+                v = bd_rate(ab, ap, b, p)
+            except BDError:  # fewer than two points, or no overlap
                 v = float("nan")
             if np.isfinite(v):
                 means[kind].append(v)
             cells.append(f"{v:+.1f}%" if np.isfinite(v) else "n/a")
         lines.append(f"| {image} | {len(b)} | {cells[0]} | {cells[1]} |")
-    lines.append(
-        f"| **mean** | | **{np.mean(means['coolchic5']):+.1f}%** "
-        f"| **{np.mean(means['vtm']):+.1f}%** |"
-    )
+        cb, cp = _anchor("coolchic5")[image]
+        for bpp, psnr in sorted(zip(b, p)):
+            try:
+                gap = f"{rate_gap(cb, cp, bpp, psnr):+.1f}%"
+            except BDError:
+                gap = "outside Cool-chic's range"
+            gaps.append(f"| {image} | {bpp:.4f} | {psnr:.2f} | {gap} |")
+    lines.append(f"| **mean** | | {_mean(means['coolchic5'])} | {_mean(means['vtm'])} |")
+    lines += ["", "| image | bpp | PSNR-RGB | rate vs Cool-chic 5.0 at equal PSNR |",
+              "|---|---|---|---|", *gaps]
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lnic.bench import BDError, bd_psnr, bd_rate
+from lnic.bench import BDError, bd_psnr, bd_rate, rate_gap
 from lnic.bench.codecs import CODECS, Codec, CodecUnavailable, LnicCodec, codec_name, get_codec
 from lnic.bench.compare import mean_per_image_bd_rate, per_image_curve
 from lnic.bench.curves import aggregate, curve_to_json, load_curve_file, load_per_image_table
@@ -89,6 +89,18 @@ def test_bd_rate_known_shifts():
     assert bd_psnr(bpp, psnr, bpp, psnr + 0.5) == pytest.approx(0.5, abs=1e-9)
     # order of points does not matter
     assert bd_rate(bpp[::-1], psnr[::-1], 0.9 * bpp, psnr) == pytest.approx(-10.0, abs=1e-6)
+
+
+def test_rate_gap_of_single_points():
+    bpp = [0.1, 0.25, 0.5, 1.0, 2.0]
+    psnr = [26.0, 29.0, 32.5, 36.0, 40.0]
+    assert rate_gap(bpp, psnr, 0.5, 32.5) == pytest.approx(0.0, abs=1e-9)
+    assert rate_gap(bpp, psnr, 1.0, 32.5) == pytest.approx(100.0, abs=1e-9)
+    assert rate_gap(bpp, psnr, 0.4, 32.5) == pytest.approx(-20.0, abs=1e-9)
+    # between anchor points the anchor's rate is interpolated, so the gap is below +100%
+    assert 0.0 < rate_gap(bpp, psnr, 0.6, 34.0) < 100.0
+    with pytest.raises(BDError):  # no extrapolation
+        rate_gap(bpp, psnr, 0.05, 24.0)
 
 
 def test_bd_rate_errors():

@@ -6,6 +6,6 @@ Public API::
     bd_rate(anchor_bpp, anchor_psnr, test_bpp, test_psnr)   # percent, negative = fewer bits
 """
 
-from lnic.bench.bdrate import BDError, bd_psnr, bd_rate
+from lnic.bench.bdrate import BDError, bd_psnr, bd_rate, rate_gap
 
-__all__ = ["BDError", "bd_psnr", "bd_rate"]
+__all__ = ["BDError", "bd_psnr", "bd_rate", "rate_gap"]

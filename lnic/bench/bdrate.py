@@ -88,3 +88,17 @@ def bd_psnr(
     r2, q2 = _clean(_log_rate(test_bpp), test_psnr)
     m1, m2 = _mean_over_overlap(r1, q1, r2, q2)
     return m2 - m1
+
+
+def rate_gap(
+    anchor_bpp: Sequence[float], anchor_psnr: Sequence[float], bpp: float, psnr: float
+) -> float:
+    """Percent more bits than the anchor's curve at the PSNR of one test point.
+
+    The anchor's log-rate is interpolated over PSNR (piecewise cubic, as :func:`bd_rate`);
+    a point outside the anchor's PSNR range raises :class:`BDError` (no extrapolation).
+    """
+    q, lr = _clean(anchor_psnr, _log_rate(anchor_bpp))
+    if not q[0] <= psnr <= q[-1]:
+        raise BDError(f"PSNR {psnr:.2f} dB is outside the anchor's range [{q[0]:.2f}, {q[-1]:.2f}]")
+    return float(100.0 * (bpp / math.exp(PchipInterpolator(q, lr)(psnr)) - 1.0))
