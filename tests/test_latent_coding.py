@@ -71,3 +71,72 @@ def test_steps_are_fewer_than_wavefronts_summed_over_grids():
     """The interleaved schedule: about W + 2 H steps for the whole pyramid."""
     shapes = grid_shapes(512, 768, num_levels(512, 768))
     assert num_steps(shapes) == 768 + ARM_WAVEFRONT_SLOPE * 511 + GRID_LAG * (len(shapes) - 1)
+
+
+def test_missing_escape_codes_are_an_error():
+    """An escape symbol without its exp-Golomb code (a damaged escape section) is refused."""
+    from lnic.errors import BitstreamError
+
+    shapes = grid_shapes(24, 24, 2)
+    grids = random_grids(5, shapes, spread=1.0)
+    grids[0][10, 10] = 300
+    arm = random_arm(6)
+    coded, escapes = encode_latents(grids, arm)
+    assert escapes
+    with pytest.raises(BitstreamError):
+        decode_latents(coded, b"", shapes, arm)
+
+
+def test_mu_clamp_bound_is_sound():
+    """ArmPlan.mu_may_clamp(m) False: no context within +-m makes the ARM's mean clamp."""
+    from lnic.bitstream.format import ARM_ACT_CLAMP, ARM_ACT_FRAC_BITS
+    from lnic.bitstream.latent_coding import ArmPlan
+    from lnic.model.arm import N_CONTEXT
+    from lnic.model.quantized import integer_linear
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for seed in range(40):
+        arm = random_arm(seed, hidden=16)
+        plan = ArmPlan(arm)
+        for m in (1, 4, 16, 64, 256, 4096):
+            if plan.mu_may_clamp(m):
+                continue
+            checked += 1
+            ctx = rng.integers(-m, m + 1, (2000, N_CONTEXT)).astype(np.float64)
+            ctx[:10] = m * np.sign(rng.normal(size=(10, N_CONTEXT)))  # corners of the box
+            x = ctx * 2.0**ARM_ACT_FRAC_BITS
+            for layer in arm[:-1]:
+                x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, ARM_ACT_CLAMP, relu=True)
+            out = arm[-1]
+            acc = x @ out.weight.T.astype(np.float64)
+            acc += out.bias * 2.0 ** (ARM_ACT_FRAC_BITS + out.e_w - out.e_b)
+            mean = np.floor((acc[:, 0] + 2.0 ** (out.e_w - 1)) * 2.0**-out.e_w)
+            assert np.abs(mean).max() <= ARM_ACT_CLAMP
+    assert checked > 20
+
+
+def test_both_decoding_passes(monkeypatch):
+    """The decoder first runs without the mean's clamps and runs again with them when the
+    decoded latents are large enough for a clamp to bite; both give the encoder's latents."""
+    import lnic.bitstream.latent_coding as latent_coding
+
+    passes = []
+    decode_all = latent_coding._decode_all
+
+    def spy(*args):
+        passes.append(args[-1])
+        return decode_all(*args)
+
+    monkeypatch.setattr(latent_coding, "_decode_all", spy)
+    shapes = grid_shapes(20, 20, 2)
+    arm = random_arm(1, hidden=16)
+    for big in (False, True):
+        passes.clear()
+        grids = random_grids(2, shapes, spread=1.0)
+        if big:
+            grids[0][3, 3] = 4096  # a clamp can bite: a second pass, with the clamps
+        coded, escapes = encode_latents(grids, arm)
+        decoded = decode_latents(coded, escapes, shapes, arm)
+        assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
+        assert passes == ([False, True] if big else [False])

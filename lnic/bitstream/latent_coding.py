@@ -187,18 +187,34 @@ def decode_latents(
             f"latent section of {len(coded)} bytes is too short for {n_latents} latents"
         )
     words = np.frombuffer(coded, dtype="<u4").astype(np.uint32)
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
-    except Exception as exc:  # constriction rejects some malformed inputs up front
-        raise BitstreamError(f"corrupt latent section ({exc})") from exc
-    grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w) for h, w in shapes]
-    _decode_all(decoder, escapes, ArmPlan(arm), grids)
-    out = [np.array(g.raster_view()) for g in grids]
-    # Out-of-range latents are detected once at the end: decoding after such a value goes on
-    # with bounded (if meaningless) numbers and the file is refused all the same.
-    if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in out):
-        raise BitstreamError("decoded latent out of range (corrupt bitstream)")
-    return out
+    plan = ArmPlan(arm)
+    # First without the clamps of mu_q, which decoded latents this small never reach (checked
+    # at the end from their range, see ArmPlan.mu_may_clamp); again with them in the rare other
+    # case, and whenever the first pass fails (a diverging pass can fail on a valid file).
+    for clip_mu in (False, True):
+        try:
+            decoder = constriction.stream.queue.RangeDecoder(words)
+        except Exception as exc:  # constriction rejects some malformed inputs up front
+            raise BitstreamError(f"corrupt latent section ({exc})") from exc
+        grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w)
+                 for h, w in shapes]
+        try:
+            _decode_all(decoder, escapes, plan, grids, clip_mu)
+        except BitstreamError:
+            if clip_mu:
+                raise
+            continue
+        out = [np.array(g.raster_view()) for g in grids]
+        largest = max(max(float(g.max(initial=0)), -float(g.min(initial=0))) for g in out)
+        # Out-of-range latents are detected once at the end: decoding after such a value goes on
+        # with bounded (if meaningless) numbers and the file is refused all the same.
+        if largest > LATENT_CLAMP:
+            if clip_mu:
+                raise BitstreamError("decoded latent out of range (corrupt bitstream)")
+            continue
+        if clip_mu or not plan.mu_may_clamp(largest):
+            return out
+    raise AssertionError("unreachable")
 
 
 # --- Fast decoding ------------------------------------------------------------------------------
@@ -266,6 +282,21 @@ class ArmPlan:
                 self.layers.append(_output_matrix(w * scale, bias + 0.5))
         self.lo = _OUT_LO[:, None]
         self.hi = _OUT_HI[:, None]
+
+    def mu_may_clamp(self, largest: float) -> bool:
+        """Whether the clamps of ``mu_q`` (and so ``m_int``) can bite when no ARM input exceeds
+        ``largest`` in magnitude (a bound through the layers; ``scale_idx`` is always clipped).
+
+        The decoder first runs without them (a cheaper call per step) and checks this at the
+        end with the largest decoded latent: if no clamp could bite for inputs that small, none
+        did, since up to the first step where one would have, the latents were exact (and no
+        larger). The table row stays valid either way: ``mu_q - 16 m_int`` is in 0..15.
+        """
+        bound = np.append(np.full(_WINDOW, float(largest)), 1.0)
+        for m in self.layers[:-1]:
+            bound = np.minimum(np.abs(m) @ bound + 1.0, float(ARM_ACT_CLAMP))  # +1: the floor
+        mu = float(np.abs(self.layers[-1][0]) @ bound) + 1.0
+        return not mu < min(-_OUT_LO[0], _OUT_HI[0])
 
 
 def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -478,8 +509,9 @@ def _flushes(coarse, fine) -> list[tuple[int, object]]:
     return out
 
 
-def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
-    """Decode every grid, step by step of the global schedule."""
+def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bool) -> None:
+    """Decode every grid, step by step of the global schedule (with the clamps of mu_q if
+    ``clip_mu``)."""
     levels = len(grids)
     starts = grid_starts(levels)
     n_steps = num_steps([(g.h, g.w) for g in grids])
@@ -525,7 +557,7 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
         hidden = [sc[: m.shape[0] * n].reshape(m.shape[0], n)
                   for m, sc in zip(hidden_layers, scratch)]
         o = out_buf[: 3 * n].reshape(3, n)
-        v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1])
+        v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1], o[2])
         views[n] = v
         return v
 
@@ -540,13 +572,14 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
     dot, floor, clip, copyto, add, take = np.dot, np.floor, _clip, np.copyto, np.add, np.take
     intp, row_vec = np.intp, _ROW
     clamp, esc = float(ARM_ACT_CLAMP), ESCAPE_SYMBOL
+    scale_max = float(N_SCALES - 1)
     two = len(hidden_layers) == 2  # the usual architecture: unrolled below
     m_a, m_b = (hidden_layers * 2)[:2]
     for flush, n, seg in schedule:
         if flush:
             for copy in flush:
                 copy()
-        x, cw, hidden, h2, o, o1 = views.get(n) or views_for(n)
+        x, cw, hidden, h2, o, o1, o2 = views.get(n) or views_for(n)
         single = type(seg) is tuple  # one wavefront-major grid: the usual case
         if single:
             copyto(cw, seg[0].windows[seg[2], :, :, :n])
@@ -572,7 +605,10 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
                 x = h2
         dot(out_layer, h2, out=o)
         floor(o, out=o)
-        clip(o, lo, hi, out=o)
+        if clip_mu:
+            clip(o, lo, hi, out=o)
+        else:
+            clip(o2, 0.0, scale_max, out=o2)
         try:
             sym = decode(model, take(rows, dot(row_vec, o).astype(intp), 0))
         except Exception as exc:
