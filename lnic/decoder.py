@@ -375,10 +375,11 @@ def synthesize(
         _replicate_edges(r, top, bottom)
         out = conv2(r_flat, r_plane, 1, r1 - r0, out_buf[:, : (r1 - r0) * wp])
         out += u[:, r0 - a0 : r1 - a0]
-        # the format clamps out to +-2^24 first: redundant with the clip to 0..255 below
+        # pixel = clip(floor(out * 255 / 2^12 + 1/2), 0, 255); the format clamps out to +-2^24
+        # first, which the clip to 0..255 makes redundant, and the conversion to uint8 of the
+        # clipped, non-negative value truncates: the floor
         out *= scale
         out += 0.5
-        np.floor(out, out=out)
         _clip(out, 0.0, 255.0, out=out)
         planar[:, r0:r1] = out[:, :, 1:-1]
     return np.ascontiguousarray(planar.transpose(1, 2, 0))
