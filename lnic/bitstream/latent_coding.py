@@ -223,10 +223,10 @@ def decode_latents(
 # number of numpy calls per step (about 18) is what costs time. Four devices keep it low:
 #
 # * Storage by wavefront: a grid is held in a zero-padded buffer indexed ``(t, y)`` with
-#   ``t = x + 2 y``. The latents of one wavefront are then contiguous, and the 18 cells of the
-#   3x6 window around them (rows dy = -2..0, columns dx = -3..2) are 18 contiguous runs at fixed
-#   offsets: one strided copy per grid gathers its part of the step's context. The window's
-#   cells that are not context (dx = 1, 2 on row dy = 0) get zero weights.
+#   ``t = x + 2 y``. The latents of one wavefront are then contiguous, and the 15 cells of a
+#   window around them (rows dy = -2..0, five columns each: dx = -2..2, -3..1, -4..0) are 15
+#   contiguous runs at fixed offsets: one strided copy per grid gathers its part of the step's
+#   context. The window's two cells that are not context get zero weights.
 # * The coarser latent rides in the current cell: the decoded values of a coarser grid are
 #   copied into the (up to) four cells of their children in the next finer grid's buffer, where
 #   the window's centre (dy, dx) = (0, 0) picks them up as the 13th ARM input before the children
@@ -322,19 +322,34 @@ def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return out
 
 
-# The window: the rectangle of rows dy = -2 .. 0 and columns dx = _DX0 .. _DX1 that holds the
-# context (and the current latent, dx = 0 on row 0)
-_DX0 = min(dx for _, dx in ARM_CONTEXT)
-_DX1 = max(max(dx for _, dx in ARM_CONTEXT), 0)
-_COLS = _DX1 - _DX0 + 1
+# The window: a parallelogram of 3 rows (dy = -2 .. 0) of _COLS cells holding the context and the
+# current latent; row dy covers dx = _A + _C dy .. _A + _C dy + _COLS - 1 (_C: the shift per row
+# that makes it narrowest). In the wavefront-major buffer it is one strided view.
+
+
+def _window_shape() -> tuple[int, int, int]:
+    need = {dy: [dx for d, dx in ARM_CONTEXT if d == dy] + ([0] if dy == 0 else [])
+            for dy in (-2, -1, 0)}
+    best = None
+    for c in range(-4, 5):
+        lo = min(min(v) - c * dy for dy, v in need.items() if v)
+        hi = max(max(v) - c * dy for dy, v in need.items() if v)
+        if best is None or hi - lo < best[2] - 1:
+            best = (c, lo, hi - lo + 1)
+    return best  # type: ignore[return-value]
+
+
+_C, _A, _COLS = _window_shape()
 _WINDOW = 3 * _COLS
-_CENTRE = 2 * _COLS - _DX0  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
-_CONTEXT_COLUMNS = [(dy + 2) * _COLS + dx - _DX0 for dy, dx in ARM_CONTEXT]
-_T_FRONT = 2 * _S - _DX0  # the window reaches back to wavefront t + _DX0 - 2 S
-_T_BACK = _DX1 + 1  # ... and ahead to t + _DX1 (row 0: not context, zero weights)
+_CENTRE = 2 * _COLS - _A  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
+_CONTEXT_COLUMNS = [(dy + 2) * _COLS + dx - _A - _C * dy for dy, dx in ARM_CONTEXT]
+_WINDOW_CELLS = [(dy, _A + _C * dy + j) for dy in (-2, -1, 0) for j in range(_COLS)]
+# the window of wavefront t spans wavefronts t - _T_FRONT .. t + _T_BACK - 1
+_T_FRONT = -min(dx + _S * dy for dy, dx in _WINDOW_CELLS)
+_T_BACK = max(max(dx + _S * dy for dy, dx in _WINDOW_CELLS) + 1, _S)
 _Y_PAD = 2  # rows y = -2, -1 above the grid
 _Y_SPARE = 1  # row y = h below it: children of an odd-height grid's last coarser row
-_X_PAD = max(-_DX0, _DX1)  # raster layout: columns left and right of the grid
+_X_PAD = max(abs(dx) for _, dx in _WINDOW_CELLS)  # raster layout: columns either side
 _MU_Q_MAX = ((ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
              >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
 _MU_Q_MIN = ((-ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
@@ -346,7 +361,7 @@ _ROW = np.array([1.0, -float(1 << MU_FRAC_BITS), float(1 << MU_FRAC_BITS)])
 assert float(LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS).is_integer()
 assert all(-2 <= dy <= 0 and (dy < 0 or dx < 0) for dy, dx in ARM_CONTEXT)
 assert all(dx + _S * dy < 0 for dy, dx in ARM_CONTEXT)  # context in earlier wavefronts
-assert _DX1 + 2 >= _S and GRID_LAG >= 1  # (room for the children of the last wavefronts)
+assert GRID_LAG >= 1
 
 
 @lru_cache(maxsize=1)
@@ -409,12 +424,12 @@ class _WaveGrid:
         self.n_fronts = wavefront_count(h, w)
         self.buf = np.zeros((self.n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
         # the window of a wavefront whose first latent is (t, y0) starts at cell
-        # (t + _DX0 - 2 S, y0 - 2), i.e. at t * hs + y0; its cell (dy, dx) for latent i is at
-        # + (dy + 2)(S hs + 1) + (dx - _DX0) hs + i
+        # (t + _A - 2 (_C + S), y0 - 2), i.e. at t * hs + y0; its cell (dy, j) for latent i is at
+        # + (dy + 2)((S + _C) hs + 1) + j hs + i
         s = self.buf.strides[0]
         self.windows = np.lib.stride_tricks.as_strided(
             self.buf, shape=(self.n_fronts * hs, 3, _COLS, h),
-            strides=(s, (_S * hs + 1) * s, hs * s, s), writeable=False,
+            strides=(s, ((_S + _C) * hs + 1) * s, hs * s, s), writeable=False,
         )
         self.y0, self.n = _fronts(h, w)
 
@@ -441,8 +456,7 @@ class _RasterGrid:
         self.pw = pw = w + 2 * _X_PAD
         self.n_fronts = wavefront_count(h, w)
         self.buf = np.zeros((h + _Y_PAD + _Y_SPARE) * pw + 2 * _X_PAD)
-        self.offsets = np.array([dy * pw + dx for dy in (-2, -1, 0)
-                                 for dx in range(_DX0, _DX1 + 1)])
+        self.offsets = np.array([dy * pw + dx for dy, dx in _WINDOW_CELLS])
         self.y0, self.n = _fronts(h, w)
 
     def cell(self, t, y):
