@@ -583,7 +583,8 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bo
     unchecked: list[np.ndarray] = []
 
     decode, model, rows, residual = decoder.decode, _model(), coder_table(), _RESIDUAL
-    dot, floor, clip, copyto, add, take = np.dot, np.floor, _clip, np.copyto, np.add, np.take
+    dot, floor, clip, copyto, add = np.dot, np.floor, _clip, np.copyto, np.add
+    take_rows, take_residual = rows.take, residual.take  # (np.take: a Python wrapper)
     intp, row_vec = np.intp, _ROW
     clamp, esc = float(ARM_ACT_CLAMP), ESCAPE_SYMBOL
     scale_max = float(N_SCALES - 1)
@@ -624,10 +625,10 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bo
         else:
             clip(o2, 0.0, scale_max, out=o2)
         try:
-            sym = decode(model, take(rows, dot(row_vec, o).astype(intp), 0))
+            sym = decode(model, take_rows(dot(row_vec, o).astype(intp), 0))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        r = take(residual, sym)
+        r = take_residual(sym)
         if single:
             cell = seg[3]
             add(r, o1, out=seg[0].buf[cell : cell + n])
@@ -645,7 +646,7 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bo
             unchecked.append(sym)
     for copy in last_flushes:
         copy()
-    if unchecked and max(int(v.max()) for v in unchecked) >= esc:
+    if unchecked and np.concatenate(unchecked).max() >= esc:
         raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
 
 
