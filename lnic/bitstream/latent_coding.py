@@ -188,10 +188,10 @@ def decode_latents(
         )
     words = np.frombuffer(coded, dtype="<u4").astype(np.uint32)
     plan = ArmPlan(arm)
-    # First without the clamps of mu_q, which decoded latents this small never reach (checked
-    # at the end from their range, see ArmPlan.mu_may_clamp); again with them in the rare other
+    # First without the ARM's clamps, which decoded latents this small never reach (checked at
+    # the end from their range, see ArmPlan.clamps_may_bite); again with them in the rare other
     # case, and whenever the first pass fails (a diverging pass can fail on a valid file).
-    for clip_mu in (False, True):
+    for clamps in (False, True):
         try:
             decoder = constriction.stream.queue.RangeDecoder(words)
         except Exception as exc:  # constriction rejects some malformed inputs up front
@@ -199,9 +199,9 @@ def decode_latents(
         grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w)
                  for h, w in shapes]
         try:
-            _decode_all(decoder, escapes, plan, grids, clip_mu)
+            _decode_all(decoder, escapes, plan, grids, clamps)
         except BitstreamError:
-            if clip_mu:
+            if clamps:
                 raise
             continue
         out = [np.array(g.raster_view()) for g in grids]
@@ -209,10 +209,10 @@ def decode_latents(
         # Out-of-range latents are detected once at the end: decoding after such a value goes on
         # with bounded (if meaningless) numbers and the file is refused all the same.
         if largest > LATENT_CLAMP:
-            if clip_mu:
+            if clamps:
                 raise BitstreamError("decoded latent out of range (corrupt bitstream)")
             continue
-        if clip_mu or not plan.mu_may_clamp(largest):
+        if clamps or not plan.clamps_may_bite(largest):
             return out
     raise AssertionError("unreachable")
 
@@ -283,18 +283,22 @@ class ArmPlan:
         self.lo = _OUT_LO[:, None]
         self.hi = _OUT_HI[:, None]
 
-    def mu_may_clamp(self, largest: float) -> bool:
-        """Whether the clamps of ``mu_q`` (and so ``m_int``) can bite when no ARM input exceeds
-        ``largest`` in magnitude (a bound through the layers; ``scale_idx`` is always clipped).
+    def clamps_may_bite(self, largest: float) -> bool:
+        """Whether any clamp of the ARM (hidden activations to +-2^22, and ``mu_q`` / ``m_int``)
+        can change a value when no ARM input exceeds ``largest`` in magnitude (a bound through
+        the layers; ``scale_idx`` is always clipped).
 
-        The decoder first runs without them (a cheaper call per step) and checks this at the
-        end with the largest decoded latent: if no clamp could bite for inputs that small, none
-        did, since up to the first step where one would have, the latents were exact (and no
-        larger). The table row stays valid either way: ``mu_q - 16 m_int`` is in 0..15.
+        The decoder first runs without them (ReLU alone is a cheaper call than a clip, and so is
+        clipping scale_idx alone) and checks this at the end with the largest decoded latent: if
+        no clamp could bite for inputs that small, none did, since up to the first step where
+        one would have, the latents were exact (and no larger). The table row stays valid either
+        way: ``mu_q - 16 m_int`` is in 0..15.
         """
         bound = np.append(np.full(_WINDOW, float(largest)), 1.0)
         for m in self.layers[:-1]:
-            bound = np.minimum(np.abs(m) @ bound + 1.0, float(ARM_ACT_CLAMP))  # +1: the floor
+            bound = np.abs(m) @ bound + 1.0  # +1: the floor
+            if bound.max() > ARM_ACT_CLAMP:
+                return True
         mu = float(np.abs(self.layers[-1][0]) @ bound) + 1.0
         return not mu < min(-_OUT_LO[0], _OUT_HI[0])
 
@@ -523,9 +527,9 @@ def _flushes(coarse, fine) -> list[tuple[int, object]]:
     return out
 
 
-def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bool) -> None:
-    """Decode every grid, step by step of the global schedule (with the clamps of mu_q if
-    ``clip_mu``)."""
+def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: bool) -> None:
+    """Decode every grid, step by step of the global schedule (with the ARM's clamps if
+    ``clamps``; scale_idx is always clipped)."""
     levels = len(grids)
     starts = grid_starts(levels)
     n_steps = num_steps([(g.h, g.w) for g in grids])
@@ -583,7 +587,7 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bo
     unchecked: list[np.ndarray] = []
 
     decode, model, rows, residual = decoder.decode, _model(), coder_table(), _RESIDUAL
-    dot, floor, clip, copyto, add = np.dot, np.floor, _clip, np.copyto, np.add
+    dot, floor, clip, copyto, add, maximum = np.dot, np.floor, _clip, np.copyto, np.add, np.maximum
     take_rows, take_residual = rows.take, residual.take  # (np.take: a Python wrapper)
     intp, row_vec = np.intp, _ROW
     clamp, esc = float(ARM_ACT_CLAMP), ESCAPE_SYMBOL
@@ -604,23 +608,26 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clip_mu: bo
                     copyto(cw[:, :, off : off + m], g.windows[anchor, :, :, :m])
                 else:
                     x[:-1, off : off + m] = g.buf[_raster_window(g, t)]
-        if two:
+        if two and not clamps:
             h1 = hidden[0]
             dot(m_a, x, out=h1)
             floor(h1, out=h1)
-            clip(h1, 0.0, clamp, out=h1)
+            maximum(h1, 0.0, out=h1)
             dot(m_b, h1, out=h2)
             floor(h2, out=h2)
-            clip(h2, 0.0, clamp, out=h2)
+            maximum(h2, 0.0, out=h2)
         else:
             for m, h2 in zip(hidden_layers, hidden):
                 dot(m, x, out=h2)
                 floor(h2, out=h2)
-                clip(h2, 0.0, clamp, out=h2)
+                if clamps:
+                    clip(h2, 0.0, clamp, out=h2)
+                else:
+                    maximum(h2, 0.0, out=h2)
                 x = h2
         dot(out_layer, h2, out=o)
         floor(o, out=o)
-        if clip_mu:
+        if clamps:
             clip(o, lo, hi, out=o)
         else:
             clip(o2, 0.0, scale_max, out=o2)
