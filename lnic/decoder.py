@@ -264,7 +264,8 @@ def _layer_bound(m: np.ndarray, inputs: np.ndarray) -> np.ndarray:
 
 
 def _pointwise(
-    z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray, clamp_out: bool
+    z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray, clamp_out: bool,
+    clamp_hidden: bool = True,
 ) -> None:
     """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
 
@@ -280,7 +281,10 @@ def _pointwise(
         hb = hidden[:, : n * width]
         np.matmul(lin1, z[:, r0 * width : (r0 + n) * width], out=hb)
         np.floor(hb, out=hb)
-        _clip(hb, 0.0, clamp, out=hb)
+        if clamp_hidden:
+            _clip(hb, 0.0, clamp, out=hb)
+        else:
+            np.maximum(hb, 0.0, out=hb)  # the ReLU alone: cheaper than a two-sided clip
         ob = out[:, : n * width]
         np.matmul(lin2, hb, out=ob)
         yb = y[:, r0 : r0 + n]
@@ -358,7 +362,9 @@ def synthesize(
         levels = z.shape[0] - 1
     big = bound is None or not np.isfinite(bound)
     zb = np.full(levels, clamp if big else float(bound))
-    hb = np.minimum(_layer_bound(m1, zb)[:-1], clamp)  # (the last row carries the one)
+    hb = _layer_bound(m1, zb)[:-1]  # (the last row carries the one)
+    clamp_h = big or hb.max() > clamp
+    hb = np.minimum(hb, clamp)
     yb = _layer_bound(m2[:c], hb)
     clamp_y = big or yb.max() > clamp
     yb = np.minimum(yb, clamp)
@@ -384,12 +390,18 @@ def synthesize(
             n = min(height, r0 + UP_BLOCK) - r0
             z.rows(r0, r0 + n, block[:levels, :n])
             zb_flat = block[:, :n].reshape(levels + 1, n * width)
-            _pointwise(zb_flat, m1, m2, y[:, 1 + r0 : 1 + r0 + n, 1:-1], clamp_y)
+            _pointwise(zb_flat, m1, m2, y[:, 1 + r0 : 1 + r0 + n, 1:-1], clamp_y, clamp_h)
     else:
-        _pointwise(z, m1, m2, y[:, 1:-1, 1:-1], clamp_y)
+        _pointwise(z, m1, m2, y[:, 1:-1, 1:-1], clamp_y, clamp_h)
     _replicate_edges(y, True, True)
 
     band = max(1, BAND_PIXELS // width)
+    if not clamp_a:
+        # u = y + floor(conv_a(y)) = floor(conv_a(y) + y) (y holds integers): one more unit
+        # on each channel's own centre tap, and no addition pass
+        ma = ma.copy()
+        for ch in range(c):
+            ma[ch, ch * 9 + 4] += 1.0
     conv1 = _Conv3x3(ma, c, width, band + 2, clamp_a)
     conv2 = _Conv3x3(mb, c, width, band, clamp_b)
     u_buf = np.empty((c, (band + 2) * wp))
@@ -405,7 +417,8 @@ def synthesize(
         a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
         na = a1 - a0
         u = conv1(y_flat, y_plane, 1 + a0 * wp, na, u_buf[:, : na * wp])
-        u += y[:, a0 + 1 : a1 + 1]
+        if clamp_a:
+            u += y[:, a0 + 1 : a1 + 1]
         # relu(u) on rows r0 - 1 .. r1 (replicated beyond the image), then conv_b on the band
         top, bottom = r0 == 0, r1 == height
         r = r_buf[:, : r1 - r0 + 2]
