@@ -46,8 +46,8 @@ from lnic.bitstream.format import (
 )
 from lnic.bitstream.prob_table import bits_table, probability_table
 from lnic.errors import BitstreamError
-from lnic.model.arm import arm_integer, gather_context
-from lnic.model.quantized import QuantizedLinear
+from lnic.model.arm import arm_integer, gather_context, table_indices
+from lnic.model.quantized import QuantizedLinear, integer_linear
 
 _CHUNK = 1 << 16
 _MU_MASK = (1 << MU_FRAC_BITS) - 1
@@ -212,9 +212,63 @@ def decode_latents(
             if clamps:
                 raise BitstreamError("decoded latent out of range (corrupt bitstream)")
             continue
-        if clamps or not plan.clamps_may_bite(largest):
+        if clamps or not plan.clamps_may_bite(largest) or _clamps_did_not_bite(arm, plan, out):
             return out
     raise AssertionError("unreachable")
+
+
+MAX_CHECKED = 1 << 16
+"""Latents whose ARM output :func:`_clamps_did_not_bite` recomputes at most (else: decode again)."""
+
+
+def _clamps_did_not_bite(arm: list[QuantizedLinear], plan: ArmPlan, grids: list[np.ndarray]
+                         ) -> bool:
+    """After a pass without the ARM's clamps: did none of them bite after all?
+
+    A clamp can only bite for a latent with an ARM input above the largest magnitude ``m`` for
+    which :meth:`ArmPlan.clamps_may_bite` is False. Those latents (around the few large ones)
+    get the exact ARM (``arm_integer``) and the unclamped one, from the decoded values: if they
+    agree everywhere, the pass was exact (at the first latent where they would not, the decoded
+    context was still exact, and that latent is among those checked).
+    """
+    lo, hi = 0, LATENT_CLAMP
+    while lo < hi:  # the largest m with no clamp biting
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if not plan.clamps_may_bite(mid) else (lo, mid - 1)
+    offsets = np.array(ARM_CONTEXT)
+    contexts = []
+    for k, g in enumerate(grids):
+        h, w = g.shape
+        big = np.argwhere(np.abs(g) > lo)
+        cells = [big[:, None, :] - offsets[None, :, :]]  # latents with a large neighbour
+        if k + 1 < len(grids):  # latents whose co-located coarser latent is large
+            parents = np.argwhere(np.abs(grids[k + 1]) > lo)
+            cells.append(2 * parents[:, None, :] + np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
+        cells = np.concatenate([c.reshape(-1, 2) for c in cells])
+        cells = cells[(cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0)
+                      & (cells[:, 1] < w)]
+        cells = np.unique(cells, axis=0)
+        if len(cells) > MAX_CHECKED:
+            return False
+        ctx = np.zeros((len(cells), len(ARM_CONTEXT) + 1))
+        for j, (dy, dx) in enumerate(ARM_CONTEXT):
+            y, x = cells[:, 0] + dy, cells[:, 1] + dx
+            ok = (y >= 0) & (x >= 0) & (x < w)
+            ctx[ok, j] = g[y[ok], x[ok]]
+        if k + 1 < len(grids):
+            ctx[:, -1] = grids[k + 1][cells[:, 0] // 2, cells[:, 1] // 2]
+        contexts.append(ctx)
+    ctx = np.concatenate(contexts)
+    if not len(ctx):
+        return True
+    mu, scale = arm_integer(arm, ctx)
+    x = ctx * 2.0**ARM_ACT_FRAC_BITS  # the same without clamps
+    for i, layer in enumerate(arm):
+        x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, 1 << 62, relu=i < len(arm) - 1)
+    if np.abs(x).max() >= 2.0**50:  # (beyond exact float64 arithmetic: assume the worst)
+        return False
+    free_mu, free_scale = table_indices(x)
+    return bool(np.array_equal(mu, free_mu) and np.array_equal(scale, free_scale))
 
 
 # --- Fast decoding ------------------------------------------------------------------------------
