@@ -56,7 +56,8 @@ image = lnic.decoder.decode_bytes(data) if data is not None else None
 seconds = time.perf_counter() - t
 status = open("/proc/self/status").read().split("\\n")
 peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-print(peak_kib, seconds, "x".join(map(str, image.shape)) if image is not None else "-")
+print(peak_kib, seconds, "x".join(map(str, image.shape)) if image is not None else "-",
+      int("torch" in sys.modules))
 """
 
 
@@ -135,12 +136,12 @@ def measure_memory(width: int, height: int) -> dict:
             return out.stdout.split()
 
         base_kib = int(run()[0])
-        peak, seconds, shape = run(str(path))
+        peak, seconds, shape, torch_loaded = run(str(path))
     return {"width": width, "height": height, "bytes": len(data),
             "decoded_shape": shape, "peak_rss_mib": round(int(peak) / 1024, 1),
             "import_only_rss_mib": round(base_kib / 1024, 1),
             "decode_rss_mib": round((int(peak) - base_kib) / 1024, 1),
-            "decode_seconds": round(float(seconds), 2)}
+            "decode_seconds": round(float(seconds), 2), "torch_imported": torch_loaded == "1"}
 
 
 def machine() -> dict:
@@ -223,7 +224,8 @@ def write_report(result: dict, out: Path) -> None:
             f"Peak resident memory of a process decoding a {mem['width']}x{mem['height']} RGB "
             f"bitstream ({mem['bytes']} bytes, default architecture, synthetic networks): "
             f"**{mem['peak_rss_mib']} MiB**, of which {mem['import_only_rss_mib']} MiB is the "
-            f"interpreter with lnic imported (torch included); decode time "
+            f"interpreter with lnic.decoder imported (torch "
+            f"{'included' if mem.get('torch_imported') else 'not imported'}); decode time "
             f"{mem['decode_seconds']} s.",
         ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
