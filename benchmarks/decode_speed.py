@@ -1,10 +1,12 @@
 """Decoder speed and memory benchmark (issue 5).
 
 Speed: in-process :func:`lnic.decoder.decode_bytes` of full-size Kodak bitstreams
-(``benchmarks/decode_speed/*.lnic``, 768x512 and 512x768, made by the real encoder) on one
-thread; median of ``--runs`` runs after one warm-up, per module (entropy decoding, upsampling,
-synthesis; weights parsing is included in the total). Both wall-clock and process CPU time are
-reported: on a shared machine the CPU time is the steadier figure.
+(``benchmarks/decode_speed/*.lnic``, 768x512 and 512x768, made by the real encoder: format
+version 2, ``lnic encode kodimNN.png -q 4 -p fast``; decoding cost depends on the image size and
+architecture, hardly on the training effort) on one thread; median of ``--runs`` runs after one
+warm-up, per module (entropy decoding, upsampling, synthesis; weights parsing is included in the
+total). Both wall-clock and process CPU time are reported: on a shared machine the CPU time is
+the steadier figure.
 
 Memory: a 3840x2160 RGB bitstream is decoded in a fresh process whose peak resident set size
 (``ru_maxrss``) is reported, next to the peak of a process that only imports lnic. The 4K
@@ -54,8 +56,40 @@ image = lnic.decoder.decode_bytes(data) if data is not None else None
 seconds = time.perf_counter() - t
 status = open("/proc/self/status").read().split("\\n")
 peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-print(peak_kib, seconds, "x".join(map(str, image.shape)) if image is not None else "-")
+print(peak_kib, seconds, "x".join(map(str, image.shape)) if image is not None else "-",
+      int("torch" in sys.modules))
 """
+
+
+# Times a decoder from another checkout (``--reference``) in a fresh process on its own files.
+_REFERENCE_SCRIPT = """
+import json, sys, time
+import numpy as np
+from lnic.decoder import decode_bytes
+data = open(sys.argv[1], "rb").read()
+decode_bytes(data)
+rows = []
+for _ in range(int(sys.argv[2])):
+    t = {}
+    c0 = time.process_time()
+    w0 = time.perf_counter()
+    decode_bytes(data, t)
+    t["total"], t["total_cpu"] = time.perf_counter() - w0, time.process_time() - c0
+    rows.append(t)
+print(json.dumps({k: round(1000 * float(np.median([r[k] for r in rows])), 1) for k in rows[0]}))
+"""
+
+
+def time_reference(source: Path, path: Path, runs: int) -> dict:
+    """Median milliseconds per stage of the decoder of checkout ``source`` on ``path``."""
+    env = dict(os.environ, PYTHONPATH=str(source))
+    out = subprocess.run([sys.executable, "-c", _REFERENCE_SCRIPT, str(path), str(runs)],
+                         check=True, capture_output=True, text=True, env=env, cwd=source)
+    ms = json.loads(out.stdout.strip().splitlines()[-1])
+    row = {"file": path.name, "bytes": path.stat().st_size, "runs": runs}
+    for stage in (*STAGES, "total"):
+        row[f"{stage}_ms"], row[f"{stage}_cpu_ms"] = ms[stage], ms[f"{stage}_cpu"]
+    return row
 
 
 def time_file(path: Path, runs: int) -> dict:
@@ -102,12 +136,12 @@ def measure_memory(width: int, height: int) -> dict:
             return out.stdout.split()
 
         base_kib = int(run()[0])
-        peak, seconds, shape = run(str(path))
+        peak, seconds, shape, torch_loaded = run(str(path))
     return {"width": width, "height": height, "bytes": len(data),
             "decoded_shape": shape, "peak_rss_mib": round(int(peak) / 1024, 1),
             "import_only_rss_mib": round(base_kib / 1024, 1),
             "decode_rss_mib": round((int(peak) - base_kib) / 1024, 1),
-            "decode_seconds": round(float(seconds), 2)}
+            "decode_seconds": round(float(seconds), 2), "torch_imported": torch_loaded == "1"}
 
 
 def machine() -> dict:
@@ -126,7 +160,9 @@ def write_report(result: dict, out: Path) -> None:
         "",
         "Produced by `OMP_NUM_THREADS=1 python benchmarks/decode_speed.py` "
         f"on {m['platform']} ({m['cpus']} CPUs, Python {m['python']}, numpy {m['numpy']}), "
-        f"one thread, load average at the start {m['load_average']}.",
+        f"one thread, load average at the start {m['load_average']}"
+        + (f", after the speed runs {m['load_average_end']}." if m.get("load_average_end")
+           else "."),
         "",
         "In-process `lnic.decoder.decode_bytes`, median of "
         f"{result['files'][0]['runs'] if result['files'] else 0} runs after a warm-up, "
@@ -146,17 +182,39 @@ def write_report(result: dict, out: Path) -> None:
             f"| **{f['total_ms']}** / {f['total_cpu_ms']} | {f['total_min_ms']} |")
     lines += [
         "",
-        "Target (issue 5): <= 150 ms for 768x512 on one thread (goal 100 ms). The decoder before "
-        "this work took about 2.1 s wall on the same machine for kodim23 (entropy decoding "
-        "0.66 s, reconstruction 1.47 s). These runs share 2 CPU cores with other engineers' "
-        "training jobs (see the load average): CPU times are inflated by the sharing of the "
-        "cores and caches, and the same code is faster on an idle core.",
+        "Target (issue 5): <= 150 ms for 768x512 on one thread (goal 100 ms). These runs share "
+        "2 CPU cores with other engineers' training jobs (see the load average): CPU times are "
+        "inflated by the sharing of the cores and caches, and the same code is faster on an "
+        "idle core.",
         "",
-        "Why the entropy decoding dominates: the coding order (grid by grid, wavefront by "
-        "wavefront) fixes about W + 3H sequential range-decoder batches per grid, 4,551 for a "
-        "768x512 image; each runs the 3-layer integer ARM on its wavefront (about 17 numpy "
-        "calls) and one constriction call (about 70 ns per symbol).",
+        "Where the time goes: entropy decoding is one range-decoder batch per step of the "
+        "schedule (format version 2: all grids interleaved, wavefronts x + 2y; 1,796 steps for "
+        "768x512, was 4,551 in version 1), each running the 3-layer integer ARM on its latents "
+        "(about 18 numpy calls, a fixed cost per step) and one constriction call; the rest is "
+        "per latent. Upsampling and synthesis are float64 matrix products of integers (exact) "
+        "and rounding passes. `arm_context.md`: the choice of version 2's context.",
     ]
+    if result.get("reference"):
+        ref = result["reference"]
+        lines += [
+            "",
+            f"## Against {ref['name']}",
+            "",
+            f"The decoder of {ref['name']} (`--reference`), on its own bitstreams of the same "
+            "images, in a fresh process per file right after the runs above (same settings), "
+            "milliseconds:",
+            "",
+            "| file | bytes | entropy decoding wall / CPU | upsampling wall / CPU "
+            "| synthesis wall / CPU | total wall / CPU |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in ref["files"]:
+            lines.append(
+                f"| {f['file']} | {f['bytes']} "
+                f"| {f['entropy_decoding_ms']} / {f['entropy_decoding_cpu_ms']} "
+                f"| {f['upsampling_ms']} / {f['upsampling_cpu_ms']} "
+                f"| {f['synthesis_ms']} / {f['synthesis_cpu_ms']} "
+                f"| **{f['total_ms']}** / {f['total_cpu_ms']} |")
     if result.get("memory"):
         mem = result["memory"]
         lines += [
@@ -166,7 +224,8 @@ def write_report(result: dict, out: Path) -> None:
             f"Peak resident memory of a process decoding a {mem['width']}x{mem['height']} RGB "
             f"bitstream ({mem['bytes']} bytes, default architecture, synthetic networks): "
             f"**{mem['peak_rss_mib']} MiB**, of which {mem['import_only_rss_mib']} MiB is the "
-            f"interpreter with lnic imported (torch included); decode time "
+            f"interpreter with lnic.decoder imported (torch "
+            f"{'included' if mem.get('torch_imported') else 'not imported'}); decode time "
             f"{mem['decode_seconds']} s.",
         ]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
@@ -178,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-large", action="store_true", help="skip the 3840x2160 memory run")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "decode_speed",
                         help="report path without suffix (.json and .md are written)")
+    parser.add_argument("--reference", metavar="NAME=SOURCE:FILES",
+                        help="also time the decoder of another checkout (SOURCE holds its lnic "
+                             "package) on its own bitstreams FILES/<same names>, e.g. "
+                             "'format version 1 (5034858)=/tmp/v1:/tmp/v1/files'")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result: dict = {"machine": machine(), "files": []}
@@ -185,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         row = time_file(path, args.runs)
         log.info("%s: %s", path.name, row)
         result["files"].append(row)
+    if args.reference:
+        name, _, where = args.reference.rpartition("=")
+        source, _, files = where.partition(":")
+        result["reference"] = {"name": name, "source": source, "files": [
+            time_reference(Path(source), Path(files) / path.name, args.runs)
+            for path in sorted(STREAMS.glob("*.lnic"))]}
+        log.info("reference: %s", result["reference"])
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    result["machine"]["load_average_end"] = [round(v, 2) for v in load] if load else None
     if not args.no_large:
         result["memory"] = measure_memory(3840, 2160)
         log.info("memory: %s", result["memory"])

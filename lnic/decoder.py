@@ -154,6 +154,75 @@ def _up_columns(x: np.ndarray, w: int, taps: np.ndarray, clamp: float | None) ->
     return out
 
 
+class _Upsampler:
+    """The exact integer upsampling of a latent pyramid (``upsample_integer``), all of it but the
+    row pass of the last transition, which :meth:`rows` produces block by block on demand: the
+    synthesis consumes it while it is in cache, and the [levels + 1, H, W] stack is never
+    stored whole.
+
+    ``bound`` is a bound on the magnitude of every latent (computed if None); :attr:`bound` a
+    bound on the magnitude of every output channel.
+    """
+
+    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, e: int,
+                 bound: float | None = None) -> None:
+        levels = len(grids)
+        clamp = float(SYNTH_ACT_CLAMP)
+        unit = 2.0**SYNTH_FRAC_BITS
+        if bound is None:
+            bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
+        self.grids, self.unit, self.clamp = grids, unit, clamp
+        x_bound = bound * unit  # bound on every channel so far
+        x = grids[-1][None] * unit
+        self.xc = None
+        for k in range(levels - 2, -1, -1):
+            t = np.asarray(taps[k], dtype=np.float64) * 2.0**-e
+            gain = float(np.abs(t).sum())  # each output sample uses each tap once
+            ch, (hc, wc), (h, w) = x.shape[0], x.shape[1:], grids[k].shape
+            # columns: [ch * hc, wc] -> [ch * hc, w (+ junk)]
+            x_bound = min(clamp, gain * x_bound + 0.5)
+            clamp_cols = clamp if x_bound >= clamp else None
+            xc = _up_columns(x.reshape(ch * hc, wc), w, t, clamp_cols)
+            xc = xc.reshape(ch, hc, xc.shape[1])[:, :, :w]
+            # rows: U @ [ch, hc, w] -> [ch, h, w], written behind the finer grid
+            x_bound = min(clamp, gain * x_bound + 0.5)
+            u = _up_matrix(hc, h, t)
+            if k == 0:  # the last transition: rows on demand
+                self.xc, self.u, self.clamp_rows = xc, u, x_bound >= clamp
+            else:
+                x = np.empty((ch + 1, h, w))
+                np.multiply(grids[k], unit, out=x[0])
+                self._rows(u, xc, 0, h, x[1:], x_bound >= clamp)
+            x_bound = max(x_bound, bound * unit)
+        self.bound = x_bound
+        self.seconds = [0.0, 0.0]  # (wall, CPU) spent in rows()
+
+    def _rows(self, u: np.ndarray, xc: np.ndarray, r0: int, r1: int, out: np.ndarray,
+              clamp: bool) -> None:
+        """Rows r0 .. r1 - 1 of the row pass ``U @ xc`` (rounded, clamped) into ``out``."""
+        hc = xc.shape[1]
+        for o0 in range(r0, r1, UP_BLOCK):
+            o1 = min(r1, o0 + UP_BLOCK)
+            i0, i1 = max(0, o0 // 2 - 2), min(hc, (o1 - 1) // 2 + 3)
+            blk = out[:, o0 - r0 : o1 - r0]
+            np.matmul(u[o0:o1, i0:i1], xc[:, i0:i1], out=blk)
+            blk += 0.5
+            np.floor(blk, out=blk)
+            if clamp:
+                _clip(blk, -self.clamp, self.clamp, out=blk)
+
+    def rows(self, r0: int, r1: int, out: np.ndarray) -> None:
+        """Rows r0 .. r1 - 1 of every channel (the finest grid first) into ``out`` [levels,
+        r1 - r0, W]."""
+        w0, c0 = _clock()
+        np.multiply(self.grids[0][r0:r1], self.unit, out=out[0])
+        if self.xc is not None:
+            self._rows(self.u, self.xc, r0, r1, out[1:], self.clamp_rows)
+        w1, c1 = _clock()
+        self.seconds[0] += w1 - w0
+        self.seconds[1] += c1 - c0
+
+
 def upsample(
     grids: list[np.ndarray], taps: np.ndarray, e: int, out: np.ndarray | None = None,
     bound: float | None = None,
@@ -163,58 +232,11 @@ def upsample(
     ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it. ``bound`` is
     a bound on the magnitude of every latent (computed if None).
     """
-    levels = len(grids)
-    h0, w0 = grids[0].shape
+    h0 = grids[0].shape[0]
     if out is None:
-        out = np.empty((levels, h0, w0))
-    clamp = float(SYNTH_ACT_CLAMP)
-    unit = 2.0**SYNTH_FRAC_BITS
-    if bound is None:
-        bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
-    x_bound = bound * unit  # bound on every channel so far
-    x = grids[-1][None] * unit
-    for k in range(levels - 2, -1, -1):
-        t = np.asarray(taps[k], dtype=np.float64) * 2.0**-e
-        gain = float(np.abs(t).sum())  # each output sample uses each tap once
-        ch, (hc, wc), (h, w) = x.shape[0], x.shape[1:], grids[k].shape
-        # columns: [ch * hc, wc] -> [ch * hc, w (+ junk)]
-        x_bound = min(clamp, gain * x_bound + 0.5)
-        clamp_cols = clamp if x_bound >= clamp else None
-        xc = _up_columns(x.reshape(ch * hc, wc), w, t, clamp_cols)
-        xc = xc.reshape(ch, hc, xc.shape[1])[:, :, :w]
-        # rows: U @ [ch, hc, w] -> [ch, h, w], written behind the finer grid
-        x_bound = min(clamp, gain * x_bound + 0.5)
-        clamp_rows = x_bound >= clamp
-        nxt = out[: ch + 1] if k == 0 else np.empty((ch + 1, h, w))
-        np.multiply(grids[k], unit, out=nxt[0])
-        u = _up_matrix(hc, h, t)
-        for o0 in range(0, h, UP_BLOCK):
-            o1 = min(h, o0 + UP_BLOCK)
-            i0, i1 = max(0, o0 // 2 - 2), min(hc, (o1 - 1) // 2 + 3)
-            blk = nxt[1:, o0:o1]
-            np.matmul(u[o0:o1, i0:i1], xc[:, i0:i1], out=blk)
-            blk += 0.5
-            np.floor(blk, out=blk)
-            if clamp_rows:
-                _clip(blk, -clamp, clamp, out=blk)
-        x_bound = max(x_bound, bound * unit)
-        x = nxt
-    if levels == 1:
-        np.multiply(grids[0], unit, out=out[0])
+        out = np.empty((len(grids),) + grids[0].shape)
+    _Upsampler(grids, taps, e, bound).rows(0, h0, out[: len(grids)])
     return out
-
-
-def _upsampled_bound(grids: list[np.ndarray], taps: np.ndarray, e: int, bound: float) -> float:
-    """Bound on the magnitude of every upsampled channel (the same arithmetic as upsample)."""
-    clamp = float(SYNTH_ACT_CLAMP)
-    unit = 2.0**SYNTH_FRAC_BITS
-    x_bound = bound * unit
-    for k in range(len(grids) - 2, -1, -1):
-        gain = float(np.abs(np.asarray(taps[k], dtype=np.float64)).sum()) * 2.0**-e
-        for _ in range(2):
-            x_bound = min(clamp, gain * x_bound + 0.5)
-        x_bound = max(x_bound, bound * unit)
-    return x_bound
 
 
 # --- Synthesis ----------------------------------------------------------------------------------
@@ -242,7 +264,8 @@ def _layer_bound(m: np.ndarray, inputs: np.ndarray) -> np.ndarray:
 
 
 def _pointwise(
-    z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray, clamp_out: bool
+    z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray, clamp_out: bool,
+    clamp_hidden: bool = True,
 ) -> None:
     """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
 
@@ -258,7 +281,10 @@ def _pointwise(
         hb = hidden[:, : n * width]
         np.matmul(lin1, z[:, r0 * width : (r0 + n) * width], out=hb)
         np.floor(hb, out=hb)
-        _clip(hb, 0.0, clamp, out=hb)
+        if clamp_hidden:
+            _clip(hb, 0.0, clamp, out=hb)
+        else:
+            np.maximum(hb, 0.0, out=hb)  # the ReLU alone: cheaper than a two-sided clip
         ob = out[:, : n * width]
         np.matmul(lin2, hb, out=ob)
         yb = y[:, r0 : r0 + n]
@@ -312,13 +338,15 @@ class _Conv3x3:
 
 
 def synthesize(
-    synth: list[QuantizedLinear], z: np.ndarray, height: int, width: int,
+    synth: list[QuantizedLinear], z: np.ndarray | _Upsampler, height: int, width: int,
     bound: float | None = None,
 ) -> np.ndarray:
     """Exact integer synthesis of ``z`` [levels + 1, H * W] (last row ones) to uint8 (H, W, C).
 
     Same pixels as ``synthesis_integer`` followed by the output rounding of :func:`reconstruct`.
-    ``bound``: a bound on ``|z|`` (the clamps it makes useless are skipped; None: keep them).
+    ``z`` may also be an :class:`_Upsampler`, whose rows are then made as the 1x1 layers need
+    them. ``bound``: a bound on ``|z|`` (the clamps it makes useless are skipped; None: keep
+    them; an _Upsampler brings its own).
     """
     lin1, lin2, conv_a, conv_b = synth
     frac = SYNTH_FRAC_BITS
@@ -328,9 +356,15 @@ def synthesize(
     m2 = _folded(lin2, frac, False, rows=4 if c == 3 else 0)  # BLAS prefers 4 rows to 3
     ma, mb = _folded(conv_a, frac, False), _folded(conv_b, frac, False)
     # bounds (before floors; +1 covers them): clamps that cannot bite are skipped
+    if isinstance(z, _Upsampler):
+        bound, levels = z.bound, len(z.grids)
+    else:
+        levels = z.shape[0] - 1
     big = bound is None or not np.isfinite(bound)
-    zb = np.full(z.shape[0] - 1, clamp if big else float(bound))
-    hb = np.minimum(_layer_bound(m1, zb)[:-1], clamp)  # (the last row carries the one)
+    zb = np.full(levels, clamp if big else float(bound))
+    hb = _layer_bound(m1, zb)[:-1]  # (the last row carries the one)
+    clamp_h = big or hb.max() > clamp
+    hb = np.minimum(hb, clamp)
     yb = _layer_bound(m2[:c], hb)
     clamp_y = big or yb.max() > clamp
     yb = np.minimum(yb, clamp)
@@ -348,10 +382,26 @@ def synthesize(
     y_flat[0] = 0.0
     y_flat[1:].reshape(c, height + 3, wp)[:, -1] = 0.0
     y = y_flat[1:].reshape(c, height + 3, wp)[:, : height + 2]
-    _pointwise(z, m1, m2, y[:, 1:-1, 1:-1], clamp_y)
+    if isinstance(z, _Upsampler):
+        # the 1x1 layers on blocks of UP_BLOCK rows of the upsampled stack, made on demand
+        block = np.empty((levels + 1, UP_BLOCK, width))
+        block[levels] = 1.0
+        for r0 in range(0, height, UP_BLOCK):
+            n = min(height, r0 + UP_BLOCK) - r0
+            z.rows(r0, r0 + n, block[:levels, :n])
+            zb_flat = block[:, :n].reshape(levels + 1, n * width)
+            _pointwise(zb_flat, m1, m2, y[:, 1 + r0 : 1 + r0 + n, 1:-1], clamp_y, clamp_h)
+    else:
+        _pointwise(z, m1, m2, y[:, 1:-1, 1:-1], clamp_y, clamp_h)
     _replicate_edges(y, True, True)
 
     band = max(1, BAND_PIXELS // width)
+    if not clamp_a:
+        # u = y + floor(conv_a(y)) = floor(conv_a(y) + y) (y holds integers): one more unit
+        # on each channel's own centre tap, and no addition pass
+        ma = ma.copy()
+        for ch in range(c):
+            ma[ch, ch * 9 + 4] += 1.0
     conv1 = _Conv3x3(ma, c, width, band + 2, clamp_a)
     conv2 = _Conv3x3(mb, c, width, band, clamp_b)
     u_buf = np.empty((c, (band + 2) * wp))
@@ -367,7 +417,8 @@ def synthesize(
         a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
         na = a1 - a0
         u = conv1(y_flat, y_plane, 1 + a0 * wp, na, u_buf[:, : na * wp])
-        u += y[:, a0 + 1 : a1 + 1]
+        if clamp_a:
+            u += y[:, a0 + 1 : a1 + 1]
         # relu(u) on rows r0 - 1 .. r1 (replicated beyond the image), then conv_b on the band
         top, bottom = r0 == 0, r1 == height
         r = r_buf[:, : r1 - r0 + 2]
@@ -375,10 +426,11 @@ def synthesize(
         _replicate_edges(r, top, bottom)
         out = conv2(r_flat, r_plane, 1, r1 - r0, out_buf[:, : (r1 - r0) * wp])
         out += u[:, r0 - a0 : r1 - a0]
-        # the format clamps out to +-2^24 first: redundant with the clip to 0..255 below
+        # pixel = clip(floor(out * 255 / 2^12 + 1/2), 0, 255); the format clamps out to +-2^24
+        # first, which the clip to 0..255 makes redundant, and the conversion to uint8 of the
+        # clipped, non-negative value truncates: the floor
         out *= scale
         out += 0.5
-        np.floor(out, out=out)
         _clip(out, 0.0, 255.0, out=out)
         planar[:, r0:r1] = out[:, :, 1:-1]
     return np.ascontiguousarray(planar.transpose(1, 2, 0))
@@ -391,17 +443,16 @@ def reconstruct(
     """Integer latents + quantized networks -> uint8 image (H, W, C), exactly."""
     _, (up,), synth = modules
     h, w = grids[0].shape
-    levels = len(grids)
     t0 = _clock()
     bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
-    z = np.empty((levels + 1, h, w))
-    upsample(grids, up.weight, up.e_w, out=z, bound=bound)
-    z[levels] = 1.0
+    upsampler = _Upsampler(grids, up.weight, up.e_w, bound)
     t1 = _clock()
-    z_bound = _upsampled_bound(grids, up.weight, up.e_w, bound)
-    image = synthesize(synth, z.reshape(levels + 1, h * w), h, w, z_bound)
+    image = synthesize(synth, upsampler, h, w)
+    t2 = _clock()
     if timings is not None:
-        _record(timings, upsampling=(t0, t1), synthesis=(t1, _clock()))
+        # the last row pass of the upsampling runs inside the synthesis: count it as upsampling
+        split = (t1[0] + upsampler.seconds[0], t1[1] + upsampler.seconds[1])
+        _record(timings, upsampling=(t0, split), synthesis=(split, t2))
     return image
 
 

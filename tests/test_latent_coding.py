@@ -71,3 +71,77 @@ def test_steps_are_fewer_than_wavefronts_summed_over_grids():
     """The interleaved schedule: about W + 2 H steps for the whole pyramid."""
     shapes = grid_shapes(512, 768, num_levels(512, 768))
     assert num_steps(shapes) == 768 + ARM_WAVEFRONT_SLOPE * 511 + GRID_LAG * (len(shapes) - 1)
+
+
+def test_missing_escape_codes_are_an_error():
+    """An escape symbol without its exp-Golomb code (a damaged escape section) is refused."""
+    from lnic.errors import BitstreamError
+
+    shapes = grid_shapes(24, 24, 2)
+    grids = random_grids(5, shapes, spread=1.0)
+    grids[0][10, 10] = 300
+    arm = random_arm(6)
+    coded, escapes = encode_latents(grids, arm)
+    assert escapes
+    with pytest.raises(BitstreamError):
+        decode_latents(coded, b"", shapes, arm)
+
+
+def test_clamp_bound_is_sound():
+    """ArmPlan.clamps_may_bite(m) False: for contexts within +-m, the ARM without its clamps
+    (scale_idx still clipped) gives what arm_integer gives."""
+    from lnic.bitstream.format import ARM_ACT_FRAC_BITS
+    from lnic.bitstream.latent_coding import ArmPlan
+    from lnic.model.arm import N_CONTEXT, arm_integer
+    from lnic.model.quantized import integer_linear
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for seed in range(40):
+        arm = random_arm(seed, hidden=16)
+        plan = ArmPlan(arm)
+        for m in (1, 4, 16, 64, 256, 4096):
+            if plan.clamps_may_bite(m):
+                continue
+            checked += 1
+            ctx = rng.integers(-m, m + 1, (2000, N_CONTEXT)).astype(np.float64)
+            ctx[:10] = m * np.sign(rng.normal(size=(10, N_CONTEXT)))  # corners of the box
+            x = ctx * 2.0**ARM_ACT_FRAC_BITS
+            for i, layer in enumerate(arm):  # no clamp (2^60: beyond any value here)
+                x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, 1 << 60, relu=i < len(arm) - 1)
+            mu_free = np.floor((x[:, 0] + 8) / 16)
+            mu, _ = arm_integer(arm, ctx)
+            assert np.array_equal(mu_free, mu)
+    assert checked > 20
+
+
+def test_both_decoding_passes(monkeypatch):
+    """The decoder first runs without the ARM's clamps; it decodes again with them only when
+    one of them bit (checked from the decoded latents). Every way gives the encoder's latents."""
+    import lnic.bitstream.latent_coding as latent_coding
+
+    passes = []
+    decode_all = latent_coding._decode_all
+
+    def spy(*args):
+        passes.append(args[-1])
+        return decode_all(*args)
+
+    monkeypatch.setattr(latent_coding, "_decode_all", spy)
+    shapes = grid_shapes(20, 20, 2)
+    saturating = random_arm(1, hidden=16)
+    saturating[0].weight[:, 11] = 4000  # the left neighbour: 4096 saturates the first layer
+    cases = [
+        (random_arm(1, hidden=16), None, [False]),  # small latents: no clamp can bite
+        (random_arm(1, hidden=16), 4096, [False]),  # one could, none did (checked)
+        (saturating, 4096, [False, True]),  # one did: a second pass
+    ]
+    for arm, big, expected in cases:
+        passes.clear()
+        grids = random_grids(2, shapes, spread=1.0)
+        if big:
+            grids[0][3, 3] = big
+        coded, escapes = encode_latents(grids, arm)
+        decoded = decode_latents(coded, escapes, shapes, arm)
+        assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
+        assert passes == expected

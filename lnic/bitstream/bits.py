@@ -29,21 +29,35 @@ class BitWriter:
 
 
 class BitReader:
-    """Reads bits MSB-first; running past the end raises :class:`BitstreamError`."""
+    """Reads bits MSB-first; running past the end raises :class:`BitstreamError`.
+
+    The bits are held as a string of '0' / '1' characters, so a read is one slice and one
+    ``int(..., 2)`` and an exp-Golomb prefix one ``str.find``.
+    """
 
     def __init__(self, data: bytes) -> None:
-        self._data = data
+        self._bits = format(int.from_bytes(data, "big"), f"0{8 * len(data)}b") if data else ""
         self._pos = 0
 
     def read(self, nbits: int) -> int:
-        if self._pos + nbits > 8 * len(self._data):
+        end = self._pos + nbits
+        if end > len(self._bits):
             raise BitstreamError("truncated bitstream (network weights)")
-        value = 0
-        for _ in range(nbits):
-            byte = self._data[self._pos >> 3]
-            value = (value << 1) | ((byte >> (7 - (self._pos & 7))) & 1)
-            self._pos += 1
+        value = int(self._bits[self._pos : end], 2) if nbits else 0
+        self._pos = end
         return value
+
+    def zeros(self, limit: int) -> int:
+        """Count and skip the zero bits before the next one bit, and that one bit; more than
+        ``limit`` zeros, or no one bit left, raise :class:`BitstreamError`."""
+        one = self._bits.find("1", self._pos, self._pos + limit + 1)
+        if one < 0:
+            if self._pos + limit + 1 > len(self._bits):
+                raise BitstreamError("truncated bitstream (network weights)")
+            raise BitstreamError("corrupt exp-Golomb code in the network weights")
+        zeros = one - self._pos
+        self._pos = one + 1
+        return zeros
 
 
 def zigzag(v: int) -> int:
@@ -69,11 +83,7 @@ def write_exp_golomb(w: BitWriter, v: int, k: int) -> None:
 
 
 def read_exp_golomb(r: BitReader, k: int, max_prefix: int = 40) -> int:
-    zeros = 0
-    while r.read(1) == 0:
-        zeros += 1
-        if zeros > max_prefix:
-            raise BitstreamError("corrupt exp-Golomb code in the network weights")
+    zeros = r.zeros(max_prefix)
     n = zeros + k + 1
     u = (1 << (n - 1)) | r.read(n - 1)
     return unzigzag(u - (1 << k))

@@ -46,8 +46,8 @@ from lnic.bitstream.format import (
 )
 from lnic.bitstream.prob_table import bits_table, probability_table
 from lnic.errors import BitstreamError
-from lnic.model.arm import arm_integer, gather_context
-from lnic.model.quantized import QuantizedLinear
+from lnic.model.arm import arm_integer, gather_context, table_indices
+from lnic.model.quantized import QuantizedLinear, integer_linear
 
 _CHUNK = 1 << 16
 _MU_MASK = (1 << MU_FRAC_BITS) - 1
@@ -187,18 +187,88 @@ def decode_latents(
             f"latent section of {len(coded)} bytes is too short for {n_latents} latents"
         )
     words = np.frombuffer(coded, dtype="<u4").astype(np.uint32)
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
-    except Exception as exc:  # constriction rejects some malformed inputs up front
-        raise BitstreamError(f"corrupt latent section ({exc})") from exc
-    grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w) for h, w in shapes]
-    _decode_all(decoder, escapes, ArmPlan(arm), grids)
-    out = [np.array(g.raster_view()) for g in grids]
-    # Out-of-range latents are detected once at the end: decoding after such a value goes on
-    # with bounded (if meaningless) numbers and the file is refused all the same.
-    if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in out):
-        raise BitstreamError("decoded latent out of range (corrupt bitstream)")
-    return out
+    plan = ArmPlan(arm)
+    # First without the ARM's clamps, which decoded latents this small never reach (checked at
+    # the end from their range, see ArmPlan.clamps_may_bite); again with them in the rare other
+    # case, and whenever the first pass fails (a diverging pass can fail on a valid file).
+    for clamps in (False, True):
+        try:
+            decoder = constriction.stream.queue.RangeDecoder(words)
+        except Exception as exc:  # constriction rejects some malformed inputs up front
+            raise BitstreamError(f"corrupt latent section ({exc})") from exc
+        grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w)
+                 for h, w in shapes]
+        try:
+            _decode_all(decoder, escapes, plan, grids, clamps)
+        except BitstreamError:
+            if clamps:
+                raise
+            continue
+        out = [np.array(g.raster_view()) for g in grids]
+        largest = max(max(float(g.max(initial=0)), -float(g.min(initial=0))) for g in out)
+        # Out-of-range latents are detected once at the end: decoding after such a value goes on
+        # with bounded (if meaningless) numbers and the file is refused all the same.
+        if largest > LATENT_CLAMP:
+            if clamps:
+                raise BitstreamError("decoded latent out of range (corrupt bitstream)")
+            continue
+        if clamps or not plan.clamps_may_bite(largest) or _clamps_did_not_bite(arm, plan, out):
+            return out
+    raise AssertionError("unreachable")
+
+
+MAX_CHECKED = 1 << 16
+"""Latents whose ARM output :func:`_clamps_did_not_bite` recomputes at most (else: decode again)."""
+
+
+def _clamps_did_not_bite(arm: list[QuantizedLinear], plan: ArmPlan, grids: list[np.ndarray]
+                         ) -> bool:
+    """After a pass without the ARM's clamps: did none of them bite after all?
+
+    A clamp can only bite for a latent with an ARM input above the largest magnitude ``m`` for
+    which :meth:`ArmPlan.clamps_may_bite` is False. Those latents (around the few large ones)
+    get the exact ARM (``arm_integer``) and the unclamped one, from the decoded values: if they
+    agree everywhere, the pass was exact (at the first latent where they would not, the decoded
+    context was still exact, and that latent is among those checked).
+    """
+    lo, hi = 0, LATENT_CLAMP
+    while lo < hi:  # the largest m with no clamp biting
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if not plan.clamps_may_bite(mid) else (lo, mid - 1)
+    offsets = np.array(ARM_CONTEXT)
+    contexts = []
+    for k, g in enumerate(grids):
+        h, w = g.shape
+        big = np.argwhere(np.abs(g) > lo)
+        cells = [big[:, None, :] - offsets[None, :, :]]  # latents with a large neighbour
+        if k + 1 < len(grids):  # latents whose co-located coarser latent is large
+            parents = np.argwhere(np.abs(grids[k + 1]) > lo)
+            cells.append(2 * parents[:, None, :] + np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
+        cells = np.concatenate([c.reshape(-1, 2) for c in cells])
+        cells = cells[(cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0)
+                      & (cells[:, 1] < w)]
+        cells = np.unique(cells, axis=0)
+        if len(cells) > MAX_CHECKED:
+            return False
+        ctx = np.zeros((len(cells), len(ARM_CONTEXT) + 1))
+        for j, (dy, dx) in enumerate(ARM_CONTEXT):
+            y, x = cells[:, 0] + dy, cells[:, 1] + dx
+            ok = (y >= 0) & (x >= 0) & (x < w)
+            ctx[ok, j] = g[y[ok], x[ok]]
+        if k + 1 < len(grids):
+            ctx[:, -1] = grids[k + 1][cells[:, 0] // 2, cells[:, 1] // 2]
+        contexts.append(ctx)
+    ctx = np.concatenate(contexts)
+    if not len(ctx):
+        return True
+    mu, scale = arm_integer(arm, ctx)
+    x = ctx * 2.0**ARM_ACT_FRAC_BITS  # the same without clamps
+    for i, layer in enumerate(arm):
+        x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, 1 << 62, relu=i < len(arm) - 1)
+    if np.abs(x).max() >= 2.0**50:  # (beyond exact float64 arithmetic: assume the worst)
+        return False
+    free_mu, free_scale = table_indices(x)
+    return bool(np.array_equal(mu, free_mu) and np.array_equal(scale, free_scale))
 
 
 # --- Fast decoding ------------------------------------------------------------------------------
@@ -207,10 +277,10 @@ def decode_latents(
 # number of numpy calls per step (about 18) is what costs time. Four devices keep it low:
 #
 # * Storage by wavefront: a grid is held in a zero-padded buffer indexed ``(t, y)`` with
-#   ``t = x + 2 y``. The latents of one wavefront are then contiguous, and the 18 cells of the
-#   3x6 window around them (rows dy = -2..0, columns dx = -3..2) are 18 contiguous runs at fixed
-#   offsets: one strided copy per grid gathers its part of the step's context. The window's
-#   cells that are not context (dx = 1, 2 on row dy = 0) get zero weights.
+#   ``t = x + 2 y``. The latents of one wavefront are then contiguous, and the 15 cells of a
+#   window around them (rows dy = -2..0, five columns each: dx = -2..2, -3..1, -4..0) are 15
+#   contiguous runs at fixed offsets: one strided copy per grid gathers its part of the step's
+#   context. The window's two cells that are not context get zero weights.
 # * The coarser latent rides in the current cell: the decoded values of a coarser grid are
 #   copied into the (up to) four cells of their children in the next finer grid's buffer, where
 #   the window's centre (dy, dx) = (0, 0) picks them up as the 13th ARM input before the children
@@ -267,6 +337,25 @@ class ArmPlan:
         self.lo = _OUT_LO[:, None]
         self.hi = _OUT_HI[:, None]
 
+    def clamps_may_bite(self, largest: float) -> bool:
+        """Whether any clamp of the ARM (hidden activations to +-2^22, and ``mu_q`` / ``m_int``)
+        can change a value when no ARM input exceeds ``largest`` in magnitude (a bound through
+        the layers; ``scale_idx`` is always clipped).
+
+        The decoder first runs without them (ReLU alone is a cheaper call than a clip, and so is
+        clipping scale_idx alone) and checks this at the end with the largest decoded latent: if
+        no clamp could bite for inputs that small, none did, since up to the first step where
+        one would have, the latents were exact (and no larger). The table row stays valid either
+        way: ``mu_q - 16 m_int`` is in 0..15.
+        """
+        bound = np.append(np.full(_WINDOW, float(largest)), 1.0)
+        for m in self.layers[:-1]:
+            bound = np.abs(m) @ bound + 1.0  # +1: the floor
+            if bound.max() > ARM_ACT_CLAMP:
+                return True
+        mu = float(np.abs(self.layers[-1][0]) @ bound) + 1.0
+        return not mu < min(-_OUT_LO[0], _OUT_HI[0])
+
 
 def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Rows producing ``mu_q``, ``m_int`` and ``scale_idx`` from the last hidden layer.
@@ -291,19 +380,34 @@ def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return out
 
 
-# The window: the rectangle of rows dy = -2 .. 0 and columns dx = _DX0 .. _DX1 that holds the
-# context (and the current latent, dx = 0 on row 0)
-_DX0 = min(dx for _, dx in ARM_CONTEXT)
-_DX1 = max(max(dx for _, dx in ARM_CONTEXT), 0)
-_COLS = _DX1 - _DX0 + 1
+# The window: a parallelogram of 3 rows (dy = -2 .. 0) of _COLS cells holding the context and the
+# current latent; row dy covers dx = _A + _C dy .. _A + _C dy + _COLS - 1 (_C: the shift per row
+# that makes it narrowest). In the wavefront-major buffer it is one strided view.
+
+
+def _window_shape() -> tuple[int, int, int]:
+    need = {dy: [dx for d, dx in ARM_CONTEXT if d == dy] + ([0] if dy == 0 else [])
+            for dy in (-2, -1, 0)}
+    best = None
+    for c in range(-4, 5):
+        lo = min(min(v) - c * dy for dy, v in need.items() if v)
+        hi = max(max(v) - c * dy for dy, v in need.items() if v)
+        if best is None or hi - lo < best[2] - 1:
+            best = (c, lo, hi - lo + 1)
+    return best  # type: ignore[return-value]
+
+
+_C, _A, _COLS = _window_shape()
 _WINDOW = 3 * _COLS
-_CENTRE = 2 * _COLS - _DX0  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
-_CONTEXT_COLUMNS = [(dy + 2) * _COLS + dx - _DX0 for dy, dx in ARM_CONTEXT]
-_T_FRONT = 2 * _S - _DX0  # the window reaches back to wavefront t + _DX0 - 2 S
-_T_BACK = _DX1 + 1  # ... and ahead to t + _DX1 (row 0: not context, zero weights)
+_CENTRE = 2 * _COLS - _A  # (dy, dx) = (0, 0): the current latent, holding the coarser latent
+_CONTEXT_COLUMNS = [(dy + 2) * _COLS + dx - _A - _C * dy for dy, dx in ARM_CONTEXT]
+_WINDOW_CELLS = [(dy, _A + _C * dy + j) for dy in (-2, -1, 0) for j in range(_COLS)]
+# the window of wavefront t spans wavefronts t - _T_FRONT .. t + _T_BACK - 1
+_T_FRONT = -min(dx + _S * dy for dy, dx in _WINDOW_CELLS)
+_T_BACK = max(max(dx + _S * dy for dy, dx in _WINDOW_CELLS) + 1, _S)
 _Y_PAD = 2  # rows y = -2, -1 above the grid
 _Y_SPARE = 1  # row y = h below it: children of an odd-height grid's last coarser row
-_X_PAD = max(-_DX0, _DX1)  # raster layout: columns left and right of the grid
+_X_PAD = max(abs(dx) for _, dx in _WINDOW_CELLS)  # raster layout: columns either side
 _MU_Q_MAX = ((ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
              >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
 _MU_Q_MIN = ((-ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
@@ -315,7 +419,7 @@ _ROW = np.array([1.0, -float(1 << MU_FRAC_BITS), float(1 << MU_FRAC_BITS)])
 assert float(LOG_SCALE_MIN * 2.0**ARM_ACT_FRAC_BITS).is_integer()
 assert all(-2 <= dy <= 0 and (dy < 0 or dx < 0) for dy, dx in ARM_CONTEXT)
 assert all(dx + _S * dy < 0 for dy, dx in ARM_CONTEXT)  # context in earlier wavefronts
-assert _DX1 + 2 >= _S and GRID_LAG >= 1  # (room for the children of the last wavefronts)
+assert GRID_LAG >= 1
 
 
 @lru_cache(maxsize=1)
@@ -378,12 +482,12 @@ class _WaveGrid:
         self.n_fronts = wavefront_count(h, w)
         self.buf = np.zeros((self.n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
         # the window of a wavefront whose first latent is (t, y0) starts at cell
-        # (t + _DX0 - 2 S, y0 - 2), i.e. at t * hs + y0; its cell (dy, dx) for latent i is at
-        # + (dy + 2)(S hs + 1) + (dx - _DX0) hs + i
+        # (t + _A - 2 (_C + S), y0 - 2), i.e. at t * hs + y0; its cell (dy, j) for latent i is at
+        # + (dy + 2)((S + _C) hs + 1) + j hs + i
         s = self.buf.strides[0]
         self.windows = np.lib.stride_tricks.as_strided(
             self.buf, shape=(self.n_fronts * hs, 3, _COLS, h),
-            strides=(s, (_S * hs + 1) * s, hs * s, s), writeable=False,
+            strides=(s, ((_S + _C) * hs + 1) * s, hs * s, s), writeable=False,
         )
         self.y0, self.n = _fronts(h, w)
 
@@ -410,8 +514,7 @@ class _RasterGrid:
         self.pw = pw = w + 2 * _X_PAD
         self.n_fronts = wavefront_count(h, w)
         self.buf = np.zeros((h + _Y_PAD + _Y_SPARE) * pw + 2 * _X_PAD)
-        self.offsets = np.array([dy * pw + dx for dy in (-2, -1, 0)
-                                 for dx in range(_DX0, _DX1 + 1)])
+        self.offsets = np.array([dy * pw + dx for dy, dx in _WINDOW_CELLS])
         self.y0, self.n = _fronts(h, w)
 
     def cell(self, t, y):
@@ -478,8 +581,9 @@ def _flushes(coarse, fine) -> list[tuple[int, object]]:
     return out
 
 
-def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
-    """Decode every grid, step by step of the global schedule."""
+def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: bool) -> None:
+    """Decode every grid, step by step of the global schedule (with the ARM's clamps if
+    ``clamps``; scale_idx is always clipped)."""
     levels = len(grids)
     starts = grid_starts(levels)
     n_steps = num_steps([(g.h, g.w) for g in grids])
@@ -525,7 +629,7 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
         hidden = [sc[: m.shape[0] * n].reshape(m.shape[0], n)
                   for m, sc in zip(hidden_layers, scratch)]
         o = out_buf[: 3 * n].reshape(3, n)
-        v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1])
+        v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1], o[2])
         views[n] = v
         return v
 
@@ -537,16 +641,18 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
     unchecked: list[np.ndarray] = []
 
     decode, model, rows, residual = decoder.decode, _model(), coder_table(), _RESIDUAL
-    dot, floor, clip, copyto, add, take = np.dot, np.floor, _clip, np.copyto, np.add, np.take
+    dot, floor, clip, copyto, add, maximum = np.dot, np.floor, _clip, np.copyto, np.add, np.maximum
+    take_rows, take_residual = rows.take, residual.take  # (np.take: a Python wrapper)
     intp, row_vec = np.intp, _ROW
     clamp, esc = float(ARM_ACT_CLAMP), ESCAPE_SYMBOL
+    scale_max = float(N_SCALES - 1)
     two = len(hidden_layers) == 2  # the usual architecture: unrolled below
     m_a, m_b = (hidden_layers * 2)[:2]
     for flush, n, seg in schedule:
         if flush:
             for copy in flush:
                 copy()
-        x, cw, hidden, h2, o, o1 = views.get(n) or views_for(n)
+        x, cw, hidden, h2, o, o1, o2 = views.get(n) or views_for(n)
         single = type(seg) is tuple  # one wavefront-major grid: the usual case
         if single:
             copyto(cw, seg[0].windows[seg[2], :, :, :n])
@@ -556,28 +662,34 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
                     copyto(cw[:, :, off : off + m], g.windows[anchor, :, :, :m])
                 else:
                     x[:-1, off : off + m] = g.buf[_raster_window(g, t)]
-        if two:
+        if two and not clamps:
             h1 = hidden[0]
             dot(m_a, x, out=h1)
             floor(h1, out=h1)
-            clip(h1, 0.0, clamp, out=h1)
+            maximum(h1, 0.0, out=h1)
             dot(m_b, h1, out=h2)
             floor(h2, out=h2)
-            clip(h2, 0.0, clamp, out=h2)
+            maximum(h2, 0.0, out=h2)
         else:
             for m, h2 in zip(hidden_layers, hidden):
                 dot(m, x, out=h2)
                 floor(h2, out=h2)
-                clip(h2, 0.0, clamp, out=h2)
+                if clamps:
+                    clip(h2, 0.0, clamp, out=h2)
+                else:
+                    maximum(h2, 0.0, out=h2)
                 x = h2
         dot(out_layer, h2, out=o)
         floor(o, out=o)
-        clip(o, lo, hi, out=o)
+        if clamps:
+            clip(o, lo, hi, out=o)
+        else:
+            clip(o2, 0.0, scale_max, out=o2)
         try:
-            sym = decode(model, take(rows, dot(row_vec, o).astype(intp), 0))
+            sym = decode(model, take_rows(dot(row_vec, o).astype(intp), 0))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        r = take(residual, sym)
+        r = take_residual(sym)
         if single:
             cell = seg[3]
             add(r, o1, out=seg[0].buf[cell : cell + n])
@@ -595,7 +707,7 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list) -> None:
             unchecked.append(sym)
     for copy in last_flushes:
         copy()
-    if unchecked and max(int(v.max()) for v in unchecked) >= esc:
+    if unchecked and np.concatenate(unchecked).max() >= esc:
         raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
 
 

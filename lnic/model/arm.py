@@ -77,6 +77,11 @@ def arm_integer(
     x = context.astype(np.float64) * 2.0**ARM_ACT_FRAC_BITS
     for i, layer in enumerate(layers):
         x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, ARM_ACT_CLAMP, relu=i < len(layers) - 1)
+    return table_indices(x)
+
+
+def table_indices(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu_q, scale_idx)`` from the ARM's last-layer outputs ``x`` [N, 2] (fixed point)."""
     shift = ARM_ACT_FRAC_BITS - MU_FRAC_BITS
     mu_q = np.floor((x[:, 0] + 2.0 ** (shift - 1)) * 2.0**-shift)
     s_shift = ARM_ACT_FRAC_BITS - LOG_SCALE_STEP_BITS
