@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 COMPILE_MIN_PIXELS = 200_000
 """Smaller images train eagerly: compiling (about a minute on a cache miss) would cost more
-than it saves (a 768x512 step: 0.8 s eager, 0.5 s compiled, one thread)."""
+than it saves (a 768x512 step: 0.8 s eager, 0.5 s compiled, one thread).
+
+Only one-thread training compiles: with torch 2.13's inductor on this CPU, the compiled step run
+on two threads corrupted the heap and aborted the process (``lnic encode`` of kodim01 with
+OMP_NUM_THREADS=2, 2026-11-22), while thousands of one-thread compiled steps ran clean. Eager on
+two threads is about as fast as compiled on one (0.47 s against 0.44 s per 768x512 step)."""
 
 
 def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
@@ -77,7 +82,12 @@ def _step_function(pixels: int, preset: Preset) -> Callable:
         out[0].backward()
         return out
 
-    if not preset.compile or pixels < COMPILE_MIN_PIXELS or os.environ.get("LNIC_NO_COMPILE"):
+    if (
+        not preset.compile
+        or pixels < COMPILE_MIN_PIXELS
+        or os.environ.get("LNIC_NO_COMPILE")
+        or torch.get_num_threads() > 1
+    ):
         return lambda *args: run(eager, args)
     state = {"fn": torch.compile(eager, dynamic=False), "tried": False}
 
