@@ -33,7 +33,7 @@ examples:
 quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):
   {lambdas}
 
-presets (full-image optimisation steps):
+presets (optimisation steps for a 768x512 image; smaller images get up to 4x more):
 {presets}
 """
 

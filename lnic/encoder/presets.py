@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 QUALITY_LAMBDAS: dict[int, float] = {
@@ -69,14 +69,35 @@ class Preset:
     noise_start: float = 0.25
     noise_end: float = 0.1
     compile: bool = True
+    reference_pixels: int | None = None
 
+    def scaled(self, pixels: int) -> Preset:
+        """The preset for an image of ``pixels``: same time budget, so more steps when smaller.
+
+        Steps are set for ``reference_pixels`` (a 768x512 image); a step costs about in
+        proportion to the pixels, so smaller images get proportionally more steps, at most
+        :data:`MAX_STEP_SCALE` times as many. ``reference_pixels=None`` keeps the steps as set.
+        """
+        if self.reference_pixels is None or pixels >= self.reference_pixels:
+            return self
+        factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
+        return replace(self, noise_steps=round(self.noise_steps * factor),
+                       ste_steps=round(self.ste_steps * factor))
+
+
+KODAK_PIXELS = 768 * 512
+
+MAX_STEP_SCALE = 4.0
+"""Images smaller than a preset's ``reference_pixels`` get at most this many times its steps."""
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("fast", noise_steps=80, ste_steps=10, compile=False),
-    "default": Preset("default", noise_steps=600, ste_steps=60),
-    "slow": Preset("slow", noise_steps=3000, ste_steps=300),
+    "fast": Preset("fast", noise_steps=80, ste_steps=10, compile=False,
+                   reference_pixels=KODAK_PIXELS),
+    "default": Preset("default", noise_steps=600, ste_steps=60, reference_pixels=KODAK_PIXELS),
+    "slow": Preset("slow", noise_steps=3000, ste_steps=300, reference_pixels=KODAK_PIXELS),
 }
-"""Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md):
+"""Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;
+smaller images get more steps in the same time, see :meth:`Preset.scaled`):
 ``fast`` trains eagerly (compiling takes about a minute on a cache miss) to stay within a
 minute; ``default`` compiles and stays within five minutes; ``slow`` has no time target (about
 half an hour) and gives the best rate-distortion."""

@@ -119,6 +119,7 @@ def fit(
     The straight-through phase keeps the best parameters seen (by the real rounded loss).
     """
     pixels = target.shape[1] * target.shape[2]
+    preset = preset.scaled(pixels)
     step_fn = _step_function(pixels, preset)
     lam = torch.tensor(float(lmbda))
     total = preset.noise_steps + preset.ste_steps
