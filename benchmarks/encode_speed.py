@@ -135,15 +135,12 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
 
 def rate_gap_vs_coolchic(image: str, bpp: float, psnr: float) -> float | None:
     """Percent more (or fewer) bits than Cool-chic 5.0's curve for that image at equal PSNR."""
-    import csv
-
     from lnic.bench import BDError, rate_gap
+    from lnic.bench.curves import load_per_image_table
 
-    with (SHARED / "anchors" / "kodak-coolchic5-per-image.tsv").open() as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["image"] == image]
+    table = load_per_image_table(SHARED / "anchors" / "kodak-coolchic5-per-image.tsv")
     try:
-        return rate_gap([float(r["bpp"]) for r in rows],
-                        [float(r["psnr_rgb_db"]) for r in rows], bpp, psnr)
+        return rate_gap(*table[image], bpp, psnr)
     except BDError:
         return None
 

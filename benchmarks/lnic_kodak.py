@@ -14,7 +14,6 @@ Cool-chic 5.0's and VTM-23.13's per-image points.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lnic.bench.results import Result, ResultsFile
+from lnic.bench.results import Result, ResultsFile, load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -49,44 +48,24 @@ def measure(image: str, quality: int, preset: str) -> Result:
     )
 
 
-def _points(path: Path, codec: str | None = None) -> dict[str, tuple[list[float], list[float]]]:
-    pts: dict[str, tuple[list[float], list[float]]] = {}
-    with path.open() as f:
-        for r in csv.DictReader(f):
-            if codec and r["codec"] != codec:
-                continue
-            b, p = pts.setdefault(r["image"], ([], []))
-            b.append(float(r["bpp"]))
-            p.append(float(r["psnr_rgb"]))
-    return pts
-
-
-def _anchor(kind: str) -> dict[str, tuple[list[float], list[float]]]:
-    pts: dict[str, tuple[list[float], list[float]]] = {}
-    if kind == "coolchic5":
-        with (SHARED / "anchors" / "kodak-coolchic5-per-image.tsv").open() as f:
-            for r in csv.DictReader(f, delimiter="\t"):
-                b, p = pts.setdefault(r["image"], ([], []))
-                b.append(float(r["bpp"]))
-                p.append(float(r["psnr_rgb_db"]))
-    else:
-        with (SHARED / "anchors" / "kodak-vtm23-per-image.csv").open() as f:
-            for r in csv.DictReader(f):
-                b, p = pts.setdefault(r["image"].removesuffix(".png"), ([], []))
-                b.append(float(r["bpp"]))
-                p.append(float(r["psnr_rgb"]))
-    return pts
+ANCHORS = {
+    "coolchic5": "kodak-coolchic5-per-image.tsv",
+    "vtm": "kodak-vtm23-per-image.csv",
+}
+"""Per-image anchor tables in ``../shared/anchors`` that the summary compares against."""
 
 
 def _mean(values: list[float]) -> str:
     return f"**{np.mean(values):+.1f}%**" if values else "n/a"
 
 
-def summary(path: Path) -> str:
-    """Markdown: per-image BD-rates, then each point's rate gap to Cool-chic 5.0."""
+def summary(path: Path, codec: str) -> str:
+    """Markdown: per-image BD-rates of ``codec``'s rows, then each point's gap to Cool-chic 5.0."""
     from lnic.bench import BDError, bd_rate, rate_gap
+    from lnic.bench.curves import load_per_image_table, per_image_points
 
-    ours = _points(path)
+    ours = per_image_points(load_results(path)).get(codec, {})
+    anchors = {k: load_per_image_table(SHARED / "anchors" / f) for k, f in ANCHORS.items()}
     lines = [
         "| image | points | BD-rate vs Cool-chic 5.0 | BD-rate vs VTM-23.13 |",
         "|---|---|---|---|",
@@ -97,7 +76,7 @@ def summary(path: Path) -> str:
         b, p = ours[image]
         cells = []
         for kind in ("coolchic5", "vtm"):
-            ab, ap = _anchor(kind)[image]
+            ab, ap = anchors[kind][image]
             try:
                 v = bd_rate(ab, ap, b, p)
             except BDError:  # fewer than two points, or no overlap
@@ -106,7 +85,7 @@ def summary(path: Path) -> str:
                 means[kind].append(v)
             cells.append(f"{v:+.1f}%" if np.isfinite(v) else "n/a")
         lines.append(f"| {image} | {len(b)} | {cells[0]} | {cells[1]} |")
-        cb, cp = _anchor("coolchic5")[image]
+        cb, cp = anchors["coolchic5"][image]
         for bpp, psnr in sorted(zip(b, p)):
             try:
                 gap = f"{rate_gap(cb, cp, bpp, psnr):+.1f}%"
@@ -131,7 +110,7 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.output)
     if args.summary:
-        print(summary(out))
+        print(summary(out, f"lnic-{args.preset}"))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     results = ResultsFile(out, COLUMNS)

@@ -89,20 +89,23 @@ def _step_function(pixels: int, preset: Preset) -> Callable:
         or torch.get_num_threads() > 1
     ):
         return lambda *args: run(eager, args)
-    state = {"fn": torch.compile(eager, dynamic=False), "tried": False}
+    compiled = torch.compile(eager, dynamic=False)
+    chosen = None  # set by the first step: ``compiled`` if it worked, else ``eager``
 
     def step(*args):
-        if state["tried"]:
-            return run(state["fn"], args)
-        state["tried"] = True
+        nonlocal chosen
+        if chosen is not None:
+            return run(chosen, args)
         try:
-            return run(state["fn"], args)
+            out = run(compiled, args)
         except Exception:
             log.warning("torch.compile failed; training eagerly", exc_info=True)
             for p in args[0].parameters():
                 p.grad = None
-            state["fn"] = eager
+            chosen = eager
             return run(eager, args)
+        chosen = compiled
+        return out
 
     return step
 
