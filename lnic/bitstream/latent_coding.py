@@ -22,6 +22,7 @@ from functools import lru_cache
 import constriction
 import numpy as np
 
+from lnic.bitstream import arm_kernels
 from lnic.bitstream.bits import (
     BitReader,
     BitWriter,
@@ -196,8 +197,7 @@ def decode_latents(
             decoder = constriction.stream.queue.RangeDecoder(words)
         except Exception as exc:  # constriction rejects some malformed inputs up front
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        grids = [_WaveGrid(h, w) if _wave_layout_fits(h, w) else _RasterGrid(h, w)
-                 for h, w in shapes]
+        grids = _make_grids(shapes)
         try:
             _decode_all(decoder, escapes, plan, grids, clamps)
         except BitstreamError:
@@ -274,7 +274,10 @@ def _clamps_did_not_bite(arm: list[QuantizedLinear], plan: ArmPlan, grids: list[
 # --- Fast decoding ------------------------------------------------------------------------------
 #
 # The decoder evaluates the integer ARM once per step (1,796 steps for a 768x512 image), so the
-# number of numpy calls per step (about 18) is what costs time. Four devices keep it low:
+# fixed cost per step is what costs time. With numba (a dependency), a step is two compiled calls
+# (:mod:`lnic.bitstream.arm_kernels`: context gathering + ARM + table rows, then the store of the
+# decoded latents) around the range decoder's call; without it, about 18 numpy calls. Four
+# devices serve both loops:
 #
 # * Storage by wavefront: a grid is held in a zero-padded buffer indexed ``(t, y)`` with
 #   ``t = x + 2 y``. The latents of one wavefront are then contiguous, and the 15 cells of a
@@ -459,6 +462,17 @@ LAYOUT_SLACK = 1 << 16
 """Cells the wavefront-major layout may always use (small grids never fall back)."""
 
 
+def _make_grids(shapes: list[tuple[int, int]]) -> list:
+    """Empty decoding buffers for every grid; the wavefront-major ones share one array (the
+    compiled loop addresses them all through it)."""
+    wave = [_wave_layout_fits(h, w) for h, w in shapes]
+    sizes = [_WaveGrid.size(h, w) if ok else 0 for (h, w), ok in zip(shapes, wave)]
+    storage = np.zeros(sum(sizes))
+    bases = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    return [_WaveGrid(h, w, storage, base) if ok else _RasterGrid(h, w)
+            for (h, w), ok, base in zip(shapes, wave, bases)]
+
+
 def _wave_layout_fits(h: int, w: int) -> bool:
     cells = (wavefront_count(h, w) + _T_FRONT + _T_BACK) * (h + _Y_PAD + _Y_SPARE)
     return cells <= MAX_LAYOUT_RATIO * h * w + LAYOUT_SLACK
@@ -476,11 +490,18 @@ class _WaveGrid:
 
     wave = True
 
-    def __init__(self, h: int, w: int) -> None:
+    def __init__(self, h: int, w: int, storage: np.ndarray | None = None, base: int = 0) -> None:
+        """``storage``: a zeroed buffer shared by all grids, of which this grid uses
+        :meth:`size` cells from ``base`` on (None: its own buffer)."""
         self.h, self.w = h, w
         self.hs = hs = h + _Y_PAD + _Y_SPARE
         self.n_fronts = wavefront_count(h, w)
-        self.buf = np.zeros((self.n_fronts + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16)
+        size = self.size(h, w)
+        self.base = base
+        if storage is None:
+            storage, self.base = np.zeros(size), 0
+        self.storage = storage
+        self.buf = storage[self.base : self.base + size]
         # the window of a wavefront whose first latent is (t, y0) starts at cell
         # (t + _A - 2 (_C + S), y0 - 2), i.e. at t * hs + y0; its cell (dy, j) for latent i is at
         # + (dy + 2)((S + _C) hs + 1) + j hs + i
@@ -490,6 +511,12 @@ class _WaveGrid:
             strides=(s, ((_S + _C) * hs + 1) * s, hs * s, s), writeable=False,
         )
         self.y0, self.n = _fronts(h, w)
+
+    @staticmethod
+    def size(h: int, w: int) -> int:
+        """Cells of the buffer of an (h, w) grid."""
+        hs = h + _Y_PAD + _Y_SPARE
+        return (wavefront_count(h, w) + _T_FRONT + _T_BACK + 2) * hs + 2 * h + 16
 
     def cell(self, t, y):
         return (t + _T_FRONT) * self.hs + y + _Y_PAD
@@ -616,7 +643,83 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: boo
             pending = []
     last_flushes = pending + flushes[n_steps]  # no child left to decode: harmless
 
-    max_n = int(lens.max())
+    reader = BitReader(escapes)
+    codes_left = _count_escape_codes(escapes)
+    unchecked: list[np.ndarray] = []
+    if arm_kernels.AVAILABLE:
+        codes_left = _compiled_loop(decoder, reader, codes_left, unchecked, plan, schedule,
+                                    int(lens.max()), clamps, grids)
+    else:
+        codes_left = _numpy_loop(decoder, reader, codes_left, unchecked, plan, schedule,
+                                 int(lens.max()), clamps)
+    for copy in last_flushes:
+        copy()
+    if unchecked and np.concatenate(unchecked).max() >= ESCAPE_SYMBOL:
+        raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
+
+
+def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list, plan: ArmPlan,
+                   schedule: list, max_n: int, clamps: bool, grids: list) -> int:
+    """The decoding loop with two compiled calls per step (:mod:`lnic.bitstream.arm_kernels`):
+    the ARM with its context gathering and table rows, then the store of the decoded latents.
+    Returns the escape codes left unread."""
+    hidden_layers = tuple(plan.layers[:-1])
+    out_layer = plan.layers[-1]
+    if clamps:
+        lo, hi, hidden_max = plan.lo.ravel().copy(), plan.hi.ravel().copy(), float(ARM_ACT_CLAMP)
+    else:  # only scale_idx is clipped (see ArmPlan.clamps_may_bite)
+        lo = np.array([-np.inf, -np.inf, 0.0])
+        hi = np.array([np.inf, np.inf, float(N_SCALES - 1)])
+        hidden_max = np.inf
+    table = coder_table()
+    x_buf = np.empty((_WINDOW + 1) * max_n)
+    scratch = tuple(np.empty(m.shape[0] * max_n) for m in hidden_layers)
+    o_buf = np.empty(3 * max_n)
+    prob_buf = np.empty(table.shape[1] * max_n, dtype=table.dtype)
+    storage = next((g.storage for g in grids if g.wave), np.zeros(1))
+    steps = []
+    for flush, n, seg in schedule:
+        segs = [seg] if type(seg) is tuple else seg
+        wave = [(g.base + anchor, g.hs, m, off, g.base + cell)
+                for g, t, anchor, cell, m, off in segs if anchor >= 0]
+        raster = [(g, t, m, off) for g, t, anchor, _, m, off in segs if anchor < 0]
+        steps.append((flush, n, np.array(wave, dtype=np.int64).reshape(-1, 5), raster, segs))
+
+    decode, model, residual, row_vec = decoder.decode, _model(), _RESIDUAL, _ROW
+    arm_step, store_step = arm_kernels.arm_step, arm_kernels.store_step
+    esc, cols, row_step = ESCAPE_SYMBOL, _COLS, _S + _C
+    n_sym = table.shape[1]
+    for flush, n, seg_table, raster, segs in steps:
+        if flush:
+            for copy in flush:
+                copy()
+        if raster:
+            x = x_buf[: (_WINDOW + 1) * n].reshape(_WINDOW + 1, n)
+            for g, t, m, off in raster:
+                x[:-1, off : off + m] = g.buf[_raster_window(g, t)]
+        if not arm_step(storage, seg_table, n, cols, row_step, x_buf, hidden_layers, scratch,
+                        out_layer, o_buf, lo, hi, hidden_max, row_vec, table, prob_buf):
+            raise BitstreamError("corrupt latent section (entropy model out of range)")
+        try:
+            sym = decode(model, prob_buf[: n_sym * n].reshape(n, n_sym))
+        except Exception as exc:
+            raise BitstreamError(f"corrupt latent section ({exc})") from exc
+        top = store_step(sym, residual, o_buf, n, storage, seg_table)
+        for g, t, m, off in raster:
+            g.buf[g.cell(t, np.arange(g.y0[t], g.y0[t] + m))] = (
+                residual[sym[off : off + m]] + o_buf[n + off : n + off + m])
+        if codes_left:
+            if top >= esc:
+                codes_left -= _read_escapes(reader, sym, segs)
+        else:
+            unchecked.append(sym)
+    return codes_left
+
+
+def _numpy_loop(decoder, reader: BitReader, codes_left: int, unchecked: list, plan: ArmPlan,
+                schedule: list, max_n: int, clamps: bool) -> int:
+    """The decoding loop with numpy calls (used when numba is unavailable); returns the escape
+    codes left unread. Same results as :func:`_compiled_loop`."""
     hidden_layers, out_layer, lo, hi = plan.layers[:-1], plan.layers[-1], plan.lo, plan.hi
     ctx = np.empty((_WINDOW + 1, max_n))
     ctx[-1] = 1.0
@@ -632,13 +735,6 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: boo
         v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1], o[2])
         views[n] = v
         return v
-
-    # Escapes: a valid stream has exactly one escape code per escape symbol. Once all the codes
-    # the section holds are used, no step is checked any more; the symbols are kept and
-    # counted at the end instead (an escape symbol beyond the codes: a corrupt stream).
-    reader = BitReader(escapes)
-    codes_left = _count_escape_codes(escapes)
-    unchecked: list[np.ndarray] = []
 
     decode, model, rows, residual = decoder.decode, _model(), coder_table(), _RESIDUAL
     dot, floor, clip, copyto, add, maximum = np.dot, np.floor, _clip, np.copyto, np.add, np.maximum
@@ -705,10 +801,7 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: boo
                 codes_left -= _read_escapes(reader, sym, [seg] if single else seg)
         else:
             unchecked.append(sym)
-    for copy in last_flushes:
-        copy()
-    if unchecked and np.concatenate(unchecked).max() >= esc:
-        raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
+    return codes_left
 
 
 def _count_escape_codes(data: bytes) -> int:

@@ -1,0 +1,112 @@
+"""Compiled kernels for the latent decoder's per-step work (numba), with a numpy fallback.
+
+The range decoder needs the integer ARM's table rows one step (wavefront) at a time: 1,796 steps
+for a 768x512 image, each a few hundred latents. Done with numpy, one step is ~18 calls whose
+fixed cost (~1.5 us each) is most of the entropy-decoding time. :func:`arm_step` does a step's
+whole ARM in one call: gather the context window, the hidden layers (float64 products of
+integers: exact, so any summation order gives the same bits), floors, ReLUs and clamps, the table
+row and the copy of that row's probabilities for the range coder. :func:`store_step` then adds the
+decoded residuals to the predicted means. The arithmetic is the same as the numpy path of
+:mod:`lnic.bitstream.latent_coding` (``tests/test_latent_kernels.py`` compares the two).
+
+numba is optional: if it cannot be imported (or ``LNIC_NO_NUMBA`` is set) :data:`AVAILABLE` is
+False and the decoder uses its numpy loop. Kernels are compiled on first use and cached next to
+this module (or in numba's user cache directory), so only the very first decode pays ~2 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+try:
+    if os.environ.get("LNIC_NO_NUMBA"):
+        raise ImportError("LNIC_NO_NUMBA is set")
+    from numba import njit
+except ImportError as exc:  # pragma: no cover - exercised with LNIC_NO_NUMBA
+    log.debug("numba unavailable (%s): numpy latent decoding", exc)
+    AVAILABLE = False
+else:
+    AVAILABLE = True
+
+
+def _arm_step(storage, segs, n, cols, row_step, x_buf, layers, scratch, out_m, o_buf, lo, hi,
+              hidden_max, row_vec, table, prob_buf):
+    """One step's ARM on its ``n`` latents; returns False if a table row is out of range.
+
+    Context: for each segment ``(start, hs, m, off, dst)`` of ``segs`` (one grid's wavefront in
+    the shared wavefront-major ``storage``), window cell ``(r, c)`` of its latent ``i`` is
+    ``storage[start + r (row_step hs + 1) + c hs + i]``, copied to row ``r cols + c``, column
+    ``off + i`` of ``x`` = ``x_buf`` as [3 cols + 1, n] (its last row is set to ones; columns of
+    raster-layout segments, not in ``segs``, were filled by the caller). ``layers``/``scratch``:
+    the folded hidden layers and flat buffers for their [out, n] outputs; ``out_m`` [3, in]
+    gives ``o`` = ``o_buf`` as [3, n] (mu_q, m_int, scale_idx), clipped to ``lo``/``hi`` per
+    row; hidden activations are clipped to [0, hidden_max]. ``prob_buf`` as [n, symbols]
+    receives ``table[row_j]`` with ``row_j = row_vec . o[:, j]`` (out of the table only for a
+    diverging pass on a corrupt stream, or one without the clamps).
+    """
+    rows = 3
+    k_in = rows * cols + 1
+    x = x_buf[: k_in * n].reshape(k_in, n)
+    for k in range(segs.shape[0]):
+        start, hs, m, off = segs[k, 0], segs[k, 1], segs[k, 2], segs[k, 3]
+        for r in range(rows):
+            for c in range(cols):
+                src = start + r * (row_step * hs + 1) + c * hs
+                dst = x[r * cols + c]
+                dst[off : off + m] = storage[src : src + m]  # (a slice: a vector copy)
+    for j in range(n):
+        x[k_in - 1, j] = 1.0
+    cur = x
+    for i in range(len(layers)):
+        width = layers[i].shape[0]
+        h = scratch[i][: width * n].reshape(width, n)
+        np.dot(layers[i], cur, h)
+        flat = scratch[i]
+        for j in range(width * n):
+            flat[j] = min(max(np.floor(flat[j]), 0.0), hidden_max)
+        cur = h
+    o = o_buf[: 3 * n].reshape(3, n)
+    np.dot(out_m, cur, o)
+    for r in range(3):
+        a, b = lo[r], hi[r]
+        row_o = o_buf[r * n : (r + 1) * n]
+        for j in range(n):
+            row_o[j] = min(max(np.floor(row_o[j]), a), b)
+    n_sym = table.shape[1]
+    probs = prob_buf[: n * n_sym].reshape(n, n_sym)
+    n_rows = table.shape[0]
+    for j in range(n):
+        v = row_vec[0] * o[0, j] + row_vec[1] * o[1, j] + row_vec[2] * o[2, j]
+        if not (0.0 <= v < n_rows):
+            return False
+        row = int(v)
+        for s in range(n_sym):
+            probs[j, s] = table[row, s]
+    return True
+
+
+def _store_step(sym, residual, o_buf, n, storage, segs):
+    """For each segment ``(start, hs, m, off, dst)``: ``storage[dst + i] = residual[sym[off + i]]
+    + m_int[off + i]`` with ``m_int`` = row 1 of ``o_buf`` as [3, n]; returns the largest
+    symbol of the step (raster segments, not in ``segs``, included)."""
+    top = 0
+    for j in range(n):
+        if sym[j] > top:
+            top = sym[j]
+    for k in range(segs.shape[0]):
+        m, off, dst = segs[k, 2], segs[k, 3], segs[k, 4]
+        for i in range(m):
+            storage[dst + i] = residual[sym[off + i]] + o_buf[n + off + i]
+    return top
+
+
+if AVAILABLE:
+    arm_step = njit(cache=True, nogil=True, boundscheck=False)(_arm_step)
+    store_step = njit(cache=True, nogil=True, boundscheck=False)(_store_step)
+else:  # pragma: no cover
+    arm_step = store_step = None

@@ -1,0 +1,85 @@
+"""The compiled (numba) latent-decoding loop and the numpy loop decode the same latents."""
+
+import numpy as np
+import pytest
+from helpers import random_arm, random_grids
+
+import lnic.bitstream.latent_coding as latent_coding
+from lnic.bitstream import arm_kernels
+from lnic.bitstream.format import SYMBOL_RADIUS
+from lnic.bitstream.latent_coding import decode_latents, encode_latents
+from lnic.model.latents import grid_shapes, num_levels
+
+LOOPS = ["numpy", "compiled"]
+
+
+@pytest.fixture(params=LOOPS)
+def loop(request, monkeypatch):
+    if request.param == "compiled" and not arm_kernels.AVAILABLE:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(arm_kernels, "AVAILABLE", request.param == "compiled")
+    return request.param
+
+
+def test_numba_is_used_when_installed():
+    """numba is a dependency: without it decoding is ~25% slower (benchmarks/decode_speed.md)."""
+    assert arm_kernels.AVAILABLE
+
+
+@pytest.mark.parametrize("size", [(16, 16), (37, 53), (64, 48), (300, 16), (2000, 16)])
+def test_both_loops_round_trip(loop, size):
+    """Includes tall, narrow images whose finest grids use the raster layout (300x16: mixed
+    steps; 2000x16: raster only)."""
+    shapes = grid_shapes(*size, num_levels(*size))
+    grids = random_grids(4, shapes, spread=2.0)
+    grids[0][3, 5] = 5 * SYMBOL_RADIUS  # an escape code
+    grids[-1][0, 0] = -2 * SYMBOL_RADIUS
+    arm = random_arm(5)
+    coded, escapes = encode_latents(grids, arm)
+    decoded = decode_latents(coded, escapes, shapes, arm)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
+
+
+def test_raster_layout_is_exercised():
+    grids = latent_coding._make_grids(grid_shapes(300, 16, num_levels(300, 16)))
+    assert not grids[0].wave and grids[-1].wave
+
+
+def test_both_loops_agree_on_corrupt_streams(loop):
+    """A damaged stream gives BitstreamError or some latents, never another exception."""
+    from lnic.errors import BitstreamError
+
+    shapes = grid_shapes(40, 56, 4)
+    grids = random_grids(6, shapes, spread=3.0)
+    arm = random_arm(7)
+    coded, escapes = encode_latents(grids, arm)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        damaged = bytearray(coded)
+        damaged[rng.integers(len(damaged))] ^= 1 << int(rng.integers(8))
+        try:
+            decode_latents(bytes(damaged), escapes, shapes, arm)
+        except BitstreamError:
+            pass
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_both_loops_other_arm_depths(loop, layers):
+    shapes = grid_shapes(37, 53, 4)
+    grids = random_grids(8, shapes)
+    arm = random_arm(9, layers=layers)
+    coded, escapes = encode_latents(grids, arm)
+    decoded = decode_latents(coded, escapes, shapes, arm)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
+
+
+def test_both_loops_with_clamps(loop):
+    """A saturating ARM makes the decoder's second pass (with clamps) run, in either loop."""
+    shapes = grid_shapes(20, 20, 2)
+    arm = random_arm(1, hidden=16)
+    arm[0].weight[:, 11] = 4000  # the left neighbour: 4096 saturates the first layer
+    grids = random_grids(2, shapes, spread=1.0)
+    grids[0][3, 3] = 4096
+    coded, escapes = encode_latents(grids, arm)
+    decoded = decode_latents(coded, escapes, shapes, arm)
+    assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
