@@ -9,9 +9,11 @@ row and the copy of that row's probabilities for the range coder. :func:`store_s
 decoded residuals to the predicted means. The arithmetic is the same as the numpy path of
 :mod:`lnic.bitstream.latent_coding` (``tests/test_latent_kernels.py`` compares the two).
 
-numba is optional: if it cannot be imported (or ``LNIC_NO_NUMBA`` is set) :data:`AVAILABLE` is
-False and the decoder uses its numpy loop. Kernels are compiled on first use and cached next to
-this module (or in numba's user cache directory), so only the very first decode pays ~2 s.
+numba is a dependency but optional at run time: if it cannot be imported or compile (or
+``LNIC_NO_NUMBA`` is set), :data:`AVAILABLE` is False and the decoder uses its numpy loop. The
+kernels are compiled when this module is imported (from the first decode on, lazily) and cached
+next to it (or in numba's user cache directory): the first import ever takes ~2 s, later ones
+about 0.3 s (mostly importing numba).
 """
 
 from __future__ import annotations
@@ -105,8 +107,26 @@ def _store_step(sym, residual, o_buf, n, storage, segs):
     return top
 
 
+def _warm_up() -> None:
+    """Compile (or load from the cache) both kernels on a tiny step of the usual types."""
+    storage = np.zeros(64)
+    segs = np.array([[8, 4, 2, 0, 40]], dtype=np.int64)
+    layers = (np.zeros((3, 16)), np.zeros((3, 3)))
+    scratch = (np.zeros(6), np.zeros(6))
+    o_buf, lo, hi = np.zeros(6), np.zeros(3), np.ones(3)
+    table = np.full((4, 3), 1.0 / 3.0, dtype=np.float32)
+    prob_buf = np.zeros(6, dtype=np.float32)
+    arm_step(storage, segs, 2, 5, 1, np.zeros(32), layers, scratch, np.zeros((3, 3)), o_buf,
+             lo, hi, 1.0, np.zeros(3), table, prob_buf)
+    store_step(np.zeros(2, dtype=np.int32), np.zeros(3), o_buf, 2, storage, segs)
+
+
+arm_step = store_step = None
 if AVAILABLE:
-    arm_step = njit(cache=True, nogil=True, boundscheck=False)(_arm_step)
-    store_step = njit(cache=True, nogil=True, boundscheck=False)(_store_step)
-else:  # pragma: no cover
-    arm_step = store_step = None
+    try:
+        arm_step = njit(cache=True, nogil=True, boundscheck=False)(_arm_step)
+        store_step = njit(cache=True, nogil=True, boundscheck=False)(_store_step)
+        _warm_up()
+    except Exception as exc:  # no cache directory, no working compiler: the numpy loop
+        log.warning("numba kernels unavailable (%s): slower numpy latent decoding", exc)
+        AVAILABLE = False

@@ -22,7 +22,6 @@ from functools import lru_cache
 import constriction
 import numpy as np
 
-from lnic.bitstream import arm_kernels
 from lnic.bitstream.bits import (
     BitReader,
     BitWriter,
@@ -646,6 +645,8 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: boo
     reader = BitReader(escapes)
     codes_left = _count_escape_codes(escapes)
     unchecked: list[np.ndarray] = []
+    from lnic.bitstream import arm_kernels  # (imports numba: only when decoding)
+
     if arm_kernels.AVAILABLE:
         codes_left = _compiled_loop(decoder, reader, codes_left, unchecked, plan, schedule,
                                     int(lens.max()), clamps, grids)
@@ -685,8 +686,9 @@ def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list,
         raster = [(g, t, m, off) for g, t, anchor, _, m, off in segs if anchor < 0]
         steps.append((flush, n, np.array(wave, dtype=np.int64).reshape(-1, 5), raster, segs))
 
+    from lnic.bitstream.arm_kernels import arm_step, store_step
+
     decode, model, residual, row_vec = decoder.decode, _model(), _RESIDUAL, _ROW
-    arm_step, store_step = arm_kernels.arm_step, arm_kernels.store_step
     esc, cols, row_step = ESCAPE_SYMBOL, _COLS, _S + _C
     n_sym = table.shape[1]
     for flush, n, seg_table, raster, segs in steps:
