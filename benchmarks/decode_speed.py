@@ -92,10 +92,21 @@ def time_reference(source: Path, path: Path, runs: int) -> dict:
     return row
 
 
-def time_file(path: Path, runs: int) -> dict:
-    """Median wall and CPU milliseconds per stage of ``runs`` decodes of one file."""
+def time_file(path: Path, runs: int, numpy_loop: bool = False) -> dict:
+    """Median wall and CPU milliseconds per stage of ``runs`` decodes of one file
+    (``numpy_loop``: with the latent decoder's numpy loop instead of the numba kernels)."""
+    from lnic.bitstream import arm_kernels
     from lnic.decoder import decode_bytes
 
+    compiled = arm_kernels.AVAILABLE
+    arm_kernels.AVAILABLE = compiled and not numpy_loop
+    try:
+        return _time_decodes(decode_bytes, path, runs)
+    finally:
+        arm_kernels.AVAILABLE = compiled
+
+
+def _time_decodes(decode_bytes, path: Path, runs: int) -> dict:
     data = path.read_bytes()
     image = decode_bytes(data)  # warm-up (imports, table, caches)
     rows = []
@@ -144,11 +155,22 @@ def measure_memory(width: int, height: int) -> dict:
             "decode_seconds": round(float(seconds), 2), "torch_imported": torch_loaded == "1"}
 
 
+def _numba_version() -> str | None:
+    from lnic.bitstream import arm_kernels
+
+    if not arm_kernels.AVAILABLE:
+        return None
+    import numba
+
+    return numba.__version__
+
+
 def machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"platform": platform.platform(), "processor": platform.processor(),
             "cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "threads": os.environ.get("OMP_NUM_THREADS"),
+            "numpy": np.__version__, "numba": _numba_version(),
+            "threads": os.environ.get("OMP_NUM_THREADS"),
             "load_average": [round(v, 2) for v in load] if load else None}
 
 
@@ -200,10 +222,25 @@ def write_report(result: dict, out: Path) -> None:
         "Where the time goes: entropy decoding is one range-decoder batch per step of the "
         "schedule (format version 2: all grids interleaved, wavefronts x + 2y; 1,796 steps for "
         "768x512, was 4,551 in version 1), each running the 3-layer integer ARM on its latents "
-        "(about 18 numpy calls, a fixed cost per step) and one constriction call; the rest is "
-        "per latent. Upsampling and synthesis are float64 matrix products of integers (exact) "
-        "and rounding passes. `arm_context.md`: the choice of version 2's context.",
+        "(with numba: one compiled call that gathers the context, runs the ARM and copies the "
+        "table rows, then one compiled store; without: about 18 numpy calls, a fixed cost per "
+        "step) and one constriction call (~21 ms in all). Upsampling and synthesis are float64 "
+        "matrix products of integers (exact) and rounding passes. `arm_context.md`: the choice "
+        "of version 2's context.",
     ]
+    if result.get("files_numpy_loop"):
+        lines += [
+            "",
+            "## Without numba",
+            "",
+            "The same files, same process, with the latent decoder's numpy loop (what runs when "
+            "numba is missing or `LNIC_NO_NUMBA` is set):",
+            "",
+            f"| file | {_MODULE_HEADER} |",
+            "|---|---|---|---|---|",
+        ]
+        for f in result["files_numpy_loop"]:
+            lines.append(f"| {f['file']} | {_module_cells(f)} |")
     if result.get("reference"):
         ref = result["reference"]
         lines += [
@@ -239,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per file (default 7)")
     parser.add_argument("--no-large", action="store_true", help="skip the 3840x2160 memory run")
+    parser.add_argument("--no-numpy-loop", action="store_true",
+                        help="skip the comparison runs with the numpy latent-decoding loop")
     parser.add_argument("-o", "--output", type=Path, default=HERE / "decode_speed",
                         help="report path without suffix (.json and .md are written)")
     parser.add_argument("--reference", metavar="NAME=SOURCE:FILES",
@@ -252,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         row = time_file(path, args.runs)
         log.info("%s: %s", path.name, row)
         result["files"].append(row)
+    if result["machine"]["numba"] and not args.no_numpy_loop:
+        result["files_numpy_loop"] = [time_file(path, args.runs, numpy_loop=True)
+                                      for path in sorted(STREAMS.glob("*.lnic"))]
     if args.reference:
         name, _, where = args.reference.rpartition("=")
         source, _, files = where.partition(":")
