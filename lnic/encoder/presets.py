@@ -63,11 +63,12 @@ class Preset:
     warmup_steps: int = 0
     clip_grad: float | None = None
     rate_warmup: float = 0.0
+    net_optimizer: Literal["adam", "soap"] = "soap"
     temperature_start: float = 0.3
-    temperature_end: float = 0.1
+    temperature_end: float = 0.05
     noise: Literal["gaussian", "uniform"] = "gaussian"
     noise_start: float = 0.25
-    noise_end: float = 0.1
+    noise_end: float = 0.15
     compile: bool = True
     reference_pixels: int | None = None
 

@@ -11,6 +11,7 @@ import torch
 
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset
+from lnic.encoder.soap import Soap
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +129,23 @@ def fit(
     total = preset.noise_steps + preset.ste_steps
     params = list(model.parameters())
     net_scale = (preset.net_lr or preset.lr) / preset.lr
-    opt = torch.optim.Adam(
-        [
-            {"params": list(model.latents.parameters()), "scale": 1.0},
-            {"params": [*model.upsampler.parameters(), *model.synthesis.parameters()],
-             "scale": net_scale},
-            {"params": list(model.arm.parameters()),
-             "scale": (preset.arm_lr or preset.net_lr or preset.lr) / preset.lr},
-        ],
-        lr=preset.lr,
-        betas=(0.9, preset.beta2),
-        eps=preset.adam_eps,
-    )
+    latent_groups = [{"params": list(model.latents.parameters()), "scale": 1.0}]
+    net_groups = [
+        {"params": [*model.upsampler.parameters(), *model.synthesis.parameters()],
+         "scale": net_scale},
+        {"params": list(model.arm.parameters()),
+         "scale": (preset.arm_lr or preset.net_lr or preset.lr) / preset.lr},
+    ]
+    betas = (0.9, preset.beta2)
+    if preset.net_optimizer == "soap":
+        optimizers = [
+            torch.optim.Adam(latent_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps),
+            Soap(net_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps),
+        ]
+    else:
+        optimizers = [torch.optim.Adam(latent_groups + net_groups, lr=preset.lr, betas=betas,
+                                       eps=preset.adam_eps)]
+    groups = [g for o in optimizers for g in o.param_groups]
     best: tuple[float, list[torch.Tensor]] | None = None
     stats: dict[str, float] = {}
     for step in range(total):
@@ -159,12 +165,13 @@ def fit(
             hard = 1.0
         if step < preset.warmup_steps:
             lr *= (step + 1) / preset.warmup_steps
-        for group in opt.param_groups:
+        for group in groups:
             group["lr"] = max(lr * group["scale"], 1e-6)
         lam_step = lam
         if noise_phase and step < preset.rate_warmup * preset.noise_steps:
             lam_step = lam * (step / (preset.rate_warmup * preset.noise_steps))
-        opt.zero_grad(set_to_none=True)
+        for o in optimizers:
+            o.zero_grad(set_to_none=True)
         loss, mse, bpp = step_fn(
             model, target, lam_step, torch.tensor(t), torch.tensor(hard), torch.tensor(noise_std)
         )
@@ -172,7 +179,8 @@ def fit(
             torch.nn.utils.clip_grad_norm_(model.network_parameters(), preset.clip_grad)
         if not noise_phase and (best is None or loss.item() < best[0]):
             best = (loss.item(), [p.detach().clone() for p in params])
-        opt.step()
+        for o in optimizers:
+            o.step()
         stats = {"loss": loss.item(), "mse": mse.item(), "bpp": bpp.item(), "phase": hard}
         if progress is not None:
             progress(step + 1, total, stats)
