@@ -7,13 +7,15 @@ original coordinates (rotated exactly at each step); when the bases are renewed,
 moments are carried over to the new basis with the squared rotation between the two (without
 that, stale variances in directions that changed made the updates blow up). The first bases
 are computed after ``precondition_every`` steps of plain Adam: from a single gradient, every
-direction but one is numerical noise, which Adam's normalisation would turn into full steps. The decoder's layers are small
-(at most 40 x 40 statistics), so the eigendecompositions, redone every ``precondition_every``
-steps, cost nothing next to a training step. Parameters that are not matrices (biases, the
-upsampling taps) get plain Adam. Convolution kernels are treated as [out, in * kh * kw].
+direction but one is numerical noise, which Adam's normalisation would turn into full steps.
 
-Cool-chic 5 trains its networks with SOAP; lnic keeps it as an option of the presets
-(``Preset.net_optimizer``) and measures it in ``benchmarks/training_notes.md``.
+The decoder's layers are small (at most 40 x 40 statistics), so the eigendecompositions,
+redone every ``precondition_every`` steps, cost nothing next to a training step. Parameters
+that are not matrices (biases, the upsampling taps) get plain Adam. Convolution kernels are
+treated as [out, in * kh * kw].
+
+Cool-chic 5 trains its networks with SOAP; lnic does too (``Preset.net_optimizer``), measured
+in ``benchmarks/training_notes.md`` (session 3).
 """
 
 from __future__ import annotations
