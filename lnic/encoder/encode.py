@@ -73,6 +73,23 @@ class EncodeResult:
         }
 
 
+QUANTIZATION_LOSS_WARN_DB = 0.5
+"""Weight quantization normally costs < 0.05 dB; more is logged as a warning (a module whose
+weights span ranges that one power-of-two step cannot serve)."""
+
+
+def _report_weight_quantization(model: OverfittedCodec, grids: list[np.ndarray],
+                                target: np.ndarray, decoded: np.ndarray) -> None:
+    """Log the PSNR of the float networks on the rounded latents next to the file's."""
+    with torch.no_grad():
+        rounded = [torch.from_numpy(g.astype(np.float32)) for g in grids]
+        rec, _ = model(rounded, rounded)
+    float_rec = (rec.clamp(0, 1) * 255).round().numpy().transpose(1, 2, 0).astype(np.uint8)
+    before, after = psnr(float_rec, target), psnr(decoded, target)
+    level = logging.WARNING if before - after > QUANTIZATION_LOSS_WARN_DB else logging.INFO
+    log.log(level, "weight quantization: %.3f dB (float networks) -> %.3f dB (file)", before, after)
+
+
 def resolve_lambda(quality: int | None, lmbda: float | None) -> tuple[int | None, float]:
     if lmbda is not None:
         if not (lmbda > 0 and np.isfinite(lmbda)):
@@ -123,6 +140,7 @@ def encode_array(
     decoded = decode_sections(unpack_file(data)).reshape(h, w, channels)
     if not np.array_equal(decoded, expected):
         raise SelfCheckError("the decoded bitstream differs from the encoder's reconstruction")
+    _report_weight_quantization(model, grids, pixels3, decoded)
     elapsed = time.perf_counter() - start
     return EncodeResult(
         bitstream=data,
