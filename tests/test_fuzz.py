@@ -26,6 +26,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lnic.bitstream import arm_kernels  # noqa: F401 (compiles the decoder's kernels before any timing)
 from lnic.bitstream.header import HEADER_SIZE
 from lnic.decoder import decode_bytes
 from lnic.errors import LnicError

@@ -115,6 +115,7 @@ def _warm_up() -> None:
     scratch = (np.zeros(6), np.zeros(6))
     o_buf, lo, hi = np.zeros(6), np.zeros(3), np.ones(3)
     table = np.full((4, 3), 1.0 / 3.0, dtype=np.float32)
+    table.setflags(write=False)  # as the decoder's table (another type for numba)
     prob_buf = np.zeros(6, dtype=np.float32)
     arm_step(storage, segs, 2, 5, 1, np.zeros(32), layers, scratch, np.zeros((3, 3)), o_buf,
              lo, hi, 1.0, np.zeros(3), table, prob_buf)
