@@ -187,6 +187,15 @@ def _module_cells(f: dict) -> str:
             f"| **{f['total_ms']}** / {f['total_cpu_ms']}")
 
 
+def _module_section(title: str, intro: str, rows: list[dict], keys: tuple[str, ...]) -> list[str]:
+    """A markdown section: a table of ``keys`` columns followed by the per-module cells."""
+    lines = ["", f"## {title}", "", intro, "",
+             f"| {' | '.join(keys)} | {_MODULE_HEADER} |", "|---" * (len(keys) + 4) + "|"]
+    for f in rows:
+        lines.append(f"| {' | '.join(str(f[k]) for k in keys)} | {_module_cells(f)} |")
+    return lines
+
+
 def write_report(result: dict, out: Path) -> None:
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
@@ -229,33 +238,19 @@ def write_report(result: dict, out: Path) -> None:
         "of version 2's context.",
     ]
     if result.get("files_numpy_loop"):
-        lines += [
-            "",
-            "## Without numba",
-            "",
+        lines += _module_section(
+            "Without numba",
             "The same files, same process, with the latent decoder's numpy loop (what runs when "
             "numba is missing or `LNIC_NO_NUMBA` is set):",
-            "",
-            f"| file | {_MODULE_HEADER} |",
-            "|---|---|---|---|---|",
-        ]
-        for f in result["files_numpy_loop"]:
-            lines.append(f"| {f['file']} | {_module_cells(f)} |")
+            result["files_numpy_loop"], ("file",))
     if result.get("reference"):
         ref = result["reference"]
-        lines += [
-            "",
-            f"## Against {ref['name']}",
-            "",
+        lines += _module_section(
+            f"Against {ref['name']}",
             f"The decoder of {ref['name']} (`--reference`), on its own bitstreams of the same "
             "images, in a fresh process per file right after the runs above (same settings), "
             "milliseconds:",
-            "",
-            f"| file | bytes | {_MODULE_HEADER} |",
-            "|---|---|---|---|---|---|",
-        ]
-        for f in ref["files"]:
-            lines.append(f"| {f['file']} | {f['bytes']} | {_module_cells(f)} |")
+            ref["files"], ("file", "bytes"))
     if result.get("memory"):
         mem = result["memory"]
         lines += [

@@ -489,18 +489,14 @@ class _WaveGrid:
 
     wave = True
 
-    def __init__(self, h: int, w: int, storage: np.ndarray | None = None, base: int = 0) -> None:
-        """``storage``: a zeroed buffer shared by all grids, of which this grid uses
-        :meth:`size` cells from ``base`` on (None: its own buffer)."""
+    def __init__(self, h: int, w: int, storage: np.ndarray, base: int) -> None:
+        """``storage``: a zeroed buffer shared by all grids (:func:`_make_grids`), of which this
+        grid uses :meth:`size` cells from ``base`` on."""
         self.h, self.w = h, w
         self.hs = hs = h + _Y_PAD + _Y_SPARE
         self.n_fronts = wavefront_count(h, w)
-        size = self.size(h, w)
-        self.base = base
-        if storage is None:
-            storage, self.base = np.zeros(size), 0
-        self.storage = storage
-        self.buf = storage[self.base : self.base + size]
+        self.base, self.storage = base, storage
+        self.buf = storage[base : base + self.size(h, w)]
         # the window of a wavefront whose first latent is (t, y0) starts at cell
         # (t + _A - 2 (_C + S), y0 - 2), i.e. at t * hs + y0; its cell (dy, j) for latent i is at
         # + (dy + 2)((S + _C) hs + 1) + j hs + i

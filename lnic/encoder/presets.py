@@ -39,8 +39,8 @@ class Preset:
     session 3).
 
     ``net_optimizer``: the networks train with SOAP (:mod:`lnic.encoder.soap`, as Cool-chic 5)
-    or Adam; the latents always use Adam. SOAP brought the default preset's quality-4 points
-    on full Kodak images from +41-153% to +27-105% rate against Cool-chic 5.0.
+    or Adam; the latents always use Adam. With SOAP the default preset's mean BD-rate against
+    Cool-chic 5.0 on kodim01/05/14/23 went from +79.3% to +61.7% (benchmarks/kodak/lnic.md).
 
     Learning rates: ``lr`` is the peak rate of the latents, ``net_lr`` that of upsampling and
     synthesis, ``arm_lr`` that of the entropy model (``None``: ``net_lr``). Latents start at
