@@ -101,3 +101,41 @@ def test_soap_preset_trains_a_tiny_image():
                                  reference_pixels=None, net_optimizer="soap")
     stats = train.fit(model, target, 0.01, preset)
     assert stats["mse"] < float(torch.mean((target - 0.5) ** 2))
+
+
+def test_folding_latent_steps_keeps_the_model_function():
+    from lnic.encoder.nets.codec import OverfittedCodec
+    from lnic.model.architecture import Architecture
+
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 20, 24)
+    with torch.no_grad():
+        for g in model.latents.grids:
+            g.normal_(0, 3)
+        model.latents.log_steps.copy_(torch.tensor([-1.0, 0.3, -0.5]))
+        steps = model.latents.steps()
+        scaled = [g / s for g, s in zip(model.latents.grids, steps)]  # the coded integers
+        before, bits_before = model(scaled, [y * s for y, s in zip(scaled, steps)])
+        model.fold_latent_steps()
+        grids = list(model.latents.grids)
+        after, bits_after = model(grids, grids)
+    assert torch.allclose(model.latents.log_steps, torch.zeros(3))
+    assert all(torch.allclose(a, b) for a, b in zip(scaled, grids))
+    assert torch.allclose(before, after, atol=1e-5)
+    assert torch.allclose(bits_before, bits_after)
+
+
+def test_learned_latent_steps_move_and_are_folded_after_training():
+    from lnic.encoder.nets.codec import OverfittedCodec
+    from lnic.model.architecture import Architecture
+
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    target = torch.rand(3, 16, 16)
+    preset = dataclasses.replace(PRESETS["fast"], noise_steps=40, ste_steps=5,
+                                 reference_pixels=None, latent_step_lr=0.05)
+    seen = []
+    train.fit(model, target, 0.001, preset,
+              lambda *_: seen.append(model.latents.steps().detach().clone()))
+    assert not torch.allclose(seen[-1], torch.ones(3))  # the steps trained
+    assert torch.allclose(model.latents.steps(), torch.ones(3))  # and were folded

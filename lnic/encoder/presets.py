@@ -56,7 +56,12 @@ class Preset:
     Knobs off in the presets, for probes (``benchmarks/recipe_probe.py --set clip_grad=0.01``):
     ``adam_eps``, ``warmup_steps`` (linear learning-rate ramp), ``clip_grad`` (networks'
     gradient norm), ``rate_warmup`` (lambda ramped from 0 over that fraction of the noise
-    phase). None gained at full size; see benchmarks/training_notes.md.
+    phase), ``latent_step_lr`` (learn one quantization step per latent grid at this peak rate,
+    :class:`lnic.encoder.nets.codec.LatentPyramid`), ``coarse_steps`` (that many steps on the
+    half-resolution image first, :mod:`lnic.encoder.coarse`; they scale with the image like
+    the other steps), ``decay_power`` (the noise phase's cosine runs over ``progress**decay_power``:
+    below 1 the learning rate falls sooner). None gained at full size; see
+    benchmarks/training_notes.md (sessions 2 and 4).
     """
 
     name: str
@@ -77,6 +82,9 @@ class Preset:
     noise: Literal["gaussian", "uniform"] = "gaussian"
     noise_start: float = 0.25
     noise_end: float = 0.15
+    latent_step_lr: float | None = None
+    coarse_steps: int = 0
+    decay_power: float = 1.0
     compile: bool = True
     reference_pixels: int | None = None
 
@@ -91,7 +99,8 @@ class Preset:
             return self
         factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
         return replace(self, noise_steps=round(self.noise_steps * factor),
-                       ste_steps=round(self.ste_steps * factor))
+                       ste_steps=round(self.ste_steps * factor),
+                       coarse_steps=round(self.coarse_steps * factor))
 
 
 KODAK_PIXELS = 768 * 512

@@ -9,6 +9,7 @@ plus lambda times their bits.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -90,21 +91,28 @@ def _search(
     frac: int,
     cost: Callable[[list[QuantizedLinear]], float],
 ) -> tuple[list[QuantizedLinear], float]:
-    """Coordinate search of (e_w, e_b): weight step first, then bias step."""
+    """Coordinate search of (e_w, e_b): weight step first, then bias step.
+
+    Bias steps stay fine enough for the accumulator but coarse enough that no bias is clamped
+    to :data:`ARM_WEIGHT_CLAMP` (a flat image's synthesis carries the whole picture in biases).
+    """
     e_range = range(WEIGHT_STEP_EXP_MIN, WEIGHT_STEP_EXP_MAX + 1)
+    b_max = max((float(np.abs(b).max()) for _, b in layers if b.size), default=0.0)
+    e_b_cap = 31 if b_max == 0 else max(0, math.floor(math.log2(ARM_WEIGHT_CLAMP / b_max)))
     best: tuple[float, list[QuantizedLinear]] | None = None
     for e_w in e_range:
-        cand = quantize_module(layers, e_w, min(e_w + 4, frac + e_w, 31))
+        cand = quantize_module(layers, e_w, min(e_w + 4, frac + e_w, 31, e_b_cap))
         c = cost(cand)
         if best is None or c < best[0]:
             best = (c, cand)
-        elif c > 1.5 * best[0] and e_w > best[1][0].e_w + 2:
+        elif c > 1.5 * best[0] and e_w > best[1][0].e_w + 4:
             break
     assert best is not None
     e_w = best[1][0].e_w
     if not any(b.size for _, b in layers):
         return best[1], best[0]
-    for e_b in range(max(0, e_w - 2), min(frac + e_w, e_w + 10, 31) + 1):
+    top = min(frac + e_w, e_w + 10, 31, e_b_cap)
+    for e_b in range(max(0, min(e_w - 2, top - 4)), top + 1):
         cand = quantize_module(layers, e_w, e_b)
         c = cost(cand)
         if c < best[0]:

@@ -6,18 +6,21 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
+from lnic.encoder import coarse
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset
 from lnic.encoder.soap import Soap
 
 log = logging.getLogger(__name__)
 
-COMPILE_MIN_PIXELS = 200_000
+COMPILE_MIN_PIXELS = 90_000
 """Smaller images train eagerly: compiling (about a minute on a cache miss) would cost more
-than it saves (a 768x512 step: 0.8 s eager, 0.5 s compiled, one thread).
+than it saves. A 768x512 step takes 0.7 s eager and 0.5 s compiled on one thread; the 384x256
+half image of the coarse stage 0.18 s and 0.13 s.
 
 Only one-thread training compiles: with torch 2.13's inductor on this CPU, the compiled step run
 on two threads corrupted the heap and aborted the process (``lnic encode`` of kodim01 with
@@ -49,7 +52,10 @@ def _loss(
     ``soft_round(y) + u`` and the synthesis ``soft_round(soft_round(y) + u)``, ``u`` uniform.
     """
     rate_in, synth_in = [], []
-    for g in model.latents.grids:
+    steps = model.latents.steps()
+    for k, latent in enumerate(model.latents.grids):
+        step = steps[k]
+        g = latent / step
         rounded = g + (torch.round(g) - g).detach()
         if gaussian:
             noisy = soft_round(soft_round(g, temperature) + noise_std * torch.randn_like(g),
@@ -59,7 +65,7 @@ def _loss(
             rate_noisy = soft_round(g, temperature) + torch.rand_like(g) - 0.5
             synth_noisy = soft_round(rate_noisy, temperature)
         rate_in.append(hard * rounded + (1 - hard) * rate_noisy)
-        synth_in.append(hard * rounded + (1 - hard) * synth_noisy)
+        synth_in.append((hard * rounded + (1 - hard) * synth_noisy) * step)
     recon, bits = model(rate_in, synth_in)
     mse = torch.mean((recon - target) ** 2)
     bpp = bits / (target.shape[1] * target.shape[2])
@@ -120,16 +126,35 @@ def fit(
 ) -> dict[str, float]:
     """Train ``model`` in place on ``target`` [C, H, W] in 0..1; returns final loss terms.
 
-    The straight-through phase keeps the best parameters seen (by the real rounded loss).
+    With ``preset.coarse_steps``, the grids but the finest are first fitted on the image at half
+    resolution (:mod:`lnic.encoder.coarse`). The straight-through phase keeps the best
+    parameters seen (by the real rounded loss).
     """
     pixels = target.shape[1] * target.shape[2]
     preset = preset.scaled(pixels)
+    done = 0
+    if preset.coarse_steps and model.arch.levels >= coarse.MIN_LEVELS:
+        total = preset.coarse_steps + preset.noise_steps + preset.ste_steps
+        half = coarse.coarse_model(model)
+        # The half image's grids carry the same bits over a quarter of the pixels: lambda / 4
+        # keeps the full image's trade-off between those bits and the squared error.
+        stage = replace(preset, noise_steps=preset.coarse_steps, ste_steps=0, coarse_steps=0,
+                        reference_pixels=None)
+        fit(half, coarse.half_resolution(target), lmbda / 4, stage,
+            None if progress is None else lambda s, _, st: progress(s, total, st))
+        coarse.transfer(half, model)
+        done = preset.coarse_steps
     step_fn = _step_function(pixels, preset)
     lam = torch.tensor(float(lmbda))
-    total = preset.noise_steps + preset.ste_steps
+    total = done + preset.noise_steps + preset.ste_steps
     params = list(model.parameters())
     net_scale = (preset.net_lr or preset.lr) / preset.lr
-    latent_groups = [{"params": list(model.latents.parameters()), "scale": 1.0}]
+    latent_groups = [{"params": list(model.latents.grids), "scale": 1.0}]
+    if preset.latent_step_lr:
+        latent_groups.append({"params": [model.latents.log_steps],
+                              "scale": preset.latent_step_lr / preset.lr})
+    else:
+        model.latents.log_steps.requires_grad_(False)
     net_groups = [
         {"params": [*model.upsampler.parameters(), *model.synthesis.parameters()],
          "scale": net_scale},
@@ -148,13 +173,13 @@ def fit(
     groups = [g for o in optimizers for g in o.param_groups]
     best: tuple[float, list[torch.Tensor]] | None = None
     stats: dict[str, float] = {}
-    for step in range(total):
+    for step in range(preset.noise_steps + preset.ste_steps):
         noise_phase = step < preset.noise_steps
         if noise_phase:
             frac = step / max(preset.noise_steps - 1, 1)
             t0, t1 = preset.temperature_start, preset.temperature_end
             t = t0 + (t1 - t0) * frac
-            lr = preset.lr * 0.5 * (1 + math.cos(math.pi * frac))
+            lr = preset.lr * 0.5 * (1 + math.cos(math.pi * frac**preset.decay_power))
             hard = 0.0
             noise_std = preset.noise_start + (preset.noise_end - preset.noise_start) * frac
         else:
@@ -183,9 +208,13 @@ def fit(
             o.step()
         stats = {"loss": loss.item(), "mse": mse.item(), "bpp": bpp.item(), "phase": hard}
         if progress is not None:
-            progress(step + 1, total, stats)
+            progress(done + step + 1, total, stats)
     if best is not None:
         with torch.no_grad():
             for p, b in zip(params, best[1]):
                 p.copy_(b)
+    if preset.latent_step_lr:
+        log.info("latent quantization steps: %s",
+                 " ".join(f"{v:.3f}" for v in model.latents.steps().tolist()))
+    model.fold_latent_steps()
     return stats
