@@ -23,6 +23,11 @@ import torch.nn.functional as F
 
 from lnic.encoder.nets.codec import OverfittedCodec
 
+STEP_COST = 0.25
+"""A half-resolution step costs about a quarter of a full one. The schedule (temperature, noise,
+learning rate) is shared by both stages in proportion to their cost: the coarse stage runs its
+first ``coarse_steps * STEP_COST / (coarse_steps * STEP_COST + noise_steps)``."""
+
 MIN_LEVELS = 3
 """The half-resolution model needs at least two grids (one upsampling transition)."""
 

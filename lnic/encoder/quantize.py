@@ -96,27 +96,39 @@ def _search(
     Bias steps stay fine enough for the accumulator but coarse enough that no bias is clamped
     to :data:`ARM_WEIGHT_CLAMP` (a flat image's synthesis carries the whole picture in biases).
     """
-    e_range = range(WEIGHT_STEP_EXP_MIN, WEIGHT_STEP_EXP_MAX + 1)
+    w_max = max(float(np.abs(w).max()) for w, _ in layers)
     b_max = max((float(np.abs(b).max()) for _, b in layers if b.size), default=0.0)
+    e_w_cap = 31 if w_max == 0 else math.floor(math.log2(ARM_WEIGHT_CLAMP / w_max))
     e_b_cap = 31 if b_max == 0 else max(0, math.floor(math.log2(ARM_WEIGHT_CLAMP / b_max)))
+    # Weight step: from the finest step that clamps no weight towards coarser ones, until four
+    # steps past the best (the cost need not be monotonic when weights are tiny next to biases).
+    top_w = max(WEIGHT_STEP_EXP_MIN, min(WEIGHT_STEP_EXP_MAX, e_w_cap))
     best: tuple[float, list[QuantizedLinear]] | None = None
-    for e_w in e_range:
+    for e_w in range(top_w, WEIGHT_STEP_EXP_MIN - 1, -1):
         cand = quantize_module(layers, e_w, min(e_w + 4, frac + e_w, 31, e_b_cap))
         c = cost(cand)
         if best is None or c < best[0]:
             best = (c, cand)
-        elif c > 1.5 * best[0] and e_w > best[1][0].e_w + 4:
+        elif c > 1.5 * best[0] and e_w < best[1][0].e_w - 4:
             break
     assert best is not None
     e_w = best[1][0].e_w
     if not any(b.size for _, b in layers):
         return best[1], best[0]
-    top = min(frac + e_w, e_w + 10, 31, e_b_cap)
-    for e_b in range(max(0, min(e_w - 2, top - 4)), top + 1):
-        cand = quantize_module(layers, e_w, e_b)
-        c = cost(cand)
-        if c < best[0]:
-            best = (c, cand)
+    # Bias step: walk from the scan's value towards cheaper costs, one step at a time (the
+    # cost is unimodal in e_b: coarser steps lose precision, finer ones cost bits).
+    lo, hi = 0, min(frac + e_w, e_w + 10, 31, e_b_cap)
+    e_b = best[1][0].e_b
+    for direction in (1, -1):
+        moved = False
+        while lo <= e_b + direction <= hi:
+            cand = quantize_module(layers, e_w, e_b + direction)
+            c = cost(cand)
+            if c >= best[0]:
+                break
+            best, e_b, moved = (c, cand), e_b + direction, True
+        if moved:
+            break
     return best[1], best[0]
 
 

@@ -123,8 +123,12 @@ def fit(
     lmbda: float,
     preset: Preset,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    span: tuple[float, float] = (0.0, 1.0),
 ) -> dict[str, float]:
     """Train ``model`` in place on ``target`` [C, H, W] in 0..1; returns final loss terms.
+
+    ``span`` is the part of the noise phase's schedule (temperature, noise, learning rate)
+    that this call runs through: the coarse stage runs the first part, the full image the rest.
 
     With ``preset.coarse_steps``, the grids but the finest are first fitted on the image at half
     resolution (:mod:`lnic.encoder.coarse`). The straight-through phase keeps the best
@@ -140,8 +144,11 @@ def fit(
         # keeps the full image's trade-off between those bits and the squared error.
         stage = replace(preset, noise_steps=preset.coarse_steps, ste_steps=0, coarse_steps=0,
                         reference_pixels=None)
+        cost = preset.coarse_steps * coarse.STEP_COST
+        span = (0.0, cost / (cost + preset.noise_steps))
         fit(half, coarse.half_resolution(target), lmbda / 4, stage,
-            None if progress is None else lambda s, _, st: progress(s, total, st))
+            None if progress is None else lambda s, _, st: progress(s, total, st), span)
+        span = (span[1], 1.0)
         coarse.transfer(half, model)
         done = preset.coarse_steps
     step_fn = _step_function(pixels, preset)
@@ -176,7 +183,7 @@ def fit(
     for step in range(preset.noise_steps + preset.ste_steps):
         noise_phase = step < preset.noise_steps
         if noise_phase:
-            frac = step / max(preset.noise_steps - 1, 1)
+            frac = span[0] + (span[1] - span[0]) * step / max(preset.noise_steps - 1, 1)
             t0, t1 = preset.temperature_start, preset.temperature_end
             t = t0 + (t1 - t0) * frac
             lr = preset.lr * 0.5 * (1 + math.cos(math.pi * frac**preset.decay_power))
