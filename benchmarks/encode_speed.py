@@ -155,7 +155,7 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
     fig, (ax_q, ax_g) = plt.subplots(1, 2, figsize=(10, 4.2))
     for rec in history:
         for name, p in rec.get("presets", {}).items():
-            label = f"{name} ({rec['image']} q{p['quality']})"
+            label = f"{name} ({rec['image']} q{p['quality']}, {rec['date']})"
             ax_q.scatter(p["encode_seconds"], p["psnr_rgb"], label=label)
             ax_q.annotate(f"{p['bpp']:.3f} bpp", (p["encode_seconds"], p["psnr_rgb"]),
                           textcoords="offset points", xytext=(4, 4), fontsize=8)
