@@ -8,9 +8,10 @@ become the full model's grids 1..L-1, its ARM is kept whole, its upsampling filt
 same transitions, and the synthesis gets one more input column (the finest grid, still at
 zero). The full-resolution phase then starts from the upsampled half-resolution fit.
 
-Measured (training notes, session 4): 1200 half-resolution steps + 300 full ones on kodim23 at
-quality 4 landed at +117% against Cool-chic 5.0 where 600 full steps give +105%, so the presets
-leave it off (``Preset.coarse_steps = 0``).
+Measured (training notes, session 4): 1000 half-resolution steps + 400 full ones (about the
+default preset's time) landed at +112% (kodim23) and +89% (kodim01) against Cool-chic 5.0,
+where 600 full steps give +105% and +35%: the finest grid needs full-resolution steps. The
+presets leave it off (``Preset.coarse_steps = 0``).
 """
 
 from __future__ import annotations
