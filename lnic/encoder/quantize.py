@@ -96,7 +96,7 @@ def _search(
     Bias steps stay fine enough for the accumulator but coarse enough that no bias is clamped
     to :data:`ARM_WEIGHT_CLAMP` (a flat image's synthesis carries the whole picture in biases).
     """
-    w_max = max(float(np.abs(w).max()) for w, _ in layers)
+    w_max = max((float(np.abs(w).max()) for w, _ in layers if w.size), default=0.0)
     b_max = max((float(np.abs(b).max()) for _, b in layers if b.size), default=0.0)
     e_w_cap = 31 if w_max == 0 else math.floor(math.log2(ARM_WEIGHT_CLAMP / w_max))
     e_b_cap = 31 if b_max == 0 else max(0, math.floor(math.log2(ARM_WEIGHT_CLAMP / b_max)))

@@ -136,24 +136,23 @@ def fit(
     """
     pixels = target.shape[1] * target.shape[2]
     preset = preset.scaled(pixels)
-    done = 0
-    if preset.coarse_steps and model.arch.levels >= coarse.MIN_LEVELS:
-        total = preset.coarse_steps + preset.noise_steps + preset.ste_steps
+    use_coarse = bool(preset.coarse_steps) and model.arch.levels >= coarse.MIN_LEVELS
+    done = preset.coarse_steps if use_coarse else 0
+    total = done + preset.noise_steps + preset.ste_steps
+    if use_coarse:
         half = coarse.coarse_model(model)
         # The half image's grids carry the same bits over a quarter of the pixels: lambda / 4
         # keeps the full image's trade-off between those bits and the squared error.
         stage = replace(preset, noise_steps=preset.coarse_steps, ste_steps=0, coarse_steps=0,
                         reference_pixels=None)
         cost = preset.coarse_steps * coarse.STEP_COST
-        span = (0.0, cost / (cost + preset.noise_steps))
+        mid = span[0] + (span[1] - span[0]) * cost / (cost + preset.noise_steps)
         fit(half, coarse.half_resolution(target), lmbda / 4, stage,
-            None if progress is None else lambda s, _, st: progress(s, total, st), span)
-        span = (span[1], 1.0)
+            None if progress is None else lambda s, _, st: progress(s, total, st), (span[0], mid))
+        span = (mid, span[1])
         coarse.transfer(half, model)
-        done = preset.coarse_steps
     step_fn = _step_function(pixels, preset)
     lam = torch.tensor(float(lmbda))
-    total = done + preset.noise_steps + preset.ste_steps
     params = list(model.parameters())
     net_scale = (preset.net_lr or preset.lr) / preset.lr
     latent_groups = [{"params": list(model.latents.grids), "scale": 1.0}]
