@@ -11,6 +11,7 @@ from dataclasses import replace
 import torch
 
 from lnic.encoder import coarse
+from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset
 from lnic.encoder.soap import Soap
@@ -134,6 +135,7 @@ def fit(
     resolution (:mod:`lnic.encoder.coarse`). The straight-through phase keeps the best
     parameters seen (by the real rounded loss).
     """
+    keep_large_allocations()
     pixels = target.shape[1] * target.shape[2]
     preset = preset.scaled(pixels)
     use_coarse = bool(preset.coarse_steps) and model.arch.levels >= coarse.MIN_LEVELS

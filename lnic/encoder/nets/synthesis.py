@@ -34,7 +34,9 @@ class Synthesis(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """[levels, H, W] -> [channels, H, W]."""
         levels, h, w = z.shape
-        y = self.lin2(torch.relu(self.lin1(z.reshape(levels, -1).T))).T.reshape(-1, h, w)
+        lin1, lin2 = self.lin1, self.lin2
+        y = PixelMlp.apply(z.reshape(levels, -1), lin1.weight, lin1.bias, lin2.weight, lin2.bias)
+        y = y.reshape(-1, h, w)
         y = y + self._conv(self.conv_a, y)
         return y + self._conv(self.conv_b, torch.relu(y))
 
@@ -45,7 +47,34 @@ class Synthesis(nn.Module):
             padded = edge_pad(y, 1)[None]
         else:  # 25x faster than edge_pad when eager
             padded = F.pad(y[None], (1, 1, 1, 1), mode="replicate")
+        # oneDNN's 3-channel convolution is twice as fast channels-last (forward + backward)
+        padded = padded.contiguous(memory_format=torch.channels_last)
         return F.conv2d(padded, conv.weight, conv.bias)[0]
+
+
+class PixelMlp(torch.autograd.Function):
+    """``W2 @ relu(W1 @ z + b1) + b2`` on channels-first pixels ``z`` [levels, N] -> [C, N].
+
+    The same function as two ``nn.Linear`` on [N, levels] rows, laid out so that every product
+    runs along the long pixel axis and no transposed copies are made; the backward pass keeps
+    only the ReLU output (its sign is the mask). Forward + backward of the synthesis on a
+    768x512 image: ~25% less time than the row layout (training notes, session 5).
+    """
+
+    @staticmethod
+    def forward(ctx, z, w1, b1, w2, b2):  # type: ignore[override]
+        hidden = torch.addmm(b1[:, None], w1, z).clamp_min_(0.0)
+        ctx.save_for_backward(z, w1, w2, hidden)
+        return torch.addmm(b2[:, None], w2, hidden)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        z, w1, w2, hidden = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_w2 = grad @ hidden.T
+        grad_hidden = (w2.T @ grad).mul_(hidden > 0)
+        return (w1.T @ grad_hidden, grad_hidden @ z.T, grad_hidden.sum(1),
+                grad_w2, grad.sum(1))
 
 
 def edge_pad(y: torch.Tensor, p: int) -> torch.Tensor:
