@@ -1,0 +1,42 @@
+"""The encoder's float networks: hand-written backward passes and the allocator setting."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from lnic.encoder.allocator import keep_large_allocations
+from lnic.encoder.nets.synthesis import PixelMlp, Synthesis
+
+
+def test_pixel_mlp_gradients_match_autograd():
+    torch.manual_seed(0)
+    args = [torch.randn(5, 300, dtype=torch.float64), torch.randn(8, 5, dtype=torch.float64),
+            torch.randn(8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64),
+            torch.randn(3, dtype=torch.float64)]
+    args = [a.requires_grad_() for a in args]
+    assert torch.autograd.gradcheck(PixelMlp.apply, args)
+
+
+def test_synthesis_equals_the_row_layout_mlp():
+    torch.manual_seed(1)
+    s = Synthesis(4, 10, 3)
+    for p in s.parameters():
+        p.data.normal_(0, 0.5)
+    z = torch.randn(4, 9, 11)
+    rows = z.reshape(4, -1).T
+    ref = s.lin2(torch.relu(s.lin1(rows))).T.reshape(3, 9, 11)
+    ref = ref + s._conv(s.conv_a, ref)
+    ref = ref + s._conv(s.conv_b, torch.relu(ref))
+    torch.testing.assert_close(s(z), ref)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_large_allocations_are_kept_and_setting_is_idempotent():
+    assert keep_large_allocations()
+    assert keep_large_allocations()
+    big = torch.empty(20_000_000)  # 80 MB: served from the heap now, still usable
+    big.fill_(1.0)
+    assert float(big.sum()) == 20_000_000.0
