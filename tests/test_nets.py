@@ -40,3 +40,25 @@ def test_large_allocations_are_kept_and_setting_is_idempotent():
     big = torch.empty(20_000_000)  # 80 MB: served from the heap now, still usable
     big.fill_(1.0)
     assert float(big.sum()) == 20_000_000.0
+
+
+@pytest.mark.parametrize("shape", [(17, 23), (64, 48), (9, 40)])
+def test_float_upsampling_equals_the_decoders_formula(shape):
+    import numpy as np
+
+    from lnic.encoder.nets.upsampling import Upsampler
+    from lnic.model.latents import grid_shapes
+    from lnic.model.upsampling import up_axis
+
+    rng = np.random.default_rng(0)
+    shapes = grid_shapes(*shape, 3)
+    grids = [rng.normal(size=s) for s in shapes]
+    taps = rng.normal(size=(2, 4))
+    up = Upsampler(3).double()
+    up.taps.data = torch.from_numpy(taps)
+    got = up([torch.from_numpy(g) for g in grids]).detach().numpy()
+    x = grids[-1][None]
+    for k in (1, 0):
+        x = up_axis(up_axis(x, tuple(taps[k]), 2, shapes[k][1]), tuple(taps[k]), 1, shapes[k][0])
+        x = np.concatenate([grids[k][None], x], 0)
+    np.testing.assert_allclose(got, x, rtol=1e-12, atol=1e-12)

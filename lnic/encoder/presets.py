@@ -109,9 +109,9 @@ MAX_STEP_SCALE = 4.0
 """Images smaller than a preset's ``reference_pixels`` get at most this many times its steps."""
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("fast", noise_steps=80, ste_steps=10, compile=False,
+    "fast": Preset("fast", noise_steps=130, ste_steps=13, compile=False,
                    reference_pixels=KODAK_PIXELS),
-    "default": Preset("default", noise_steps=600, ste_steps=60, reference_pixels=KODAK_PIXELS),
+    "default": Preset("default", noise_steps=850, ste_steps=85, reference_pixels=KODAK_PIXELS),
     "slow": Preset("slow", noise_steps=3000, ste_steps=300, reference_pixels=KODAK_PIXELS),
 }
 """Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;
