@@ -34,10 +34,12 @@ def _image(name: str) -> np.ndarray:
 def _setup(image: np.ndarray):
     import torch
 
+    from lnic.encoder.allocator import keep_large_allocations
     from lnic.encoder.nets.codec import OverfittedCodec
     from lnic.model.architecture import Architecture
     from lnic.model.latents import num_levels
 
+    keep_large_allocations()  # as lnic.encoder.train.fit does: time the step the encoder runs
     h, w = image.shape[:2]
     target = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)
     torch.manual_seed(0)

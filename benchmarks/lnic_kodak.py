@@ -29,7 +29,7 @@ COLUMNS = ("image", "codec", "setting", "width", "height", "bytes", "bpp", "psnr
            "encode_s", "decode_s")
 
 
-def measure(image: str, quality: int, preset: str) -> Result:
+def measure(image: str, quality: int, preset: str, save_model: Path | None = None) -> Result:
     from PIL import Image
 
     from lnic.decoder import decode_bytes
@@ -37,6 +37,11 @@ def measure(image: str, quality: int, preset: str) -> Result:
 
     rgb = np.asarray(Image.open(SHARED / "datasets" / "kodak" / f"{image}.png").convert("RGB"))
     result = encode_array(rgb, quality=quality, preset=preset)
+    if save_model is not None:  # the trained float model, to re-run post-training steps on
+        import torch
+
+        save_model.mkdir(parents=True, exist_ok=True)
+        torch.save(result.model.state_dict(), save_model / f"{image}-q{quality}.pt")
     t = time.perf_counter()
     decoded = decode_bytes(result.bitstream)
     decode_s = time.perf_counter() - t
@@ -107,6 +112,8 @@ def main() -> int:
     ap.add_argument("--preset", default="default")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "kodak" / "lnic.csv"))
     ap.add_argument("--summary", action="store_true", help="print per-image BD-rates and exit")
+    ap.add_argument("--save-models", type=Path, default=None,
+                    help="also save each trained float model (state dict) in this folder")
     args = ap.parse_args()
     out = Path(args.output)
     if args.summary:
@@ -119,7 +126,7 @@ def main() -> int:
         for q in (int(v) for v in args.qualities.split(",")):
             if (image, f"lnic-{args.preset}", f"q{q}") in done:
                 continue
-            row = measure(image, q, args.preset)
+            row = measure(image, q, args.preset, args.save_models)
             results.append(row)
             logging.info("%s", row)
     return 0

@@ -49,6 +49,8 @@ class EncodeResult:
     encode_seconds: float
     mac_table: dict[str, float]
     section_bytes: dict[str, int] = field(default_factory=dict)
+    model: OverfittedCodec | None = field(default=None, repr=False)
+    """The trained float model before quantization (for research: re-quantizing, probing)."""
 
     @property
     def bpp(self) -> float:
@@ -159,4 +161,5 @@ def encode_array(
             "weights": len(weights),
             "latents": len(latents) + len(escapes),
         },
+        model=model,
     )
