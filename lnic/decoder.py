@@ -42,7 +42,6 @@ from lnic.errors import BitstreamError, LnicError
 from lnic.model.architecture import Architecture
 from lnic.model.latents import grid_shapes
 from lnic.model.quantized import QuantizedLinear
-from lnic.model.upsampling import prefilter_kernel
 
 log = logging.getLogger(__name__)
 
@@ -155,51 +154,26 @@ def _up_columns(x: np.ndarray, w: int, taps: np.ndarray, clamp: float | None) ->
     return out
 
 
-def _prefilter(grid: np.ndarray, taps: np.ndarray, e: int) -> np.ndarray:
-    """Exact integer pre-filter of one grid (same result as ``prefilter_integer``).
-
-    scipy's 1-D correlation in float64: every product and partial sum is an integer below
-    2^53 (latents < 2^12 and taps < 2^15 in the first pass, clamped values < 2^24 in the
-    second), so the result is exact in any summation order.
-    """
-    from scipy.ndimage import correlate1d
-
-    kernel = np.asarray(prefilter_kernel([float(v) for v in taps]), dtype=np.float64)
-    clamp, half, scale = float(SYNTH_ACT_CLAMP), 2.0 ** (e - 1), 2.0**-e
-    a = correlate1d(grid.astype(np.float64), kernel, axis=1, mode="nearest")
-    a *= 2.0**SYNTH_FRAC_BITS
-    a += half
-    a *= scale
-    np.floor(a, out=a)
-    _clip(a, -clamp, clamp, out=a)
-    b = correlate1d(a, kernel, axis=0, mode="nearest")
-    b += half
-    b *= scale
-    np.floor(b, out=b)
-    return _clip(b, -clamp, clamp, out=b)
-
-
 class _Upsampler:
     """The exact integer upsampling of a latent pyramid (``upsample_integer``), all of it but the
     row pass of the last transition, which :meth:`rows` produces block by block on demand: the
     synthesis consumes it while it is in cache, and the [levels + 1, H, W] stack is never
     stored whole.
 
-    Every grid is pre-filtered first (:func:`lnic.model.upsampling.prefilter_integer`); the
-    exact maxima of the pre-filtered grids start the bounds that let clamps be skipped.
-    :attr:`bound` bounds the magnitude of every output channel.
+    ``bound`` is a bound on the magnitude of every latent (computed if None); :attr:`bound` a
+    bound on the magnitude of every output channel.
     """
 
-    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, e: int) -> None:
+    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, e: int,
+                 bound: float | None = None) -> None:
         levels = len(grids)
         clamp = float(SYNTH_ACT_CLAMP)
         unit = 2.0**SYNTH_FRAC_BITS
-        # every grid's pre-filter first (fixed point); their exact maxima bound the channels
-        pre = [_prefilter(g, taps[levels - 1 + k], e) for k, g in enumerate(grids)]
-        pre_bound = [float(np.abs(p).max(initial=0.0)) for p in pre]
-        self.grids, self.pre0, self.unit, self.clamp = grids, pre[0], unit, clamp
-        x_bound = pre_bound[-1]  # bound on every channel so far
-        x = pre[-1][None]
+        if bound is None:
+            bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
+        self.grids, self.unit, self.clamp = grids, unit, clamp
+        x_bound = bound * unit  # bound on every channel so far
+        x = grids[-1][None] * unit
         self.xc = None
         for k in range(levels - 2, -1, -1):
             t = np.asarray(taps[k], dtype=np.float64) * 2.0**-e
@@ -217,9 +191,9 @@ class _Upsampler:
                 self.xc, self.u, self.clamp_rows = xc, u, x_bound >= clamp
             else:
                 x = np.empty((ch + 1, h, w))
-                x[0] = pre[k]
+                np.multiply(grids[k], unit, out=x[0])
                 self._rows(u, xc, 0, h, x[1:], x_bound >= clamp)
-            x_bound = max(x_bound, pre_bound[k])
+            x_bound = max(x_bound, bound * unit)
         self.bound = x_bound
         self.seconds = [0.0, 0.0]  # (wall, CPU) spent in rows()
 
@@ -241,7 +215,7 @@ class _Upsampler:
         """Rows r0 .. r1 - 1 of every channel (the finest grid first) into ``out`` [levels,
         r1 - r0, W]."""
         w0, c0 = _clock()
-        out[0] = self.pre0[r0:r1]
+        np.multiply(self.grids[0][r0:r1], self.unit, out=out[0])
         if self.xc is not None:
             self._rows(self.u, self.xc, r0, r1, out[1:], self.clamp_rows)
         w1, c1 = _clock()
@@ -251,15 +225,17 @@ class _Upsampler:
 
 def upsample(
     grids: list[np.ndarray], taps: np.ndarray, e: int, out: np.ndarray | None = None,
+    bound: float | None = None,
 ) -> np.ndarray:
     """Exact integer upsampling (same result as ``upsample_integer``) into ``out[:levels]``.
 
-    ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it.
+    ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it. ``bound`` is
+    a bound on the magnitude of every latent (computed if None).
     """
     h0 = grids[0].shape[0]
     if out is None:
         out = np.empty((len(grids),) + grids[0].shape)
-    _Upsampler(grids, taps, e).rows(0, h0, out[: len(grids)])
+    _Upsampler(grids, taps, e, bound).rows(0, h0, out[: len(grids)])
     return out
 
 
@@ -468,7 +444,8 @@ def reconstruct(
     _, (up,), synth = modules
     h, w = grids[0].shape
     t0 = _clock()
-    upsampler = _Upsampler(grids, up.weight, up.e_w)
+    bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
+    upsampler = _Upsampler(grids, up.weight, up.e_w, bound)
     t1 = _clock()
     image = synthesize(synth, upsampler, h, w)
     t2 = _clock()

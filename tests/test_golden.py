@@ -48,10 +48,10 @@ from make_golden import pixel_hash, synthetic_bitstream  # noqa: E402
 
 GOLDEN = {
     "golden.lnic": (
-        (24, 32, 3), "1b67a5395932a1ad9ff4afc9ca482f3102ac7e6ba3af743130399fd0f1a4a4f4"
+        (24, 32, 3), "73d36341c73f1eca85124f824974f3db919379a759f15895030e703e41ca8b75"
     ),
     "golden_synthetic.lnic": (
-        (37, 40), "22a1733d7de7dc137a14345281940843edc0861d39bc02a0136172d9de1b1724"
+        (37, 40), "3d0b73a5e6bfd14cb3a703a7a91ba7be887032f8b4a9cefffa853e2077f2eded"
     ),
 }
 

@@ -42,17 +42,6 @@ def test_large_allocations_are_kept_and_setting_is_idempotent():
     assert float(big.sum()) == 20_000_000.0
 
 
-def _prefilter_numpy(g, p):
-    import numpy as np
-
-    k = [p[0], p[1], p[2], p[3], p[2], p[1], p[0]]
-    h, w = g.shape
-    x = np.pad(g, ((0, 0), (3, 3)), mode="edge")
-    x = sum(k[j] * x[:, j : j + w] for j in range(7))
-    x = np.pad(x, ((3, 3), (0, 0)), mode="edge")
-    return sum(k[j] * x[j : j + h] for j in range(7))
-
-
 @pytest.mark.parametrize("shape", [(17, 23), (64, 48), (9, 40)])
 def test_float_upsampling_equals_the_decoders_formula(shape):
     import numpy as np
@@ -65,31 +54,11 @@ def test_float_upsampling_equals_the_decoders_formula(shape):
     shapes = grid_shapes(*shape, 3)
     grids = [rng.normal(size=s) for s in shapes]
     taps = rng.normal(size=(2, 4))
-    pre = rng.normal(size=(3, 4))
     up = Upsampler(3).double()
     up.taps.data = torch.from_numpy(taps)
-    up.pre.data = torch.from_numpy(pre)
     got = up([torch.from_numpy(g) for g in grids]).detach().numpy()
-    x = _prefilter_numpy(grids[-1], pre[-1])[None]
+    x = grids[-1][None]
     for k in (1, 0):
         x = up_axis(up_axis(x, tuple(taps[k]), 2, shapes[k][1]), tuple(taps[k]), 1, shapes[k][0])
-        x = np.concatenate([_prefilter_numpy(grids[k], pre[k])[None], x], 0)
+        x = np.concatenate([grids[k][None], x], 0)
     np.testing.assert_allclose(got, x, rtol=1e-12, atol=1e-12)
-    np.testing.assert_array_equal(up.all_taps().detach().numpy(), np.concatenate([taps, pre]))
-
-
-def test_integer_prefilter_identity_is_exact_and_others_round_the_float_filter():
-    import numpy as np
-
-    from lnic.model.upsampling import prefilter_integer
-
-    rng = np.random.default_rng(3)
-    g = rng.integers(-40, 41, size=(13, 21)).astype(np.float64)
-    e, frac = 8, 12
-    same = prefilter_integer(g, (0, 0, 0, 1 << e), e, frac, 1 << 24)
-    np.testing.assert_array_equal(same, g * 2**frac)
-    p = np.array([3, -9, 40, 200])
-    got = prefilter_integer(g, p, e, frac, 1 << 24) / 2**frac
-    want = _prefilter_numpy(g, p / 2**e)
-    assert np.abs(got - want).max() <= 2 * 2.0**-frac * (1 + np.abs(p / 2**e).sum() * 2)
-    assert not np.array_equal(got, g)

@@ -8,11 +8,8 @@ from __future__ import annotations
 MAGIC = b"LNIC"
 """First four bytes of every .lnic file."""
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 2
 """Format version written in the header; decoders refuse versions they do not know.
-
-Version 3 (session 5) adds a learned pre-filter per latent grid to the upsampling
-(:mod:`lnic.model.upsampling`): the upsampling record holds ``2L - 1`` rows of taps.
 
 Version 2 (decoder speed, issue 5) changed only the latent coding order and the range coder's
 view of the table: the grids are interleaved in one schedule of wavefront steps

@@ -14,9 +14,8 @@ from lnic.model.upsampling import upsampling_macs
 class Architecture:
     """Sizes of the per-image decoder.
 
-    The defaults spend ~1.29 kMAC/pixel: ARM 13 -> 16 -> 16 -> 2 (~660 MAC/px over 1.33
-    latents/pixel), learned upsampling with pre-filters (~65), synthesis 7 -> 40 -> 3 + two
-    3x3 (~560).
+    The defaults spend ~1.3 kMAC/pixel: ARM 13 -> 16 -> 16 -> 2 (~660 MAC/px over 1.33
+    latents/pixel), learned upsampling (~45), synthesis 7 -> 40 -> 3 + two 3x3 (~560).
     """
 
     levels: int
@@ -29,7 +28,7 @@ class Architecture:
         """(weight shape, bias shape) of every layer of the ARM, upsampling and synthesis."""
         dims = [N_CONTEXT] + [self.arm_hidden] * self.arm_layers + [2]
         arm = [((b, a), (b,)) for a, b in zip(dims[:-1], dims[1:])]
-        up = [((2 * self.levels - 1, 4), (0,))]  # x2 filters, then one pre-filter per grid
+        up = [((self.levels - 1, 4), (0,))]
         c = self.channels
         synth = [
             ((self.synth_hidden, self.levels), (self.synth_hidden,)),

@@ -63,8 +63,6 @@ def synthetic_bitstream(height: int = 37, width: int = 40, channels: int = 1, se
     arm = module(arm_s, 8, 6, 300)
     n_up = arch.levels - 1
     taps = np.array([[-6, -18, 58, 222]] * n_up) + rng.integers(-4, 5, (n_up, 4))
-    pre = np.array([[0, 0, 0, 256]] * arch.levels) + rng.integers(-12, 13, (arch.levels, 4))
-    taps = np.concatenate([taps, pre])  # x2 filters, then the pre-filters (format version 3)
     up = [QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0)]
     synth = module(synth_s, 12, 13, 250)
     synth[1].bias[:] = 1 << 12  # output around mid-grey (0.5)

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lnic.model.upsampling import BICUBIC_INIT, IDENTITY_PREFILTER
+from lnic.model.upsampling import BICUBIC_INIT
 
 
 def up_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int, size: int) -> torch.Tensor:
@@ -34,40 +34,16 @@ def upsample2(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int]) -> to
     return up_axis_torch(x, taps, 1, shape[0])
 
 
-def filter_axis_torch(x: torch.Tensor, kernel: torch.Tensor, axis: int) -> torch.Tensor:
-    """Filter ``x`` along ``axis`` by an odd kernel with replicated borders (one product)."""
-    n, r = x.shape[axis], kernel.shape[0] // 2
-    padded = torch.index_select(x, axis, torch.from_numpy(np.clip(np.arange(-r, n + r), 0, n - 1)))
-    shifted = torch.stack([padded.narrow(axis, s, n) for s in range(kernel.shape[0])], 0)
-    return (kernel[None] @ shifted.reshape(kernel.shape[0], -1)).reshape(x.shape)
-
-
-def prefilter(grid: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """The separable symmetric 7-tap pre-filter of one grid [h, w] (columns, then rows)."""
-    kernel = torch.stack([p[0], p[1], p[2], p[3], p[2], p[1], p[0]])
-    return filter_axis_torch(filter_axis_torch(grid, kernel, 1), kernel, 0)
-
-
 class Upsampler(nn.Module):
-    """Float upsampling of a latent pyramid to a [levels, H, W] tensor (finest grid first).
-
-    ``taps`` [levels - 1, 4] are the x2 filters (bicubic at first), ``pre`` [levels, 4] the
-    pre-filters of the grids (identity at first: a zero start would be a saddle point, since the
-    separable filter is a product of two copies of its taps).
-    """
+    """Float upsampling of a latent pyramid to a [levels, H, W] tensor (finest grid first)."""
 
     def __init__(self, levels: int):
         super().__init__()
         self.taps = nn.Parameter(torch.tensor([BICUBIC_INIT] * max(levels - 1, 0)))
-        self.pre = nn.Parameter(torch.tensor([IDENTITY_PREFILTER] * levels))
-
-    def all_taps(self) -> torch.Tensor:
-        """[2 * levels - 1, 4]: the x2 filters then the pre-filters (the format's layout)."""
-        return torch.cat([self.taps, self.pre], 0)
 
     def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
-        x = prefilter(grids[-1], self.pre[-1])[None]
+        x = grids[-1][None]
         for k in range(len(grids) - 2, -1, -1):
             x = upsample2(x, self.taps[k], tuple(grids[k].shape))
-            x = torch.cat([prefilter(grids[k], self.pre[k])[None], x], 0)
+            x = torch.cat([grids[k][None], x], 0)
         return x
