@@ -117,8 +117,9 @@ PRESETS: dict[str, Preset] = {
 """Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;
 smaller images get more steps in the same time, see :meth:`Preset.scaled`):
 ``fast`` trains eagerly (compiling takes about a minute on a cache miss) to stay within a
-minute; ``default`` compiles and stays within five minutes; ``slow`` has no time target (about
-half an hour) and gives the best rate-distortion."""
+minute (46 s on kodim01); ``default`` stays within five minutes (247 s; it compiles only when
+torch runs on one thread, see :data:`lnic.encoder.train.COMPILE_MIN_PIXELS`); ``slow`` has no
+time target (3,300 steps of ~0.28 s: about 16 minutes) and gives the best rate-distortion."""
 
 
 def get_preset(name: str) -> Preset:

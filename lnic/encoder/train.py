@@ -20,13 +20,13 @@ log = logging.getLogger(__name__)
 
 COMPILE_MIN_PIXELS = 90_000
 """Smaller images train eagerly: compiling (about a minute on a cache miss) would cost more
-than it saves. A 768x512 step takes 0.7 s eager and 0.5 s compiled on one thread; the 384x256
-half image of the coarse stage 0.18 s and 0.13 s.
+than it saves. A 768x512 step takes about 0.49 s eager and 0.39 s compiled on one thread
+(session 5; 0.7 s and 0.5 s before the allocator setting and the channels-first synthesis).
 
 Only one-thread training compiles: with torch 2.13's inductor on this CPU, the compiled step run
 on two threads corrupted the heap and aborted the process (``lnic encode`` of kodim01 with
 OMP_NUM_THREADS=2, 2026-11-22), while thousands of one-thread compiled steps ran clean. Eager on
-two threads is about as fast as compiled on one (0.47 s against 0.44 s per 768x512 step)."""
+two threads (0.28 s per 768x512 step) is faster than compiled on one (0.39 s)."""
 
 
 def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
