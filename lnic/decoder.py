@@ -42,6 +42,7 @@ from lnic.errors import BitstreamError, LnicError
 from lnic.model.architecture import Architecture
 from lnic.model.latents import grid_shapes
 from lnic.model.quantized import QuantizedLinear
+from lnic.model.upsampling import polyphase_taps
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +93,13 @@ UP_BLOCK = 16
 
 def _up_matrix(n: int, size: int, taps: np.ndarray) -> np.ndarray:
     """[size, n] matrix of the x2 polyphase filter with replicated borders (taps pre-scaled)."""
-    a, b, c, d = (float(v) for v in taps)
     u = np.zeros((size, n))
     m = np.arange(n)
-
-    def put(out: np.ndarray, offset: int, tap: float) -> None:
+    for phase, weights in enumerate(polyphase_taps([float(v) for v in taps])):
+        out = 2 * m + phase
         keep = out < size
-        np.add.at(u, (out[keep], np.clip(m[keep] + offset, 0, n - 1)), tap)
-
-    for offset, tap in ((-2, a), (-1, c), (0, d), (1, b)):
-        put(2 * m, offset, tap)
-    for offset, tap in ((-1, b), (0, d), (1, c), (2, a)):
-        put(2 * m + 1, offset, tap)
+        for offset, tap in zip(range(-2, 3), weights):
+            np.add.at(u, (out[keep], np.clip(m[keep] + offset, 0, n - 1)), tap)
     return u
 
 
@@ -111,13 +107,10 @@ def _column_block_matrix(taps: np.ndarray) -> np.ndarray:
     """[UP_HALF + 5, 2 UP_HALF]: the 2 UP_HALF outputs of a block from its UP_HALF + 4 inputs
     (``x[m - 2] .. x[m + UP_HALF + 1]``, replicated beyond the borders) and a constant one (the
     rounding ``+ 1/2``)."""
-    a, b, c, d = (float(v) for v in taps)
     u = np.zeros((UP_HALF + 5, 2 * UP_HALF))
-    for i in range(UP_HALF):
-        for k, tap in enumerate((a, c, d, b)):  # even[m] = a x[m-2] + c x[m-1] + d x[m] + b x[m+1]
-            u[i + k, 2 * i] += tap
-        for k, tap in enumerate((b, d, c, a)):  # odd[m] = b x[m-1] + d x[m] + c x[m+1] + a x[m+2]
-            u[i + 1 + k, 2 * i + 1] += tap
+    for phase, weights in enumerate(polyphase_taps([float(v) for v in taps])):
+        for i in range(UP_HALF):  # output 2i + phase reads inputs i .. i + 4 (x[m-2] .. x[m+2])
+            u[i : i + 5, 2 * i + phase] += weights
     u[-1] = 0.5
     return u
 

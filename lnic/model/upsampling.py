@@ -13,32 +13,29 @@ import numpy as np
 BICUBIC_INIT = (-0.0234375, -0.0703125, 0.2265625, 0.8671875)
 
 
-def up_axis(x, taps, axis: int, size: int, take=np.take, stack=np.stack):
-    """Upsample ``x`` by 2 along ``axis``, keeping ``size`` samples.
+def polyphase_taps(taps) -> tuple[tuple, tuple]:
+    """The (even, odd) output phases of a x2 step as weights of ``x[m - 2] .. x[m + 2]``.
 
-    ``take(x, indices, axis)`` and ``stack(arrays, axis)`` let the encoder's float model run the
-    same formula on torch tensors.
+    ``even[m] = a x[m-2] + c x[m-1] + d x[m] + b x[m+1]`` and
+    ``odd[m] = b x[m-1] + d x[m] + c x[m+1] + a x[m+2]`` for taps ``(a, b, c, d)``: the one
+    definition of the filter layout that the reference, the fast decoder and the encoder's float
+    model all build on. Works on floats, numpy scalars and torch tensors.
     """
     a, b, c, d = taps
+    zero = a * 0
+    return (a, c, d, b, zero), (zero, b, d, c, a)
+
+
+def up_axis(x: np.ndarray, taps, axis: int, size: int) -> np.ndarray:
+    """Upsample ``x`` by 2 along ``axis`` (borders replicated), keeping ``size`` samples."""
     n = x.shape[axis]
-    idx = np.clip(np.arange(-2, n + 2), 0, n - 1)
-    xp = take(x, idx, axis)
-
-    def s(start: int):
-        sl = [slice(None)] * x.ndim
-        sl[axis] = slice(start, start + n)
-        return xp[tuple(sl)]
-
-    xm2, xm1, x0, xp1, xp2 = s(0), s(1), s(2), s(3), s(4)
-    even = a * xm2 + c * xm1 + d * x0 + b * xp1
-    odd = b * xm1 + d * x0 + c * xp1 + a * xp2
-    out = stack([even, odd], axis + 1)
+    xp = np.take(x, np.clip(np.arange(-2, n + 2), 0, n - 1), axis)
+    shifted = [np.take(xp, np.arange(j, j + n), axis) for j in range(5)]
+    even, odd = (sum(w * s for w, s in zip(phase, shifted)) for phase in polyphase_taps(taps))
     shape = list(x.shape)
     shape[axis] = 2 * n
-    out = out.reshape(shape)
-    sl = [slice(None)] * x.ndim
-    sl[axis] = slice(0, size)
-    return out[tuple(sl)]
+    out = np.stack([even, odd], axis + 1).reshape(shape)
+    return np.take(out, np.arange(size), axis)
 
 
 def upsampling_macs(shapes: list[tuple[int, int]]) -> int:

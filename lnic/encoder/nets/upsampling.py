@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lnic.model.upsampling import BICUBIC_INIT
+from lnic.model.upsampling import BICUBIC_INIT, polyphase_taps
 
 
 def up_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int, size: int) -> torch.Tensor:
@@ -16,9 +16,7 @@ def up_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int, size: int) -> 
     matrix of taps: autograd then differentiates one product instead of eight scaled sums,
     which makes forward + backward about 20% faster on a 768x512 pyramid.
     """
-    a, b, c, d = taps[0], taps[1], taps[2], taps[3]
-    zero = torch.zeros_like(a)
-    phases = torch.stack([torch.stack([a, c, d, b, zero]), torch.stack([zero, b, d, c, a])])
+    phases = torch.stack([torch.stack(p) for p in polyphase_taps(taps.unbind())])
     n = x.shape[axis]
     padded = torch.index_select(x, axis, torch.from_numpy(np.clip(np.arange(-2, n + 2), 0, n - 1)))
     shifted = torch.stack([padded.narrow(axis, s, n) for s in range(5)], 0)
