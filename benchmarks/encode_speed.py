@@ -57,33 +57,27 @@ def _loss_args():
 def step_timings(image: np.ndarray, steps: int = 6) -> dict[str, float]:
     """Median seconds of one training step (forward + backward + Adam).
 
-    Eager on the process's threads, compiled on one thread (what the encoder does).
+    Eager, on the process's threads (the encoder does not compile, lnic/encoder/train.py).
     """
     import torch
 
     from lnic.encoder.train import _loss
 
     out = {"threads": torch.get_num_threads()}
-    for mode in ("eager", "compiled"):
-        if mode == "compiled":  # lnic compiles only one-thread training (train.py)
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-        model, target = _setup(image)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        fn = torch.compile(_loss, dynamic=False) if mode == "compiled" else _loss
+    model, target = _setup(image)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    t = time.perf_counter()
+    _loss(model, target, *_loss_args())[0].backward()  # warm-up
+    out["eager_first_step_s"] = time.perf_counter() - t
+    times = []
+    for _ in range(steps):
         t = time.perf_counter()
-        fn(model, target, *_loss_args())[0].backward()  # warm-up (compiles)
-        out[f"{mode}_first_step_s"] = time.perf_counter() - t
-        times = []
-        for _ in range(steps):
-            t = time.perf_counter()
-            loss = fn(model, target, *_loss_args())[0]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            times.append(time.perf_counter() - t)
-        out[f"{mode}_step_s"] = float(np.median(times))
-    torch.set_num_threads(threads)
+        loss = _loss(model, target, *_loss_args())[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t)
+    out["eager_step_s"] = float(np.median(times))
     return out
 
 
@@ -95,9 +89,11 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
     """
     import torch
 
-    from lnic.encoder.nets.arm import gather_context_torch
+    from lnic.encoder.nets.arm import CausalContext
     from lnic.encoder.nets.entropy import laplace_bits
+    from lnic.encoder.nets.mlp import mlp_channels_first
     from lnic.encoder.train import soft_round
+    from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN
 
     model, target = _setup(image)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -114,9 +110,10 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
         grids = [soft_round(soft_round(g, temp) + 0.25 * torch.randn_like(g), temp)
                  for g in model.latents.grids]
         t = tick("quantization proxy", t)
-        ctx = gather_context_torch(grids)
+        ctx = CausalContext.apply(*grids)
         t = tick("context gathering", t)
-        mu, log_scale = model.arm(ctx)
+        out = mlp_channels_first(ctx, model.arm.linears())
+        mu, log_scale = out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
         t = tick("ARM MLP", t)
         flat = torch.cat([g.reshape(-1) for g in grids])
         bits = laplace_bits(flat, mu, log_scale).sum()

@@ -53,7 +53,6 @@ def main() -> int:
         top, left, size = (int(v) for v in args.crop.split(","))
         crop = np.ascontiguousarray(rgb[top : top + size, left : left + size])
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
-    overrides.setdefault("compile", False)
     preset = dataclasses.replace(PRESETS[args.preset], **overrides)
     widths = {k: v for k, v in (("arm_hidden", args.arm_hidden),
                                 ("synth_hidden", args.synth_hidden)) if v is not None}

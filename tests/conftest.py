@@ -35,4 +35,4 @@ def small_image(kodak23) -> np.ndarray:
 def tiny_preset():
     from lnic.encoder.presets import Preset
 
-    return Preset("test", noise_steps=120, ste_steps=10, compile=False)
+    return Preset("test", noise_steps=120, ste_steps=10)

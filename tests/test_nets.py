@@ -8,16 +8,44 @@ import pytest
 import torch
 
 from lnic.encoder.allocator import keep_large_allocations
-from lnic.encoder.nets.synthesis import PixelMlp, Synthesis
+from lnic.encoder.nets.arm import Arm, CausalContext, gather_context_torch
+from lnic.encoder.nets.mlp import ChannelsFirstMlp
+from lnic.encoder.nets.synthesis import Synthesis
 
 
-def test_pixel_mlp_gradients_match_autograd():
+@pytest.mark.parametrize("dims", [(5, 8, 3), (13, 6, 6, 2)])
+def test_channels_first_mlp_gradients_match_autograd(dims):
     torch.manual_seed(0)
-    args = [torch.randn(5, 300, dtype=torch.float64), torch.randn(8, 5, dtype=torch.float64),
-            torch.randn(8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64),
-            torch.randn(3, dtype=torch.float64)]
+    args = [torch.randn(dims[0], 300, dtype=torch.float64)]
+    for a, b in zip(dims[:-1], dims[1:]):
+        args += [torch.randn(b, a, dtype=torch.float64), torch.randn(b, dtype=torch.float64)]
     args = [a.requires_grad_() for a in args]
-    assert torch.autograd.gradcheck(PixelMlp.apply, args)
+    assert torch.autograd.gradcheck(ChannelsFirstMlp.apply, args)
+
+
+@pytest.mark.parametrize("shape", [(17, 23), (9, 40), (32, 48)])
+def test_causal_context_gradients_match_autograd(shape):
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(0)
+    grids = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
+             for s in grid_shapes(*shape, 3)]
+    torch.testing.assert_close(CausalContext.apply(*grids), gather_context_torch(grids).T)
+    assert torch.autograd.gradcheck(CausalContext.apply, grids)
+
+
+def test_arm_fast_form_equals_the_row_form():
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(2)
+    grids = [torch.randn(*s, dtype=torch.float64) * 3 for s in grid_shapes(21, 30, 4)]
+    arm = Arm(16, 2).double()
+    for p in arm.parameters():
+        p.data.normal_(0, 0.5)
+    mu, log_scale = arm(gather_context_torch(grids))
+    fast_mu, fast_log_scale = arm.forward_grids(grids)
+    torch.testing.assert_close(fast_mu, mu)
+    torch.testing.assert_close(fast_log_scale, log_scale)
 
 
 def test_synthesis_equals_the_row_layout_mlp():

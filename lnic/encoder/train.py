@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -18,15 +17,13 @@ from lnic.encoder.soap import Soap
 
 log = logging.getLogger(__name__)
 
-COMPILE_MIN_PIXELS = 90_000
-"""Smaller images train eagerly: compiling (about a minute on a cache miss) would cost more
-than it saves. A 768x512 step takes about 0.49 s eager and 0.39 s compiled on one thread
-(session 5; 0.7 s and 0.5 s before the allocator setting and the channels-first synthesis).
-
-Only one-thread training compiles: with torch 2.13's inductor on this CPU, the compiled step run
-on two threads corrupted the heap and aborted the process (``lnic encode`` of kodim01 with
-OMP_NUM_THREADS=2, 2026-11-22), while thousands of one-thread compiled steps ran clean. Eager on
-two threads (0.28 s per 768x512 step) is faster than compiled on one (0.39 s)."""
+TRAINING_IS_EAGER = True
+"""Training runs eagerly (no ``torch.compile``). Up to session 6 one-thread training compiled
+(0.39 s per 768x512 step against 0.49 s eager); the session-7 channels-first ARM and context
+gathering (:mod:`lnic.encoder.nets.arm`) made the eager step 0.34 s on one thread and 0.18 s on
+two, and inductor took over ten minutes (and 3 GB) to compile the new step, so the compiler and
+its fallbacks went. On two threads the compiled step had corrupted the heap anyway (sessions 2,
+4 and 5; training notes)."""
 
 
 def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
@@ -73,46 +70,14 @@ def _loss(
     return mse + lmbda * bpp, mse, bpp
 
 
-def _step_function(pixels: int, preset: Preset) -> Callable:
-    """Forward + backward of one step: compiled for large images, eager otherwise.
-
-    Returns ``step(*loss_args) -> (loss, mse, bpp)`` with gradients accumulated.
-    ``torch.compile`` is lazy: a missing or broken compiler only shows during the first step
-    (forward or backward), so a failure there switches to eager training, once, with a warning.
-    """
+def _step_function(preset: Preset) -> Callable:
+    """Forward + backward of one step: ``step(*loss_args) -> (loss, mse, bpp)``, gradients
+    accumulated."""
     gaussian = preset.noise == "gaussian"
 
-    def eager(*args):
-        return _loss(*args, gaussian)
-
-    def run(fn, args):
-        out = fn(*args)
-        out[0].backward()
-        return out
-
-    if (
-        not preset.compile
-        or pixels < COMPILE_MIN_PIXELS
-        or os.environ.get("LNIC_NO_COMPILE")
-        or torch.get_num_threads() > 1
-    ):
-        return lambda *args: run(eager, args)
-    compiled = torch.compile(eager, dynamic=False)
-    chosen = None  # set by the first step: ``compiled`` if it worked, else ``eager``
-
     def step(*args):
-        nonlocal chosen
-        if chosen is not None:
-            return run(chosen, args)
-        try:
-            out = run(compiled, args)
-        except Exception:
-            log.warning("torch.compile failed; training eagerly", exc_info=True)
-            for p in args[0].parameters():
-                p.grad = None
-            chosen = eager
-            return run(eager, args)
-        chosen = compiled
+        out = _loss(*args, gaussian)
+        out[0].backward()
         return out
 
     return step
@@ -153,7 +118,7 @@ def fit(
             None if progress is None else lambda s, _, st: progress(s, total, st), (span[0], mid))
         span = (mid, span[1])
         coarse.transfer(half, model)
-    step_fn = _step_function(pixels, preset)
+    step_fn = _step_function(preset)
     lam = torch.tensor(float(lmbda))
     params = list(model.parameters())
     net_scale = (preset.net_lr or preset.lr) / preset.lr

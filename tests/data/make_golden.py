@@ -88,7 +88,7 @@ def main() -> int:
 
     source = np.asarray(Image.open(KODAK / "kodim23.png").convert("RGB"))
     crop = np.ascontiguousarray(source[CROP])
-    preset = Preset("golden", noise_steps=60, ste_steps=5, compile=False)
+    preset = Preset("golden", noise_steps=60, ste_steps=5)
     result = encode_array(crop, quality=4, preset=preset, seed=0)
     (HERE / "golden.lnic").write_bytes(result.bitstream)
     decoded = lnic.decode(result.bitstream)
