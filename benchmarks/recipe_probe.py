@@ -7,11 +7,12 @@ Full images (``--crop full``), other seeds (``--seed``) and network widths (``--
 ``--synth-hidden``) reproduce the session-6 runs of ``training_notes.md``, e.g.
 
     OMP_NUM_THREADS=1 python benchmarks/recipe_probe.py --image kodim01 --crop full \
-        --preset default --quality 4 --set compile=true --set noise_steps=925 --set ste_steps=10
+        --preset default --quality 4 --set noise_steps=925 --set ste_steps=10
 
 Prints the real file's bpp and PSNR and ``J = MSE + lambda * bpp`` (MSE of 0..1 images), the
-quantity the encoder minimises, so two recipes compare on one number. Crops train eagerly
-(no compile, unless ``--set compile=true``) so a probe takes one or two minutes.
+quantity the encoder minimises, so two recipes compare on one number. A 256x256 crop takes one
+or two minutes. Session 6's commands in ``training_notes.md`` carry ``--set compile=true``: that
+preset field is gone since session 7 (training is always eager); drop it to re-run them.
 """
 
 from __future__ import annotations

@@ -17,15 +17,6 @@ from lnic.encoder.soap import Soap
 
 log = logging.getLogger(__name__)
 
-TRAINING_IS_EAGER = True
-"""Training runs eagerly (no ``torch.compile``). Up to session 6 one-thread training compiled
-(0.39 s per 768x512 step against 0.49 s eager); the session-7 channels-first ARM and context
-gathering (:mod:`lnic.encoder.nets.arm`) made the eager step 0.34 s on one thread and 0.18 s on
-two, and inductor took over ten minutes (and 3 GB) to compile the new step, so the compiler and
-its fallbacks went. On two threads the compiled step had corrupted the heap anyway (sessions 2,
-4 and 5; training notes)."""
-
-
 def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
     """Differentiable rounding (Agustsson & Theis); tends to ``round`` as temperature -> 0."""
     m = torch.floor(x) + 0.5
@@ -72,7 +63,14 @@ def _loss(
 
 def _step_function(preset: Preset) -> Callable:
     """Forward + backward of one step: ``step(*loss_args) -> (loss, mse, bpp)``, gradients
-    accumulated."""
+    accumulated.
+
+    Eager, on purpose. Up to session 6 one-thread training compiled (0.39 s per 768x512 step
+    against 0.49 s eager); the session-7 channels-first ARM and context gathering
+    (:mod:`lnic.encoder.nets.arm`) made the eager step 0.34 s on one thread and 0.19 s on two,
+    and inductor took over ten minutes (and 3 GB) to compile the new step. On two threads the
+    compiled step had also corrupted the heap (sessions 2, 4 and 5; training notes).
+    """
     gaussian = preset.noise == "gaussian"
 
     def step(*args):

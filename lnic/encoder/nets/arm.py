@@ -22,6 +22,7 @@ from lnic.model.arm import (
     LOG_SCALE_MAX,
     LOG_SCALE_MIN,
     N_CONTEXT,
+    coarser_colocated,
     gather_context,
 )
 
@@ -56,8 +57,7 @@ class CausalContext(torch.autograd.Function):
             for i, (dy, dx) in enumerate(ARM_CONTEXT):
                 view[i].copy_(padded[p + dy : p + dy + h, p + dx : p + dx + w])
             if k + 1 < len(grids):
-                c = grids[k + 1]
-                view[-1].copy_(c.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w])
+                view[-1].copy_(coarser_colocated(grids[k + 1], (h, w)))
             else:
                 view[-1].zero_()
             off += h * w
