@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lnic.bitstream.format import ARM_CONTEXT
+from lnic.encoder.native.ops import ArmRate, fits
+from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.mlp import mlp_channels_first
 from lnic.model.arm import (
     CONTEXT_PAD,
@@ -113,3 +115,17 @@ class Arm(nn.Module):
         """(mu, log-scale) of every latent of ``grids`` (finest first, raster order), fast form."""
         out = mlp_channels_first(CausalContext.apply(*grids), self.linears())
         return out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+
+    def bits(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
+        """Total bits of ``grids`` (finest first) under this ARM's Laplace model.
+
+        With ``native`` (and the C kernels available, :mod:`lnic.encoder.native`) the MLP and
+        the rate run fused; otherwise :meth:`forward_grids` and :func:`laplace_bits`.
+        """
+        flat = torch.cat([g.reshape(-1) for g in grids])
+        if native and len(self.hidden) == 2 and fits(N_CONTEXT, self.hidden[0].out_features, 2):
+            params = [t for lin in self.linears() for t in (lin.weight, lin.bias)]
+            return ArmRate.apply(CausalContext.apply(*grids), flat, LOG_SCALE_MIN, LOG_SCALE_MAX,
+                                 *params)
+        mu, log_scale = self.forward_grids(grids)
+        return laplace_bits(flat, mu, log_scale).sum()

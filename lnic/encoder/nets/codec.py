@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from lnic.encoder.nets.arm import Arm
-from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.synthesis import Synthesis
 from lnic.encoder.nets.upsampling import Upsampler
 from lnic.model.architecture import Architecture
@@ -79,7 +78,4 @@ class OverfittedCodec(nn.Module):
         The two differ during training (the rate sees noisy latents, the synthesis soft-rounded
         ones); after training both are the rounded latents.
         """
-        mu, log_scale = self.arm.forward_grids(rate_grids)
-        flat = torch.cat([g.reshape(-1) for g in rate_grids])
-        bits = laplace_bits(flat, mu, log_scale).sum()
-        return self.synthesis(self.upsampler(synth_grids)), bits
+        return self.synthesis(self.upsampler(synth_grids)), self.arm.bits(rate_grids)

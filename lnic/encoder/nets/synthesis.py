@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lnic.encoder.native.ops import Mlp2, fits
 from lnic.encoder.nets.mlp import mlp_channels_first
 
 
@@ -33,10 +34,16 @@ class Synthesis(nn.Module):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """[levels, H, W] -> [channels, H, W]."""
+    def forward(self, z: torch.Tensor, native: bool = True) -> torch.Tensor:
+        """[levels, H, W] -> [channels, H, W]; ``native``: the MLP in :mod:`lnic.encoder.native`
+        when available (same values)."""
         levels, h, w = z.shape
-        y = mlp_channels_first(z.reshape(levels, -1), [self.lin1, self.lin2]).reshape(-1, h, w)
+        x = z.reshape(levels, -1)
+        if native and fits(levels, self.lin1.out_features, self.lin2.out_features):
+            y = Mlp2.apply(x, self.lin1.weight, self.lin1.bias, self.lin2.weight, self.lin2.bias)
+        else:
+            y = mlp_channels_first(x, [self.lin1, self.lin2])
+        y = y.reshape(-1, h, w)
         y = y + self._conv(self.conv_a, y)
         return y + self._conv(self.conv_b, torch.relu(y))
 

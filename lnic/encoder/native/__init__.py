@@ -1,0 +1,46 @@
+"""Native (C, OpenMP) training kernels for the encoder's two per-sample networks.
+
+A training step spends most of its time in two tiny MLPs run over hundreds of thousands of
+samples: the ARM with the Laplace rate over every latent, and the synthesis' per-pixel MLP.
+In torch each layer is a separate pass over memory and the backward reads the stored
+activations back; ``kernels.c`` fuses each network's forward, and its backward with a
+recomputed forward, over blocks of 64 samples that stay in the L1 cache (timings in
+benchmarks/encode_speed.md). The torch versions (:mod:`lnic.encoder.nets`) remain the
+reference, the tests compare the two, and they are used where the library cannot be built
+(no C compiler) or when ``LNIC_NATIVE=0``. Only the encoder uses these kernels: decoding never
+depends on them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from functools import cache
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, or ``None`` (disabled with ``LNIC_NATIVE=0``, or not buildable)."""
+    if os.environ.get("LNIC_NATIVE", "1") == "0":
+        return None
+    from lnic.encoder.native.build import build
+
+    path = build()
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        log.warning("could not load %s (%s): the encoder uses its torch kernels", path, exc)
+        return None
+    ptr, i, lng, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
+    lib.arm_rate_forward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, ptr, i]
+    lib.arm_rate_backward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, f, ptr, ptr, ptr, i]
+    lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
+    lib.mlp2_backward.argtypes = [ptr, lng, i, i, i, ptr, ptr, ptr, ptr, i]
+    for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.mlp2_forward, lib.mlp2_backward):
+        fn.restype = None
+    return lib

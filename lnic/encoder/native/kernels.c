@@ -1,0 +1,254 @@
+/* Fused forward and backward passes of the encoder's two per-sample networks.
+ *
+ * Built at run time by lnic/encoder/native/__init__.py (gcc -O3 -march=native -fopenmp) and
+ * called through ctypes; the torch code in lnic/encoder/nets is the reference they must equal.
+ * Data are channels-first float32: sample n of feature k is at [k * ld + n]. Samples are
+ * processed in blocks of B; a block's hidden activations live on the stack (L1), so the
+ * backward pass recomputes them instead of reading hundreds of MB back from memory.
+ *
+ * Weight gradients are accumulated per chunk (NCHUNK fixed chunks of blocks, whatever the
+ * number of threads) and summed by the caller in chunk order: the result does not depend on
+ * the thread count.
+ */
+#include <math.h>
+#include <string.h>
+
+#define B 64
+#define MAXH 64
+#define MAXK 32
+#define NCHUNK 64
+
+/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx. */
+static inline void dense(const float *x, long ldx, int K, const float *w, const float *b,
+                         int H, int relu, float *out) {
+    for (int j = 0; j < H; j++) {
+        float acc[B];
+        for (int r = 0; r < B; r++) acc[r] = b[j];
+        for (int k = 0; k < K; k++) {
+            const float wk = w[j * K + k];
+            const float *xr = x + k * ldx;
+            for (int r = 0; r < B; r++) acc[r] += wk * xr[r];
+        }
+        if (relu)
+            for (int r = 0; r < B; r++) out[j * B + r] = acc[r] > 0.f ? acc[r] : 0.f;
+        else
+            for (int r = 0; r < B; r++) out[j * B + r] = acc[r];
+    }
+}
+
+/* Backward of one dense layer over a block: given g_out [H][B] (already masked by the
+ * activation's derivative), accumulate gw [H][K] += g_out x^T and gb [H] += sum_r g_out, and,
+ * if gx is not NULL, write gx [K][B] = w^T g_out. */
+static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
+                                  const float *g_out, float *gw, float *gb, float *gx) {
+    for (int j = 0; j < H; j++) {
+        const float *gj = g_out + j * B;
+        float s = 0.f;
+        for (int r = 0; r < B; r++) s += gj[r];
+        gb[j] += s;
+        for (int k = 0; k < K; k++) {
+            const float *xr = x + k * ldx;
+            float acc = 0.f;
+            for (int r = 0; r < B; r++) acc += gj[r] * xr[r];
+            gw[j * K + k] += acc;
+        }
+    }
+    if (gx == NULL) return;
+    for (int k = 0; k < K; k++) {
+        float acc[B];
+        for (int r = 0; r < B; r++) acc[r] = 0.f;
+        for (int j = 0; j < H; j++) {
+            const float wk = w[j * K + k];
+            const float *gj = g_out + j * B;
+            for (int r = 0; r < B; r++) acc[r] += wk * gj[r];
+        }
+        memcpy(gx + k * B, acc, sizeof acc);
+    }
+}
+
+static inline void mask_relu(float *g, const float *h, int H) {
+    for (int i = 0; i < H * B; i++) g[i] = h[i] > 0.f ? g[i] : 0.f;
+}
+
+/* Block of a channels-first array [K][N] starting at sample s: a pointer with stride N, or,
+ * for the last, partial block, a zero-padded copy with stride B. */
+static inline const float *block_in(const float *x, long N, int K, long s, int m, float *tmp,
+                                    long *ld) {
+    if (m == B) {
+        *ld = N;
+        return x + s;
+    }
+    memset(tmp, 0, sizeof(float) * K * B);
+    for (int k = 0; k < K; k++) memcpy(tmp + k * B, x + k * N + s, sizeof(float) * m);
+    *ld = B;
+    return tmp;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ARM + Laplace rate: ctx [K][N], x [N]; params = w1 [H][K], b1 [H], w2 [H][H], b2 [H],
+ * w3 [2][H], b3 [2]. bits(n) = -log2 P(x_n) under a discretised Laplace of mean out0 and
+ * log-scale clamp(out1, ls_min, ls_max) (lnic.encoder.nets.entropy.laplace_bits). */
+
+#define LN2 0.69314718055994530942f
+
+/* bits, and with want_grad d bits / d mu and d bits / d ls (0 where the clamp is active). */
+static inline void laplace(const float *x, const float *mu, const float *ls_raw, int m,
+                           float ls_min, float ls_max, float *bits, float *g_mu, float *g_ls) {
+    for (int r = 0; r < B; r++) {
+        float ls = ls_raw[r];
+        float live_ls = (ls >= ls_min && ls <= ls_max) ? 1.f : 0.f;
+        ls = ls < ls_min ? ls_min : (ls > ls_max ? ls_max : ls);
+        const float inv_b = expf(-ls);
+        const float diff = x[r] - mu[r];
+        const float d = fabsf(diff);
+        const float sgn = diff > 0.f ? 1.f : (diff < 0.f ? -1.f : 0.f);
+        float logp, dd, dinv;
+        if (d >= 0.5f) {
+            /* 1 - exp(-1/b) and 1 / (exp(1/b) - 1), both without overflow */
+            const float one_minus = -expm1f(-inv_b);
+            logp = logf(0.5f) - (d - 0.5f) * inv_b + logf(one_minus);
+            dd = -inv_b;
+            dinv = 0.5f - d + expf(-inv_b) / one_minus;
+        } else {
+            const float e1 = expf((d - 0.5f) * inv_b);
+            const float e2 = expf(-(d + 0.5f) * inv_b);
+            const float p = 1.f - 0.5f * (e1 + e2);
+            if (p > 1e-12f) {
+                logp = logf(p);
+                const float ip = 1.f / p;
+                dd = -0.5f * inv_b * (e1 - e2) * ip;
+                dinv = 0.5f * ((0.5f - d) * e1 + (0.5f + d) * e2) * ip;
+            } else {
+                logp = logf(1e-12f);
+                dd = 0.f;
+                dinv = 0.f;
+            }
+        }
+        const float valid = r < m ? 1.f : 0.f;
+        bits[r] = valid * (-logp / LN2);
+        if (g_mu != NULL) {
+            /* bits = -logp / ln2; d/dx = -dd * sgn / ln2; d/dmu = -d/dx */
+            g_mu[r] = valid * dd * sgn / LN2;
+            g_ls[r] = valid * live_ls * (dinv * inv_b / LN2);
+        }
+    }
+}
+
+static inline void arm_forward_block(const float *c, long ldc, int K, int H, const float *p,
+                                     float *h1, float *h2, float *out) {
+    const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H, *b2 = w2 + H * H, *w3 = b2 + H,
+                *b3 = w3 + 2 * H;
+    dense(c, ldc, K, w1, b1, H, 1, h1);
+    dense(h1, B, H, w2, b2, H, 1, h2);
+    dense(h2, B, H, w3, b3, 2, 0, out);
+}
+
+/* Sum of bits per chunk into chunk_bits [NCHUNK] (double). */
+void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
+                      float ls_min, float ls_max, double *chunk_bits, int nt) {
+    const long nblk = (N + B - 1) / B;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int c = 0; c < NCHUNK; c++) {
+        float h1[MAXH * B], h2[MAXH * B], out[2 * B], bits[B], tmp[MAXK * B], xt[B];
+        double acc = 0.0;
+        for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
+            const long s = blk * B;
+            const int m = N - s < B ? (int)(N - s) : B;
+            long ld;
+            const float *cb = block_in(ctx, N, K, s, m, tmp, &ld);
+            long ldx;
+            const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
+            arm_forward_block(cb, ld, K, H, p, h1, h2, out);
+            laplace(xb, out, out + B, m, ls_min, ls_max, bits, NULL, NULL);
+            float s_bits = 0.f;
+            for (int r = 0; r < B; r++) s_bits += bits[r];
+            acc += s_bits;
+        }
+        chunk_bits[c] = acc;
+    }
+}
+
+/* Gradients of g * sum(bits): gctx [K][N], gx [N], chunk_grads [NCHUNK][P]. */
+void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, const float *p,
+                       float ls_min, float ls_max, float g, float *gctx, float *gx,
+                       float *chunk_grads, int nt) {
+    const long nblk = (N + B - 1) / B;
+    const int P = H * K + H + H * H + H + 2 * H + 2;
+    const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int c = 0; c < NCHUNK; c++) {
+        float h1[MAXH * B], h2[MAXH * B], out[2 * B], bits[B], tmp[MAXK * B], xt[B];
+        float gout[2 * B], g2[MAXH * B], g1[MAXH * B], gc[MAXK * B];
+        float *gp = chunk_grads + (long)c * P;
+        memset(gp, 0, sizeof(float) * P);
+        float *gw1 = gp, *gb1 = gw1 + H * K, *gw2 = gb1 + H, *gb2 = gw2 + H * H,
+              *gw3 = gb2 + H, *gb3 = gw3 + 2 * H;
+        for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
+            const long s = blk * B;
+            const int m = N - s < B ? (int)(N - s) : B;
+            long ld, ldx;
+            const float *cb = block_in(ctx, N, K, s, m, tmp, &ld);
+            const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
+            arm_forward_block(cb, ld, K, H, p, h1, h2, out);
+            laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
+            for (int r = 0; r < 2 * B; r++) gout[r] *= g;
+            for (int r = 0; r < m; r++) gx[s + r] = -gout[r];
+            dense_backward(h2, B, H, w3, 2, gout, gw3, gb3, g2);
+            mask_relu(g2, h2, H);
+            dense_backward(h1, B, H, w2, H, g2, gw2, gb2, g1);
+            mask_relu(g1, h1, H);
+            dense_backward(cb, ld, K, w1, H, g1, gw1, gb1, gc);
+            for (int k = 0; k < K; k++) memcpy(gctx + k * N + s, gc + k * B, sizeof(float) * m);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Synthesis MLP: x [K][N] -> out [C][N] = w2 relu(w1 x + b1) + b2;
+ * params = w1 [H][K], b1 [H], w2 [C][H], b2 [C]. */
+
+void mlp2_forward(const float *x, long N, int K, int H, int C, const float *p, float *out, int nt) {
+    const long nblk = (N + B - 1) / B;
+    const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H, *b2 = w2 + C * H;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long blk = 0; blk < nblk; blk++) {
+        float h[MAXH * B], o[MAXK * B], tmp[MAXK * B];
+        const long s = blk * B;
+        const int m = N - s < B ? (int)(N - s) : B;
+        long ld;
+        const float *xb = block_in(x, N, K, s, m, tmp, &ld);
+        dense(xb, ld, K, w1, b1, H, 1, h);
+        dense(h, B, H, w2, b2, C, 0, o);
+        for (int k = 0; k < C; k++) memcpy(out + k * N + s, o + k * B, sizeof(float) * m);
+    }
+}
+
+/* Given gout [C][N]: gx [K][N] (if not NULL) and chunk_grads [NCHUNK][P]. */
+void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
+                   const float *gout, float *gx, float *chunk_grads, int nt) {
+    const long nblk = (N + B - 1) / B;
+    const int P = H * K + H + C * H + C;
+    const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int c = 0; c < NCHUNK; c++) {
+        float h[MAXH * B], tmp[MAXK * B], gt[MAXK * B], gh[MAXH * B], gxb[MAXK * B];
+        float *gp = chunk_grads + (long)c * P;
+        memset(gp, 0, sizeof(float) * P);
+        float *gw1 = gp, *gb1 = gw1 + H * K, *gw2 = gb1 + H, *gb2 = gw2 + C * H;
+        for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
+            const long s = blk * B;
+            const int m = N - s < B ? (int)(N - s) : B;
+            long ld, ldg;
+            const float *xb = block_in(x, N, K, s, m, tmp, &ld);
+            const float *gb = block_in(gout, N, C, s, m, gt, &ldg);
+            float go[MAXK * B];
+            for (int k = 0; k < C; k++) memcpy(go + k * B, gb + k * ldg, sizeof(float) * B);
+            dense(xb, ld, K, w1, b1, H, 1, h);
+            dense_backward(h, B, H, w2, C, go, gw2, gb2, gh);
+            mask_relu(gh, h, H);
+            dense_backward(xb, ld, K, w1, H, gh, gw1, gb1, gx == NULL ? NULL : gxb);
+            if (gx != NULL)
+                for (int k = 0; k < K; k++) memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
+        }
+    }
+}

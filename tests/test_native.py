@@ -1,0 +1,118 @@
+"""The native training kernels equal the torch code they replace (values and gradients)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lnic.encoder.native import library
+from lnic.encoder.native.ops import ArmRate, Mlp2
+from lnic.encoder.nets.arm import Arm
+from lnic.encoder.nets.mlp import ChannelsFirstMlp
+from lnic.encoder.nets.synthesis import Synthesis
+from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN
+
+needs_native = pytest.mark.skipif(library() is None, reason="no C compiler: torch kernels only")
+
+
+def _grads(fn, tensors):
+    for t in tensors:
+        t.grad = None
+    value = fn()
+    (value * 0.7).backward() if value.dim() == 0 else value.backward(torch.ones_like(value))
+    return value.detach(), [t.grad.clone() for t in tensors]
+
+
+@needs_native
+@pytest.mark.parametrize("n", [64, 1000, 4099])
+def test_arm_rate_equals_the_torch_rate(n):
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(n)
+    arm = Arm(16, 2)
+    for p in arm.parameters():
+        p.data.normal_(0, 0.4)
+    # log-scales beyond both clamps, latents near and far from the mean
+    arm.out.bias.data = torch.tensor([0.3, -1.0])
+    shapes = grid_shapes(max(8, n // 40), 40, 3)
+    grids = [(torch.randn(s) * 3).requires_grad_() for s in shapes]
+    params = list(arm.parameters())
+    want, want_g = _grads(lambda: arm.bits(grids, native=False), [*grids, *params])
+    got, got_g = _grads(lambda: arm.bits(grids, native=True), [*grids, *params])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+
+
+@needs_native
+def test_arm_rate_clamps_the_log_scale_like_torch():
+    torch.manual_seed(0)
+    n = 300
+    context = torch.randn(13, n, requires_grad=True)
+    x = (torch.randn(n) * 4).round().requires_grad_()
+    params = [torch.randn(16, 13), torch.randn(16), torch.randn(16, 16) * 0.3, torch.randn(16),
+              torch.randn(2, 16) * 2, torch.tensor([0.0, 0.0])]
+    params = [p.requires_grad_() for p in params]
+
+    def reference():
+        from lnic.encoder.nets.entropy import laplace_bits
+
+        out = ChannelsFirstMlp.apply(context, *params)
+        return laplace_bits(x, out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)).sum()
+
+    want, want_g = _grads(reference, [context, x, *params])
+    got, got_g = _grads(lambda: ArmRate.apply(context, x, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
+                        [context, x, *params])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+
+
+@needs_native
+@pytest.mark.parametrize("n", [64, 777])
+def test_synthesis_mlp_equals_the_torch_mlp(n):
+    torch.manual_seed(n)
+    x = torch.randn(7, n, requires_grad=True)
+    params = [torch.randn(40, 7), torch.randn(40), torch.randn(3, 40), torch.randn(3)]
+    params = [p.requires_grad_() for p in params]
+    want, want_g = _grads(lambda: ChannelsFirstMlp.apply(x, *params), [x, *params])
+    got, got_g = _grads(lambda: Mlp2.apply(x, *params), [x, *params])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+
+
+@needs_native
+def test_synthesis_module_uses_the_native_mlp_with_the_same_output():
+    torch.manual_seed(0)
+    synth = Synthesis(7, 40, 3)
+    z = torch.randn(7, 21, 30)
+    torch.testing.assert_close(synth(z, native=True), synth(z, native=False))
+
+
+@needs_native
+def test_weight_gradients_do_not_depend_on_the_thread_count():
+    torch.manual_seed(0)
+    x = torch.randn(7, 5000, requires_grad=True)
+    params = [torch.randn(40, 7).requires_grad_(), torch.randn(40).requires_grad_(),
+              torch.randn(3, 40).requires_grad_(), torch.randn(3).requires_grad_()]
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            results.append(_grads(lambda: Mlp2.apply(x, *params), [x, *params])[1])
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_native_kernels_can_be_switched_off():
+    code = "from lnic.encoder.native import library; print(library() is None)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"LNIC_NATIVE": "0", "PATH": ""}, check=True)
+    assert out.stdout.strip() == "True"
