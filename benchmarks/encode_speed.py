@@ -85,15 +85,13 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
     """Where an eager training step spends its time: median milliseconds per part.
 
     Each part's forward is timed alone; ``backward`` is the whole step's backward pass and
-    ``adam`` the optimiser update.
+    ``adam`` the optimiser update. The ARM and its rate are one part, as the encoder runs them
+    (fused in :mod:`lnic.encoder.native` when its library is available).
     """
     import torch
 
     from lnic.encoder.nets.arm import CausalContext
-    from lnic.encoder.nets.entropy import laplace_bits
-    from lnic.encoder.nets.mlp import mlp_channels_first
     from lnic.encoder.train import soft_round
-    from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN
 
     model, target = _setup(image)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -110,14 +108,10 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
         grids = [soft_round(soft_round(g, temp) + 0.25 * torch.randn_like(g), temp)
                  for g in model.latents.grids]
         t = tick("quantization proxy", t)
-        ctx = CausalContext.apply(*grids)
+        CausalContext.apply(*grids)
         t = tick("context gathering", t)
-        out = mlp_channels_first(ctx, model.arm.linears())
-        mu, log_scale = out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
-        t = tick("ARM MLP", t)
-        flat = torch.cat([g.reshape(-1) for g in grids])
-        bits = laplace_bits(flat, mu, log_scale).sum()
-        t = tick("rate (Laplace bits)", t)
+        bits = model.arm.bits(grids)  # gathers the context again: subtract the part above
+        t = tick("context + ARM MLP + rate", t)
         up = model.upsampler(grids)
         t = tick("upsampling", t)
         rec = model.synthesis(up)
@@ -198,9 +192,12 @@ def main() -> int:
     from lnic.encoder.encode import encode_array
 
     image = _image(args.image)
+    from lnic.encoder.native import library
+
     record: dict = {
         "image": args.image,
         "threads": torch.get_num_threads(),
+        "native_kernels": library() is not None,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "steps": step_timings(image),
