@@ -116,3 +116,83 @@ def test_native_kernels_can_be_switched_off():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={"LNIC_NATIVE": "0", "PATH": ""}, check=True)
     assert out.stdout.strip() == "True"
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 1, 9), (3, 12, 1), (2, 33, 70)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_residual_conv_equals_torch(shape, relu):
+    import torch.nn.functional as F
+
+    from lnic.encoder.native.ops import ResidualConv3x3
+
+    torch.manual_seed(sum(shape))
+    c = shape[0]
+    y = torch.randn(*shape, requires_grad=True)
+    weight = torch.randn(c, c, 3, 3, requires_grad=True)
+    bias = torch.randn(c, requires_grad=True)
+
+    def reference():
+        a = torch.relu(y) if relu else y
+        padded = F.pad(a[None], (1, 1, 1, 1), mode="replicate")
+        return y + F.conv2d(padded, weight, bias)[0]
+
+    want, want_g = _grads(reference, [y, weight, bias])
+    got, got_g = _grads(lambda: ResidualConv3x3.apply(y, weight, bias, relu), [y, weight, bias])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+
+
+@needs_native
+def test_synthesis_gradients_equal_the_torch_synthesis():
+    torch.manual_seed(1)
+    synth = Synthesis(7, 40, 3)
+    for p in synth.parameters():
+        p.data.normal_(0, 0.3)
+    z = torch.randn(7, 19, 26, requires_grad=True)
+    target = torch.randn(3, 19, 26)
+    params = [z, *synth.parameters()]
+    want, want_g = _grads(lambda: ((synth(z, native=False) - target) ** 2).mean(), params)
+    got, got_g = _grads(lambda: ((synth(z, native=True) - target) ** 2).mean(), params)
+    torch.testing.assert_close(got, want)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(2, 5, 7), (1, 1, 1), (3, 2, 9), (2, 16, 3)])
+@pytest.mark.parametrize("axis", [1, 2])
+@pytest.mark.parametrize("odd", [False, True])
+def test_upsampling_axis_equals_torch(shape, axis, odd):
+    from lnic.encoder.native.ops import UpAxis
+    from lnic.encoder.nets.upsampling import up_axis_torch
+
+    torch.manual_seed(sum(shape) + axis)
+    x = torch.randn(*shape, requires_grad=True)
+    taps = torch.randn(4, requires_grad=True)
+    size = 2 * shape[axis] - int(odd)
+    want, want_g = _grads(lambda: up_axis_torch(x, taps, axis, size) ** 2, [x, taps])
+    got, got_g = _grads(lambda: UpAxis.apply(x, taps, axis, size) ** 2, [x, taps])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+
+
+@needs_native
+def test_upsampler_gradients_equal_the_torch_upsampler():
+    from lnic.encoder.nets.upsampling import Upsampler
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(3)
+    shapes = grid_shapes(37, 50, 5)
+    grids = [torch.randn(s, requires_grad=True) for s in shapes]
+    ups = Upsampler(5)
+    ups.taps.data += 0.05 * torch.randn_like(ups.taps)
+    weights = torch.randn(5, 37, 50)
+    params = [*grids, ups.taps]
+    want, want_g = _grads(lambda: (ups(grids, native=False) * weights).sum(), params)
+    got, got_g = _grads(lambda: (ups(grids, native=True) * weights).sum(), params)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())

@@ -41,6 +41,11 @@ def library() -> ctypes.CDLL | None:
     lib.arm_rate_backward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, f, ptr, ptr, ptr, i]
     lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
     lib.mlp2_backward.argtypes = [ptr, lng, i, i, i, ptr, ptr, ptr, ptr, i]
-    for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.mlp2_forward, lib.mlp2_backward):
+    lib.resconv_forward.argtypes = [ptr, lng, lng, i, ptr, ptr, i, ptr, i]
+    lib.resconv_backward.argtypes = [ptr, lng, lng, i, ptr, i, ptr, ptr, ptr, ptr, i]
+    lib.up_forward.argtypes = [ptr, lng, lng, lng, lng, ptr, ptr, i]
+    lib.up_backward.argtypes = [ptr, lng, lng, lng, lng, ptr, ptr, ptr, ptr, i]
+    for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.mlp2_forward, lib.mlp2_backward,
+               lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward):
         fn.restype = None
     return lib

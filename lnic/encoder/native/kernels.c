@@ -11,6 +11,7 @@
  * the thread count.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define B 64
@@ -250,5 +251,228 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
             if (gx != NULL)
                 for (int k = 0; k < K; k++) memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
         }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Residual 3x3 convolution with replicated borders, C -> C channels, [C][H][W]:
+ * out = y + b + conv(act(y)), act = relu if relu else identity (lnic.encoder.nets.synthesis). */
+
+static inline float act(float v, int relu) { return relu && v < 0.f ? 0.f : v; }
+
+void resconv_forward(const float *y, long H, long W, int C, const float *w, const float *b,
+                     int relu, float *out, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long r = 0; r < H; r++) {
+        /* act(y) of rows r-1, r, r+1 (clamped), columns padded: [C][3][W + 2] */
+        float (*row)[3][W + 2] = malloc(sizeof(float) * C * 3 * (W + 2));
+        for (int i = 0; i < C; i++)
+            for (int ky = 0; ky < 3; ky++) {
+                long sr = r + ky - 1;
+                sr = sr < 0 ? 0 : (sr >= H ? H - 1 : sr);
+                const float *src = y + ((long)i * H + sr) * W;
+                for (long x = 0; x < W; x++) row[i][ky][x + 1] = act(src[x], relu);
+                row[i][ky][0] = row[i][ky][1];
+                row[i][ky][W + 1] = row[i][ky][W];
+            }
+        for (int o = 0; o < C; o++) {
+            float *dst = out + ((long)o * H + r) * W;
+            const float *res = y + ((long)o * H + r) * W;
+            for (long x = 0; x < W; x++) dst[x] = res[x] + b[o];
+            for (int i = 0; i < C; i++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        const float wk = w[((o * C + i) * 3 + ky) * 3 + kx];
+                        const float *s = row[i][ky] + kx;
+                        for (long x = 0; x < W; x++) dst[x] += wk * s[x];
+                    }
+        }
+        free(row);
+    }
+}
+
+/* Given g = d loss / d out: gy [C][H][W], chunk_grads [NCHUNK][C*C*9 + C] (weights, then
+ * biases), gpad: scratch [C][H+2][W+2]. */
+void resconv_backward(const float *y, long H, long W, int C, const float *w, int relu,
+                      const float *g, float *gy, float *gpad, float *chunk_grads, int nt) {
+    const long Wp = W + 2, Hp = H + 2;
+    const int P = C * C * 9 + C;
+    /* gradient of the padded activation, row by row (a gather: rows are independent) */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long q = 0; q < Hp; q++) {
+        for (int i = 0; i < C; i++) {
+            float *dst = gpad + ((long)i * Hp + q) * Wp;
+            for (long x = 0; x < Wp; x++) dst[x] = 0.f;
+            for (int ky = 0; ky < 3; ky++) {
+                const long pr = q - ky; /* output row whose tap ky reads padded row q */
+                if (pr < 0 || pr >= H) continue;
+                for (int o = 0; o < C; o++) {
+                    const float *gr = g + ((long)o * H + pr) * W;
+                    for (int kx = 0; kx < 3; kx++) {
+                        const float wk = w[((o * C + i) * 3 + ky) * 3 + kx];
+                        float *d = dst + kx;
+                        for (long x = 0; x < W; x++) d[x] += wk * gr[x];
+                    }
+                }
+            }
+        }
+    }
+    /* fold the replicated border back onto the edge pixels, then gy = g + act'(y) * that */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int i = 0; i < C; i++) {
+        float *gp = gpad + (long)i * Hp * Wp;
+        for (long x = 0; x < Wp; x++) {
+            gp[Wp + x] += gp[x];
+            gp[H * Wp + x] += gp[(H + 1) * Wp + x];
+        }
+        for (long r = 1; r <= H; r++) {
+            gp[r * Wp + 1] += gp[r * Wp];
+            gp[r * Wp + W] += gp[r * Wp + W + 1];
+        }
+        for (long r = 0; r < H; r++) {
+            const float *src = gp + (r + 1) * Wp + 1;
+            const float *yr = y + ((long)i * H + r) * W;
+            const float *gr = g + ((long)i * H + r) * W;
+            float *dst = gy + ((long)i * H + r) * W;
+            for (long x = 0; x < W; x++)
+                dst[x] = gr[x] + ((!relu || yr[x] > 0.f) ? src[x] : 0.f);
+        }
+    }
+    /* weight and bias gradients over NCHUNK fixed chunks of rows */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int c = 0; c < NCHUNK; c++) {
+        float *gp = chunk_grads + (long)c * P;
+        memset(gp, 0, sizeof(float) * P);
+        float (*row)[W + 2] = malloc(sizeof(float) * C * (W + 2));
+        for (long r = c * H / NCHUNK; r < (c + 1) * H / NCHUNK; r++) {
+            for (int ky = 0; ky < 3; ky++) {
+                long sr = r + ky - 1;
+                sr = sr < 0 ? 0 : (sr >= H ? H - 1 : sr);
+                for (int i = 0; i < C; i++) {
+                    const float *src = y + ((long)i * H + sr) * W;
+                    for (long x = 0; x < W; x++) row[i][x + 1] = act(src[x], relu);
+                    row[i][0] = row[i][1];
+                    row[i][W + 1] = row[i][W];
+                }
+                for (int o = 0; o < C; o++) {
+                    const float *gr = g + ((long)o * H + r) * W;
+                    for (int i = 0; i < C; i++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            const float *s = row[i] + kx;
+                            float acc = 0.f;
+                            for (long x = 0; x < W; x++) acc += gr[x] * s[x];
+                            gp[((o * C + i) * 3 + ky) * 3 + kx] += acc;
+                        }
+                }
+            }
+            for (int o = 0; o < C; o++) {
+                const float *gr = g + ((long)o * H + r) * W;
+                float acc = 0.f;
+                for (long x = 0; x < W; x++) acc += gr[x];
+                gp[C * C * 9 + o] += acc;
+            }
+        }
+        free(row);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* x2 upsampling along one axis of x [outer][n][inner] -> out [outer][size][inner] with the
+ * symmetric taps (a, b, c, d) and replicated borders (lnic.model.upsampling.up_axis):
+ * even[m] = a x[m-2] + c x[m-1] + d x[m] + b x[m+1], odd[m] = b x[m-1] + d x[m] + c x[m+1]
+ * + a x[m+2]; size is 2n or 2n - 1 (the last odd sample dropped). */
+
+static inline long clampl(long v, long n) { return v < 0 ? 0 : (v >= n ? n - 1 : v); }
+
+void up_forward(const float *x, long outer, long n, long inner, long size, const float *t,
+                float *out, int nt) {
+    const float a = t[0], b = t[1], c = t[2], d = t[3];
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long o = 0; o < outer; o++) {
+        const float *xo = x + o * n * inner;
+        float *oo = out + o * size * inner;
+        if (inner == 1) {
+            float *xp = malloc(sizeof(float) * (n + 4));
+            for (long j = 0; j < n + 4; j++) xp[j] = xo[clampl(j - 2, n)];
+            for (long m = 0; m < n; m++) {
+                const float *p = xp + m; /* p[k] = x[m - 2 + k] */
+                oo[2 * m] = a * p[0] + c * p[1] + d * p[2] + b * p[3];
+                if (2 * m + 1 < size) oo[2 * m + 1] = b * p[1] + d * p[2] + c * p[3] + a * p[4];
+            }
+            free(xp);
+            continue;
+        }
+        for (long m = 0; m < n; m++) {
+            const float *r0 = xo + clampl(m - 2, n) * inner, *r1 = xo + clampl(m - 1, n) * inner,
+                        *r2 = xo + m * inner, *r3 = xo + clampl(m + 1, n) * inner,
+                        *r4 = xo + clampl(m + 2, n) * inner;
+            float *e = oo + 2 * m * inner;
+            for (long i = 0; i < inner; i++) e[i] = a * r0[i] + c * r1[i] + d * r2[i] + b * r3[i];
+            if (2 * m + 1 < size) {
+                float *od = e + inner;
+                for (long i = 0; i < inner; i++)
+                    od[i] = b * r1[i] + d * r2[i] + c * r3[i] + a * r4[i];
+            }
+        }
+    }
+}
+
+/* Given g [outer][size][inner]: gx [outer][n][inner] and chunk_grads [NCHUNK][4] (a, b, c, d),
+ * chunks over outer (and, when outer < NCHUNK, nothing else: the sums stay thread-count free). */
+void up_backward(const float *x, long outer, long n, long inner, long size, const float *t,
+                 const float *g, float *gx, float *chunk_grads, int nt) {
+    const float a = t[0], b = t[1], c = t[2], d = t[3];
+    const long lines = outer * inner; /* independent lines along the axis */
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int ch = 0; ch < NCHUNK; ch++) {
+        float ga = 0.f, gb = 0.f, gc = 0.f, gd = 0.f;
+        float *xp = malloc(sizeof(float) * (n + 4));
+        float *gp = malloc(sizeof(float) * (n + 4));
+        float *ge = malloc(sizeof(float) * n);
+        float *go = malloc(sizeof(float) * n);
+        for (long l = ch * lines / NCHUNK; l < (ch + 1) * lines / NCHUNK; l++) {
+            const long o = l / inner, i = l % inner;
+            const float *xo = x + o * n * inner + i;
+            const float *gl = g + o * size * inner + i;
+            for (long j = 0; j < n + 4; j++) {
+                xp[j] = xo[clampl(j - 2, n) * inner];
+                gp[j] = 0.f;
+            }
+            for (long m = 0; m < n; m++) {
+                ge[m] = gl[2 * m * inner];
+                go[m] = 2 * m + 1 < size ? gl[(2 * m + 1) * inner] : 0.f;
+            }
+            for (long m = 0; m < n; m++) {
+                const float *p = xp + m;
+                ga += ge[m] * p[0] + go[m] * p[4];
+                gb += ge[m] * p[3] + go[m] * p[1];
+                gc += ge[m] * p[1] + go[m] * p[3];
+                gd += (ge[m] + go[m]) * p[2];
+            }
+            for (long m = 0; m < n; m++) {
+                gp[m] += a * ge[m];
+                gp[m + 1] += c * ge[m] + b * go[m];
+                gp[m + 2] += d * (ge[m] + go[m]);
+                gp[m + 3] += b * ge[m] + c * go[m];
+                gp[m + 4] += a * go[m];
+            }
+            float *gxo = gx + o * n * inner + i;
+            for (long j = 0; j < n + 4; j++) {
+                const long k = clampl(j - 2, n);
+                if (j == 0 || j == 1 || j >= n + 2)
+                    continue;
+                gxo[k * inner] = gp[j];
+            }
+            gxo[0] += gp[0] + gp[1];
+            gxo[(n - 1) * inner] += gp[n + 2] + gp[n + 3];
+        }
+        free(xp);
+        free(gp);
+        free(ge);
+        free(go);
+        chunk_grads[ch * 4 + 0] = ga;
+        chunk_grads[ch * 4 + 1] = gb;
+        chunk_grads[ch * 4 + 2] = gc;
+        chunk_grads[ch * 4 + 3] = gd;
     }
 }

@@ -101,7 +101,79 @@ class Mlp2(torch.autograd.Function):
         return (g_x, *_unpack(chunks.sum(0), params))
 
 
-def fits(n_in: int, hidden: int, n_out: int) -> bool:
-    """Whether the kernels take a network of these sizes (and are available)."""
-    return (library() is not None and n_in <= MAX_IN and n_out <= MAX_IN
-            and hidden <= MAX_HIDDEN)
+class ResidualConv3x3(torch.autograd.Function):
+    """``y + conv3x3(act(y))`` on [C, H, W] with replicated borders; ``act`` is ReLU if ``relu``.
+
+    ``ResidualConv3x3.apply(y, weight, bias, relu)`` with ``weight`` [C, C, 3, 3], ``bias`` [C].
+    """
+
+    @staticmethod
+    def forward(ctx, y, weight, bias, relu):  # type: ignore[override]
+        lib = library()
+        y = y.contiguous()
+        c, h, w = y.shape
+        out = torch.empty_like(y)
+        lib.resconv_forward(_ptr(y), h, w, c, _ptr(weight.detach().contiguous()),
+                            _ptr(bias.detach().contiguous()), int(relu), _ptr(out),
+                            torch.get_num_threads())
+        ctx.save_for_backward(y, weight)
+        ctx.relu = relu
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        lib = library()
+        y, weight = ctx.saved_tensors
+        c, h, w = y.shape
+        grad = grad.contiguous()
+        g_y = torch.empty_like(y)
+        pad = y.new_empty(c, h + 2, w + 2)
+        chunks = y.new_empty(NCHUNK, c * c * 9 + c)
+        lib.resconv_backward(_ptr(y), h, w, c, _ptr(weight.detach().contiguous()), int(ctx.relu),
+                             _ptr(grad), _ptr(g_y), _ptr(pad), _ptr(chunks),
+                             torch.get_num_threads())
+        total = chunks.sum(0)
+        return g_y, total[: c * c * 9].view_as(weight), total[c * c * 9 :], None
+
+
+class UpAxis(torch.autograd.Function):
+    """:func:`lnic.encoder.nets.upsampling.up_axis_torch`: x2 along ``axis`` (1: rows, 2: columns)
+    of [C, h, w], keeping ``size`` samples. ``UpAxis.apply(x, taps, axis, size)``, taps [4]."""
+
+    @staticmethod
+    def forward(ctx, x, taps, axis, size):  # type: ignore[override]
+        lib = library()
+        x = x.contiguous()
+        c, h, w = x.shape
+        outer, n, inner = (c * h, w, 1) if axis == 2 else (c, h, w)
+        shape = (c, h, size) if axis == 2 else (c, size, w)
+        out = x.new_empty(shape)
+        t = taps.detach().contiguous()
+        lib.up_forward(_ptr(x), outer, n, inner, size, _ptr(t), _ptr(out),
+                       torch.get_num_threads())
+        ctx.save_for_backward(x, t)
+        ctx.dims = (outer, n, inner, size)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        lib = library()
+        x, t = ctx.saved_tensors
+        outer, n, inner, size = ctx.dims
+        grad = grad.contiguous()
+        g_x = torch.empty_like(x)
+        chunks = x.new_empty(NCHUNK, 4)
+        lib.up_backward(_ptr(x), outer, n, inner, size, _ptr(t), _ptr(grad), _ptr(g_x),
+                        _ptr(chunks), torch.get_num_threads())
+        return g_x, chunks.sum(0), None, None
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels are available and take these tensors (float32 on the CPU)."""
+    return library() is not None and all(
+        t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
+
+
+def fits(n_in: int, hidden: int, n_out: int, *tensors: torch.Tensor) -> bool:
+    """Whether the kernels take a network of these sizes and these tensors (see :func:`usable`)."""
+    return usable(*tensors) and n_in <= MAX_IN and n_out <= MAX_IN and hidden <= MAX_HIDDEN

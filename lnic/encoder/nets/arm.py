@@ -123,7 +123,8 @@ class Arm(nn.Module):
         the rate run fused; otherwise :meth:`forward_grids` and :func:`laplace_bits`.
         """
         flat = torch.cat([g.reshape(-1) for g in grids])
-        if native and len(self.hidden) == 2 and fits(N_CONTEXT, self.hidden[0].out_features, 2):
+        if native and len(self.hidden) == 2 and fits(N_CONTEXT, self.hidden[0].out_features, 2,
+                                                     *grids, *self.parameters()):
             params = [t for lin in self.linears() for t in (lin.weight, lin.bias)]
             return ArmRate.apply(CausalContext.apply(*grids), flat, LOG_SCALE_MIN, LOG_SCALE_MAX,
                                  *params)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lnic.encoder.native.ops import Mlp2, fits
+from lnic.encoder.native.ops import Mlp2, ResidualConv3x3, fits, usable
 from lnic.encoder.nets.mlp import mlp_channels_first
 
 
@@ -39,11 +39,15 @@ class Synthesis(nn.Module):
         when available (same values)."""
         levels, h, w = z.shape
         x = z.reshape(levels, -1)
-        if native and fits(levels, self.lin1.out_features, self.lin2.out_features):
+        if native and fits(levels, self.lin1.out_features, self.lin2.out_features, z,
+                          *self.parameters()):
             y = Mlp2.apply(x, self.lin1.weight, self.lin1.bias, self.lin2.weight, self.lin2.bias)
         else:
             y = mlp_channels_first(x, [self.lin1, self.lin2])
         y = y.reshape(-1, h, w)
+        if native and usable(y, *self.parameters()):
+            y = ResidualConv3x3.apply(y, self.conv_a.weight, self.conv_a.bias, False)
+            return ResidualConv3x3.apply(y, self.conv_b.weight, self.conv_b.bias, True)
         y = y + self._conv(self.conv_a, y)
         return y + self._conv(self.conv_b, torch.relu(y))
 

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lnic.encoder.native.ops import UpAxis, usable
 from lnic.model.upsampling import BICUBIC_INIT, polyphase_taps
 
 
@@ -26,10 +27,15 @@ def up_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int, size: int) -> 
     return out.reshape(shape).narrow(axis, 0, size)
 
 
-def upsample2(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Upsample [C, h, w] by 2 in both axes, cropped to ``shape`` (rows first, then columns)."""
-    x = up_axis_torch(x, taps, 2, shape[1])
-    return up_axis_torch(x, taps, 1, shape[0])
+def upsample2(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int],
+              native: bool = False) -> torch.Tensor:
+    """Upsample [C, h, w] by 2 in both axes, cropped to ``shape`` (columns first, then rows).
+
+    ``native``: with :class:`lnic.encoder.native.ops.UpAxis` (same values).
+    """
+    up = UpAxis.apply if native else up_axis_torch
+    x = up(x, taps, 2, shape[1])
+    return up(x, taps, 1, shape[0])
 
 
 class Upsampler(nn.Module):
@@ -39,9 +45,11 @@ class Upsampler(nn.Module):
         super().__init__()
         self.taps = nn.Parameter(torch.tensor([BICUBIC_INIT] * max(levels - 1, 0)))
 
-    def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
+        """[levels, H, W]; ``native``: the C kernels when available (same values)."""
+        native = native and usable(*grids, self.taps)
         x = grids[-1][None]
         for k in range(len(grids) - 2, -1, -1):
-            x = upsample2(x, self.taps[k], tuple(grids[k].shape))
+            x = upsample2(x, self.taps[k], tuple(grids[k].shape), native)
             x = torch.cat([grids[k][None], x], 0)
         return x
