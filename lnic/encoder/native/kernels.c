@@ -417,59 +417,118 @@ void up_forward(const float *x, long outer, long n, long inner, long size, const
     }
 }
 
+/* Row q of the gradient of the border-padded input xp (xp[q] = x[clamp(q - 2)], q < n + 4),
+ * a gather over the outputs that read it; ge / go are the even / odd output rows. */
+static inline void up_grad_padded_row(const float *g, long n, long inner, long size, long q,
+                                      float a, float b, float c, float d, float *dst) {
+    /* even[m] reads xp[m..m+3] with (a, c, d, b); odd[m] reads xp[m+1..m+4] with (b, d, c, a) */
+    const float ce[4] = {a, c, d, b}, co[4] = {b, d, c, a};
+    for (long i = 0; i < inner; i++) dst[i] = 0.f;
+    for (int k = 0; k < 4; k++) {
+        const long me = q - k, mo = q - 1 - k;
+        if (me >= 0 && me < n) {
+            const float *ge = g + 2 * me * inner;
+            for (long i = 0; i < inner; i++) dst[i] += ce[k] * ge[i];
+        }
+        if (mo >= 0 && mo < n && 2 * mo + 1 < size) {
+            const float *go = g + (2 * mo + 1) * inner;
+            for (long i = 0; i < inner; i++) dst[i] += co[k] * go[i];
+        }
+    }
+}
+
 /* Given g [outer][size][inner]: gx [outer][n][inner] and chunk_grads [NCHUNK][4] (a, b, c, d),
- * chunks over outer (and, when outer < NCHUNK, nothing else: the sums stay thread-count free). */
+ * the tap gradients summed over NCHUNK fixed chunks (the result is thread-count free). */
 void up_backward(const float *x, long outer, long n, long inner, long size, const float *t,
                  const float *g, float *gx, float *chunk_grads, int nt) {
     const float a = t[0], b = t[1], c = t[2], d = t[3];
-    const long lines = outer * inner; /* independent lines along the axis */
+    if (inner == 1) {
+        /* columns: one line per (channel, row), scalar along the line */
+        const long lines = outer;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int ch = 0; ch < NCHUNK; ch++) {
+            float ga = 0.f, gb = 0.f, gc = 0.f, gd = 0.f;
+            float *xp = malloc(sizeof(float) * (n + 4));
+            float *gp = malloc(sizeof(float) * (n + 4));
+            for (long l = ch * lines / NCHUNK; l < (ch + 1) * lines / NCHUNK; l++) {
+                const float *xo = x + l * n;
+                const float *gl = g + l * size;
+                for (long j = 0; j < n + 4; j++) xp[j] = xo[clampl(j - 2, n)];
+                for (long m = 0; m < n; m++) {
+                    const float ge = gl[2 * m], go = 2 * m + 1 < size ? gl[2 * m + 1] : 0.f;
+                    const float *p = xp + m;
+                    ga += ge * p[0] + go * p[4];
+                    gb += ge * p[3] + go * p[1];
+                    gc += ge * p[1] + go * p[3];
+                    gd += (ge + go) * p[2];
+                }
+                for (long q = 0; q < n + 4; q++)
+                    up_grad_padded_row(gl, n, 1, size, q, a, b, c, d, gp + q);
+                float *gxo = gx + l * n;
+                for (long j = 0; j < n; j++) gxo[j] = gp[j + 2];
+                gxo[0] += gp[0] + gp[1];
+                gxo[n - 1] += gp[n + 2] + gp[n + 3];
+            }
+            free(xp);
+            free(gp);
+            chunk_grads[ch * 4 + 0] = ga;
+            chunk_grads[ch * 4 + 1] = gb;
+            chunk_grads[ch * 4 + 2] = gc;
+            chunk_grads[ch * 4 + 3] = gd;
+        }
+        return;
+    }
+    /* rows: every operation runs along a whole row (inner samples) */
+    const long items = outer * (n + 4);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int ch = 0; ch < NCHUNK; ch++) {
         float ga = 0.f, gb = 0.f, gc = 0.f, gd = 0.f;
-        float *xp = malloc(sizeof(float) * (n + 4));
-        float *gp = malloc(sizeof(float) * (n + 4));
-        float *ge = malloc(sizeof(float) * n);
-        float *go = malloc(sizeof(float) * n);
-        for (long l = ch * lines / NCHUNK; l < (ch + 1) * lines / NCHUNK; l++) {
-            const long o = l / inner, i = l % inner;
-            const float *xo = x + o * n * inner + i;
-            const float *gl = g + o * size * inner + i;
-            for (long j = 0; j < n + 4; j++) {
-                xp[j] = xo[clampl(j - 2, n) * inner];
-                gp[j] = 0.f;
+        float *row = malloc(sizeof(float) * inner);
+        for (long it = ch * items / NCHUNK; it < (ch + 1) * items / NCHUNK; it++) {
+            const long o = it / (n + 4), q = it % (n + 4);
+            const float *xo = x + o * n * inner, *go_ = g + o * size * inner;
+            float *gxo = gx + o * n * inner;
+            /* tap gradients: output pair m = q (when it exists) */
+            if (q < n) {
+                const long m = q;
+                const float *p0 = xo + clampl(m - 2, n) * inner, *p1 = xo + clampl(m - 1, n) * inner,
+                            *p2 = xo + m * inner, *p3 = xo + clampl(m + 1, n) * inner,
+                            *p4 = xo + clampl(m + 2, n) * inner;
+                const float *ge = go_ + 2 * m * inner;
+                for (long i = 0; i < inner; i++) {
+                    ga += ge[i] * p0[i];
+                    gb += ge[i] * p3[i];
+                    gc += ge[i] * p1[i];
+                    gd += ge[i] * p2[i];
+                }
+                if (2 * m + 1 < size) {
+                    const float *god = ge + inner;
+                    for (long i = 0; i < inner; i++) {
+                        ga += god[i] * p4[i];
+                        gb += god[i] * p1[i];
+                        gc += god[i] * p3[i];
+                        gd += god[i] * p2[i];
+                    }
+                }
             }
-            for (long m = 0; m < n; m++) {
-                ge[m] = gl[2 * m * inner];
-                go[m] = 2 * m + 1 < size ? gl[(2 * m + 1) * inner] : 0.f;
-            }
-            for (long m = 0; m < n; m++) {
-                const float *p = xp + m;
-                ga += ge[m] * p[0] + go[m] * p[4];
-                gb += ge[m] * p[3] + go[m] * p[1];
-                gc += ge[m] * p[1] + go[m] * p[3];
-                gd += (ge[m] + go[m]) * p[2];
-            }
-            for (long m = 0; m < n; m++) {
-                gp[m] += a * ge[m];
-                gp[m + 1] += c * ge[m] + b * go[m];
-                gp[m + 2] += d * (ge[m] + go[m]);
-                gp[m + 3] += b * ge[m] + c * go[m];
-                gp[m + 4] += a * go[m];
-            }
-            float *gxo = gx + o * n * inner + i;
-            for (long j = 0; j < n + 4; j++) {
-                const long k = clampl(j - 2, n);
-                if (j == 0 || j == 1 || j >= n + 2)
-                    continue;
-                gxo[k * inner] = gp[j];
-            }
-            gxo[0] += gp[0] + gp[1];
-            gxo[(n - 1) * inner] += gp[n + 2] + gp[n + 3];
+            /* input gradient: padded row q lands on row clamp(q - 2); the border rows
+             * 0, 1 and n + 2, n + 3 are added by the items of rows 0 and n - 1 */
+            if (q < 2 || q >= n + 2) continue;
+            const long j = q - 2;
+            float *dst = gxo + j * inner;
+            up_grad_padded_row(go_, n, inner, size, q, a, b, c, d, dst);
+            if (j == 0)
+                for (long e = 0; e < 2; e++) {
+                    up_grad_padded_row(go_, n, inner, size, e, a, b, c, d, row);
+                    for (long i = 0; i < inner; i++) dst[i] += row[i];
+                }
+            if (j == n - 1)
+                for (long e = n + 2; e < n + 4; e++) {
+                    up_grad_padded_row(go_, n, inner, size, e, a, b, c, d, row);
+                    for (long i = 0; i < inner; i++) dst[i] += row[i];
+                }
         }
-        free(xp);
-        free(gp);
-        free(ge);
-        free(go);
+        free(row);
         chunk_grads[ch * 4 + 0] = ga;
         chunk_grads[ch * 4 + 1] = gb;
         chunk_grads[ch * 4 + 2] = gc;
