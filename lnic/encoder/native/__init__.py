@@ -1,11 +1,12 @@
-"""Native (C, OpenMP) training kernels for the encoder's two per-sample networks.
+"""Native (C, OpenMP) training kernels for the encoder's networks.
 
-A training step spends most of its time in two tiny MLPs run over hundreds of thousands of
-samples: the ARM with the Laplace rate over every latent, and the synthesis' per-pixel MLP.
-In torch each layer is a separate pass over memory and the backward reads the stored
-activations back; ``kernels.c`` fuses each network's forward, and its backward with a
-recomputed forward, over blocks of 64 samples that stay in the L1 cache (timings in
-benchmarks/encode_speed.md). The torch versions (:mod:`lnic.encoder.nets`) remain the
+A training step spends most of its time in tiny networks run over hundreds of thousands of
+samples: the ARM with the Laplace rate over every latent, the synthesis' per-pixel MLP and its
+two 3x3 convolutions, and the upsampling. In torch each layer is a separate pass over memory
+and the backward reads the stored activations back; ``kernels.c`` fuses each MLP's forward, and
+its backward with a recomputed forward, over blocks of 64 samples that stay in the L1 cache,
+and runs the convolutions and the upsampling row by row (a 768x512 step: 0.19 s -> 0.106 s on
+two threads, benchmarks/encode_speed.md). The torch versions (:mod:`lnic.encoder.nets`) remain the
 reference, the tests compare the two, and they are used where the library cannot be built
 (no C compiler) or when ``LNIC_NATIVE=0``. Only the encoder uses these kernels: decoding never
 depends on them.

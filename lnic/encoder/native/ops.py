@@ -24,11 +24,12 @@ def _pack(params: tuple[torch.Tensor, ...]) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in params]).contiguous()
 
 
-def _unpack(flat: torch.Tensor, like: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+def _unpack(flat: torch.Tensor, shapes: list[torch.Size]) -> list[torch.Tensor]:
     out, off = [], 0
-    for p in like:
-        out.append(flat[off : off + p.numel()].view_as(p))
-        off += p.numel()
+    for shape in shapes:
+        n = shape.numel()
+        out.append(flat[off : off + n].view(shape))
+        off += n
     return out
 
 
@@ -51,22 +52,22 @@ class ArmRate(torch.autograd.Function):
         lib.arm_rate_forward(_ptr(context), _ptr(x), n, k, hidden, _ptr(packed), ls_min, ls_max,
                              _ptr(chunks), torch.get_num_threads())
         ctx.save_for_backward(context, x, packed)
-        ctx.meta = (ls_min, ls_max, params)
+        ctx.meta = (ls_min, ls_max, hidden, [p.shape for p in params])
         return chunks.sum().to(torch.float32)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         lib = library()
         context, x, packed = ctx.saved_tensors
-        ls_min, ls_max, params = ctx.meta
+        ls_min, ls_max, hidden, shapes = ctx.meta
         k, n = context.shape
         g_context = torch.empty_like(context)
         g_x = torch.empty_like(x)
         chunks = torch.empty(NCHUNK, packed.numel())
-        lib.arm_rate_backward(_ptr(context), _ptr(x), n, k, params[0].shape[0], _ptr(packed),
-                              ls_min, ls_max, float(grad), _ptr(g_context), _ptr(g_x),
-                              _ptr(chunks), torch.get_num_threads())
-        return (g_context, g_x, None, None, *_unpack(chunks.sum(0), params))
+        lib.arm_rate_backward(_ptr(context), _ptr(x), n, k, hidden, _ptr(packed), ls_min, ls_max,
+                              float(grad), _ptr(g_context), _ptr(g_x), _ptr(chunks),
+                              torch.get_num_threads())
+        return (g_context, g_x, None, None, *_unpack(chunks.sum(0), shapes))
 
 
 class Mlp2(torch.autograd.Function):
@@ -83,22 +84,22 @@ class Mlp2(torch.autograd.Function):
         lib.mlp2_forward(_ptr(x), n, k, hidden, c, _ptr(packed), _ptr(out),
                          torch.get_num_threads())
         ctx.save_for_backward(x, packed)
-        ctx.params = params
+        ctx.dims = (hidden, c, [p.shape for p in params])
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         lib = library()
         x, packed = ctx.saved_tensors
-        params = ctx.params
+        hidden, c, shapes = ctx.dims
         k, n = x.shape
         grad = grad.contiguous()
         g_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         chunks = torch.empty(NCHUNK, packed.numel())
-        lib.mlp2_backward(_ptr(x), n, k, params[0].shape[0], params[2].shape[0], _ptr(packed),
-                          _ptr(grad), None if g_x is None else _ptr(g_x), _ptr(chunks),
+        lib.mlp2_backward(_ptr(x), n, k, hidden, c, _ptr(packed), _ptr(grad),
+                          None if g_x is None else _ptr(g_x), _ptr(chunks),
                           torch.get_num_threads())
-        return (g_x, *_unpack(chunks.sum(0), params))
+        return (g_x, *_unpack(chunks.sum(0), shapes))
 
 
 class ResidualConv3x3(torch.autograd.Function):
