@@ -18,6 +18,19 @@ from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN
 needs_native = pytest.mark.skipif(library() is None, reason="no C compiler: torch kernels only")
 
 
+def _assert_grads_close(got_g, want_g, rtol=1e-4):
+    for g, w in zip(got_g, want_g):
+        torch.testing.assert_close(g, w, rtol=rtol, atol=rtol * w.abs().max().item())
+
+
+def _compare(reference, native, tensors, atol=1e-5):
+    """Values (and gradients with respect to ``tensors``) of ``native`` equal ``reference``'s."""
+    want, want_g = _grads(reference, tensors)
+    got, got_g = _grads(native, tensors)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=atol)
+    _assert_grads_close(got_g, want_g)
+
+
 def _grads(fn, tensors):
     for t in tensors:
         t.grad = None
@@ -43,8 +56,7 @@ def test_arm_rate_equals_the_torch_rate(n):
     want, want_g = _grads(lambda: arm.bits(grids, native=False), [*grids, *params])
     got, got_g = _grads(lambda: arm.bits(grids, native=True), [*grids, *params])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _assert_grads_close(got_g, want_g)
 
 
 @needs_native
@@ -67,8 +79,7 @@ def test_arm_rate_clamps_the_log_scale_like_torch():
     got, got_g = _grads(lambda: ArmRate.apply(context, x, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
                         [context, x, *params])
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _assert_grads_close(got_g, want_g)
 
 
 @needs_native
@@ -78,11 +89,8 @@ def test_synthesis_mlp_equals_the_torch_mlp(n):
     x = torch.randn(7, n, requires_grad=True)
     params = [torch.randn(40, 7), torch.randn(40), torch.randn(3, 40), torch.randn(3)]
     params = [p.requires_grad_() for p in params]
-    want, want_g = _grads(lambda: ChannelsFirstMlp.apply(x, *params), [x, *params])
-    got, got_g = _grads(lambda: Mlp2.apply(x, *params), [x, *params])
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _compare(lambda: ChannelsFirstMlp.apply(x, *params), lambda: Mlp2.apply(x, *params),
+             [x, *params])
 
 
 @needs_native
@@ -137,11 +145,8 @@ def test_residual_conv_equals_torch(shape, relu):
         padded = F.pad(a[None], (1, 1, 1, 1), mode="replicate")
         return y + F.conv2d(padded, weight, bias)[0]
 
-    want, want_g = _grads(reference, [y, weight, bias])
-    got, got_g = _grads(lambda: ResidualConv3x3.apply(y, weight, bias, relu), [y, weight, bias])
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _compare(reference, lambda: ResidualConv3x3.apply(y, weight, bias, relu),
+             [y, weight, bias])
 
 
 @needs_native
@@ -156,8 +161,7 @@ def test_synthesis_gradients_equal_the_torch_synthesis():
     want, want_g = _grads(lambda: ((synth(z, native=False) - target) ** 2).mean(), params)
     got, got_g = _grads(lambda: ((synth(z, native=True) - target) ** 2).mean(), params)
     torch.testing.assert_close(got, want)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _assert_grads_close(got_g, want_g)
 
 
 @needs_native
@@ -172,11 +176,8 @@ def test_upsampling_axis_equals_torch(shape, axis, odd):
     x = torch.randn(*shape, requires_grad=True)
     taps = torch.randn(4, requires_grad=True)
     size = 2 * shape[axis] - int(odd)
-    want, want_g = _grads(lambda: up_axis_torch(x, taps, axis, size) ** 2, [x, taps])
-    got, got_g = _grads(lambda: UpAxis.apply(x, taps, axis, size) ** 2, [x, taps])
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _compare(lambda: up_axis_torch(x, taps, axis, size) ** 2,
+             lambda: UpAxis.apply(x, taps, axis, size) ** 2, [x, taps])
 
 
 @needs_native
@@ -194,5 +195,4 @@ def test_upsampler_gradients_equal_the_torch_upsampler():
     want, want_g = _grads(lambda: (ups(grids, native=False) * weights).sum(), params)
     got, got_g = _grads(lambda: (ups(grids, native=True) * weights).sum(), params)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
-    for g, w in zip(got_g, want_g):
-        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4 * w.abs().max().item())
+    _assert_grads_close(got_g, want_g)
