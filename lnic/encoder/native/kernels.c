@@ -535,3 +535,113 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
         chunk_grads[ch * 4 + 3] = gd;
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Quantization proxy: out = sr(sr(g) + n) with sr the soft-round of temperature T
+ * (lnic.encoder.train.soft_round), and its derivative sr'(sr(g) + n) * sr'(g). */
+
+static inline float soft_round1(float x, float inv_t, float half_over_tanh) {
+    const float m = floorf(x) + 0.5f;
+    return m + half_over_tanh * tanhf((x - m) * inv_t);
+}
+
+static inline float soft_round1_grad(float x, float inv_t, float half_over_tanh) {
+    const float m = floorf(x) + 0.5f;
+    const float th = tanhf((x - m) * inv_t);
+    return half_over_tanh * inv_t * (1.f - th * th);
+}
+
+void proxy_forward(const float *g, const float *n, long N, float T, float *out, int nt) {
+    const float inv_t = 1.f / T, hot = 0.5f / tanhf(0.5f / T);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long i = 0; i < N; i++)
+        out[i] = soft_round1(soft_round1(g[i], inv_t, hot) + n[i], inv_t, hot);
+}
+
+void proxy_backward(const float *g, const float *n, long N, float T, const float *gout,
+                    float *gin, int nt) {
+    const float inv_t = 1.f / T, hot = 0.5f / tanhf(0.5f / T);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long i = 0; i < N; i++) {
+        const float z = soft_round1(g[i], inv_t, hot) + n[i];
+        gin[i] = gout[i] * soft_round1_grad(z, inv_t, hot) * soft_round1_grad(g[i], inv_t, hot);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ARM context of every latent (lnic.encoder.nets.arm.CausalContext): flat holds the L grids
+ * (finest first, raster order, shapes [L][2]); out [nc + 1][N]: the nc (dy, dx) neighbours in
+ * the same grid (0 outside), then the next coarser grid at (y / 2, x / 2) (0 for the coarsest). */
+
+void context_forward(const float *flat, const long *shapes, int L, const int *offs, int nc,
+                     float *out, long N, int nt) {
+    long off = 0;
+    for (int k = 0; k < L; k++) {
+        const long h = shapes[2 * k], w = shapes[2 * k + 1];
+        const float *grid = flat + off;
+        const float *coarse = k + 1 < L ? flat + off + h * w : NULL;
+        const long wc = k + 1 < L ? shapes[2 * k + 3] : 0;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (long y = 0; y < h; y++) {
+            for (int i = 0; i < nc; i++) {
+                const long sy = y + offs[2 * i], dx = offs[2 * i + 1];
+                float *dst = out + i * N + off + y * w;
+                if (sy < 0 || sy >= h) {
+                    for (long x = 0; x < w; x++) dst[x] = 0.f;
+                    continue;
+                }
+                const float *src = grid + sy * w;
+                for (long x = 0; x < w; x++) {
+                    const long sx = x + dx;
+                    dst[x] = (sx >= 0 && sx < w) ? src[sx] : 0.f;
+                }
+            }
+            float *dst = out + nc * N + off + y * w;
+            if (coarse == NULL)
+                for (long x = 0; x < w; x++) dst[x] = 0.f;
+            else
+                for (long x = 0; x < w; x++) dst[x] = coarse[(y / 2) * wc + x / 2];
+        }
+        off += h * w;
+    }
+}
+
+/* gflat [N] = the gradient of flat given gout [nc + 1][N] (a gather per latent). */
+void context_backward(const float *gout, const long *shapes, int L, const int *offs, int nc,
+                      float *gflat, long N, int nt) {
+    long off = 0;
+    for (int k = 0; k < L; k++) {
+        const long h = shapes[2 * k], w = shapes[2 * k + 1];
+        const long hf = k > 0 ? shapes[2 * k - 2] : 0, wf = k > 0 ? shapes[2 * k - 1] : 0;
+        const long off_f = k > 0 ? off - hf * wf : 0;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (long y = 0; y < h; y++) {
+            float *dst = gflat + off + y * w;
+            for (long x = 0; x < w; x++) dst[x] = 0.f;
+            for (int i = 0; i < nc; i++) {
+                /* latent (y, x) is neighbour i of (y - dy, x - dx) */
+                const long ty = y - offs[2 * i], dx = offs[2 * i + 1];
+                if (ty < 0 || ty >= h) continue;
+                const float *src = gout + i * N + off + ty * w;
+                for (long x = 0; x < w; x++) {
+                    const long tx = x - dx;
+                    if (tx >= 0 && tx < w) dst[x] += src[tx];
+                }
+            }
+            if (k > 0) /* the co-located feature of the finer grid's 2x2 block */
+                for (long x = 0; x < w; x++) {
+                    float s = 0.f;
+                    for (long a = 0; a < 2; a++) {
+                        const long fy = 2 * y + a;
+                        if (fy >= hf) continue;
+                        for (long b = 0; b < 2; b++) {
+                            const long fx = 2 * x + b;
+                            if (fx < wf) s += gout[nc * N + off_f + fy * wf + fx];
+                        }
+                    }
+                    dst[x] += s;
+                }
+        }
+        off += h * w;
+    }
+}
