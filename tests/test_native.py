@@ -196,3 +196,38 @@ def test_upsampler_gradients_equal_the_torch_upsampler():
     got, got_g = _grads(lambda: (ups(grids, native=True) * weights).sum(), params)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
     _assert_grads_close(got_g, want_g)
+
+
+@needs_native
+@pytest.mark.parametrize("temperature", [0.3, 0.05])
+def test_soft_round_proxy_equals_torch(temperature):
+    from lnic.encoder.native.ops import SoftRoundNoise
+    from lnic.encoder.train import soft_round
+
+    torch.manual_seed(0)
+    g = (torch.randn(5000) * 3).requires_grad_()
+    noise = torch.randn(5000) * 0.2
+    t = torch.tensor(temperature)
+    want, want_g = _grads(lambda: soft_round(soft_round(g, t) + noise, t) ** 2, [g])
+    got, got_g = _grads(lambda: SoftRoundNoise.apply(g, noise, temperature) ** 2, [g])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_g[0], want_g[0], rtol=1e-3, atol=1e-3)
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(17, 23), (9, 40), (32, 48), (1, 5)])
+def test_flat_context_equals_the_grid_context(shape):
+    from lnic.encoder.native.ops import CausalContextFlat
+    from lnic.encoder.nets.arm import CausalContext
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(0)
+    shapes = grid_shapes(*shape, 3)
+    grids = [torch.randn(*s, requires_grad=True) for s in shapes]
+    weights = torch.randn(13, sum(h * w for h, w in shapes))
+    want, want_g = _grads(lambda: (CausalContext.apply(*grids) * weights).sum(), grids)
+    got, got_g = _grads(
+        lambda: (CausalContextFlat.apply(torch.cat([g.reshape(-1) for g in grids]), shapes)
+                 * weights).sum(), grids)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    _assert_grads_close(got_g, want_g, rtol=1e-5)

@@ -11,6 +11,7 @@ import torch
 
 from lnic.encoder import coarse
 from lnic.encoder.allocator import keep_large_allocations
+from lnic.encoder.native.ops import SoftRoundNoise, usable
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset
 from lnic.encoder.soap import Soap
@@ -35,26 +36,34 @@ def _loss(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One forward pass. ``hard`` (0 or 1) picks straight-through rounding over soft-round+noise.
 
-    Both proxies are one graph so that a single compilation serves the whole encode.
     ``gaussian``: rate and synthesis both see ``soft_round(soft_round(y) + n)`` with Gaussian
-    ``n`` of std ``noise_std`` (the C3 / Cool-chic proxy); otherwise the rate sees
-    ``soft_round(y) + u`` and the synthesis ``soft_round(soft_round(y) + u)``, ``u`` uniform.
+    ``n`` of std ``noise_std`` (the C3 / Cool-chic proxy, fused in :mod:`lnic.encoder.native`
+    when available); otherwise the rate sees ``soft_round(y) + u`` and the synthesis
+    ``soft_round(soft_round(y) + u)``, ``u`` uniform.
     """
     rate_in, synth_in = [], []
     steps = model.latents.steps()
+    straight_through = bool(hard)
     for k, latent in enumerate(model.latents.grids):
         step = steps[k]
         g = latent / step
-        rounded = g + (torch.round(g) - g).detach()
+        if straight_through:
+            rounded = g + (torch.round(g) - g).detach()
+            rate_in.append(rounded)
+            synth_in.append(rounded * step)
+            continue
         if gaussian:
-            noisy = soft_round(soft_round(g, temperature) + noise_std * torch.randn_like(g),
-                               temperature)
+            noise = noise_std * torch.randn_like(g)
+            if usable(g):
+                noisy = SoftRoundNoise.apply(g, noise, float(temperature))
+            else:
+                noisy = soft_round(soft_round(g, temperature) + noise, temperature)
             rate_noisy, synth_noisy = noisy, noisy
         else:
             rate_noisy = soft_round(g, temperature) + torch.rand_like(g) - 0.5
             synth_noisy = soft_round(rate_noisy, temperature)
-        rate_in.append(hard * rounded + (1 - hard) * rate_noisy)
-        synth_in.append((hard * rounded + (1 - hard) * synth_noisy) * step)
+        rate_in.append(rate_noisy)
+        synth_in.append(synth_noisy * step)
     recon, bits = model(rate_in, synth_in)
     mse = torch.mean((recon - target) ** 2)
     bpp = bits / (target.shape[1] * target.shape[2])

@@ -46,7 +46,12 @@ def library() -> ctypes.CDLL | None:
     lib.resconv_backward.argtypes = [ptr, lng, lng, i, ptr, i, ptr, ptr, ptr, ptr, i]
     lib.up_forward.argtypes = [ptr, lng, lng, lng, lng, ptr, ptr, i]
     lib.up_backward.argtypes = [ptr, lng, lng, lng, lng, ptr, ptr, ptr, ptr, i]
+    lib.proxy_forward.argtypes = [ptr, ptr, lng, f, ptr, i]
+    lib.proxy_backward.argtypes = [ptr, ptr, lng, f, ptr, ptr, i]
+    lib.context_forward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
+    lib.context_backward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
     for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.mlp2_forward, lib.mlp2_backward,
-               lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward):
+               lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward,
+               lib.proxy_forward, lib.proxy_backward, lib.context_forward, lib.context_backward):
         fn.restype = None
     return lib

@@ -19,10 +19,42 @@
 #define MAXK 32
 #define NCHUNK 64
 
-/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx. */
+/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx.
+ * Four outputs at a time: their 4 x B accumulators stay in registers while each input row is
+ * loaded once for all four (one output at a time ran about 4 MAC per cycle). */
+#define JT 4
 static inline void dense(const float *x, long ldx, int K, const float *w, const float *b,
                          int H, int relu, float *out) {
-    for (int j = 0; j < H; j++) {
+    int j = 0;
+    for (; j + JT <= H; j += JT) {
+        float a0[B], a1[B], a2[B], a3[B];
+        for (int r = 0; r < B; r++) {
+            a0[r] = b[j];
+            a1[r] = b[j + 1];
+            a2[r] = b[j + 2];
+            a3[r] = b[j + 3];
+        }
+        for (int k = 0; k < K; k++) {
+            const float w0 = w[j * K + k], w1 = w[(j + 1) * K + k], w2 = w[(j + 2) * K + k],
+                        w3 = w[(j + 3) * K + k];
+            const float *xr = x + k * ldx;
+            for (int r = 0; r < B; r++) {
+                const float v = xr[r];
+                a0[r] += w0 * v;
+                a1[r] += w1 * v;
+                a2[r] += w2 * v;
+                a3[r] += w3 * v;
+            }
+        }
+        float *o = out + j * B;
+        for (int r = 0; r < B; r++) {
+            o[r] = relu && a0[r] < 0.f ? 0.f : a0[r];
+            o[B + r] = relu && a1[r] < 0.f ? 0.f : a1[r];
+            o[2 * B + r] = relu && a2[r] < 0.f ? 0.f : a2[r];
+            o[3 * B + r] = relu && a3[r] < 0.f ? 0.f : a3[r];
+        }
+    }
+    for (; j < H; j++) {
         float acc[B];
         for (int r = 0; r < B; r++) acc[r] = b[j];
         for (int k = 0; k < K; k++) {
@@ -30,40 +62,110 @@ static inline void dense(const float *x, long ldx, int K, const float *w, const 
             const float *xr = x + k * ldx;
             for (int r = 0; r < B; r++) acc[r] += wk * xr[r];
         }
-        if (relu)
-            for (int r = 0; r < B; r++) out[j * B + r] = acc[r] > 0.f ? acc[r] : 0.f;
-        else
-            for (int r = 0; r < B; r++) out[j * B + r] = acc[r];
+        for (int r = 0; r < B; r++) out[j * B + r] = relu && acc[r] < 0.f ? 0.f : acc[r];
     }
 }
 
 /* Backward of one dense layer over a block: given g_out [H][B] (already masked by the
- * activation's derivative), accumulate gw [H][K] += g_out x^T and gb [H] += sum_r g_out, and,
- * if gx is not NULL, write gx [K][B] = w^T g_out. */
+ * activation's derivative), accumulate gw16 [H][K][LANES] += g_out x^T and gb16 [H][LANES] +=
+ * g_out lane-wise (sample r adds to lane r % LANES: no horizontal sum per block, whose latency
+ * chain dominated; the caller sums the lanes once per chunk), and, if gx is not NULL, write
+ * gx [K][B] = w^T g_out. */
+#define LANES 16
 static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
-                                  const float *g_out, float *gw, float *gb, float *gx) {
+                                  const float *g_out, float *gw16, float *gb16, float *gx) {
     for (int j = 0; j < H; j++) {
         const float *gj = g_out + j * B;
-        float s = 0.f;
-        for (int r = 0; r < B; r++) s += gj[r];
-        gb[j] += s;
+        float vb[LANES];
+        for (int l = 0; l < LANES; l++) vb[l] = gb16[j * LANES + l];
+        for (int q = 0; q < B; q += LANES)
+            for (int l = 0; l < LANES; l++) vb[l] += gj[q + l];
+        for (int l = 0; l < LANES; l++) gb16[j * LANES + l] = vb[l];
+    }
+    /* weight gradients: each input row is loaded once for JT outputs */
+    int j = 0;
+    for (; j + JT <= H; j += JT) {
+        const float *g0 = g_out + j * B, *g1 = g0 + B, *g2 = g1 + B, *g3 = g2 + B;
         for (int k = 0; k < K; k++) {
             const float *xr = x + k * ldx;
-            float acc = 0.f;
-            for (int r = 0; r < B; r++) acc += gj[r] * xr[r];
-            gw[j * K + k] += acc;
+            float *c0 = gw16 + (j * K + k) * LANES, *c1 = c0 + K * LANES,
+                  *c2 = c1 + K * LANES, *c3 = c2 + K * LANES;
+            float v0[LANES], v1[LANES], v2[LANES], v3[LANES];
+            for (int l = 0; l < LANES; l++) {
+                v0[l] = c0[l];
+                v1[l] = c1[l];
+                v2[l] = c2[l];
+                v3[l] = c3[l];
+            }
+            for (int q = 0; q < B; q += LANES)
+                for (int l = 0; l < LANES; l++) {
+                    const float v = xr[q + l];
+                    v0[l] += g0[q + l] * v;
+                    v1[l] += g1[q + l] * v;
+                    v2[l] += g2[q + l] * v;
+                    v3[l] += g3[q + l] * v;
+                }
+            for (int l = 0; l < LANES; l++) {
+                c0[l] = v0[l];
+                c1[l] = v1[l];
+                c2[l] = v2[l];
+                c3[l] = v3[l];
+            }
+        }
+    }
+    for (; j < H; j++) {
+        const float *gj = g_out + j * B;
+        for (int k = 0; k < K; k++) {
+            const float *xr = x + k * ldx;
+            float *acc = gw16 + (j * K + k) * LANES;
+            float v[LANES];
+            for (int l = 0; l < LANES; l++) v[l] = acc[l];
+            for (int q = 0; q < B; q += LANES)
+                for (int l = 0; l < LANES; l++) v[l] += gj[q + l] * xr[q + l];
+            for (int l = 0; l < LANES; l++) acc[l] = v[l];
         }
     }
     if (gx == NULL) return;
-    for (int k = 0; k < K; k++) {
+    /* input gradient gx = w^T g_out, JT inputs at a time */
+    int k = 0;
+    for (; k + JT <= K; k += JT) {
+        float a0[B], a1[B], a2[B], a3[B];
+        for (int r = 0; r < B; r++) a0[r] = a1[r] = a2[r] = a3[r] = 0.f;
+        for (int jj = 0; jj < H; jj++) {
+            const float *gj = g_out + jj * B;
+            const float w0 = w[jj * K + k], w1 = w[jj * K + k + 1], w2 = w[jj * K + k + 2],
+                        w3 = w[jj * K + k + 3];
+            for (int r = 0; r < B; r++) {
+                const float v = gj[r];
+                a0[r] += w0 * v;
+                a1[r] += w1 * v;
+                a2[r] += w2 * v;
+                a3[r] += w3 * v;
+            }
+        }
+        memcpy(gx + k * B, a0, sizeof a0);
+        memcpy(gx + (k + 1) * B, a1, sizeof a1);
+        memcpy(gx + (k + 2) * B, a2, sizeof a2);
+        memcpy(gx + (k + 3) * B, a3, sizeof a3);
+    }
+    for (; k < K; k++) {
         float acc[B];
         for (int r = 0; r < B; r++) acc[r] = 0.f;
-        for (int j = 0; j < H; j++) {
-            const float wk = w[j * K + k];
-            const float *gj = g_out + j * B;
+        for (int jj = 0; jj < H; jj++) {
+            const float wk = w[jj * K + k];
+            const float *gj = g_out + jj * B;
             for (int r = 0; r < B; r++) acc[r] += wk * gj[r];
         }
         memcpy(gx + k * B, acc, sizeof acc);
+    }
+}
+
+/* dst[p] = sum of the lanes of acc16 [P][LANES] (in lane order). */
+static inline void sum_lanes(const float *acc16, int P, float *dst) {
+    for (int p = 0; p < P; p++) {
+        float s = 0.f;
+        for (int l = 0; l < LANES; l++) s += acc16[p * LANES + l];
+        dst[p] = s;
     }
 }
 
@@ -180,10 +282,9 @@ void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, c
     for (int c = 0; c < NCHUNK; c++) {
         float h1[MAXH * B], h2[MAXH * B], out[2 * B], bits[B], tmp[MAXK * B], xt[B];
         float gout[2 * B], g2[MAXH * B], g1[MAXH * B], gc[MAXK * B];
-        float *gp = chunk_grads + (long)c * P;
-        memset(gp, 0, sizeof(float) * P);
-        float *gw1 = gp, *gb1 = gw1 + H * K, *gw2 = gb1 + H, *gb2 = gw2 + H * H,
-              *gw3 = gb2 + H, *gb3 = gw3 + 2 * H;
+        float *acc = calloc((size_t)P * LANES, sizeof(float));
+        float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
+              *gb2 = gw2 + H * H * LANES, *gw3 = gb2 + H * LANES, *gb3 = gw3 + 2 * H * LANES;
         for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
             const long s = blk * B;
             const int m = N - s < B ? (int)(N - s) : B;
@@ -201,6 +302,8 @@ void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, c
             dense_backward(cb, ld, K, w1, H, g1, gw1, gb1, gc);
             for (int k = 0; k < K; k++) memcpy(gctx + k * N + s, gc + k * B, sizeof(float) * m);
         }
+        sum_lanes(acc, P, chunk_grads + (long)c * P);
+        free(acc);
     }
 }
 
@@ -233,9 +336,9 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++) {
         float h[MAXH * B], tmp[MAXK * B], gt[MAXK * B], gh[MAXH * B], gxb[MAXK * B];
-        float *gp = chunk_grads + (long)c * P;
-        memset(gp, 0, sizeof(float) * P);
-        float *gw1 = gp, *gb1 = gw1 + H * K, *gw2 = gb1 + H, *gb2 = gw2 + C * H;
+        float *acc = calloc((size_t)P * LANES, sizeof(float));
+        float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
+              *gb2 = gw2 + C * H * LANES;
         for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
             const long s = blk * B;
             const int m = N - s < B ? (int)(N - s) : B;
@@ -251,6 +354,8 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
             if (gx != NULL)
                 for (int k = 0; k < K; k++) memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
         }
+        sum_lanes(acc, P, chunk_grads + (long)c * P);
+        free(acc);
     }
 }
 
@@ -533,5 +638,115 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
         chunk_grads[ch * 4 + 1] = gb;
         chunk_grads[ch * 4 + 2] = gc;
         chunk_grads[ch * 4 + 3] = gd;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Quantization proxy: out = sr(sr(g) + n) with sr the soft-round of temperature T
+ * (lnic.encoder.train.soft_round), and its derivative sr'(sr(g) + n) * sr'(g). */
+
+static inline float soft_round1(float x, float inv_t, float half_over_tanh) {
+    const float m = floorf(x) + 0.5f;
+    return m + half_over_tanh * tanhf((x - m) * inv_t);
+}
+
+static inline float soft_round1_grad(float x, float inv_t, float half_over_tanh) {
+    const float m = floorf(x) + 0.5f;
+    const float th = tanhf((x - m) * inv_t);
+    return half_over_tanh * inv_t * (1.f - th * th);
+}
+
+void proxy_forward(const float *g, const float *n, long N, float T, float *out, int nt) {
+    const float inv_t = 1.f / T, hot = 0.5f / tanhf(0.5f / T);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long i = 0; i < N; i++)
+        out[i] = soft_round1(soft_round1(g[i], inv_t, hot) + n[i], inv_t, hot);
+}
+
+void proxy_backward(const float *g, const float *n, long N, float T, const float *gout,
+                    float *gin, int nt) {
+    const float inv_t = 1.f / T, hot = 0.5f / tanhf(0.5f / T);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long i = 0; i < N; i++) {
+        const float z = soft_round1(g[i], inv_t, hot) + n[i];
+        gin[i] = gout[i] * soft_round1_grad(z, inv_t, hot) * soft_round1_grad(g[i], inv_t, hot);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ARM context of every latent (lnic.encoder.nets.arm.CausalContext): flat holds the L grids
+ * (finest first, raster order, shapes [L][2]); out [nc + 1][N]: the nc (dy, dx) neighbours in
+ * the same grid (0 outside), then the next coarser grid at (y / 2, x / 2) (0 for the coarsest). */
+
+void context_forward(const float *flat, const long *shapes, int L, const int *offs, int nc,
+                     float *out, long N, int nt) {
+    long off = 0;
+    for (int k = 0; k < L; k++) {
+        const long h = shapes[2 * k], w = shapes[2 * k + 1];
+        const float *grid = flat + off;
+        const float *coarse = k + 1 < L ? flat + off + h * w : NULL;
+        const long wc = k + 1 < L ? shapes[2 * k + 3] : 0;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (long y = 0; y < h; y++) {
+            for (int i = 0; i < nc; i++) {
+                const long sy = y + offs[2 * i], dx = offs[2 * i + 1];
+                float *dst = out + i * N + off + y * w;
+                if (sy < 0 || sy >= h) {
+                    for (long x = 0; x < w; x++) dst[x] = 0.f;
+                    continue;
+                }
+                const float *src = grid + sy * w;
+                for (long x = 0; x < w; x++) {
+                    const long sx = x + dx;
+                    dst[x] = (sx >= 0 && sx < w) ? src[sx] : 0.f;
+                }
+            }
+            float *dst = out + nc * N + off + y * w;
+            if (coarse == NULL)
+                for (long x = 0; x < w; x++) dst[x] = 0.f;
+            else
+                for (long x = 0; x < w; x++) dst[x] = coarse[(y / 2) * wc + x / 2];
+        }
+        off += h * w;
+    }
+}
+
+/* gflat [N] = the gradient of flat given gout [nc + 1][N] (a gather per latent). */
+void context_backward(const float *gout, const long *shapes, int L, const int *offs, int nc,
+                      float *gflat, long N, int nt) {
+    long off = 0;
+    for (int k = 0; k < L; k++) {
+        const long h = shapes[2 * k], w = shapes[2 * k + 1];
+        const long hf = k > 0 ? shapes[2 * k - 2] : 0, wf = k > 0 ? shapes[2 * k - 1] : 0;
+        const long off_f = k > 0 ? off - hf * wf : 0;
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (long y = 0; y < h; y++) {
+            float *dst = gflat + off + y * w;
+            for (long x = 0; x < w; x++) dst[x] = 0.f;
+            for (int i = 0; i < nc; i++) {
+                /* latent (y, x) is neighbour i of (y - dy, x - dx) */
+                const long ty = y - offs[2 * i], dx = offs[2 * i + 1];
+                if (ty < 0 || ty >= h) continue;
+                const float *src = gout + i * N + off + ty * w;
+                for (long x = 0; x < w; x++) {
+                    const long tx = x - dx;
+                    if (tx >= 0 && tx < w) dst[x] += src[tx];
+                }
+            }
+            if (k > 0) /* the co-located feature of the finer grid's 2x2 block */
+                for (long x = 0; x < w; x++) {
+                    float s = 0.f;
+                    for (long a = 0; a < 2; a++) {
+                        const long fy = 2 * y + a;
+                        if (fy >= hf) continue;
+                        for (long b = 0; b < 2; b++) {
+                            const long fx = 2 * x + b;
+                            if (fx < wf) s += gout[nc * N + off_f + fy * wf + fx];
+                        }
+                    }
+                    dst[x] += s;
+                }
+        }
+        off += h * w;
     }
 }

@@ -169,6 +169,63 @@ class UpAxis(torch.autograd.Function):
         return g_x, chunks.sum(0), None, None
 
 
+class SoftRoundNoise(torch.autograd.Function):
+    """``soft_round(soft_round(g, T) + noise, T)`` (:func:`lnic.encoder.train.soft_round`).
+
+    ``SoftRoundNoise.apply(g, noise, temperature)`` with ``temperature`` a float.
+    """
+
+    @staticmethod
+    def forward(ctx, g, noise, temperature):  # type: ignore[override]
+        lib = library()
+        g, noise = g.contiguous(), noise.contiguous()
+        out = torch.empty_like(g)
+        lib.proxy_forward(_ptr(g), _ptr(noise), g.numel(), temperature, _ptr(out),
+                          torch.get_num_threads())
+        ctx.save_for_backward(g, noise)
+        ctx.temperature = temperature
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        lib = library()
+        g, noise = ctx.saved_tensors
+        grad = grad.contiguous()
+        g_in = torch.empty_like(g)
+        lib.proxy_backward(_ptr(g), _ptr(noise), g.numel(), ctx.temperature, _ptr(grad),
+                           _ptr(g_in), torch.get_num_threads())
+        return g_in, None, None
+
+
+class CausalContextFlat(torch.autograd.Function):
+    """:class:`lnic.encoder.nets.arm.CausalContext` on the grids concatenated (finest first):
+    ``CausalContextFlat.apply(flat, shapes)`` -> [N_CONTEXT, N]."""
+
+    @staticmethod
+    def forward(ctx, flat, shapes):  # type: ignore[override]
+        from lnic.bitstream.format import ARM_CONTEXT
+
+        lib = library()
+        flat = flat.contiguous()
+        dims = torch.tensor([d for s in shapes for d in s], dtype=torch.int64)
+        offs = torch.tensor([d for o in ARM_CONTEXT for d in o], dtype=torch.int32)
+        out = flat.new_empty(len(ARM_CONTEXT) + 1, flat.numel())
+        lib.context_forward(_ptr(flat), _ptr(dims), len(shapes), _ptr(offs), len(ARM_CONTEXT),
+                            _ptr(out), flat.numel(), torch.get_num_threads())
+        ctx.meta = (dims, offs, len(shapes))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        lib = library()
+        dims, offs, levels = ctx.meta
+        grad = grad.contiguous()
+        g_flat = grad.new_empty(grad.shape[1])
+        lib.context_backward(_ptr(grad), _ptr(dims), levels, _ptr(offs), offs.numel() // 2,
+                             _ptr(g_flat), g_flat.numel(), torch.get_num_threads())
+        return g_flat, None
+
+
 def usable(*tensors: torch.Tensor) -> bool:
     """Whether the kernels are available and take these tensors (float32 on the CPU)."""
     return library() is not None and all(
