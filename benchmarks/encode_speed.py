@@ -85,13 +85,13 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
     """Where an eager training step spends its time: median milliseconds per part.
 
     Each part's forward is timed alone; ``backward`` is the whole step's backward pass and
-    ``adam`` the optimiser update. The ARM and its rate are one part, as the encoder runs them
-    (fused in :mod:`lnic.encoder.native` when its library is available).
+    ``adam`` the optimiser update. The parts run the encoder's own code (:func:`proxy`,
+    :meth:`Arm.bits` with its context gathering, upsampling, synthesis), native where the
+    encoder's is.
     """
     import torch
 
-    from lnic.encoder.nets.arm import CausalContext
-    from lnic.encoder.train import soft_round
+    from lnic.encoder.train import proxy
 
     model, target = _setup(image)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -104,13 +104,10 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
 
     for _ in range(repeats + 1):
         t = time.perf_counter()
-        temp = torch.tensor(0.3)
-        grids = [soft_round(soft_round(g, temp) + 0.25 * torch.randn_like(g), temp)
-                 for g in model.latents.grids]
+        temp, noise_std = torch.tensor(0.3), torch.tensor(0.25)
+        grids = [proxy(g, temp, noise_std, True)[0] for g in model.latents.grids]
         t = tick("quantization proxy", t)
-        CausalContext.apply(*grids)
-        t = tick("context gathering", t)
-        bits = model.arm.bits(grids)  # gathers the context again: subtract the part above
+        bits = model.arm.bits(grids)
         t = tick("context + ARM MLP + rate", t)
         up = model.upsampler(grids)
         t = tick("upsampling", t)

@@ -18,11 +18,32 @@ from lnic.encoder.soap import Soap
 
 log = logging.getLogger(__name__)
 
+
 def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
     """Differentiable rounding (Agustsson & Theis); tends to ``round`` as temperature -> 0."""
     m = torch.floor(x) + 0.5
     r = x - m
     return m + 0.5 * torch.tanh(r / temperature) / torch.tanh(0.5 / temperature)
+
+
+def proxy(g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor,
+          gaussian: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noise phase's stand-in for rounding ``g``: (what the rate sees, what the synthesis sees).
+
+    ``gaussian``: both see ``soft_round(soft_round(g) + n)`` with Gaussian ``n`` of std
+    ``noise_std`` (the C3 / Cool-chic proxy, fused in :mod:`lnic.encoder.native` when
+    available); otherwise the rate sees ``soft_round(g) + u`` and the synthesis
+    ``soft_round(soft_round(g) + u)``, ``u`` uniform.
+    """
+    if not gaussian:
+        rate = soft_round(g, temperature) + torch.rand_like(g) - 0.5
+        return rate, soft_round(rate, temperature)
+    noise = noise_std * torch.randn_like(g)
+    if usable(g):
+        noisy = SoftRoundNoise.apply(g, noise, float(temperature))
+    else:
+        noisy = soft_round(soft_round(g, temperature) + noise, temperature)
+    return noisy, noisy
 
 
 def _loss(
@@ -34,13 +55,7 @@ def _loss(
     noise_std: torch.Tensor,
     gaussian: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward pass. ``hard`` (0 or 1) picks straight-through rounding over soft-round+noise.
-
-    ``gaussian``: rate and synthesis both see ``soft_round(soft_round(y) + n)`` with Gaussian
-    ``n`` of std ``noise_std`` (the C3 / Cool-chic proxy, fused in :mod:`lnic.encoder.native`
-    when available); otherwise the rate sees ``soft_round(y) + u`` and the synthesis
-    ``soft_round(soft_round(y) + u)``, ``u`` uniform.
-    """
+    """One forward pass. ``hard`` (0 or 1) picks straight-through rounding over :func:`proxy`."""
     rate_in, synth_in = [], []
     steps = model.latents.steps()
     straight_through = bool(hard)
@@ -48,20 +63,9 @@ def _loss(
         step = steps[k]
         g = latent / step
         if straight_through:
-            rounded = g + (torch.round(g) - g).detach()
-            rate_in.append(rounded)
-            synth_in.append(rounded * step)
-            continue
-        if gaussian:
-            noise = noise_std * torch.randn_like(g)
-            if usable(g):
-                noisy = SoftRoundNoise.apply(g, noise, float(temperature))
-            else:
-                noisy = soft_round(soft_round(g, temperature) + noise, temperature)
-            rate_noisy, synth_noisy = noisy, noisy
+            rate_noisy = synth_noisy = g + (torch.round(g) - g).detach()
         else:
-            rate_noisy = soft_round(g, temperature) + torch.rand_like(g) - 0.5
-            synth_noisy = soft_round(rate_noisy, temperature)
+            rate_noisy, synth_noisy = proxy(g, temperature, noise_std, gaussian)
         rate_in.append(rate_noisy)
         synth_in.append(synth_noisy * step)
     recon, bits = model(rate_in, synth_in)

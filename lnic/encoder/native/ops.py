@@ -6,6 +6,7 @@ import ctypes
 
 import torch
 
+from lnic.bitstream.format import ARM_CONTEXT
 from lnic.encoder.native import library
 
 NCHUNK = 64
@@ -16,8 +17,19 @@ MAX_IN = 32
 """Most input (and synthesis output) features the kernels take (``MAXK`` in kernels.c)."""
 
 
+_CONTEXT_OFFSETS = torch.tensor([d for o in ARM_CONTEXT for d in o], dtype=torch.int32)
+"""ARM_CONTEXT as the flat (dy, dx) int32 array the context kernels take."""
+
+
 def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
+
+
+def _run(kernel: str, *args) -> None:
+    """Call ``kernel`` of the library: tensors go as data pointers (``None`` as NULL), numbers as
+    they are, and the process's thread count is appended (every kernel's last argument)."""
+    getattr(library(), kernel)(
+        *(_ptr(a) if isinstance(a, torch.Tensor) else a for a in args), torch.get_num_threads())
 
 
 def _pack(params: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -43,30 +55,26 @@ class ArmRate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, context, x, ls_min, ls_max, *params):  # type: ignore[override]
-        lib = library()
         context, x = context.contiguous(), x.contiguous()
         k, n = context.shape
         hidden = params[0].shape[0]
         packed = _pack(params)
         chunks = torch.empty(NCHUNK, dtype=torch.float64)
-        lib.arm_rate_forward(_ptr(context), _ptr(x), n, k, hidden, _ptr(packed), ls_min, ls_max,
-                             _ptr(chunks), torch.get_num_threads())
+        _run("arm_rate_forward", context, x, n, k, hidden, packed, ls_min, ls_max, chunks)
         ctx.save_for_backward(context, x, packed)
         ctx.meta = (ls_min, ls_max, hidden, [p.shape for p in params])
         return chunks.sum().to(torch.float32)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        lib = library()
         context, x, packed = ctx.saved_tensors
         ls_min, ls_max, hidden, shapes = ctx.meta
         k, n = context.shape
         g_context = torch.empty_like(context)
         g_x = torch.empty_like(x)
         chunks = torch.empty(NCHUNK, packed.numel())
-        lib.arm_rate_backward(_ptr(context), _ptr(x), n, k, hidden, _ptr(packed), ls_min, ls_max,
-                              float(grad), _ptr(g_context), _ptr(g_x), _ptr(chunks),
-                              torch.get_num_threads())
+        _run("arm_rate_backward", context, x, n, k, hidden, packed, ls_min, ls_max, float(grad),
+             g_context, g_x, chunks)
         return (g_context, g_x, None, None, *_unpack(chunks.sum(0), shapes))
 
 
@@ -75,30 +83,25 @@ class Mlp2(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, *params):  # type: ignore[override]
-        lib = library()
         x = x.contiguous()
         k, n = x.shape
         hidden, c = params[0].shape[0], params[2].shape[0]
         packed = _pack(params)
         out = x.new_empty(c, n)
-        lib.mlp2_forward(_ptr(x), n, k, hidden, c, _ptr(packed), _ptr(out),
-                         torch.get_num_threads())
+        _run("mlp2_forward", x, n, k, hidden, c, packed, out)
         ctx.save_for_backward(x, packed)
         ctx.dims = (hidden, c, [p.shape for p in params])
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        lib = library()
         x, packed = ctx.saved_tensors
         hidden, c, shapes = ctx.dims
         k, n = x.shape
         grad = grad.contiguous()
         g_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         chunks = torch.empty(NCHUNK, packed.numel())
-        lib.mlp2_backward(_ptr(x), n, k, hidden, c, _ptr(packed), _ptr(grad),
-                          None if g_x is None else _ptr(g_x), _ptr(chunks),
-                          torch.get_num_threads())
+        _run("mlp2_backward", x, n, k, hidden, c, packed, grad, g_x, chunks)
         return (g_x, *_unpack(chunks.sum(0), shapes))
 
 
@@ -110,29 +113,25 @@ class ResidualConv3x3(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y, weight, bias, relu):  # type: ignore[override]
-        lib = library()
         y = y.contiguous()
         c, h, w = y.shape
         out = torch.empty_like(y)
-        lib.resconv_forward(_ptr(y), h, w, c, _ptr(weight.detach().contiguous()),
-                            _ptr(bias.detach().contiguous()), int(relu), _ptr(out),
-                            torch.get_num_threads())
+        _run("resconv_forward", y, h, w, c, weight.detach().contiguous(),
+             bias.detach().contiguous(), int(relu), out)
         ctx.save_for_backward(y, weight)
         ctx.relu = relu
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        lib = library()
         y, weight = ctx.saved_tensors
         c, h, w = y.shape
         grad = grad.contiguous()
         g_y = torch.empty_like(y)
         pad = y.new_empty(c, h + 2, w + 2)
         chunks = y.new_empty(NCHUNK, c * c * 9 + c)
-        lib.resconv_backward(_ptr(y), h, w, c, _ptr(weight.detach().contiguous()), int(ctx.relu),
-                             _ptr(grad), _ptr(g_y), _ptr(pad), _ptr(chunks),
-                             torch.get_num_threads())
+        _run("resconv_backward", y, h, w, c, weight.detach().contiguous(), int(ctx.relu), grad,
+             g_y, pad, chunks)
         total = chunks.sum(0)
         return g_y, total[: c * c * 9].view_as(weight), total[c * c * 9 :], None
 
@@ -143,29 +142,25 @@ class UpAxis(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, taps, axis, size):  # type: ignore[override]
-        lib = library()
         x = x.contiguous()
         c, h, w = x.shape
         outer, n, inner = (c * h, w, 1) if axis == 2 else (c, h, w)
         shape = (c, h, size) if axis == 2 else (c, size, w)
         out = x.new_empty(shape)
         t = taps.detach().contiguous()
-        lib.up_forward(_ptr(x), outer, n, inner, size, _ptr(t), _ptr(out),
-                       torch.get_num_threads())
+        _run("up_forward", x, outer, n, inner, size, t, out)
         ctx.save_for_backward(x, t)
         ctx.dims = (outer, n, inner, size)
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        lib = library()
         x, t = ctx.saved_tensors
         outer, n, inner, size = ctx.dims
         grad = grad.contiguous()
         g_x = torch.empty_like(x)
         chunks = x.new_empty(NCHUNK, 4)
-        lib.up_backward(_ptr(x), outer, n, inner, size, _ptr(t), _ptr(grad), _ptr(g_x),
-                        _ptr(chunks), torch.get_num_threads())
+        _run("up_backward", x, outer, n, inner, size, t, grad, g_x, chunks)
         return g_x, chunks.sum(0), None, None
 
 
@@ -177,23 +172,19 @@ class SoftRoundNoise(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, g, noise, temperature):  # type: ignore[override]
-        lib = library()
         g, noise = g.contiguous(), noise.contiguous()
         out = torch.empty_like(g)
-        lib.proxy_forward(_ptr(g), _ptr(noise), g.numel(), temperature, _ptr(out),
-                          torch.get_num_threads())
+        _run("proxy_forward", g, noise, g.numel(), temperature, out)
         ctx.save_for_backward(g, noise)
         ctx.temperature = temperature
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        lib = library()
         g, noise = ctx.saved_tensors
         grad = grad.contiguous()
         g_in = torch.empty_like(g)
-        lib.proxy_backward(_ptr(g), _ptr(noise), g.numel(), ctx.temperature, _ptr(grad),
-                           _ptr(g_in), torch.get_num_threads())
+        _run("proxy_backward", g, noise, g.numel(), ctx.temperature, grad, g_in)
         return g_in, None, None
 
 
@@ -203,26 +194,21 @@ class CausalContextFlat(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, flat, shapes):  # type: ignore[override]
-        from lnic.bitstream.format import ARM_CONTEXT
-
-        lib = library()
         flat = flat.contiguous()
         dims = torch.tensor([d for s in shapes for d in s], dtype=torch.int64)
-        offs = torch.tensor([d for o in ARM_CONTEXT for d in o], dtype=torch.int32)
         out = flat.new_empty(len(ARM_CONTEXT) + 1, flat.numel())
-        lib.context_forward(_ptr(flat), _ptr(dims), len(shapes), _ptr(offs), len(ARM_CONTEXT),
-                            _ptr(out), flat.numel(), torch.get_num_threads())
-        ctx.meta = (dims, offs, len(shapes))
+        _run("context_forward", flat, dims, len(shapes), _CONTEXT_OFFSETS, len(ARM_CONTEXT), out,
+             flat.numel())
+        ctx.meta = (dims, len(shapes))
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        lib = library()
-        dims, offs, levels = ctx.meta
+        dims, levels = ctx.meta
         grad = grad.contiguous()
         g_flat = grad.new_empty(grad.shape[1])
-        lib.context_backward(_ptr(grad), _ptr(dims), levels, _ptr(offs), offs.numel() // 2,
-                             _ptr(g_flat), g_flat.numel(), torch.get_num_threads())
+        _run("context_backward", grad, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), g_flat,
+             g_flat.numel())
         return g_flat, None
 
 

@@ -35,17 +35,17 @@ class Synthesis(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def forward(self, z: torch.Tensor, native: bool = True) -> torch.Tensor:
-        """[levels, H, W] -> [channels, H, W]; ``native``: the MLP in :mod:`lnic.encoder.native`
-        when available (same values)."""
+        """[levels, H, W] -> [channels, H, W]; ``native``: the MLP and the convolutions in
+        :mod:`lnic.encoder.native` when available (same values)."""
         levels, h, w = z.shape
         x = z.reshape(levels, -1)
-        if native and fits(levels, self.lin1.out_features, self.lin2.out_features, z,
-                          *self.parameters()):
+        native = native and usable(z, *self.parameters())
+        if native and fits(levels, self.lin1.out_features, self.lin2.out_features):
             y = Mlp2.apply(x, self.lin1.weight, self.lin1.bias, self.lin2.weight, self.lin2.bias)
         else:
             y = mlp_channels_first(x, [self.lin1, self.lin2])
         y = y.reshape(-1, h, w)
-        if native and usable(y, *self.parameters()):
+        if native:
             y = ResidualConv3x3.apply(y, self.conv_a.weight, self.conv_a.bias, False)
             return ResidualConv3x3.apply(y, self.conv_b.weight, self.conv_b.bias, True)
         y = y + self._conv(self.conv_a, y)
