@@ -109,14 +109,14 @@ MAX_STEP_SCALE = 4.0
 
 PRESETS: dict[str, Preset] = {
     "fast": Preset("fast", noise_steps=350, ste_steps=10, reference_pixels=KODAK_PIXELS),
-    "default": Preset("default", noise_steps=2240, ste_steps=10, reference_pixels=KODAK_PIXELS),
+    "default": Preset("default", noise_steps=2700, ste_steps=10, reference_pixels=KODAK_PIXELS),
     "slow": Preset("slow", noise_steps=6170, ste_steps=30, reference_pixels=KODAK_PIXELS),
 }
 """Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;
 smaller images get more steps in the same time, see :meth:`Preset.scaled`): ``fast`` stays
-within a minute, ``default`` within five minutes (2,250 steps of ~0.1 s with the native kernels
-of :mod:`lnic.encoder.native`, session 8; 1,200 steps of 0.19 s in session 7), ``slow`` has no
-time target (6,200 steps: about 11 minutes) and gives the best rate-distortion. The
+within a minute, ``default`` within five minutes (2,710 steps of ~0.09 s with the native kernels
+of :mod:`lnic.encoder.native`: 244 s on kodim01, session 9; 2,250 in session 8, 1,200 steps of
+0.19 s in session 7), ``slow`` has no time target (6,200 steps: about 9 minutes) and gives the best rate-distortion. The
 straight-through phase is short: its 85 steps lowered the rounded loss by 0.1% on crops, and
 925 + 10 steps beat 850 + 85 on kodim01 (training notes, session 6).
 """
