@@ -108,8 +108,8 @@ MAX_STEP_SCALE = 4.0
 """Images smaller than a preset's ``reference_pixels`` get at most this many times its steps."""
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("fast", noise_steps=350, ste_steps=10, reference_pixels=KODAK_PIXELS),
-    "default": Preset("default", noise_steps=2700, ste_steps=10, reference_pixels=KODAK_PIXELS),
+    "fast": Preset("fast", noise_steps=480, ste_steps=10, reference_pixels=KODAK_PIXELS),
+    "default": Preset("default", noise_steps=3300, ste_steps=10, reference_pixels=KODAK_PIXELS),
     "slow": Preset("slow", noise_steps=6170, ste_steps=30, reference_pixels=KODAK_PIXELS),
 }
 """Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;

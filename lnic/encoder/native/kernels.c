@@ -19,51 +19,72 @@
 #define MAXK 32
 #define NCHUNK 64
 
-/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx.
- * Four outputs at a time: their 4 x B accumulators stay in registers while each input row is
- * loaded once for all four (one output at a time ran about 4 MAC per cycle). */
+#define LANES 16
 #define JT 4
+typedef float vf __attribute__((vector_size(4 * LANES)));
+static inline vf LDV(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void STV(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static const float ZERO_BLOCK[B] __attribute__((aligned(64)));
+static inline vf relu_v(vf v) {
+    for (int l = 0; l < LANES; l++) v[l] = v[l] > 0.f ? v[l] : 0.f;
+    return v;
+}
+
+/* out[o][r] = act(bias[o] + sum_i w[o * so + i * si] x[i][r]) for o < n_out, r < B (B = 4
+ * vectors); x has row stride ldx, bias may be NULL (zero). JT outputs at a time: their 16
+ * vector accumulators stay in registers while each input row is loaded once for all four, and
+ * the sum runs over i in order (the same rounding as a plain loop). */
+static inline void affine(const float *x, long ldx, int n_in, const float *w, long so, long si,
+                          const float *bias, int n_out, int relu, float *out) {
+    for (int o0 = 0; o0 < n_out; o0 += JT) {
+        const int no = n_out - o0 < JT ? n_out - o0 : JT;
+        float wt[JT][MAXH > MAXK ? MAXH : MAXK], bt[JT];
+        for (int a = 0; a < JT; a++) {
+            bt[a] = a < no && bias != NULL ? bias[o0 + a] : 0.f;
+            for (int i = 0; i < n_in; i++) wt[a][i] = a < no ? w[(o0 + a) * so + i * si] : 0.f;
+        }
+        vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
+        vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
+        vf a20 = (vf){} + bt[2], a21 = a20, a22 = a20, a23 = a20;
+        vf a30 = (vf){} + bt[3], a31 = a30, a32 = a30, a33 = a30;
+        for (int i = 0; i < n_in; i++) {
+            const float *xr = x + i * ldx;
+            const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
+                     x3 = LDV(xr + 3 * LANES);
+            const float w0 = wt[0][i], w1 = wt[1][i], w2 = wt[2][i], w3 = wt[3][i];
+            a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
+            a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
+            a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
+            a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
+        }
+        if (relu) {
+#define RELU(v) v = relu_v(v)
+            RELU(a00); RELU(a01); RELU(a02); RELU(a03); RELU(a10); RELU(a11); RELU(a12);
+            RELU(a13); RELU(a20); RELU(a21); RELU(a22); RELU(a23); RELU(a30); RELU(a31);
+            RELU(a32); RELU(a33);
+#undef RELU
+        }
+        float *o = out + (long)o0 * B;
+        STV(o, a00); STV(o + LANES, a01); STV(o + 2 * LANES, a02); STV(o + 3 * LANES, a03);
+        if (no > 1) {
+            o += B;
+            STV(o, a10); STV(o + LANES, a11); STV(o + 2 * LANES, a12); STV(o + 3 * LANES, a13);
+        }
+        if (no > 2) {
+            o += B;
+            STV(o, a20); STV(o + LANES, a21); STV(o + 2 * LANES, a22); STV(o + 3 * LANES, a23);
+        }
+        if (no > 3) {
+            o += B;
+            STV(o, a30); STV(o + LANES, a31); STV(o + 2 * LANES, a32); STV(o + 3 * LANES, a33);
+        }
+    }
+}
+
+/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx. */
 static inline void dense(const float *x, long ldx, int K, const float *w, const float *b,
                          int H, int relu, float *out) {
-    int j = 0;
-    for (; j + JT <= H; j += JT) {
-        float a0[B], a1[B], a2[B], a3[B];
-        for (int r = 0; r < B; r++) {
-            a0[r] = b[j];
-            a1[r] = b[j + 1];
-            a2[r] = b[j + 2];
-            a3[r] = b[j + 3];
-        }
-        for (int k = 0; k < K; k++) {
-            const float w0 = w[j * K + k], w1 = w[(j + 1) * K + k], w2 = w[(j + 2) * K + k],
-                        w3 = w[(j + 3) * K + k];
-            const float *xr = x + k * ldx;
-            for (int r = 0; r < B; r++) {
-                const float v = xr[r];
-                a0[r] += w0 * v;
-                a1[r] += w1 * v;
-                a2[r] += w2 * v;
-                a3[r] += w3 * v;
-            }
-        }
-        float *o = out + j * B;
-        for (int r = 0; r < B; r++) {
-            o[r] = relu && a0[r] < 0.f ? 0.f : a0[r];
-            o[B + r] = relu && a1[r] < 0.f ? 0.f : a1[r];
-            o[2 * B + r] = relu && a2[r] < 0.f ? 0.f : a2[r];
-            o[3 * B + r] = relu && a3[r] < 0.f ? 0.f : a3[r];
-        }
-    }
-    for (; j < H; j++) {
-        float acc[B];
-        for (int r = 0; r < B; r++) acc[r] = b[j];
-        for (int k = 0; k < K; k++) {
-            const float wk = w[j * K + k];
-            const float *xr = x + k * ldx;
-            for (int r = 0; r < B; r++) acc[r] += wk * xr[r];
-        }
-        for (int r = 0; r < B; r++) out[j * B + r] = relu && acc[r] < 0.f ? 0.f : acc[r];
-    }
+    affine(x, ldx, K, w, K, 1, b, H, relu, out);
 }
 
 /* Backward of one dense layer over a block: given g_out [H][B] (already masked by the
@@ -71,7 +92,6 @@ static inline void dense(const float *x, long ldx, int K, const float *w, const 
  * g_out lane-wise (sample r adds to lane r % LANES: no horizontal sum per block, whose latency
  * chain dominated; the caller sums the lanes once per chunk), and, if gx is not NULL, write
  * gx [K][B] = w^T g_out. */
-#define LANES 16
 static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
                                   const float *g_out, float *gw16, float *gb16, float *gx) {
     for (int j = 0; j < H; j++) {
@@ -82,82 +102,50 @@ static inline void dense_backward(const float *x, long ldx, int K, const float *
             for (int l = 0; l < LANES; l++) vb[l] += gj[q + l];
         for (int l = 0; l < LANES; l++) gb16[j * LANES + l] = vb[l];
     }
-    /* weight gradients: each input row is loaded once for JT outputs */
-    int j = 0;
-    for (; j + JT <= H; j += JT) {
-        const float *g0 = g_out + j * B, *g1 = g0 + B, *g2 = g1 + B, *g3 = g2 + B;
-        for (int k = 0; k < K; k++) {
-            const float *xr = x + k * ldx;
-            float *c0 = gw16 + (j * K + k) * LANES, *c1 = c0 + K * LANES,
-                  *c2 = c1 + K * LANES, *c3 = c2 + K * LANES;
-            float v0[LANES], v1[LANES], v2[LANES], v3[LANES];
-            for (int l = 0; l < LANES; l++) {
-                v0[l] = c0[l];
-                v1[l] = c1[l];
-                v2[l] = c2[l];
-                v3[l] = c3[l];
+    /* weight gradients, in tiles of JT outputs x JT inputs: 16 independent accumulators of
+     * LANES lanes stay in registers while each block's rows stream past (with one output's
+     * accumulators only, the chain of dependent adds bounded the loop). Rows past H or K read
+     * zeros and accumulate into a scratch tile. */
+    float sink[JT * JT * LANES] __attribute__((aligned(64))) = {0};
+    for (int j0 = 0; j0 < H; j0 += JT)
+        for (int k0 = 0; k0 < K; k0 += JT) {
+            const float *g0, *g1, *g2, *g3, *x0, *x1, *x2, *x3;
+            float *d[JT * JT];
+            g0 = j0 < H ? g_out + j0 * B : ZERO_BLOCK;
+            g1 = j0 + 1 < H ? g_out + (j0 + 1) * B : ZERO_BLOCK;
+            g2 = j0 + 2 < H ? g_out + (j0 + 2) * B : ZERO_BLOCK;
+            g3 = j0 + 3 < H ? g_out + (j0 + 3) * B : ZERO_BLOCK;
+            x0 = k0 < K ? x + k0 * ldx : ZERO_BLOCK;
+            x1 = k0 + 1 < K ? x + (k0 + 1) * ldx : ZERO_BLOCK;
+            x2 = k0 + 2 < K ? x + (k0 + 2) * ldx : ZERO_BLOCK;
+            x3 = k0 + 3 < K ? x + (k0 + 3) * ldx : ZERO_BLOCK;
+            for (int a = 0; a < JT; a++)
+                for (int c = 0; c < JT; c++)
+                    d[a * JT + c] = (j0 + a < H && k0 + c < K)
+                                        ? gw16 + ((long)(j0 + a) * K + k0 + c) * LANES
+                                        : sink + (a * JT + c) * LANES;
+#define ACC_LOAD(i) vf v##i = LDV(d[i])
+            ACC_LOAD(0); ACC_LOAD(1); ACC_LOAD(2); ACC_LOAD(3); ACC_LOAD(4); ACC_LOAD(5);
+            ACC_LOAD(6); ACC_LOAD(7); ACC_LOAD(8); ACC_LOAD(9); ACC_LOAD(10); ACC_LOAD(11);
+            ACC_LOAD(12); ACC_LOAD(13); ACC_LOAD(14); ACC_LOAD(15);
+            for (int q = 0; q < B; q += LANES) {
+                const vf ga = LDV(g0 + q), gb = LDV(g1 + q), gc = LDV(g2 + q), gd = LDV(g3 + q);
+                const vf xa = LDV(x0 + q), xb = LDV(x1 + q), xc = LDV(x2 + q), xd = LDV(x3 + q);
+                v0 += ga * xa; v1 += ga * xb; v2 += ga * xc; v3 += ga * xd;
+                v4 += gb * xa; v5 += gb * xb; v6 += gb * xc; v7 += gb * xd;
+                v8 += gc * xa; v9 += gc * xb; v10 += gc * xc; v11 += gc * xd;
+                v12 += gd * xa; v13 += gd * xb; v14 += gd * xc; v15 += gd * xd;
             }
-            for (int q = 0; q < B; q += LANES)
-                for (int l = 0; l < LANES; l++) {
-                    const float v = xr[q + l];
-                    v0[l] += g0[q + l] * v;
-                    v1[l] += g1[q + l] * v;
-                    v2[l] += g2[q + l] * v;
-                    v3[l] += g3[q + l] * v;
-                }
-            for (int l = 0; l < LANES; l++) {
-                c0[l] = v0[l];
-                c1[l] = v1[l];
-                c2[l] = v2[l];
-                c3[l] = v3[l];
-            }
+#define ACC_STORE(i) STV(d[i], v##i)
+            ACC_STORE(0); ACC_STORE(1); ACC_STORE(2); ACC_STORE(3); ACC_STORE(4); ACC_STORE(5);
+            ACC_STORE(6); ACC_STORE(7); ACC_STORE(8); ACC_STORE(9); ACC_STORE(10); ACC_STORE(11);
+            ACC_STORE(12); ACC_STORE(13); ACC_STORE(14); ACC_STORE(15);
+#undef ACC_LOAD
+#undef ACC_STORE
         }
-    }
-    for (; j < H; j++) {
-        const float *gj = g_out + j * B;
-        for (int k = 0; k < K; k++) {
-            const float *xr = x + k * ldx;
-            float *acc = gw16 + (j * K + k) * LANES;
-            float v[LANES];
-            for (int l = 0; l < LANES; l++) v[l] = acc[l];
-            for (int q = 0; q < B; q += LANES)
-                for (int l = 0; l < LANES; l++) v[l] += gj[q + l] * xr[q + l];
-            for (int l = 0; l < LANES; l++) acc[l] = v[l];
-        }
-    }
     if (gx == NULL) return;
-    /* input gradient gx = w^T g_out, JT inputs at a time */
-    int k = 0;
-    for (; k + JT <= K; k += JT) {
-        float a0[B], a1[B], a2[B], a3[B];
-        for (int r = 0; r < B; r++) a0[r] = a1[r] = a2[r] = a3[r] = 0.f;
-        for (int jj = 0; jj < H; jj++) {
-            const float *gj = g_out + jj * B;
-            const float w0 = w[jj * K + k], w1 = w[jj * K + k + 1], w2 = w[jj * K + k + 2],
-                        w3 = w[jj * K + k + 3];
-            for (int r = 0; r < B; r++) {
-                const float v = gj[r];
-                a0[r] += w0 * v;
-                a1[r] += w1 * v;
-                a2[r] += w2 * v;
-                a3[r] += w3 * v;
-            }
-        }
-        memcpy(gx + k * B, a0, sizeof a0);
-        memcpy(gx + (k + 1) * B, a1, sizeof a1);
-        memcpy(gx + (k + 2) * B, a2, sizeof a2);
-        memcpy(gx + (k + 3) * B, a3, sizeof a3);
-    }
-    for (; k < K; k++) {
-        float acc[B];
-        for (int r = 0; r < B; r++) acc[r] = 0.f;
-        for (int jj = 0; jj < H; jj++) {
-            const float wk = w[jj * K + k];
-            const float *gj = g_out + jj * B;
-            for (int r = 0; r < B; r++) acc[r] += wk * gj[r];
-        }
-        memcpy(gx + k * B, acc, sizeof acc);
-    }
+    /* input gradient gx [K][B] = w^T g_out */
+    affine(g_out, B, H, w, 1, K, NULL, K, 0, gx);
 }
 
 /* dst[p] = sum of the lanes of acc16 [P][LANES] (in lane order). */
