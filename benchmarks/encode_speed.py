@@ -136,36 +136,50 @@ def rate_gap_vs_coolchic(image: str, bpp: float, psnr: float) -> float | None:
 
 
 def plot(history: list[dict], path: Path = PLOT) -> None:
-    """Per preset run: PSNR (bpp annotated) and rate gap to Cool-chic 5.0 against encode time."""
+    """Left: rate gap to Cool-chic 5.0 against encode time, one marker shape per preset, older
+    runs paler (the latest run of each preset labelled); right: seconds per step, run by run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_q, ax_g) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for rec in history:
-        for name, p in rec.get("presets", {}).items():
-            label = f"{name} ({rec['image']} q{p['quality']}, {rec['date']})"
-            ax_q.scatter(p["encode_seconds"], p["psnr_rgb"], label=label)
-            ax_q.annotate(f"{p['bpp']:.3f} bpp", (p["encode_seconds"], p["psnr_rgb"]),
-                          textcoords="offset points", xytext=(4, 4), fontsize=8)
+    fig, (ax_g, ax_s) = plt.subplots(1, 2, figsize=(11, 4.4), width_ratios=[3, 2])
+    markers = {"fast": "o", "default": "s", "slow": "^"}
+    runs = [r for r in history if r.get("presets")]
+    cmap = plt.get_cmap("viridis")
+    latest: dict[str, tuple] = {}
+    for i, rec in enumerate(runs):
+        colour = cmap(0.15 + 0.75 * i / max(len(runs) - 1, 1))
+        for name, p in rec["presets"].items():
             gap = p.get("rate_gap_vs_coolchic5_pct")
-            if gap is not None:
-                ax_g.scatter(p["encode_seconds"], gap, label=label)
+            if gap is None:
+                continue
+            ax_g.scatter(p["encode_seconds"], gap, marker=markers.get(name, "x"), color=colour,
+                         edgecolor="black", linewidth=0.4, s=40, zorder=3)
+            latest[name] = (p["encode_seconds"], gap, p.get("steps"), rec["date"])
+    for name, (t, gap, steps, date) in latest.items():
+        text = f"{name}: {gap:+.1f}% in {t:.0f} s" + (f"\n{steps} steps, {date}" if steps else "")
+        ax_g.annotate(text, (t, gap), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    for name, m in markers.items():
+        ax_g.scatter([], [], marker=m, color="grey", label=name)
     ax_g.axhline(10, color="grey", ls="--", lw=0.8, label="+10% target")
+    for t in (60, 300):
+        ax_g.axvline(t, color="grey", ls=":", lw=0.8)
+    ax_g.set_xscale("log")
     ax_g.set_yscale("symlog", linthresh=10)  # the fast preset's far points next to the +10% line
     ax_g.set_ylim(bottom=0)
-    for ax in (ax_q, ax_g):
-        for t in (60, 300):
-            ax.axvline(t, color="grey", ls=":", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("encode time [s] (2-core CPU; dotted: 60 s and 5 min targets)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    ax_q.set_ylabel("PSNR-RGB [dB]")
-    ax_q.set_title("quality reached")
+    ax_g.set_xlabel("encode time [s], kodim01 q4 (dotted: 60 s and 5 min targets)")
     ax_g.set_ylabel("rate vs Cool-chic 5.0 at equal PSNR [%]")
-    ax_g.set_title("rate gap (points inside Cool-chic's PSNR range)")
+    ax_g.set_title("rate gap against encode time (paler: older runs)")
+    ax_g.grid(alpha=0.3)
+    ax_g.legend(fontsize=8, loc="upper right")
+    timed = [r for r in history if r.get("steps", {}).get("eager_step_s")]
+    ax_s.plot(range(len(timed)), [r["steps"]["eager_step_s"] for r in timed], "o-")
+    ax_s.set_xticks(range(len(timed)), [r["date"][5:] for r in timed], rotation=60, fontsize=7)
+    ax_s.set_ylim(bottom=0)
+    ax_s.set_ylabel("seconds per 768x512 training step")
+    ax_s.set_title("training step, run by run (2 threads)")
+    ax_s.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -187,6 +201,7 @@ def main() -> int:
     import torch
 
     from lnic.encoder.encode import encode_array
+    from lnic.encoder.presets import get_preset
 
     image = _image(args.image)
     from lnic.encoder.native import library
@@ -204,8 +219,10 @@ def main() -> int:
         record["presets"] = {}
         for preset in args.presets.split(","):
             r = encode_array(image, quality=args.quality, preset=preset)
+            cfg = get_preset(preset).scaled(image.shape[0] * image.shape[1])
             record["presets"][preset] = {
-                "quality": args.quality, "bpp": r.bpp, "psnr_rgb": r.psnr_rgb,
+                "steps": cfg.noise_steps + cfg.ste_steps, "quality": args.quality,
+                "bpp": r.bpp, "psnr_rgb": r.psnr_rgb,
                 "encode_seconds": r.encode_seconds,
                 "rate_gap_vs_coolchic5_pct": rate_gap_vs_coolchic(args.image, r.bpp, r.psnr_rgb),
             }
