@@ -19,8 +19,11 @@
 #define MAXK 32
 #define NCHUNK 64
 
+/* Vectors of LANES floats (gcc vector extensions; one AVX-512 register), JT x JT tiles of them
+ * as accumulators in the dense layers; a block is 4 vectors. */
 #define LANES 16
 #define JT 4
+_Static_assert(B == 4 * LANES, "affine() holds a block as four vectors");
 typedef float vf __attribute__((vector_size(4 * LANES)));
 static inline vf LDV(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void STV(float *p, vf v) { memcpy(p, &v, sizeof v); }
