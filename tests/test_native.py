@@ -94,6 +94,36 @@ def test_synthesis_mlp_equals_the_torch_mlp(n):
 
 
 @needs_native
+@pytest.mark.parametrize("k, hidden, c", [(1, 1, 1), (3, 6, 1), (5, 13, 3), (7, 40, 3)])
+def test_mlp_tiles_with_ragged_edges_equal_torch(k, hidden, c):
+    # the kernels work in 4 x 4 tiles of outputs and inputs: widths that are not multiples of 4
+    # (grayscale's one output, small images' few grids) run the tiles' zero-padded edges
+    torch.manual_seed(k * 100 + hidden)
+    x = torch.randn(k, 200, requires_grad=True)
+    params = [torch.randn(hidden, k), torch.randn(hidden), torch.randn(c, hidden), torch.randn(c)]
+    params = [p.requires_grad_() for p in params]
+    _compare(lambda: ChannelsFirstMlp.apply(x, *params), lambda: Mlp2.apply(x, *params),
+             [x, *params])
+
+
+@needs_native
+@pytest.mark.parametrize("hidden", [5, 13])
+def test_arm_rate_with_ragged_hidden_width_equals_torch(hidden):
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(hidden)
+    arm = Arm(hidden, 2)
+    for p in arm.parameters():
+        p.data.normal_(0, 0.4)
+    grids = [(torch.randn(s) * 3).requires_grad_() for s in grid_shapes(24, 40, 3)]
+    params = list(arm.parameters())
+    want, want_g = _grads(lambda: arm.bits(grids, native=False), [*grids, *params])
+    got, got_g = _grads(lambda: arm.bits(grids, native=True), [*grids, *params])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
+    _assert_grads_close(got_g, want_g)
+
+
+@needs_native
 def test_synthesis_module_uses_the_native_mlp_with_the_same_output():
     torch.manual_seed(0)
     synth = Synthesis(7, 40, 3)
