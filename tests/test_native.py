@@ -157,7 +157,8 @@ def test_native_kernels_can_be_switched_off():
 
 
 @needs_native
-@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 1, 9), (3, 12, 1), (2, 33, 70)])
+@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 1, 9), (3, 12, 1), (2, 33, 70), (1, 20, 37),
+                                   (3, 9, 50), (5, 6, 18)])
 @pytest.mark.parametrize("relu", [False, True])
 def test_residual_conv_equals_torch(shape, relu):
     import torch.nn.functional as F

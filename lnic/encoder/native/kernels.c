@@ -18,6 +18,7 @@
 #define MAXH 64
 #define MAXK 32
 #define NCHUNK 64
+#define MAXC 4 /* most channels of the residual convolutions' fast path */
 
 /* Vectors of LANES floats (gcc vector extensions; one AVX-512 register), JT x JT tiles of them
  * as accumulators in the dense layers; a block is 4 vectors. */
@@ -356,6 +357,29 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
 
 static inline float act(float v, int relu) { return relu && v < 0.f ? 0.f : v; }
 
+/* dst[i * 9 + kx] += sum_x g[x] * rows[i][x + kx] for i < C, kx < 3 (one tap row of the weight
+ * gradient; rows have stride ld). With C a constant (inlined), the 3C sums are vector
+ * accumulators in registers, each loaded g vector used 3C times (one dot product at a time
+ * was bound by its chain of dependent adds). */
+static inline void conv_taps_grad(const float *g, long W, const float *rows, long ld, int C,
+                                  float *dst) {
+    vf acc[MAXC * 3];
+    for (int t = 0; t < 3 * C; t++) acc[t] = (vf){};
+    long x = 0;
+    for (; x + LANES <= W; x += LANES) {
+        const vf gv = LDV(g + x);
+        for (int i = 0; i < C; i++)
+            for (int kx = 0; kx < 3; kx++) acc[i * 3 + kx] += gv * LDV(rows + i * ld + x + kx);
+    }
+    for (int i = 0; i < C; i++)
+        for (int kx = 0; kx < 3; kx++) {
+            float sum = 0.f;
+            for (int l = 0; l < LANES; l++) sum += acc[i * 3 + kx][l];
+            for (long t = x; t < W; t++) sum += g[t] * rows[i * ld + t + kx];
+            dst[i * 9 + kx] += sum;
+        }
+}
+
 void resconv_forward(const float *y, long H, long W, int C, const float *w, const float *b,
                      int relu, float *out, int nt) {
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -452,13 +476,21 @@ void resconv_backward(const float *y, long H, long W, int C, const float *w, int
                 }
                 for (int o = 0; o < C; o++) {
                     const float *gr = g + ((long)o * H + r) * W;
-                    for (int i = 0; i < C; i++)
-                        for (int kx = 0; kx < 3; kx++) {
-                            const float *s = row[i] + kx;
-                            float acc = 0.f;
-                            for (long x = 0; x < W; x++) acc += gr[x] * s[x];
-                            gp[((o * C + i) * 3 + ky) * 3 + kx] += acc;
-                        }
+                    float *dst = gp + (long)o * C * 9 + ky * 3;
+                    if (C == 3) /* constant C: the accumulators live in registers */
+                        conv_taps_grad(gr, W, &row[0][0], W + 2, 3, dst);
+                    else if (C == 1)
+                        conv_taps_grad(gr, W, &row[0][0], W + 2, 1, dst);
+                    else if (C <= MAXC)
+                        conv_taps_grad(gr, W, &row[0][0], W + 2, C, dst);
+                    else
+                        for (int i = 0; i < C; i++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                const float *sx = row[i] + kx;
+                                float acc = 0.f;
+                                for (long x = 0; x < W; x++) acc += gr[x] * sx[x];
+                                dst[i * 9 + kx] += acc;
+                            }
                 }
             }
             for (int o = 0; o < C; o++) {
