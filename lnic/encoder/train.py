@@ -57,17 +57,18 @@ def _loss(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One forward pass. ``hard`` (0 or 1) picks straight-through rounding over :func:`proxy`."""
     rate_in, synth_in = [], []
-    steps = model.latents.steps()
+    # Learned latent steps are off in the presets: then every step is exactly 1, and dividing
+    # and multiplying 524k latents by it (and back-propagating both) is skipped.
+    steps = model.latents.steps() if model.latents.log_steps.requires_grad else None
     straight_through = bool(hard)
     for k, latent in enumerate(model.latents.grids):
-        step = steps[k]
-        g = latent / step
+        g = latent if steps is None else latent / steps[k]
         if straight_through:
             rate_noisy = synth_noisy = g + (torch.round(g) - g).detach()
         else:
             rate_noisy, synth_noisy = proxy(g, temperature, noise_std, gaussian)
         rate_in.append(rate_noisy)
-        synth_in.append(synth_noisy * step)
+        synth_in.append(synth_noisy if steps is None else synth_noisy * steps[k])
     recon, bits = model(rate_in, synth_in)
     mse = torch.mean((recon - target) ** 2)
     bpp = bits / (target.shape[1] * target.shape[2])
