@@ -149,12 +149,13 @@ def fit(
     betas = (0.9, preset.beta2)
     if preset.net_optimizer == "soap":
         optimizers = [
-            torch.optim.Adam(latent_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps),
+            torch.optim.Adam(latent_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps,
+                             fused=True),
             Soap(net_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps),
         ]
     else:
         optimizers = [torch.optim.Adam(latent_groups + net_groups, lr=preset.lr, betas=betas,
-                                       eps=preset.adam_eps)]
+                                       eps=preset.adam_eps, fused=True)]
     groups = [g for o in optimizers for g in o.param_groups]
     best: tuple[float, list[torch.Tensor]] | None = None
     stats: dict[str, float] = {}
