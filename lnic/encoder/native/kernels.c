@@ -571,27 +571,38 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
                  const float *g, float *gx, float *chunk_grads, int nt) {
     const float a = t[0], b = t[1], c = t[2], d = t[3];
     if (inner == 1) {
-        /* columns: one line per (channel, row), scalar along the line */
+        /* columns: one line per (channel, row). The line's even and odd output gradients are
+         * split into two zero-padded arrays first, so that the tap sums and the input gradient
+         * run as contiguous vector loops along the line (up_grad_padded_row, written for whole
+         * rows, would run one sample at a time here) */
         const long lines = outer;
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int ch = 0; ch < NCHUNK; ch++) {
             float ga = 0.f, gb = 0.f, gc = 0.f, gd = 0.f;
             float *xp = malloc(sizeof(float) * (n + 4));
             float *gp = malloc(sizeof(float) * (n + 4));
+            float *ev = calloc(n + 8, sizeof(float)), *od = calloc(n + 8, sizeof(float));
             for (long l = ch * lines / NCHUNK; l < (ch + 1) * lines / NCHUNK; l++) {
                 const float *xo = x + l * n;
                 const float *gl = g + l * size;
                 for (long j = 0; j < n + 4; j++) xp[j] = xo[clampl(j - 2, n)];
+                /* ev[4 + m] = g[2m], od[4 + m] = g[2m + 1] (0 past the end), 0 outside */
+                for (long m = 0; m < n; m++) ev[4 + m] = gl[2 * m];
+                for (long m = 0; m < size / 2; m++) od[4 + m] = gl[2 * m + 1];
+                if (size / 2 < n) od[4 + n - 1] = 0.f;
+                const float *ge = ev + 4, *go = od + 4;
                 for (long m = 0; m < n; m++) {
-                    const float ge = gl[2 * m], go = 2 * m + 1 < size ? gl[2 * m + 1] : 0.f;
                     const float *p = xp + m;
-                    ga += ge * p[0] + go * p[4];
-                    gb += ge * p[3] + go * p[1];
-                    gc += ge * p[1] + go * p[3];
-                    gd += (ge + go) * p[2];
+                    ga += ge[m] * p[0] + go[m] * p[4];
+                    gb += ge[m] * p[3] + go[m] * p[1];
+                    gc += ge[m] * p[1] + go[m] * p[3];
+                    gd += (ge[m] + go[m]) * p[2];
                 }
+                /* padded-input gradient: even[m] read xp[m..m+3] with (a, c, d, b), odd[m]
+                 * xp[m+1..m+4] with (b, d, c, a) */
                 for (long q = 0; q < n + 4; q++)
-                    up_grad_padded_row(gl, n, 1, size, q, a, b, c, d, gp + q);
+                    gp[q] = a * ge[q] + c * ge[q - 1] + d * ge[q - 2] + b * ge[q - 3] +
+                            b * go[q - 1] + d * go[q - 2] + c * go[q - 3] + a * go[q - 4];
                 float *gxo = gx + l * n;
                 for (long j = 0; j < n; j++) gxo[j] = gp[j + 2];
                 gxo[0] += gp[0] + gp[1];
@@ -599,6 +610,8 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
             }
             free(xp);
             free(gp);
+            free(ev);
+            free(od);
             chunk_grads[ch * 4 + 0] = ga;
             chunk_grads[ch * 4 + 1] = gb;
             chunk_grads[ch * 4 + 2] = gc;
