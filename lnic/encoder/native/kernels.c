@@ -18,7 +18,7 @@
 #define MAXH 64
 #define MAXK 32
 #define NCHUNK 64
-#define MAXC 4 /* most channels of the residual convolutions' fast path */
+#define MAXC 4 /* input channels per pass of the residual convolutions' weight gradient */
 
 /* Vectors of LANES floats (gcc vector extensions; one AVX-512 register), JT x JT tiles of them
  * as accumulators in the dense layers; a block is 4 vectors. */
@@ -481,16 +481,10 @@ void resconv_backward(const float *y, long H, long W, int C, const float *w, int
                         conv_taps_grad(gr, W, &row[0][0], W + 2, 3, dst);
                     else if (C == 1)
                         conv_taps_grad(gr, W, &row[0][0], W + 2, 1, dst);
-                    else if (C <= MAXC)
-                        conv_taps_grad(gr, W, &row[0][0], W + 2, C, dst);
-                    else
-                        for (int i = 0; i < C; i++)
-                            for (int kx = 0; kx < 3; kx++) {
-                                const float *sx = row[i] + kx;
-                                float acc = 0.f;
-                                for (long x = 0; x < W; x++) acc += gr[x] * sx[x];
-                                dst[i * 9 + kx] += acc;
-                            }
+                    else /* input channels in groups of at most MAXC */
+                        for (int i0 = 0; i0 < C; i0 += MAXC)
+                            conv_taps_grad(gr, W, &row[i0][0], W + 2,
+                                           C - i0 < MAXC ? C - i0 : MAXC, dst + i0 * 9);
                 }
             }
             for (int o = 0; o < C; o++) {
@@ -586,10 +580,10 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
                 const float *xo = x + l * n;
                 const float *gl = g + l * size;
                 for (long j = 0; j < n + 4; j++) xp[j] = xo[clampl(j - 2, n)];
-                /* ev[4 + m] = g[2m], od[4 + m] = g[2m + 1] (0 past the end), 0 outside */
+                /* ev[4 + m] = g[2m], od[4 + m] = g[2m + 1]; the rest stays 0 from calloc
+                 * (with size = 2n - 1 every line leaves od[4 + n - 1] unwritten) */
                 for (long m = 0; m < n; m++) ev[4 + m] = gl[2 * m];
                 for (long m = 0; m < size / 2; m++) od[4 + m] = gl[2 * m + 1];
-                if (size / 2 < n) od[4 + n - 1] = 0.f;
                 const float *ge = ev + 4, *go = od + 4;
                 for (long m = 0; m < n; m++) {
                     const float *p = xp + m;
