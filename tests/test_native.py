@@ -246,6 +246,24 @@ def test_soft_round_proxy_equals_torch(temperature):
 
 
 @needs_native
+@pytest.mark.parametrize("shape,levels", [((17, 23), 3), ((9, 130), 4), ((70, 67), 7), ((1, 5), 2)])
+def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, levels):
+    """The per-block context gathering (rows split across blocks and grids, borders, the
+    coarser grid's co-located latent) gives the values and gradients of the two-step path."""
+    from lnic.encoder.native.ops import ArmRateGrids, CausalContextFlat
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(levels)
+    shapes = grid_shapes(*shape, levels)
+    flat = (torch.randn(sum(h * w for h, w in shapes)) * 2).requires_grad_()
+    params = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
+    _compare(lambda: ArmRate.apply(CausalContextFlat.apply(flat, shapes), flat, LOG_SCALE_MIN,
+                                   LOG_SCALE_MAX, *params),
+             lambda: ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
+             [flat, *params])
+
+
+@needs_native
 @pytest.mark.parametrize("shape", [(17, 23), (9, 40), (32, 48), (1, 5)])
 def test_flat_context_equals_the_grid_context(shape):
     from lnic.encoder.native.ops import CausalContextFlat

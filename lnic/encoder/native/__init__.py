@@ -41,6 +41,9 @@ def library() -> ctypes.CDLL | None:
     ptr, i, lng, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
     lib.arm_rate_forward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, ptr, i]
     lib.arm_rate_backward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, f, ptr, ptr, ptr, i]
+    lib.arm_rate_grids_forward.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, ptr, i]
+    lib.arm_rate_grids_backward.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, f, ptr, ptr,
+                                            ptr, i]
     lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
     lib.mlp2_backward.argtypes = [ptr, lng, i, i, i, ptr, ptr, ptr, ptr, i]
     lib.resconv_forward.argtypes = [ptr, lng, lng, i, ptr, ptr, i, ptr, i]
@@ -51,7 +54,8 @@ def library() -> ctypes.CDLL | None:
     lib.proxy_backward.argtypes = [ptr, ptr, lng, f, ptr, ptr, i]
     lib.context_forward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
     lib.context_backward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
-    for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.mlp2_forward, lib.mlp2_backward,
+    for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.arm_rate_grids_forward,
+               lib.arm_rate_grids_backward, lib.mlp2_forward, lib.mlp2_backward,
                lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward,
                lib.proxy_forward, lib.proxy_backward, lib.context_forward, lib.context_backward):
         fn.restype = None

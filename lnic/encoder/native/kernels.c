@@ -238,9 +238,78 @@ static inline void arm_forward_block(const float *c, long ldc, int K, int H, con
     dense(h2, B, H, w3, b3, 2, 0, out);
 }
 
+/* Where the ARM's inputs come from: a channels-first context [K][N] (ctx), or the L latent
+ * grids themselves (flat, finest first; shapes [L][2], starts [L] their offsets in flat), each
+ * block's context gathered as CausalContext does (nc (dy, dx) neighbours offs, then the next
+ * coarser grid's co-located latent). Gathering per block keeps the 13 x N context out of
+ * memory: it is built in L1 from grid rows that stay in cache. */
+#define MAXL 16
+typedef struct {
+    const float *ctx, *flat;
+    const long *shapes;
+    long starts[MAXL + 1];
+    int L, nc;
+    const int *offs;
+} ArmSrc;
+
+static ArmSrc grid_source(const float *flat, const long *shapes, int L, const int *offs, int nc) {
+    ArmSrc a = {NULL, flat, shapes, {0}, L, nc, offs};
+    for (int k = 0; k < L; k++) a.starts[k + 1] = a.starts[k] + shapes[2 * k] * shapes[2 * k + 1];
+    return a;
+}
+
+/* tmp [nc + 1][B] = the contexts of samples s .. s + m - 1 (zero past m): a run of samples per
+ * row segment, each neighbour row copied with zeros outside its grid. */
+static void gather_block(const ArmSrc *a, long s, int m, float *tmp) {
+    const int nc = a->nc;
+    int k = 0, filled = 0;
+    while (filled < m) {
+        while (s >= a->starts[k + 1]) k++;
+        const long h = a->shapes[2 * k], w = a->shapes[2 * k + 1], r = s - a->starts[k];
+        const long y = r / w, x0 = r % w;
+        const int len = (int)(w - x0 < m - filled ? w - x0 : m - filled);
+        const float *grid = a->flat + a->starts[k];
+        for (int i = 0; i < nc; i++) {
+            float *dst = tmp + i * B + filled;
+            const long sy = y + a->offs[2 * i], dx = a->offs[2 * i + 1];
+            if (sy < 0 || sy >= h) {
+                memset(dst, 0, sizeof(float) * len);
+                continue;
+            }
+            /* x + x0 + dx lies in the row for lo <= x < hi */
+            long lo = -x0 - dx, hi = w - x0 - dx;
+            lo = lo < 0 ? 0 : (lo > len ? len : lo);
+            hi = hi > len ? len : (hi < lo ? lo : hi);
+            for (long x = 0; x < lo; x++) dst[x] = 0.f;
+            if (hi > lo) memcpy(dst + lo, grid + sy * w + x0 + dx + lo, sizeof(float) * (hi - lo));
+            for (long x = hi; x < len; x++) dst[x] = 0.f;
+        }
+        float *dst = tmp + nc * B + filled;
+        if (k + 1 < a->L) {
+            const float *coarse = a->flat + a->starts[k + 1] + (y / 2) * a->shapes[2 * k + 3];
+            for (int x = 0; x < len; x++) dst[x] = coarse[(x0 + x) / 2];
+        } else {
+            memset(dst, 0, sizeof(float) * len);
+        }
+        filled += len;
+        s += len;
+    }
+    if (m < B)
+        for (int i = 0; i <= nc; i++) memset(tmp + i * B + m, 0, sizeof(float) * (B - m));
+}
+
+static inline const float *arm_block(const ArmSrc *a, long N, int K, long s, int m, float *tmp,
+                                     long *ld) {
+    if (a->ctx != NULL) return block_in(a->ctx, N, K, s, m, tmp, ld);
+    gather_block(a, s, m, tmp);
+    *ld = B;
+    return tmp;
+}
+
 /* Sum of bits per chunk into chunk_bits [NCHUNK] (double). */
-void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
-                      float ls_min, float ls_max, double *chunk_bits, int nt) {
+static void arm_rate_forward_src(const ArmSrc *a, const float *x, long N, int K, int H,
+                                 const float *p, float ls_min, float ls_max, double *chunk_bits,
+                                 int nt) {
     const long nblk = (N + B - 1) / B;
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++) {
@@ -250,7 +319,7 @@ void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, co
             const long s = blk * B;
             const int m = N - s < B ? (int)(N - s) : B;
             long ld;
-            const float *cb = block_in(ctx, N, K, s, m, tmp, &ld);
+            const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
             long ldx;
             const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
             arm_forward_block(cb, ld, K, H, p, h1, h2, out);
@@ -263,10 +332,11 @@ void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, co
     }
 }
 
-/* Gradients of g * sum(bits): gctx [K][N], gx [N], chunk_grads [NCHUNK][P]. */
-void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, const float *p,
-                       float ls_min, float ls_max, float g, float *gctx, float *gx,
-                       float *chunk_grads, int nt) {
+/* Gradients of g * sum(bits): gctx [K][N] (the inputs' gradient), gx [N], chunk_grads
+ * [NCHUNK][P]. */
+static void arm_rate_backward_src(const ArmSrc *a, const float *x, long N, int K, int H,
+                                  const float *p, float ls_min, float ls_max, float g,
+                                  float *gctx, float *gx, float *chunk_grads, int nt) {
     const long nblk = (N + B - 1) / B;
     const int P = H * K + H + H * H + H + 2 * H + 2;
     const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
@@ -281,7 +351,7 @@ void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, c
             const long s = blk * B;
             const int m = N - s < B ? (int)(N - s) : B;
             long ld, ldx;
-            const float *cb = block_in(ctx, N, K, s, m, tmp, &ld);
+            const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
             const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
             arm_forward_block(cb, ld, K, H, p, h1, h2, out);
             laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
@@ -297,6 +367,36 @@ void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, c
         sum_lanes(acc, P, chunk_grads + (long)c * P);
         free(acc);
     }
+}
+
+void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
+                      float ls_min, float ls_max, double *chunk_bits, int nt) {
+    const ArmSrc a = {ctx, NULL, NULL, {0}, 0, 0, NULL};
+    arm_rate_forward_src(&a, x, N, K, H, p, ls_min, ls_max, chunk_bits, nt);
+}
+
+void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, const float *p,
+                       float ls_min, float ls_max, float g, float *gctx, float *gx,
+                       float *chunk_grads, int nt) {
+    const ArmSrc a = {ctx, NULL, NULL, {0}, 0, 0, NULL};
+    arm_rate_backward_src(&a, x, N, K, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads, nt);
+}
+
+/* The same on the grids (flat [N], L <= MAXL grids): the context is gathered per block, and
+ * the backward's gctx [nc + 1][N] goes to context_backward for the grids' gradient. */
+void arm_rate_grids_forward(const float *flat, const long *shapes, int L, const int *offs, int nc,
+                            long N, int H, const float *p, float ls_min, float ls_max,
+                            double *chunk_bits, int nt) {
+    const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
+    arm_rate_forward_src(&a, flat, N, nc + 1, H, p, ls_min, ls_max, chunk_bits, nt);
+}
+
+void arm_rate_grids_backward(const float *flat, const long *shapes, int L, const int *offs,
+                             int nc, long N, int H, const float *p, float ls_min, float ls_max,
+                             float g, float *gctx, float *gx, float *chunk_grads, int nt) {
+    const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
+    arm_rate_backward_src(&a, flat, N, nc + 1, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads,
+                          nt);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -78,6 +78,50 @@ class ArmRate(torch.autograd.Function):
         return (g_context, g_x, None, None, *_unpack(chunks.sum(0), shapes))
 
 
+MAX_LEVELS = 16
+"""Most latent grids :class:`ArmRateGrids` takes (``MAXL`` in kernels.c)."""
+
+
+class ArmRateGrids(torch.autograd.Function):
+    """:class:`ArmRate` of the grids' own causal contexts, without materialising them.
+
+    ``ArmRateGrids.apply(flat, shapes, log_scale_min, log_scale_max, w1, b1, w2, b2, w3, b3)``
+    equals ``ArmRate.apply(CausalContextFlat.apply(flat, shapes), flat, ...)``: the kernel
+    gathers each block's context from the grids (``flat``: the grids concatenated, finest
+    first) into a cache-resident buffer, so the [N_CONTEXT, N] context is neither written nor
+    read back in the forward pass. The backward still writes the context's gradient once and
+    sums it onto the grids with ``context_backward``.
+    """
+
+    @staticmethod
+    def forward(ctx, flat, shapes, ls_min, ls_max, *params):  # type: ignore[override]
+        flat = flat.contiguous()
+        dims = torch.tensor([d for s in shapes for d in s], dtype=torch.int64)
+        hidden = params[0].shape[0]
+        packed = _pack(params)
+        chunks = torch.empty(NCHUNK, dtype=torch.float64)
+        _run("arm_rate_grids_forward", flat, dims, len(shapes), _CONTEXT_OFFSETS,
+             len(ARM_CONTEXT), flat.numel(), hidden, packed, ls_min, ls_max, chunks)
+        ctx.save_for_backward(flat, packed)
+        ctx.meta = (dims, len(shapes), ls_min, ls_max, hidden, [p.shape for p in params])
+        return chunks.sum().to(torch.float32)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        flat, packed = ctx.saved_tensors
+        dims, levels, ls_min, ls_max, hidden, shapes = ctx.meta
+        n = flat.numel()
+        g_context = flat.new_empty(len(ARM_CONTEXT) + 1, n)
+        g_x = torch.empty_like(flat)
+        chunks = torch.empty(NCHUNK, packed.numel())
+        _run("arm_rate_grids_backward", flat, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), n,
+             hidden, packed, ls_min, ls_max, float(grad), g_context, g_x, chunks)
+        g_flat = torch.empty_like(flat)
+        _run("context_backward", g_context, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT),
+             g_flat, n)
+        return (g_flat.add_(g_x), None, None, None, *_unpack(chunks.sum(0), shapes))
+
+
 class Mlp2(torch.autograd.Function):
     """``w2 @ relu(w1 @ x + b1) + b2`` on channels-first ``x`` [K, N] -> [C, N]."""
 
