@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,8 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
             gap = p.get("rate_gap_vs_coolchic5_pct")
             if gap is None:
                 continue
-            ax_g.scatter(p["encode_seconds"], gap, marker=markers.get(name, "x"), color=colour,
+            marker = markers.get(name.split("@")[0], "x")  # "default@4200": a what-if run
+            ax_g.scatter(p["encode_seconds"], gap, marker=marker, color=colour,
                          edgecolor="black", linewidth=0.4, s=40, zorder=3)
             latest[name] = (p["encode_seconds"], gap, p.get("steps"), rec["date"])
     for name, (t, gap, steps, date) in latest.items():
@@ -192,6 +194,9 @@ def main() -> int:
     ap.add_argument("--presets", default="fast,default")
     ap.add_argument("--quality", type=int, default=4)
     ap.add_argument("--steps-only", action="store_true")
+    ap.add_argument("--noise-steps", action="append", default=[], metavar="PRESET=N",
+                    help="run PRESET with N noise-proxy steps instead of its own (a what-if "
+                         "for choosing budgets; recorded as PRESET@STEPS)")
     ap.add_argument("--plot", action="store_true", help="only redraw the plot from the JSON")
     args = ap.parse_args()
     if args.plot:
@@ -217,10 +222,16 @@ def main() -> int:
     }
     if not args.steps_only:
         record["presets"] = {}
+        overrides = {k: int(v) for k, v in (o.split("=", 1) for o in args.noise_steps)}
         for preset in args.presets.split(","):
-            r = encode_array(image, quality=args.quality, preset=preset)
-            cfg = get_preset(preset).scaled(image.shape[0] * image.shape[1])
-            record["presets"][preset] = {
+            cfg = get_preset(preset)
+            label = preset
+            if preset in overrides:
+                cfg = replace(cfg, noise_steps=overrides[preset])
+                label = f"{preset}@{cfg.noise_steps + cfg.ste_steps}"
+            r = encode_array(image, quality=args.quality, preset=cfg)
+            cfg = cfg.scaled(image.shape[0] * image.shape[1])
+            record["presets"][label] = {
                 "steps": cfg.noise_steps + cfg.ste_steps, "quality": args.quality,
                 "bpp": r.bpp, "psnr_rgb": r.psnr_rgb,
                 "encode_seconds": r.encode_seconds,
