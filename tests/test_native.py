@@ -246,10 +246,12 @@ def test_soft_round_proxy_equals_torch(temperature):
 
 
 @needs_native
-@pytest.mark.parametrize("shape,levels", [((17, 23), 3), ((9, 130), 4), ((70, 67), 7), ((1, 5), 2)])
+@pytest.mark.parametrize("shape,levels", [((17, 23), 3), ((9, 130), 4), ((70, 67), 7), ((1, 5), 2),
+                                          ((256, 40), 5), ((300, 61), 4)])
 def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, levels):
     """The per-block context gathering (rows split across blocks and grids, borders, the
-    coarser grid's co-located latent) gives the values and gradients of the two-step path."""
+    coarser grid's co-located latent) gives the values and gradients of the two-step path; the
+    last two shapes are long enough for the backward's fused scatter, the others are not."""
     from lnic.encoder.native.ops import ArmRateGrids, CausalContextFlat
     from lnic.model.latents import grid_shapes
 
@@ -261,6 +263,23 @@ def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, le
                                    LOG_SCALE_MAX, *params),
              lambda: ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
              [flat, *params])
+
+
+@needs_native
+@pytest.mark.parametrize("shape,fused", [((300, 61), True), ((70, 67), False)])
+def test_arm_rate_on_grids_scatters_its_context_gradient_when_chunks_are_long(shape, fused,
+                                                                             monkeypatch):
+    import lnic.encoder.native.ops as ops
+    from lnic.model.latents import grid_shapes
+
+    called = []
+    real = ops._call
+    monkeypatch.setattr(ops, "_call", lambda kernel, *a: called.append(kernel) or real(kernel, *a))
+    shapes = grid_shapes(*shape, 4)
+    flat = torch.randn(sum(h * w for h, w in shapes), requires_grad=True)
+    params = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
+    ops.ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params).backward()
+    assert ("context_backward" in called) is not fused
 
 
 @needs_native

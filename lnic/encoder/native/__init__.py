@@ -44,6 +44,9 @@ def library() -> ctypes.CDLL | None:
     lib.arm_rate_grids_forward.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, ptr, i]
     lib.arm_rate_grids_backward.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, f, ptr, ptr,
                                             ptr, i]
+    lib.arm_rate_grids_backward_fused.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, f, ptr,
+                                                  ptr, ptr, i]
+    lib.arm_rate_grids_backward_fused.restype = i
     lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
     lib.mlp2_backward.argtypes = [ptr, lng, i, i, i, ptr, ptr, ptr, ptr, i]
     lib.resconv_forward.argtypes = [ptr, lng, lng, i, ptr, ptr, i, ptr, i]

@@ -332,41 +332,89 @@ static void arm_rate_forward_src(const ArmSrc *a, const float *x, long N, int K,
     }
 }
 
+/* gflat += the same-grid part of a block's input gradient gc [nc + 1][B] (each latent's
+ * gradient as neighbour i goes to that neighbour), and gco [s .. s + m) = its co-located part
+ * (summed onto the coarser grid afterwards). The mirror of gather_block. */
+static void scatter_block(const ArmSrc *a, long s, int m, const float *gc, float *gflat,
+                          float *gco) {
+    const int nc = a->nc;
+    int k = 0, done = 0;
+    while (done < m) {
+        while (s >= a->starts[k + 1]) k++;
+        const long h = a->shapes[2 * k], w = a->shapes[2 * k + 1], r = s - a->starts[k];
+        const long y = r / w, x0 = r % w;
+        const int len = (int)(w - x0 < m - done ? w - x0 : m - done);
+        float *grid = gflat + a->starts[k];
+        for (int i = 0; i < nc; i++) {
+            const long sy = y + a->offs[2 * i], dx = a->offs[2 * i + 1];
+            if (sy < 0 || sy >= h) continue;
+            long lo = -x0 - dx, hi = w - x0 - dx;
+            lo = lo < 0 ? 0 : (lo > len ? len : lo);
+            hi = hi > len ? len : (hi < lo ? lo : hi);
+            const float *src = gc + i * B + done;
+            float *dst = grid + sy * w + x0 + dx;
+            for (long x = lo; x < hi; x++) dst[x] += src[x];
+        }
+        memcpy(gco + s, gc + nc * B + done, sizeof(float) * len);
+        done += len;
+        s += len;
+    }
+}
+
+/* Where the backward puts the inputs' gradient: gctx [K][N] (with gx [N] apart), or, on the
+ * grids, straight into gflat [N] (own gradient and neighbours' alike) plus gco [N]. */
+typedef struct {
+    float *gctx, *gx, *gflat, *gco;
+} ArmGradOut;
+
+/* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P]. */
+static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, int H,
+                               const float *p, float ls_min, float ls_max, float g, int c,
+                               const ArmGradOut *o, float *chunk_grads) {
+    const long nblk = (N + B - 1) / B;
+    const int P = H * K + H + H * H + H + 2 * H + 2;
+    const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
+    float h1[MAXH * B], h2[MAXH * B], out[2 * B], bits[B], tmp[MAXK * B], xt[B];
+    float gout[2 * B], g2[MAXH * B], g1[MAXH * B], gc[MAXK * B];
+    float *acc = calloc((size_t)P * LANES, sizeof(float));
+    float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
+          *gb2 = gw2 + H * H * LANES, *gw3 = gb2 + H * LANES, *gb3 = gw3 + 2 * H * LANES;
+    for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
+        const long s = blk * B;
+        const int m = N - s < B ? (int)(N - s) : B;
+        long ld, ldx;
+        const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
+        const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
+        arm_forward_block(cb, ld, K, H, p, h1, h2, out);
+        laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
+        for (int r = 0; r < 2 * B; r++) gout[r] *= g;
+        dense_backward(h2, B, H, w3, 2, gout, gw3, gb3, g2);
+        mask_relu(g2, h2, H);
+        dense_backward(h1, B, H, w2, H, g2, gw2, gb2, g1);
+        mask_relu(g1, h1, H);
+        dense_backward(cb, ld, K, w1, H, g1, gw1, gb1, gc);
+        if (o->gctx != NULL) {
+            for (int r = 0; r < m; r++) o->gx[s + r] = -gout[r];
+            for (int k = 0; k < K; k++) memcpy(o->gctx + k * N + s, gc + k * B, sizeof(float) * m);
+        } else {
+            for (int r = 0; r < m; r++) o->gflat[s + r] -= gout[r];
+            scatter_block(a, s, m, gc, o->gflat, o->gco);
+        }
+    }
+    sum_lanes(acc, P, chunk_grads);
+    free(acc);
+}
+
 /* Gradients of g * sum(bits): gctx [K][N] (the inputs' gradient), gx [N], chunk_grads
  * [NCHUNK][P]. */
 static void arm_rate_backward_src(const ArmSrc *a, const float *x, long N, int K, int H,
                                   const float *p, float ls_min, float ls_max, float g,
                                   float *gctx, float *gx, float *chunk_grads, int nt) {
-    const long nblk = (N + B - 1) / B;
     const int P = H * K + H + H * H + H + 2 * H + 2;
-    const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
+    const ArmGradOut o = {gctx, gx, NULL, NULL};
 #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int c = 0; c < NCHUNK; c++) {
-        float h1[MAXH * B], h2[MAXH * B], out[2 * B], bits[B], tmp[MAXK * B], xt[B];
-        float gout[2 * B], g2[MAXH * B], g1[MAXH * B], gc[MAXK * B];
-        float *acc = calloc((size_t)P * LANES, sizeof(float));
-        float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
-              *gb2 = gw2 + H * H * LANES, *gw3 = gb2 + H * LANES, *gb3 = gw3 + 2 * H * LANES;
-        for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
-            const long s = blk * B;
-            const int m = N - s < B ? (int)(N - s) : B;
-            long ld, ldx;
-            const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
-            const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
-            arm_forward_block(cb, ld, K, H, p, h1, h2, out);
-            laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
-            for (int r = 0; r < 2 * B; r++) gout[r] *= g;
-            for (int r = 0; r < m; r++) gx[s + r] = -gout[r];
-            dense_backward(h2, B, H, w3, 2, gout, gw3, gb3, g2);
-            mask_relu(g2, h2, H);
-            dense_backward(h1, B, H, w2, H, g2, gw2, gb2, g1);
-            mask_relu(g1, h1, H);
-            dense_backward(cb, ld, K, w1, H, g1, gw1, gb1, gc);
-            for (int k = 0; k < K; k++) memcpy(gctx + k * N + s, gc + k * B, sizeof(float) * m);
-        }
-        sum_lanes(acc, P, chunk_grads + (long)c * P);
-        free(acc);
-    }
+    for (int c = 0; c < NCHUNK; c++)
+        arm_backward_chunk(a, x, N, K, H, p, ls_min, ls_max, g, c, &o, chunk_grads + (long)c * P);
 }
 
 void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
@@ -389,6 +437,55 @@ void arm_rate_grids_forward(const float *flat, const long *shapes, int L, const 
                             double *chunk_bits, int nt) {
     const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
     arm_rate_forward_src(&a, flat, N, nc + 1, H, p, ls_min, ls_max, chunk_bits, nt);
+}
+
+/* The grids' own gradient gflat [N] in one pass, with gco [N] as scratch: each block scatters
+ * its context gradient onto the latents it read (all earlier in the same grid, at most `reach`
+ * samples back). With every chunk at least `reach` long, a chunk writes only into itself and
+ * the chunk before it, so the even chunks run in parallel, then the odd ones: no two threads
+ * touch one latent, and each latent's sum has a fixed order whatever the thread count. The
+ * co-located parts are then gathered onto the coarser grids. Returns 0 (nothing written) when
+ * the chunks are too short for that (small or very wide images): the caller then uses
+ * arm_rate_grids_backward and context_backward. */
+int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, const int *offs,
+                                  int nc, long N, int H, const float *p, float ls_min,
+                                  float ls_max, float g, float *gflat, float *gco,
+                                  float *chunk_grads, int nt) {
+    const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
+    long reach = 0;
+    for (int k = 0; k < L; k++)
+        for (int i = 0; i < nc; i++) {
+            const long back = -(offs[2 * i] * shapes[2 * k + 1] + offs[2 * i + 1]);
+            reach = back > reach ? back : reach;
+        }
+    const long nblk = (N + B - 1) / B;
+    if ((nblk / NCHUNK) * B < reach || reach <= 0) return 0;
+    const int K = nc + 1, P = H * K + H + H * H + H + 2 * H + 2;
+    const ArmGradOut o = {NULL, NULL, gflat, gco};
+    memset(gflat, 0, sizeof(float) * N);
+    for (int phase = 0; phase < 2; phase++) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int c = phase; c < NCHUNK; c += 2)
+            arm_backward_chunk(&a, flat, N, K, H, p, ls_min, ls_max, g, c, &o,
+                               chunk_grads + (long)c * P);
+    }
+    for (int k = 1; k < L; k++) {
+        const long h = shapes[2 * k], w = shapes[2 * k + 1];
+        const long hf = shapes[2 * k - 2], wf = shapes[2 * k - 1];
+        const float *fine = gco + a.starts[k - 1];
+        float *dst = gflat + a.starts[k];
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (long y = 0; y < h; y++)
+            for (long x = 0; x < w; x++) {
+                float s = 0.f;
+                for (long dy = 0; dy < 2; dy++)
+                    for (long dx = 0; dx < 2; dx++)
+                        if (2 * y + dy < hf && 2 * x + dx < wf)
+                            s += fine[(2 * y + dy) * wf + 2 * x + dx];
+                dst[y * w + x] += s;
+            }
+    }
+    return 1;
 }
 
 void arm_rate_grids_backward(const float *flat, const long *shapes, int L, const int *offs,

@@ -25,11 +25,16 @@ def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-def _run(kernel: str, *args) -> None:
+def _call(kernel: str, *args) -> int | None:
     """Call ``kernel`` of the library: tensors go as data pointers (``None`` as NULL), numbers as
     they are, and the process's thread count is appended (every kernel's last argument)."""
-    getattr(library(), kernel)(
+    return getattr(library(), kernel)(
         *(_ptr(a) if isinstance(a, torch.Tensor) else a for a in args), torch.get_num_threads())
+
+
+def _run(kernel: str, *args) -> None:
+    """:func:`_call` for the kernels that return nothing."""
+    _call(kernel, *args)
 
 
 def _pack(params: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -89,8 +94,10 @@ class ArmRateGrids(torch.autograd.Function):
     equals ``ArmRate.apply(CausalContextFlat.apply(flat, shapes), flat, ...)``: the kernel
     gathers each block's context from the grids (``flat``: the grids concatenated, finest
     first) into a cache-resident buffer, so the [N_CONTEXT, N] context is neither written nor
-    read back in the forward pass. The backward still writes the context's gradient once and
-    sums it onto the grids with ``context_backward``.
+    read back in the forward pass. The backward scatters each block's context gradient straight
+    onto the grids (``arm_rate_grids_backward_fused``: even chunks, then odd ones, so the sums
+    do not depend on the thread count); where the chunks are too short for that (small or very
+    wide images) it writes the context's gradient once and gathers it with ``context_backward``.
     """
 
     @staticmethod
@@ -111,12 +118,15 @@ class ArmRateGrids(torch.autograd.Function):
         flat, packed = ctx.saved_tensors
         dims, levels, ls_min, ls_max, hidden, shapes = ctx.meta
         n = flat.numel()
+        chunks = torch.empty(NCHUNK, packed.numel())
+        g_flat = torch.empty_like(flat)
+        args = (flat, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), n, hidden, packed, ls_min,
+                ls_max, float(grad))
+        if _call("arm_rate_grids_backward_fused", *args, g_flat, torch.empty_like(flat), chunks):
+            return (g_flat, None, None, None, *_unpack(chunks.sum(0), shapes))
         g_context = flat.new_empty(len(ARM_CONTEXT) + 1, n)
         g_x = torch.empty_like(flat)
-        chunks = torch.empty(NCHUNK, packed.numel())
-        _run("arm_rate_grids_backward", flat, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), n,
-             hidden, packed, ls_min, ls_max, float(grad), g_context, g_x, chunks)
-        g_flat = torch.empty_like(flat)
+        _run("arm_rate_grids_backward", *args, g_context, g_x, chunks)
         _run("context_backward", g_context, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT),
              g_flat, n)
         return (g_flat.add_(g_x), None, None, None, *_unpack(chunks.sum(0), shapes))
