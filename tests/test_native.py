@@ -299,3 +299,28 @@ def test_flat_context_equals_the_grid_context(shape):
                  * weights).sum(), grids)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
     _assert_grads_close(got_g, want_g, rtol=1e-5)
+
+
+@needs_native
+def test_native_gaussian_noise_is_gaussian_seeded_and_thread_count_free():
+    from scipy import stats
+
+    from lnic.encoder.native.ops import gaussian_noise
+
+    like = torch.empty(200_000)
+    threads = torch.get_num_threads()
+    draws = []
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            torch.manual_seed(3)
+            draws.append(gaussian_noise(like, 0.25))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(draws[0], draws[1])
+    z = (draws[0] / 0.25).numpy()
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(stats.pearsonr(z[:-1], z[1:])[0]) < 0.01  # neighbours independent
+    torch.manual_seed(4)
+    assert not torch.equal(gaussian_noise(like, 0.25), draws[0])

@@ -11,7 +11,7 @@ import torch
 
 from lnic.encoder import coarse
 from lnic.encoder.allocator import keep_large_allocations
-from lnic.encoder.native.ops import SoftRoundNoise, usable
+from lnic.encoder.native.ops import SoftRoundNoise, gaussian_noise, usable
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset
 from lnic.encoder.soap import Soap
@@ -38,10 +38,11 @@ def proxy(g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor,
     if not gaussian:
         rate = soft_round(g, temperature) + torch.rand_like(g) - 0.5
         return rate, soft_round(rate, temperature)
-    noise = noise_std * torch.randn_like(g)
     if usable(g):
+        noise = gaussian_noise(g, float(noise_std))
         noisy = SoftRoundNoise.apply(g, noise, float(temperature))
     else:
+        noise = noise_std * torch.randn_like(g)
         noisy = soft_round(soft_round(g, temperature) + noise, temperature)
     return noisy, noisy
 

@@ -47,6 +47,8 @@ def library() -> ctypes.CDLL | None:
     lib.arm_rate_grids_backward_fused.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, f, ptr,
                                                   ptr, ptr, i]
     lib.arm_rate_grids_backward_fused.restype = i
+    lib.gauss_fill.argtypes = [ptr, lng, ctypes.c_ulonglong, f, i]
+    lib.gauss_fill.restype = None
     lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
     lib.mlp2_backward.argtypes = [ptr, lng, i, i, i, ptr, ptr, ptr, ptr, i]
     lib.resconv_forward.argtypes = [ptr, lng, lng, i, ptr, ptr, i, ptr, i]

@@ -977,3 +977,24 @@ void context_backward(const float *gout, const long *shapes, int L, const int *o
         off += h * w;
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* out [N] = std * a standard Gaussian sample per element, a pure function of (seed, index):
+ * the splitmix64 finaliser of seed + index * golden gives 48 uniform bits, and Box-Muller
+ * turns them into one Gaussian (cosine for even indices, sine for odd ones of the same
+ * pair-free draw). The training noise of lnic.encoder.train.proxy, in one vectorised pass
+ * (torch's normal_ and the scaling took two). Same values for any thread count. */
+void gauss_fill(float *out, long N, unsigned long long seed, float std, int nt) {
+    const float two_pi = 6.28318530717958647692f, inv24 = 1.f / 16777216.f;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long i = 0; i < N; i++) {
+        unsigned long long z = seed + (unsigned long long)i * 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        const float u1 = ((float)(z >> 40) + 1.f) * inv24;          /* (0, 1] */
+        const float u2 = (float)((z >> 16) & 0xFFFFFF) * inv24;   /* [0, 1) */
+        const float r = sqrtf(-2.f * logf(u1));
+        out[i] = std * r * cosf(two_pi * u2 - (float)(i & 1) * 1.57079632679489662f);
+    }
+}

@@ -218,6 +218,18 @@ class UpAxis(torch.autograd.Function):
         return g_x, chunks.sum(0), None, None
 
 
+def gaussian_noise(like: torch.Tensor, std: float) -> torch.Tensor:
+    """``std * torch.randn_like(like)`` in distribution, in one native pass (``gauss_fill``).
+
+    The values are a function of one 62-bit seed drawn from torch's generator (so
+    ``torch.manual_seed`` still fixes them) and of each element's index, not of the threads.
+    """
+    out = torch.empty_like(like)
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    _run("gauss_fill", out, out.numel(), seed, float(std))
+    return out
+
+
 class SoftRoundNoise(torch.autograd.Function):
     """``soft_round(soft_round(g, T) + noise, T)`` (:func:`lnic.encoder.train.soft_round`).
 
