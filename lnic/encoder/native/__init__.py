@@ -48,7 +48,6 @@ def library() -> ctypes.CDLL | None:
                                                   ptr, ptr, i]
     lib.arm_rate_grids_backward_fused.restype = i
     lib.gauss_fill.argtypes = [ptr, lng, ctypes.c_ulonglong, f, i]
-    lib.gauss_fill.restype = None
     lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
     lib.mlp2_backward.argtypes = [ptr, lng, i, i, i, ptr, ptr, ptr, ptr, i]
     lib.resconv_forward.argtypes = [ptr, lng, lng, i, ptr, ptr, i, ptr, i]
@@ -62,6 +61,7 @@ def library() -> ctypes.CDLL | None:
     for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.arm_rate_grids_forward,
                lib.arm_rate_grids_backward, lib.mlp2_forward, lib.mlp2_backward,
                lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward,
-               lib.proxy_forward, lib.proxy_backward, lib.context_forward, lib.context_backward):
+               lib.proxy_forward, lib.proxy_backward, lib.context_forward, lib.context_backward,
+               lib.gauss_fill):
         fn.restype = None
     return lib

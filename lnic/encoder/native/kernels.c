@@ -258,36 +258,59 @@ static ArmSrc grid_source(const float *flat, const long *shapes, int L, const in
     return a;
 }
 
+/* The run of samples s .. s + len - 1 that lies in one row y of grid k (starting at column x0),
+ * len <= left: blocks of 64 samples are walked one row segment at a time. */
+typedef struct {
+    int k, len;
+    long h, w, y, x0;
+} RowSeg;
+
+static inline RowSeg row_segment(const ArmSrc *a, int k, long s, int left) {
+    while (s >= a->starts[k + 1]) k++;
+    RowSeg g = {k, 0, a->shapes[2 * k], a->shapes[2 * k + 1], 0, 0};
+    const long r = s - a->starts[k];
+    g.y = r / g.w;
+    g.x0 = r % g.w;
+    g.len = (int)(g.w - g.x0 < left ? g.w - g.x0 : left);
+    return g;
+}
+
+/* Neighbour column x0 + x + dx lies inside its row for lo <= x < hi (0 <= lo <= hi <= len). */
+static inline void inside_span(const RowSeg *g, long dx, long *lo, long *hi) {
+    long l = -g->x0 - dx, h = g->w - g->x0 - dx;
+    l = l < 0 ? 0 : (l > g->len ? g->len : l);
+    h = h > g->len ? g->len : (h < l ? l : h);
+    *lo = l;
+    *hi = h;
+}
+
 /* tmp [nc + 1][B] = the contexts of samples s .. s + m - 1 (zero past m): a run of samples per
  * row segment, each neighbour row copied with zeros outside its grid. */
 static void gather_block(const ArmSrc *a, long s, int m, float *tmp) {
     const int nc = a->nc;
     int k = 0, filled = 0;
     while (filled < m) {
-        while (s >= a->starts[k + 1]) k++;
-        const long h = a->shapes[2 * k], w = a->shapes[2 * k + 1], r = s - a->starts[k];
-        const long y = r / w, x0 = r % w;
-        const int len = (int)(w - x0 < m - filled ? w - x0 : m - filled);
+        const RowSeg g = row_segment(a, k, s, m - filled);
+        k = g.k;
+        const int len = g.len;
         const float *grid = a->flat + a->starts[k];
         for (int i = 0; i < nc; i++) {
             float *dst = tmp + i * B + filled;
-            const long sy = y + a->offs[2 * i], dx = a->offs[2 * i + 1];
-            if (sy < 0 || sy >= h) {
+            const long sy = g.y + a->offs[2 * i], dx = a->offs[2 * i + 1];
+            if (sy < 0 || sy >= g.h) {
                 memset(dst, 0, sizeof(float) * len);
                 continue;
             }
-            /* x + x0 + dx lies in the row for lo <= x < hi */
-            long lo = -x0 - dx, hi = w - x0 - dx;
-            lo = lo < 0 ? 0 : (lo > len ? len : lo);
-            hi = hi > len ? len : (hi < lo ? lo : hi);
+            long lo, hi;
+            inside_span(&g, dx, &lo, &hi);
             for (long x = 0; x < lo; x++) dst[x] = 0.f;
-            if (hi > lo) memcpy(dst + lo, grid + sy * w + x0 + dx + lo, sizeof(float) * (hi - lo));
+            if (hi > lo) memcpy(dst + lo, grid + sy * g.w + g.x0 + dx + lo, sizeof(float) * (hi - lo));
             for (long x = hi; x < len; x++) dst[x] = 0.f;
         }
         float *dst = tmp + nc * B + filled;
         if (k + 1 < a->L) {
-            const float *coarse = a->flat + a->starts[k + 1] + (y / 2) * a->shapes[2 * k + 3];
-            for (int x = 0; x < len; x++) dst[x] = coarse[(x0 + x) / 2];
+            const float *coarse = a->flat + a->starts[k + 1] + (g.y / 2) * a->shapes[2 * k + 3];
+            for (int x = 0; x < len; x++) dst[x] = coarse[(g.x0 + x) / 2];
         } else {
             memset(dst, 0, sizeof(float) * len);
         }
@@ -340,24 +363,21 @@ static void scatter_block(const ArmSrc *a, long s, int m, const float *gc, float
     const int nc = a->nc;
     int k = 0, done = 0;
     while (done < m) {
-        while (s >= a->starts[k + 1]) k++;
-        const long h = a->shapes[2 * k], w = a->shapes[2 * k + 1], r = s - a->starts[k];
-        const long y = r / w, x0 = r % w;
-        const int len = (int)(w - x0 < m - done ? w - x0 : m - done);
+        const RowSeg g = row_segment(a, k, s, m - done);
+        k = g.k;
         float *grid = gflat + a->starts[k];
         for (int i = 0; i < nc; i++) {
-            const long sy = y + a->offs[2 * i], dx = a->offs[2 * i + 1];
-            if (sy < 0 || sy >= h) continue;
-            long lo = -x0 - dx, hi = w - x0 - dx;
-            lo = lo < 0 ? 0 : (lo > len ? len : lo);
-            hi = hi > len ? len : (hi < lo ? lo : hi);
+            const long sy = g.y + a->offs[2 * i], dx = a->offs[2 * i + 1];
+            if (sy < 0 || sy >= g.h) continue;
+            long lo, hi;
+            inside_span(&g, dx, &lo, &hi);
             const float *src = gc + i * B + done;
-            float *dst = grid + sy * w + x0 + dx;
+            float *dst = grid + sy * g.w + g.x0 + dx;
             for (long x = lo; x < hi; x++) dst[x] += src[x];
         }
-        memcpy(gco + s, gc + nc * B + done, sizeof(float) * len);
-        done += len;
-        s += len;
+        memcpy(gco + s, gc + nc * B + done, sizeof(float) * g.len);
+        done += g.len;
+        s += g.len;
     }
 }
 
@@ -447,6 +467,17 @@ void arm_rate_grids_forward(const float *flat, const long *shapes, int L, const 
  * co-located parts are then gathered onto the coarser grids. Returns 0 (nothing written) when
  * the chunks are too short for that (small or very wide images): the caller then uses
  * arm_rate_grids_backward and context_backward. */
+/* Sum of the 2x2 block of a finer grid [hf][wf] whose co-located coarser latent is (y, x)
+ * (clipped at the finer grid's border), in a fixed order: that latent's gradient as the
+ * co-located context feature of the four. */
+static inline float colocated_sum(const float *fine, long hf, long wf, long y, long x) {
+    float s = 0.f;
+    for (long dy = 0; dy < 2; dy++)
+        for (long dx = 0; dx < 2; dx++)
+            if (2 * y + dy < hf && 2 * x + dx < wf) s += fine[(2 * y + dy) * wf + 2 * x + dx];
+    return s;
+}
+
 int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, const int *offs,
                                   int nc, long N, int H, const float *p, float ls_min,
                                   float ls_max, float g, float *gflat, float *gco,
@@ -476,14 +507,7 @@ int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, 
         float *dst = gflat + a.starts[k];
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (long y = 0; y < h; y++)
-            for (long x = 0; x < w; x++) {
-                float s = 0.f;
-                for (long dy = 0; dy < 2; dy++)
-                    for (long dx = 0; dx < 2; dx++)
-                        if (2 * y + dy < hf && 2 * x + dx < wf)
-                            s += fine[(2 * y + dy) * wf + 2 * x + dx];
-                dst[y * w + x] += s;
-            }
+            for (long x = 0; x < w; x++) dst[y * w + x] += colocated_sum(fine, hf, wf, y, x);
     }
     return 1;
 }
@@ -961,18 +985,8 @@ void context_backward(const float *gout, const long *shapes, int L, const int *o
                 }
             }
             if (k > 0) /* the co-located feature of the finer grid's 2x2 block */
-                for (long x = 0; x < w; x++) {
-                    float s = 0.f;
-                    for (long a = 0; a < 2; a++) {
-                        const long fy = 2 * y + a;
-                        if (fy >= hf) continue;
-                        for (long b = 0; b < 2; b++) {
-                            const long fx = 2 * x + b;
-                            if (fx < wf) s += gout[nc * N + off_f + fy * wf + fx];
-                        }
-                    }
-                    dst[x] += s;
-                }
+                for (long x = 0; x < w; x++)
+                    dst[x] += colocated_sum(gout + nc * N + off_f, hf, wf, y, x);
         }
         off += h * w;
     }
