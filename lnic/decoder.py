@@ -11,6 +11,8 @@ Reconstruction is the integer computation of ``lnic.model.upsampling.upsample_in
   power-of-two scale folded into the weights and the biases carried by a constant-one input
   (exact: scaling by a power of two commutes with float64 rounding, and every value is an
   integer multiple of ``2^-e`` far below ``2^53``);
+* the pre-filter runs as ``scipy.ndimage.correlate1d`` on integers held in float64 (exact: every
+  product and partial sum is an integer below ``2^53``, so the summation order cannot matter);
 * the upsampling applies each axis as products with banded matrices, block by block;
 * the synthesis runs on bands of rows, so memory stays proportional to the image (no 40-channel
   full-size intermediate): the 1x1 layers per block of pixels, the two 3x3 convolutions per band
@@ -42,7 +44,7 @@ from lnic.errors import BitstreamError, LnicError
 from lnic.model.architecture import Architecture
 from lnic.model.latents import grid_shapes
 from lnic.model.quantized import QuantizedLinear
-from lnic.model.upsampling import polyphase_taps
+from lnic.model.upsampling import PREFILTER_RADIUS, polyphase_taps
 
 log = logging.getLogger(__name__)
 
@@ -147,26 +149,46 @@ def _up_columns(x: np.ndarray, w: int, taps: np.ndarray, clamp: float | None) ->
     return out
 
 
+def prefilter(grids: list[np.ndarray], pre: np.ndarray, e: int) -> list[np.ndarray]:
+    """Exact integer pre-filter (same result as ``prefilter_integer``): every grid in fixed point
+    (``SYNTH_FRAC_BITS`` fractional bits), as float64 integers."""
+    from scipy.ndimage import correlate1d
+
+    clamp = float(SYNTH_ACT_CLAMP)
+    out = []
+    for g, t in zip(grids, pre):
+        taps = [float(v) for v in t]
+        kernel = np.array(taps[:0:-1] + taps) * 2.0**-e
+        assert len(kernel) == 2 * PREFILTER_RADIUS + 1
+        x = g.astype(np.float64) * 2.0**SYNTH_FRAC_BITS
+        for axis in (1, 0):
+            x = correlate1d(x, kernel, axis=axis, mode="nearest")
+            x += 0.5
+            np.floor(x, out=x)
+            _clip(x, -clamp, clamp, out=x)
+        out.append(x)
+    return out
+
+
 class _Upsampler:
     """The exact integer upsampling of a latent pyramid (``upsample_integer``), all of it but the
     row pass of the last transition, which :meth:`rows` produces block by block on demand: the
     synthesis consumes it while it is in cache, and the [levels + 1, H, W] stack is never
     stored whole.
 
-    ``bound`` is a bound on the magnitude of every latent (computed if None); :attr:`bound` a
-    bound on the magnitude of every output channel.
+    The grids are pre-filtered first (:func:`prefilter`); :attr:`bound` is a bound on the
+    magnitude of every output channel.
     """
 
-    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, e: int,
-                 bound: float | None = None) -> None:
+    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray,
+                 e: int) -> None:
         levels = len(grids)
         clamp = float(SYNTH_ACT_CLAMP)
-        unit = 2.0**SYNTH_FRAC_BITS
-        if bound is None:
-            bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
-        self.grids, self.unit, self.clamp = grids, unit, clamp
-        x_bound = bound * unit  # bound on every channel so far
-        x = grids[-1][None] * unit
+        grids = prefilter(grids, pre, e)  # in fixed point from here on
+        bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
+        self.grids, self.clamp = grids, clamp
+        x_bound = bound  # bound on every channel so far
+        x = grids[-1][None]
         self.xc = None
         for k in range(levels - 2, -1, -1):
             t = np.asarray(taps[k], dtype=np.float64) * 2.0**-e
@@ -184,9 +206,9 @@ class _Upsampler:
                 self.xc, self.u, self.clamp_rows = xc, u, x_bound >= clamp
             else:
                 x = np.empty((ch + 1, h, w))
-                np.multiply(grids[k], unit, out=x[0])
+                x[0] = grids[k]
                 self._rows(u, xc, 0, h, x[1:], x_bound >= clamp)
-            x_bound = max(x_bound, bound * unit)
+            x_bound = max(x_bound, bound)
         self.bound = x_bound
         self.seconds = [0.0, 0.0]  # (wall, CPU) spent in rows()
 
@@ -208,7 +230,7 @@ class _Upsampler:
         """Rows r0 .. r1 - 1 of every channel (the finest grid first) into ``out`` [levels,
         r1 - r0, W]."""
         w0, c0 = _clock()
-        np.multiply(self.grids[0][r0:r1], self.unit, out=out[0])
+        out[0] = self.grids[0][r0:r1]
         if self.xc is not None:
             self._rows(self.u, self.xc, r0, r1, out[1:], self.clamp_rows)
         w1, c1 = _clock()
@@ -217,18 +239,17 @@ class _Upsampler:
 
 
 def upsample(
-    grids: list[np.ndarray], taps: np.ndarray, e: int, out: np.ndarray | None = None,
-    bound: float | None = None,
+    grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray, e: int,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact integer upsampling (same result as ``upsample_integer``) into ``out[:levels]``.
 
-    ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it. ``bound`` is
-    a bound on the magnitude of every latent (computed if None).
+    ``out`` is a float64 array [>= levels, H, W] (allocated if None); returns it.
     """
     h0 = grids[0].shape[0]
     if out is None:
         out = np.empty((len(grids),) + grids[0].shape)
-    _Upsampler(grids, taps, e, bound).rows(0, h0, out[: len(grids)])
+    _Upsampler(grids, taps, pre, e).rows(0, h0, out[: len(grids)])
     return out
 
 
@@ -434,11 +455,10 @@ def reconstruct(
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Integer latents + quantized networks -> uint8 image (H, W, C), exactly."""
-    _, (up,), synth = modules
+    _, (up, pre), synth = modules
     h, w = grids[0].shape
     t0 = _clock()
-    bound = max(float(max(g.max(initial=0), -g.min(initial=0))) for g in grids)
-    upsampler = _Upsampler(grids, up.weight, up.e_w, bound)
+    upsampler = _Upsampler(grids, up.weight, pre.weight, up.e_w)
     t1 = _clock()
     image = synthesize(synth, upsampler, h, w)
     t2 = _clock()

@@ -48,10 +48,10 @@ from make_golden import pixel_hash, synthetic_bitstream  # noqa: E402
 
 GOLDEN = {
     "golden.lnic": (
-        (24, 32, 3), "73d36341c73f1eca85124f824974f3db919379a759f15895030e703e41ca8b75"
+        (24, 32, 3), "6f08a9ba877355ab205c033ca69a2bfb4a6b6ddc3de2a7b689328a035b6da7e3"
     ),
     "golden_synthetic.lnic": (
-        (37, 40), "3d0b73a5e6bfd14cb3a703a7a91ba7be887032f8b4a9cefffa853e2077f2eded"
+        (37, 40), "8e8fe6da8832ea00fa7d73ab3c9ea461601501f1c30d73b04903ba83c1743759"
     ),
 }
 
@@ -99,8 +99,8 @@ def reference_decode(data: bytes) -> np.ndarray:
                 extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
                 resid[j] += extra if resid[j] > 0 else -extra
             g[ys, xs] = (mu_q >> 4) + resid
-    up = modules[1][0]
-    z = upsample_integer(grids, up.weight, up.e_w, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    up, pre = modules[1]
+    z = upsample_integer(grids, up.weight, pre.weight, up.e_w, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
     y = synthesis_integer(modules[2], z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
     pixels = np.clip(np.floor(y * (255.0 * 2.0**-SYNTH_FRAC_BITS) + 0.5), 0, 255)
     image = pixels.astype(np.uint8).transpose(1, 2, 0)
@@ -176,3 +176,24 @@ def test_shipped_table_equals_the_computed_one():
     assert shipped is not None, "prob_table.npy missing or altered"
     assert np.array_equal(shipped, compute_frequency_table())
     assert np.array_equal(prob_table.frequency_table(), shipped)
+
+
+@pytest.mark.parametrize("e", [0, 8, 15])
+def test_fast_prefilter_equals_the_integer_reference(e):
+    """``scipy``'s correlation on float64 integers gives the reference's exact integers, with
+    large latents and taps that reach the activation clamp."""
+    from lnic.bitstream.format import LATENT_CLAMP
+    from lnic.decoder import prefilter
+    from lnic.model.upsampling import prefilter_integer
+
+    rng = np.random.default_rng(e)
+    grids = [np.round(rng.laplace(0, 40, s)) for s in [(19, 23), (10, 12), (5, 6), (3, 3)]]
+    grids[0][4, 5] = LATENT_CLAMP
+    grids[1][0, 0] = -LATENT_CLAMP
+    pre = rng.integers(-(1 << 15), (1 << 15) + 1, (4, 4)) >> (15 - e)
+    pre[0] = [1 << 15, 1 << 15, 1 << 15, 1 << 15]  # gain 7 at e = 15: hits the clamp
+    got = prefilter(grids, pre, e)
+    want = prefilter_integer(grids, pre, e, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    for a, b in zip(got, want):
+        assert np.array_equal(a, b)
+    assert any(np.abs(a).max() == SYNTH_ACT_CLAMP for a in got)

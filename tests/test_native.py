@@ -221,12 +221,47 @@ def test_upsampler_gradients_equal_the_torch_upsampler():
     grids = [torch.randn(s, requires_grad=True) for s in shapes]
     ups = Upsampler(5)
     ups.taps.data += 0.05 * torch.randn_like(ups.taps)
+    ups.pre.data += 0.1 * torch.randn_like(ups.pre)
     weights = torch.randn(5, 37, 50)
-    params = [*grids, ups.taps]
+    params = [*grids, ups.taps, ups.pre]
     want, want_g = _grads(lambda: (ups(grids, native=False) * weights).sum(), params)
     got, got_g = _grads(lambda: (ups(grids, native=True) * weights).sum(), params)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
     _assert_grads_close(got_g, want_g)
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (7, 3), (9, 40), (33, 6)])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_prefilter_axis_equals_torch(shape, axis):
+    from lnic.encoder.native.ops import PreAxis
+    from lnic.encoder.nets.upsampling import pre_axis_torch
+
+    torch.manual_seed(sum(shape) + axis)
+    x = torch.randn(*shape, requires_grad=True)
+    taps = torch.randn(4, requires_grad=True)
+    _compare(lambda: pre_axis_torch(x, taps, axis) ** 2,
+             lambda: PreAxis.apply(x, taps, axis) ** 2, [x, taps])
+
+
+@needs_native
+def test_prefilter_gradients_do_not_depend_on_the_thread_count():
+    from lnic.encoder.native.ops import PreAxis
+
+    torch.manual_seed(1)
+    x = torch.randn(70, 90, requires_grad=True)
+    taps = torch.randn(4, requires_grad=True)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            results.append(_grads(lambda: PreAxis.apply(PreAxis.apply(x, taps, 1), taps, 0) ** 2,
+                                  [x, taps])[1])
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
 
 
 @needs_native

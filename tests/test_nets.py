@@ -76,17 +76,35 @@ def test_float_upsampling_equals_the_decoders_formula(shape):
 
     from lnic.encoder.nets.upsampling import Upsampler
     from lnic.model.latents import grid_shapes
-    from lnic.model.upsampling import up_axis
+    from lnic.model.upsampling import prefilter_axis, up_axis
 
     rng = np.random.default_rng(0)
     shapes = grid_shapes(*shape, 3)
     grids = [rng.normal(size=s) for s in shapes]
     taps = rng.normal(size=(2, 4))
+    pre = rng.normal(size=(3, 4))
     up = Upsampler(3).double()
     up.taps.data = torch.from_numpy(taps)
-    got = up([torch.from_numpy(g) for g in grids]).detach().numpy()
-    x = grids[-1][None]
+    up.pre.data = torch.from_numpy(pre)
+    got = up([torch.from_numpy(g) for g in grids], native=False).detach().numpy()
+    filtered = [prefilter_axis(prefilter_axis(g, tuple(p), 1), tuple(p), 0)
+                for g, p in zip(grids, pre)]
+    x = filtered[-1][None]
     for k in (1, 0):
         x = up_axis(up_axis(x, tuple(taps[k]), 2, shapes[k][1]), tuple(taps[k]), 1, shapes[k][0])
-        x = np.concatenate([grids[k][None], x], 0)
+        x = np.concatenate([filtered[k][None], x], 0)
     np.testing.assert_allclose(got, x, rtol=1e-12, atol=1e-12)
+
+
+def test_prefilter_starts_as_the_identity_and_its_taps_are_used():
+    import numpy as np
+
+    from lnic.model.upsampling import prefilter_axis
+
+    g = np.arange(30.0).reshape(5, 6) ** 2
+    assert np.array_equal(prefilter_axis(g, (1.0, 0.0, 0.0, 0.0), 1), g)
+    # borders replicated: the first sample's left neighbours are itself
+    row = prefilter_axis(np.array([[1.0, 2.0, 4.0, 8.0]]), (0.5, 0.25, 0.0, 0.0), 1)
+    np.testing.assert_array_equal(row, [[1.25, 2.25, 4.5, 7.0]])
+    col = prefilter_axis(np.array([[1.0], [2.0], [4.0], [8.0]]), (0.0, 0.0, 0.0, 1.0), 0)
+    np.testing.assert_array_equal(col[:, 0], [1 + 8, 1 + 8, 1 + 8, 1 + 8])

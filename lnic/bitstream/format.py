@@ -8,13 +8,15 @@ from __future__ import annotations
 MAGIC = b"LNIC"
 """First four bytes of every .lnic file."""
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Format version written in the header; decoders refuse versions they do not know.
 
 Version 2 (decoder speed, issue 5) changed only the latent coding order and the range coder's
 view of the table: the grids are interleaved in one schedule of wavefront steps
 (:data:`GRID_LAG`), the residuals are coded in zigzag symbol order (:data:`SYMBOL_ORDER`) and
-the table rows are handed to the range coder as float32 (docs/format.md)."""
+the table rows are handed to the range coder as float32 (docs/format.md). Version 3 adds the
+latent pre-filter: the upsampling module carries a second layer of taps [levels, 4], one
+symmetric 7-tap filter per grid applied before the x2 steps (lnic.model.upsampling)."""
 
 MAX_DIMENSION = 16384
 """Largest width or height a decoder accepts (checked before any allocation)."""

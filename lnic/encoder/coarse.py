@@ -58,6 +58,7 @@ def transfer(coarse: OverfittedCodec, model: OverfittedCodec) -> None:
         dst.copy_(src)
     model.arm.load_state_dict(coarse.arm.state_dict())
     model.upsampler.taps[1:] = coarse.upsampler.taps
+    model.upsampler.pre[1:] = coarse.upsampler.pre
     s, c = model.synthesis, coarse.synthesis
     s.lin1.weight[:, 1:] = c.lin1.weight
     s.lin1.bias.copy_(c.lin1.bias)

@@ -53,7 +53,7 @@ def _float_layers(model: OverfittedCodec) -> list[list[tuple[np.ndarray, np.ndar
     (w1, b1), (w2, b2) = _balance(wb(s.lin1.weight, s.lin1.bias), wb(s.lin2.weight, s.lin2.bias))
     return [
         [wb(layer.weight, layer.bias) for layer in model.arm.linears()],
-        [wb(model.upsampler.taps, None)],
+        [wb(model.upsampler.taps, None), wb(model.upsampler.pre, None)],
         [(w1, b1), (w2, b2),
          wb(s.conv_a.weight, s.conv_a.bias), wb(s.conv_b.weight, s.conv_b.bias)],
     ]

@@ -15,7 +15,8 @@ class Architecture:
     """Sizes of the per-image decoder.
 
     The defaults spend ~1.3 kMAC/pixel: ARM 13 -> 16 -> 16 -> 2 (~660 MAC/px over 1.33
-    latents/pixel), learned upsampling (~45), synthesis 7 -> 40 -> 3 + two 3x3 (~560).
+    latents/pixel), learned pre-filters and upsampling (~64), synthesis 7 -> 40 -> 3 + two 3x3
+    (~560).
     """
 
     levels: int
@@ -28,7 +29,7 @@ class Architecture:
         """(weight shape, bias shape) of every layer of the ARM, upsampling and synthesis."""
         dims = [N_CONTEXT] + [self.arm_hidden] * self.arm_layers + [2]
         arm = [((b, a), (b,)) for a, b in zip(dims[:-1], dims[1:])]
-        up = [((self.levels - 1, 4), (0,))]
+        up = [((self.levels - 1, 4), (0,)), ((self.levels, 4), (0,))]
         c = self.channels
         synth = [
             ((self.synth_hidden, self.levels), (self.synth_hidden,)),

@@ -1,6 +1,10 @@
 """Learned upsampling: the latent grids are brought to full resolution level by level.
 
-Each x2 step applies one learned, symmetric 8-tap filter ``[a, b, c, d, d, c, b, a]`` separably
+First every grid is smoothed at its own resolution by its own learned, symmetric 7-tap filter
+``[c3, c2, c1, c0, c1, c2, c3]``, applied separably (columns, then rows; borders replicated;
+initialised to the identity), as Cool-chic's pre-concatenation filter: with it each grid, not
+only each level transition, gets the interpolation it needs (training notes, session 11). Each
+x2 step applies one learned, symmetric 8-tap filter ``[a, b, c, d, d, c, b, a]`` separably
 (polyphase: 4 taps per output sample and axis, borders replicated); one filter per level
 transition. Initialised to bicubic, it costs about 6 MAC per output sample and channel.
 """
@@ -11,6 +15,26 @@ import numpy as np
 
 # Keys bicubic (a = -0.5) weights at distances 1.75, 1.25, 0.75, 0.25: a bicubic x2 upsampler.
 BICUBIC_INIT = (-0.0234375, -0.0703125, 0.2265625, 0.8671875)
+
+
+PREFILTER_INIT = (1.0, 0.0, 0.0, 0.0)
+"""The pre-filter's taps ``(c0, c1, c2, c3)`` at the start of training: the identity."""
+
+PREFILTER_RADIUS = 3
+"""The pre-filter reads ``x[m - 3] .. x[m + 3]``."""
+
+
+def prefilter_axis(x: np.ndarray, taps, axis: int) -> np.ndarray:
+    """The pre-filter along ``axis`` (borders replicated): ``c0 x[m] + sum_j c_j (x[m-j] +
+    x[m+j])`` for taps ``(c0, c1, c2, c3)``."""
+    n = x.shape[axis]
+    r = PREFILTER_RADIUS
+    xp = np.take(x, np.clip(np.arange(-r, n + r), 0, n - 1), axis)
+
+    def at(j: int) -> np.ndarray:
+        return np.take(xp, np.arange(r + j, r + j + n), axis)
+
+    return taps[0] * at(0) + sum(taps[j] * (at(-j) + at(j)) for j in range(1, r + 1))
 
 
 def polyphase_taps(taps) -> tuple[tuple, tuple]:
@@ -39,8 +63,9 @@ def up_axis(x: np.ndarray, taps, axis: int, size: int) -> np.ndarray:
 
 
 def upsampling_macs(shapes: list[tuple[int, int]]) -> int:
-    """Total multiply-accumulates of the upsampling for the given grid shapes (finest first)."""
-    total = 0
+    """Total multiply-accumulates of the upsampling for the given grid shapes (finest first):
+    the pre-filter (7 taps per axis and latent) and the x2 steps."""
+    total = sum(2 * (2 * PREFILTER_RADIUS + 1) * h * w for h, w in shapes)
     for k in range(len(shapes) - 1):
         channels = len(shapes) - 1 - k
         (h, w), (hc, _) = shapes[k], shapes[k + 1]
@@ -52,20 +77,34 @@ def _round_shift(acc: np.ndarray, e: int) -> np.ndarray:
     return np.floor((acc + 2.0 ** (e - 1)) * 2.0**-e)
 
 
+def prefilter_integer(grids: list[np.ndarray], pre: np.ndarray, e: int, frac: int,
+                      clamp: int) -> list[np.ndarray]:
+    """Exact integer pre-filter: every grid in fixed point (``frac`` fractional bits), filtered by
+    its integer taps ``pre[k]`` (value * 2**e), rounded and clamped after each axis."""
+    out = []
+    for g, t in zip(grids, pre):
+        taps = tuple(float(v) for v in t)
+        x = g.astype(np.float64) * 2.0**frac
+        for axis in (1, 0):
+            x = np.clip(_round_shift(prefilter_axis(x, taps, axis), e), -clamp, clamp)
+        out.append(x)
+    return out
+
+
 def upsample_integer(
-    grids: list[np.ndarray], taps: np.ndarray, e: int, frac: int, clamp: int
+    grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray, e: int, frac: int, clamp: int
 ) -> np.ndarray:
     """Exact integer form of :class:`Upsampler`.
 
-    ``grids`` hold integer latents, ``taps`` [levels - 1, 4] integer filter taps (value * 2**e).
-    Returns [levels, H, W] integers with ``frac`` fractional bits.
+    ``grids`` hold integer latents, ``taps`` [levels - 1, 4] and ``pre`` [levels, 4] integer
+    filter taps (value * 2**e). Returns [levels, H, W] integers with ``frac`` fractional bits.
     """
-    scale = 2.0**frac
-    x = grids[-1][None].astype(np.float64) * scale
+    fixed = prefilter_integer(grids, pre, e, frac, clamp)
+    x = fixed[-1][None]
     for k in range(len(grids) - 2, -1, -1):
         t = tuple(float(v) for v in taps[k])
         h, w = grids[k].shape
         x = np.clip(_round_shift(up_axis(x, t, 2, w), e), -clamp, clamp)
         x = np.clip(_round_shift(up_axis(x, t, 1, h), e), -clamp, clamp)
-        x = np.concatenate([grids[k][None].astype(np.float64) * scale, x], 0)
+        x = np.concatenate([fixed[k][None], x], 0)
     return x

@@ -63,7 +63,10 @@ def synthetic_bitstream(height: int = 37, width: int = 40, channels: int = 1, se
     arm = module(arm_s, 8, 6, 300)
     n_up = arch.levels - 1
     taps = np.array([[-6, -18, 58, 222]] * n_up) + rng.integers(-4, 5, (n_up, 4))
-    up = [QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0)]
+    # pre-filters of unit gain (180 + 2 (40 - 8 + 6) = 256 = 2^8), each grid's a little different
+    pre = np.array([[180, 40, -8, 6]] * arch.levels) + rng.integers(-4, 5, (arch.levels, 4))
+    up = [QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0),
+          QuantizedLinear(pre, np.zeros(0, dtype=np.int64), 8, 0)]
     synth = module(synth_s, 12, 13, 250)
     synth[1].bias[:] = 1 << 12  # output around mid-grey (0.5)
     grids = [np.round(rng.laplace(0, spread, s)) for s in shapes]

@@ -54,6 +54,8 @@ def library() -> ctypes.CDLL | None:
     lib.resconv_backward.argtypes = [ptr, lng, lng, i, ptr, i, ptr, ptr, ptr, ptr, i]
     lib.up_forward.argtypes = [ptr, lng, lng, lng, lng, ptr, ptr, i]
     lib.up_backward.argtypes = [ptr, lng, lng, lng, lng, ptr, ptr, ptr, ptr, i]
+    lib.pre_forward.argtypes = [ptr, lng, lng, lng, ptr, ptr, i]
+    lib.pre_backward.argtypes = [ptr, lng, lng, lng, ptr, ptr, ptr, ptr, i]
     lib.proxy_forward.argtypes = [ptr, ptr, lng, f, ptr, i]
     lib.proxy_backward.argtypes = [ptr, ptr, lng, f, ptr, ptr, i]
     lib.context_forward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
@@ -61,6 +63,7 @@ def library() -> ctypes.CDLL | None:
     for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.arm_rate_grids_forward,
                lib.arm_rate_grids_backward, lib.mlp2_forward, lib.mlp2_backward,
                lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward,
+               lib.pre_forward, lib.pre_backward,
                lib.proxy_forward, lib.proxy_backward, lib.context_forward, lib.context_backward,
                lib.gauss_fill):
         fn.restype = None

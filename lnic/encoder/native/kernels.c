@@ -1012,3 +1012,141 @@ void gauss_fill(float *out, long N, unsigned long long seed, float std, int nt) 
         out[i] = std * r * cosf(two_pi * u2 - (float)(i & 1) * 1.57079632679489662f);
     }
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* The latent pre-filter along one axis of x [outer][n][inner] (lnic.model.upsampling.
+ * prefilter_axis): out[m] = c0 x[m] + sum_{j=1..3} c_j (x[m - j] + x[m + j]), borders
+ * replicated, taps t = (c0, c1, c2, c3). */
+
+#define PRE_R 3
+
+void pre_forward(const float *x, long outer, long n, long inner, const float *t, float *out,
+                 int nt) {
+    const float c0 = t[0], c1 = t[1], c2 = t[2], c3 = t[3];
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (long o = 0; o < outer; o++) {
+        const float *xo = x + o * n * inner;
+        float *oo = out + o * n * inner;
+        if (inner == 1) {
+            float *xp = malloc(sizeof(float) * (n + 2 * PRE_R));
+            for (long j = 0; j < n + 2 * PRE_R; j++) xp[j] = xo[clampl(j - PRE_R, n)];
+            for (long m = 0; m < n; m++) {
+                const float *p = xp + m + PRE_R; /* p[k] = x[m + k] */
+                oo[m] = c0 * p[0] + c1 * (p[-1] + p[1]) + c2 * (p[-2] + p[2]) +
+                        c3 * (p[-3] + p[3]);
+            }
+            free(xp);
+            continue;
+        }
+        for (long m = 0; m < n; m++) {
+            const float *r0 = xo + m * inner;
+            const float *a1 = xo + clampl(m - 1, n) * inner, *b1 = xo + clampl(m + 1, n) * inner;
+            const float *a2 = xo + clampl(m - 2, n) * inner, *b2 = xo + clampl(m + 2, n) * inner;
+            const float *a3 = xo + clampl(m - 3, n) * inner, *b3 = xo + clampl(m + 3, n) * inner;
+            float *e = oo + m * inner;
+            for (long i = 0; i < inner; i++)
+                e[i] = c0 * r0[i] + c1 * (a1[i] + b1[i]) + c2 * (a2[i] + b2[i]) +
+                       c3 * (a3[i] + b3[i]);
+        }
+    }
+}
+
+/* Row q (0 <= q < n + 6) of the gradient of the border-padded input (xp[q] = x[clamp(q - 3)]):
+ * the outputs m = q - 3 + j, |j| <= 3, each read it with tap c_|j|. */
+static inline void pre_grad_padded_row(const float *g, long n, long inner, long q,
+                                       const float *c, float *dst) {
+    for (long i = 0; i < inner; i++) dst[i] = 0.f;
+    for (int j = -PRE_R; j <= PRE_R; j++) {
+        const long m = q - PRE_R + j;
+        if (m < 0 || m >= n) continue;
+        const float w = c[j < 0 ? -j : j], *gm = g + m * inner;
+        for (long i = 0; i < inner; i++) dst[i] += w * gm[i];
+    }
+}
+
+/* Given g [outer][n][inner]: gx [outer][n][inner] and chunk_grads [NCHUNK][4], the tap
+ * gradients summed over NCHUNK fixed chunks (the result is thread-count free). */
+void pre_backward(const float *x, long outer, long n, long inner, const float *t, const float *g,
+                  float *gx, float *chunk_grads, int nt) {
+    if (inner == 1) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+        for (int ch = 0; ch < NCHUNK; ch++) {
+            float g0 = 0.f, g1 = 0.f, g2 = 0.f, g3 = 0.f;
+            float *xp = malloc(sizeof(float) * (n + 2 * PRE_R));
+            float *gz = calloc(n + 4 * PRE_R, sizeof(float)); /* gz[2R + m] = g[m], 0 outside */
+            float *gp = malloc(sizeof(float) * (n + 2 * PRE_R));
+            for (long l = ch * outer / NCHUNK; l < (ch + 1) * outer / NCHUNK; l++) {
+                const float *xo = x + l * n, *gl = g + l * n;
+                for (long j = 0; j < n + 2 * PRE_R; j++) xp[j] = xo[clampl(j - PRE_R, n)];
+                memcpy(gz + 2 * PRE_R, gl, sizeof(float) * n);
+                for (long m = 0; m < n; m++) {
+                    const float *p = xp + m + PRE_R;
+                    g0 += gl[m] * p[0];
+                    g1 += gl[m] * (p[-1] + p[1]);
+                    g2 += gl[m] * (p[-2] + p[2]);
+                    g3 += gl[m] * (p[-3] + p[3]);
+                }
+                /* padded-input gradient gp[q] = sum_j c_|j| g[q - 3 + j] */
+                const float *z = gz + PRE_R; /* z[q + j] = g[q - 3 + j] */
+                for (long q = 0; q < n + 2 * PRE_R; q++)
+                    gp[q] = t[0] * z[q] + t[1] * (z[q - 1] + z[q + 1]) +
+                            t[2] * (z[q - 2] + z[q + 2]) + t[3] * (z[q - 3] + z[q + 3]);
+                float *gxo = gx + l * n;
+                for (long j = 0; j < n; j++) gxo[j] = gp[j + PRE_R];
+                for (int r = 0; r < PRE_R; r++) {
+                    gxo[0] += gp[r];
+                    gxo[n - 1] += gp[n + PRE_R + r];
+                }
+            }
+            free(xp);
+            free(gz);
+            free(gp);
+            chunk_grads[ch * 4 + 0] = g0;
+            chunk_grads[ch * 4 + 1] = g1;
+            chunk_grads[ch * 4 + 2] = g2;
+            chunk_grads[ch * 4 + 3] = g3;
+        }
+        return;
+    }
+    /* rows: every operation runs along a whole row (inner samples) */
+    const long items = outer * n;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int ch = 0; ch < NCHUNK; ch++) {
+        float g0 = 0.f, g1 = 0.f, g2 = 0.f, g3 = 0.f;
+        float *row = malloc(sizeof(float) * inner);
+        for (long it = ch * items / NCHUNK; it < (ch + 1) * items / NCHUNK; it++) {
+            const long o = it / n, m = it % n;
+            const float *xo = x + o * n * inner, *gm = g + (o * n + m) * inner;
+            const float *r0 = xo + m * inner;
+            const float *a1 = xo + clampl(m - 1, n) * inner, *b1 = xo + clampl(m + 1, n) * inner;
+            const float *a2 = xo + clampl(m - 2, n) * inner, *b2 = xo + clampl(m + 2, n) * inner;
+            const float *a3 = xo + clampl(m - 3, n) * inner, *b3 = xo + clampl(m + 3, n) * inner;
+            for (long i = 0; i < inner; i++) {
+                g0 += gm[i] * r0[i];
+                g1 += gm[i] * (a1[i] + b1[i]);
+                g2 += gm[i] * (a2[i] + b2[i]);
+                g3 += gm[i] * (a3[i] + b3[i]);
+            }
+            /* input gradient: padded row m + 3 lands on row m; the border rows 0..2 and
+             * n + 3..n + 5 are added by the items of rows 0 and n - 1 */
+            const float *go = g + o * n * inner;
+            float *dst = gx + (o * n + m) * inner;
+            pre_grad_padded_row(go, n, inner, m + PRE_R, t, dst);
+            if (m == 0)
+                for (long q = 0; q < PRE_R; q++) {
+                    pre_grad_padded_row(go, n, inner, q, t, row);
+                    for (long i = 0; i < inner; i++) dst[i] += row[i];
+                }
+            if (m == n - 1)
+                for (long q = n + PRE_R; q < n + 2 * PRE_R; q++) {
+                    pre_grad_padded_row(go, n, inner, q, t, row);
+                    for (long i = 0; i < inner; i++) dst[i] += row[i];
+                }
+        }
+        free(row);
+        chunk_grads[ch * 4 + 0] = g0;
+        chunk_grads[ch * 4 + 1] = g1;
+        chunk_grads[ch * 4 + 2] = g2;
+        chunk_grads[ch * 4 + 3] = g3;
+    }
+}

@@ -218,6 +218,33 @@ class UpAxis(torch.autograd.Function):
         return g_x, chunks.sum(0), None, None
 
 
+class PreAxis(torch.autograd.Function):
+    """:func:`lnic.encoder.nets.upsampling.pre_axis_torch`: the latent pre-filter along ``axis``
+    (0: rows, 1: columns) of a grid [h, w]. ``PreAxis.apply(x, taps, axis)``, taps [4]."""
+
+    @staticmethod
+    def forward(ctx, x, taps, axis):  # type: ignore[override]
+        x = x.contiguous()
+        h, w = x.shape
+        outer, n, inner = (h, w, 1) if axis == 1 else (1, h, w)
+        out = torch.empty_like(x)
+        t = taps.detach().contiguous()
+        _run("pre_forward", x, outer, n, inner, t, out)
+        ctx.save_for_backward(x, t)
+        ctx.dims = (outer, n, inner)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, t = ctx.saved_tensors
+        outer, n, inner = ctx.dims
+        grad = grad.contiguous()
+        g_x = torch.empty_like(x)
+        chunks = x.new_empty(NCHUNK, 4)
+        _run("pre_backward", x, outer, n, inner, t, grad, g_x, chunks)
+        return g_x, chunks.sum(0), None
+
+
 def gaussian_noise(like: torch.Tensor, std: float) -> torch.Tensor:
     """``std * torch.randn_like(like)`` in distribution, in one native pass (``gauss_fill``).
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lnic.encoder.native.ops import UpAxis, usable
-from lnic.model.upsampling import BICUBIC_INIT, polyphase_taps
+from lnic.encoder.native.ops import PreAxis, UpAxis, usable
+from lnic.model.upsampling import BICUBIC_INIT, PREFILTER_INIT, PREFILTER_RADIUS, polyphase_taps
 
 
 def up_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int, size: int) -> torch.Tensor:
@@ -27,6 +27,24 @@ def up_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int, size: int) -> 
     return out.reshape(shape).narrow(axis, 0, size)
 
 
+def pre_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int) -> torch.Tensor:
+    """:func:`lnic.model.upsampling.prefilter_axis` on a torch grid [h, w], as one small product
+    of the seven shifted copies with the symmetric taps."""
+    r = PREFILTER_RADIUS
+    n = x.shape[axis]
+    padded = torch.index_select(x, axis, torch.from_numpy(np.clip(np.arange(-r, n + r), 0, n - 1)))
+    shifted = torch.stack([padded.narrow(axis, s, n) for s in range(2 * r + 1)], 0)
+    kernel = torch.cat([taps.flip(0)[:-1], taps])
+    return (kernel[None] @ shifted.reshape(2 * r + 1, -1)).reshape(x.shape)
+
+
+def prefilter(g: torch.Tensor, taps: torch.Tensor, native: bool = False) -> torch.Tensor:
+    """The pre-filter of one grid [h, w] (columns, then rows); ``native``: with
+    :class:`lnic.encoder.native.ops.PreAxis` (same values)."""
+    f = PreAxis.apply if native else pre_axis_torch
+    return f(f(g, taps, 1), taps, 0)
+
+
 def upsample2(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int],
               native: bool = False) -> torch.Tensor:
     """Upsample [C, h, w] by 2 in both axes, cropped to ``shape`` (columns first, then rows).
@@ -44,10 +62,12 @@ class Upsampler(nn.Module):
     def __init__(self, levels: int):
         super().__init__()
         self.taps = nn.Parameter(torch.tensor([BICUBIC_INIT] * max(levels - 1, 0)))
+        self.pre = nn.Parameter(torch.tensor([PREFILTER_INIT] * levels))
 
     def forward(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
         """[levels, H, W]; ``native``: the C kernels when available (same values)."""
-        native = native and usable(*grids, self.taps)
+        native = native and usable(*grids, self.taps, self.pre)
+        grids = [prefilter(g, self.pre[k], native) for k, g in enumerate(grids)]
         x = grids[-1][None]
         for k in range(len(grids) - 2, -1, -1):
             x = upsample2(x, self.taps[k], tuple(grids[k].shape), native)
