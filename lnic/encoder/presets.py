@@ -114,10 +114,11 @@ PRESETS: dict[str, Preset] = {
 }
 """Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;
 smaller images get more steps in the same time, see :meth:`Preset.scaled`): ``fast`` stays
-within a minute (490 steps), ``default`` within five minutes (3,310 steps of about 0.05 s with
-the native kernels of :mod:`lnic.encoder.native`: 163 s on kodim01 in session 10, 203 s in
-session 9; the same machine's step has measured up to 0.086 s, so the default keeps a margin
-for such spells; 2,250 steps in session 8, 1,200 of 0.19 s in session 7), ``slow`` has no time
+within a minute (490 steps), ``default`` within five minutes (3,310 steps of 0.05-0.07 s with
+the native kernels of :mod:`lnic.encoder.native`: 163 s on kodim01 in session 10, 265 s on the
+slower machine instance of session 11, 203 s in session 9; the step has measured up to 0.086 s,
+so the default keeps its steps; 2,250 steps in session 8, 1,200 of 0.19 s in session 7),
+``slow`` has no time
 target (6,200 steps: 5.5 minutes in session 10, up to 9 on slower runs) and gives the best
 rate-distortion. The straight-through phase is short: its 85 steps lowered the rounded loss by
 0.1% on crops, and 925 + 10 steps beat 850 + 85 on kodim01 (training notes, session 6).
