@@ -727,6 +727,19 @@ void resconv_backward(const float *y, long H, long W, int C, const float *w, int
 
 static inline long clampl(long v, long n) { return v < 0 ? 0 : (v >= n ? n - 1 : v); }
 
+/* xp [n + 2r] = x [n] with r samples replicated at each border: xp[j] = x[clamp(j - r)]. */
+static inline void pad_replicate(const float *x, long n, long r, float *xp) {
+    for (long j = 0; j < n + 2 * r; j++) xp[j] = x[clampl(j - r, n)];
+}
+
+/* One chunk's four tap-gradient sums into dst [4]. */
+static inline void store_taps(float *dst, float g0, float g1, float g2, float g3) {
+    dst[0] = g0;
+    dst[1] = g1;
+    dst[2] = g2;
+    dst[3] = g3;
+}
+
 void up_forward(const float *x, long outer, long n, long inner, long size, const float *t,
                 float *out, int nt) {
     const float a = t[0], b = t[1], c = t[2], d = t[3];
@@ -736,7 +749,7 @@ void up_forward(const float *x, long outer, long n, long inner, long size, const
         float *oo = out + o * size * inner;
         if (inner == 1) {
             float *xp = malloc(sizeof(float) * (n + 4));
-            for (long j = 0; j < n + 4; j++) xp[j] = xo[clampl(j - 2, n)];
+            pad_replicate(xo, n, 2, xp);
             for (long m = 0; m < n; m++) {
                 const float *p = xp + m; /* p[k] = x[m - 2 + k] */
                 oo[2 * m] = a * p[0] + c * p[1] + d * p[2] + b * p[3];
@@ -800,7 +813,7 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
             for (long l = ch * lines / NCHUNK; l < (ch + 1) * lines / NCHUNK; l++) {
                 const float *xo = x + l * n;
                 const float *gl = g + l * size;
-                for (long j = 0; j < n + 4; j++) xp[j] = xo[clampl(j - 2, n)];
+                pad_replicate(xo, n, 2, xp);
                 /* ev[4 + m] = g[2m], od[4 + m] = g[2m + 1]; the rest stays 0 from calloc
                  * (with size = 2n - 1 every line leaves od[4 + n - 1] unwritten) */
                 for (long m = 0; m < n; m++) ev[4 + m] = gl[2 * m];
@@ -827,10 +840,7 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
             free(gp);
             free(ev);
             free(od);
-            chunk_grads[ch * 4 + 0] = ga;
-            chunk_grads[ch * 4 + 1] = gb;
-            chunk_grads[ch * 4 + 2] = gc;
-            chunk_grads[ch * 4 + 3] = gd;
+            store_taps(chunk_grads + ch * 4, ga, gb, gc, gd);
         }
         return;
     }
@@ -885,10 +895,7 @@ void up_backward(const float *x, long outer, long n, long inner, long size, cons
                 }
         }
         free(row);
-        chunk_grads[ch * 4 + 0] = ga;
-        chunk_grads[ch * 4 + 1] = gb;
-        chunk_grads[ch * 4 + 2] = gc;
-        chunk_grads[ch * 4 + 3] = gd;
+        store_taps(chunk_grads + ch * 4, ga, gb, gc, gd);
     }
 }
 
@@ -1029,7 +1036,7 @@ void pre_forward(const float *x, long outer, long n, long inner, const float *t,
         float *oo = out + o * n * inner;
         if (inner == 1) {
             float *xp = malloc(sizeof(float) * (n + 2 * PRE_R));
-            for (long j = 0; j < n + 2 * PRE_R; j++) xp[j] = xo[clampl(j - PRE_R, n)];
+            pad_replicate(xo, n, PRE_R, xp);
             for (long m = 0; m < n; m++) {
                 const float *p = xp + m + PRE_R; /* p[k] = x[m + k] */
                 oo[m] = c0 * p[0] + c1 * (p[-1] + p[1]) + c2 * (p[-2] + p[2]) +
@@ -1077,7 +1084,7 @@ void pre_backward(const float *x, long outer, long n, long inner, const float *t
             float *gp = malloc(sizeof(float) * (n + 2 * PRE_R));
             for (long l = ch * outer / NCHUNK; l < (ch + 1) * outer / NCHUNK; l++) {
                 const float *xo = x + l * n, *gl = g + l * n;
-                for (long j = 0; j < n + 2 * PRE_R; j++) xp[j] = xo[clampl(j - PRE_R, n)];
+                pad_replicate(xo, n, PRE_R, xp);
                 memcpy(gz + 2 * PRE_R, gl, sizeof(float) * n);
                 for (long m = 0; m < n; m++) {
                     const float *p = xp + m + PRE_R;
@@ -1101,10 +1108,7 @@ void pre_backward(const float *x, long outer, long n, long inner, const float *t
             free(xp);
             free(gz);
             free(gp);
-            chunk_grads[ch * 4 + 0] = g0;
-            chunk_grads[ch * 4 + 1] = g1;
-            chunk_grads[ch * 4 + 2] = g2;
-            chunk_grads[ch * 4 + 3] = g3;
+            store_taps(chunk_grads + ch * 4, g0, g1, g2, g3);
         }
         return;
     }
@@ -1144,9 +1148,6 @@ void pre_backward(const float *x, long outer, long n, long inner, const float *t
                 }
         }
         free(row);
-        chunk_grads[ch * 4 + 0] = g0;
-        chunk_grads[ch * 4 + 1] = g1;
-        chunk_grads[ch * 4 + 2] = g2;
-        chunk_grads[ch * 4 + 3] = g3;
+        store_taps(chunk_grads + ch * 4, g0, g1, g2, g3);
     }
 }

@@ -190,6 +190,16 @@ class ResidualConv3x3(torch.autograd.Function):
         return g_y, total[: c * c * 9].view_as(weight), total[c * c * 9 :], None
 
 
+def _taps_backward(kernel: str, ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input gradient, taps gradient) of a filter along one axis (:class:`UpAxis`,
+    :class:`PreAxis`): the kernel sums the taps' gradient over NCHUNK fixed chunks."""
+    x, t = ctx.saved_tensors
+    g_x = torch.empty_like(x)
+    chunks = x.new_empty(NCHUNK, 4)
+    _run(kernel, x, *ctx.dims, t, grad.contiguous(), g_x, chunks)
+    return g_x, chunks.sum(0)
+
+
 class UpAxis(torch.autograd.Function):
     """:func:`lnic.encoder.nets.upsampling.up_axis_torch`: x2 along ``axis`` (1: rows, 2: columns)
     of [C, h, w], keeping ``size`` samples. ``UpAxis.apply(x, taps, axis, size)``, taps [4]."""
@@ -209,13 +219,7 @@ class UpAxis(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        x, t = ctx.saved_tensors
-        outer, n, inner, size = ctx.dims
-        grad = grad.contiguous()
-        g_x = torch.empty_like(x)
-        chunks = x.new_empty(NCHUNK, 4)
-        _run("up_backward", x, outer, n, inner, size, t, grad, g_x, chunks)
-        return g_x, chunks.sum(0), None, None
+        return (*_taps_backward("up_backward", ctx, grad), None, None)
 
 
 class PreAxis(torch.autograd.Function):
@@ -236,13 +240,7 @@ class PreAxis(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        x, t = ctx.saved_tensors
-        outer, n, inner = ctx.dims
-        grad = grad.contiguous()
-        g_x = torch.empty_like(x)
-        chunks = x.new_empty(NCHUNK, 4)
-        _run("pre_backward", x, outer, n, inner, t, grad, g_x, chunks)
-        return g_x, chunks.sum(0), None
+        return (*_taps_backward("pre_backward", ctx, grad), None)
 
 
 def gaussian_noise(like: torch.Tensor, std: float) -> torch.Tensor:
