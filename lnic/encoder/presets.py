@@ -113,17 +113,18 @@ PRESETS: dict[str, Preset] = {
     "slow": Preset("slow", noise_steps=6170, ste_steps=30, reference_pixels=KODAK_PIXELS),
 }
 """Step budgets set by time on a 2-core CPU for a 768x512 image (benchmarks/encode_speed.md;
-smaller images get more steps in the same time, see :meth:`Preset.scaled`): ``fast`` stays
-within a minute (490 steps), ``default`` within five minutes (3,910 steps of 0.04-0.07 s with
-the native kernels of :mod:`lnic.encoder.native`; the machine instances of this project have
-run the same step in 0.040 s (session 12) to 0.072 s (session 11), so the default takes about
-2.7 to 5 minutes; 3,310 steps in sessions 9-11, 2,250 in session 8, 1,200 of 0.19 s in session
-7). 3,910 steps is where kodim01 at quality 4 crossed +10% of rate against Cool-chic 5.0 in
-session 12 (+9.9%; +10.9% at 3,310, +9.8% at 4,510: the curve is nearly flat there).
-``slow`` has no time target (6,200 steps: 5.5 minutes in session 10, up to 9 on slower runs) and
-gives the best rate-distortion. The straight-through phase is short: its 85 steps lowered the
-rounded loss by 0.1% on crops, and 925 + 10 steps beat 850 + 85 on kodim01 (training notes,
-session 6).
+smaller images get more steps in the same time, see :meth:`Preset.scaled`).
+
+``fast`` stays within a minute (490 steps). ``default`` aims at five minutes: 3,910 steps with
+the native kernels of :mod:`lnic.encoder.native`, 191 s in session 12; the machine instances of
+this project have run the same step in 0.040 s (session 12) to 0.072 s (session 11), where it
+would take about 5.2 minutes. 3,910 steps is where kodim01 at quality 4 crossed +10% of rate
+against Cool-chic 5.0 in session 12 (+9.9%; +10.9% at 3,310, +9.8% at 4,510: the curve is
+nearly flat there); sessions 9-11 ran 3,310, session 8 2,250, session 7 1,200 of 0.19 s.
+``slow`` has no time target (6,200 steps: 5.5 minutes in session 10, up to 9 on slower runs)
+and gives the best rate-distortion. The straight-through phase is short: its 85 steps lowered
+the rounded loss by 0.1% on crops, and 925 + 10 steps beat 850 + 85 on kodim01 (training
+notes, session 6).
 """
 
 
