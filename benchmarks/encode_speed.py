@@ -159,9 +159,15 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
             ax_g.scatter(p["encode_seconds"], gap, marker=marker, color=colour,
                          edgecolor="black", linewidth=0.4, s=40, zorder=3)
             latest[name] = (p["encode_seconds"], gap, p.get("steps"), rec["date"])
-    for name, (t, gap, steps, date) in latest.items():
-        text = f"{name}: {gap:+.1f}% in {t:.0f} s" + (f"\n{steps} steps, {date}" if steps else "")
-        ax_g.annotate(text, (t, gap), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    # Labels in a column at the lower left (empty: fast and below +10%), each with an arrow to
+    # its point, so that the default's cluster of runs stays readable. What-if runs
+    # ("default@4200") are labelled only while they are the latest record's.
+    newest = set(runs[-1]["presets"]) if runs else set()
+    labelled = [(n, v) for n, v in latest.items() if "@" not in n or n in newest]
+    for i, (name, (t, gap, steps, date)) in enumerate(sorted(labelled, key=lambda x: x[1][3])):
+        text = f"{name}: {gap:+.1f}% in {t:.0f} s" + (f", {steps} steps, {date}" if steps else "")
+        ax_g.annotate(text, (t, gap), xytext=(0.02, 0.04 + 0.08 * i), textcoords="axes fraction",
+                      fontsize=7.5, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6})
     for name, m in markers.items():
         ax_g.scatter([], [], marker=m, color="grey", label=name)
     ax_g.axhline(10, color="grey", ls="--", lw=0.8, label="+10% target")
