@@ -243,6 +243,75 @@ class PreAxis(torch.autograd.Function):
         return (*_taps_backward("pre_backward", ctx, grad), None)
 
 
+class UpsamplePyramid(torch.autograd.Function):
+    """The whole :class:`lnic.encoder.nets.upsampling.Upsampler` in one autograd node:
+    ``UpsamplePyramid.apply(taps, pre, *grids)`` -> [levels, H, W] (grids finest first).
+
+    The same kernels in the same order as :class:`PreAxis` and :class:`UpAxis` level by level,
+    so the same values and gradients bit for bit; what goes is autograd's bookkeeping of ~60
+    small nodes per step (the 26 filter passes, the taps' row selections, the concatenations),
+    and the concatenations' copies: each level's output buffer is written in place.
+    """
+
+    @staticmethod
+    def forward(ctx, taps, pre, *grids):  # type: ignore[override]
+        t, p = taps.detach().contiguous(), pre.detach().contiguous()
+        levels = len(grids)
+        pre_in, bufs = [], []
+        for k in range(levels - 1, -1, -1):
+            g = grids[k].detach().contiguous()
+            h, w = g.shape
+            buf = g.new_empty(levels - k, h, w)
+            cols = torch.empty_like(g)
+            _run("pre_forward", g, h, w, 1, p[k], cols)
+            _run("pre_forward", cols, 1, h, w, p[k], buf[0])
+            pre_in.append((g, cols))
+            if bufs:
+                x = bufs[-1]
+                c, hx, wx = x.shape
+                mid = x.new_empty(c, hx, w)
+                _run("up_forward", x, c * hx, wx, 1, w, t[k], mid)
+                _run("up_forward", mid, c, hx, w, h, t[k], buf[1:])
+                bufs[-1] = (x, mid)
+            bufs.append(buf)
+        out = bufs.pop()
+        ctx.pre_in = pre_in[::-1]  # finest first
+        ctx.up_in = bufs[::-1]  # level k: (input of the column pass, input of the row pass)
+        ctx.save_for_backward(t, p)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        t, p = ctx.saved_tensors
+        levels = len(ctx.pre_in)
+        g_taps, g_pre = torch.zeros_like(t), torch.zeros_like(p)
+        g = grad.contiguous()
+        g_filtered = []
+        for k in range(levels - 1):
+            x, mid = ctx.up_in[k]
+            h, w = ctx.pre_in[k][0].shape
+            c, hx, wx = x.shape
+            g_filtered.append(g[0])
+            g_mid, rows = torch.empty_like(mid), x.new_empty(NCHUNK, 4)
+            _run("up_backward", mid, c, hx, w, h, t[k], g[1:].contiguous(), g_mid, rows)
+            g_x, cols = torch.empty_like(x), x.new_empty(NCHUNK, 4)
+            _run("up_backward", x, c * hx, wx, 1, w, t[k], g_mid, g_x, cols)
+            g_taps[k] = rows.sum(0) + cols.sum(0)
+            g = g_x
+        g_filtered.append(g[0])
+        g_grids = []
+        for k, (g_in, cols_in) in enumerate(ctx.pre_in):
+            h, w = g_in.shape
+            g_cols, rows = torch.empty_like(g_in), g_in.new_empty(NCHUNK, 4)
+            _run("pre_backward", cols_in, 1, h, w, p[k], g_filtered[k].contiguous(), g_cols, rows)
+            g_g, cols = torch.empty_like(g_in), g_in.new_empty(NCHUNK, 4)
+            _run("pre_backward", g_in, h, w, 1, p[k], g_cols, g_g, cols)
+            g_pre[k] = rows.sum(0) + cols.sum(0)
+            g_grids.append(g_g)
+        del ctx.pre_in, ctx.up_in
+        return (g_taps, g_pre, *g_grids)
+
+
 def gaussian_noise(like: torch.Tensor, std: float) -> torch.Tensor:
     """``std * torch.randn_like(like)`` in distribution, in one native pass (``gauss_fill``).
 

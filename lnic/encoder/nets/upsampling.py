@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lnic.encoder.native.ops import PreAxis, UpAxis, usable
+from lnic.encoder.native.ops import PreAxis, UpAxis, UpsamplePyramid, usable
 from lnic.model.upsampling import BICUBIC_INIT, PREFILTER_INIT, PREFILTER_RADIUS, polyphase_taps
 
 
@@ -65,8 +65,15 @@ class Upsampler(nn.Module):
         self.pre = nn.Parameter(torch.tensor([PREFILTER_INIT] * levels))
 
     def forward(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
-        """[levels, H, W]; ``native``: the C kernels when available (same values)."""
-        native = native and usable(*grids, self.taps, self.pre)
+        """[levels, H, W]; ``native``: the C kernels when available (same values), all levels
+        in one autograd node (:class:`lnic.encoder.native.ops.UpsamplePyramid`)."""
+        if native and usable(*grids, self.taps, self.pre):
+            return UpsamplePyramid.apply(self.taps, self.pre, *grids)
+        return self.forward_by_level(grids, native=False)
+
+    def forward_by_level(self, grids: list[torch.Tensor], native: bool = False) -> torch.Tensor:
+        """:meth:`forward` one filter pass per autograd node: torch's ops, or (``native``)
+        :class:`PreAxis` and :class:`UpAxis`."""
         grids = [prefilter(g, self.pre[k], native) for k, g in enumerate(grids)]
         x = grids[-1][None]
         for k in range(len(grids) - 2, -1, -1):
