@@ -363,6 +363,7 @@ def test_report_includes_lnic_csv_and_anchors(tmp_path):
     (curve,) = load_curve_file(tmp_path / "lnic.json")
     assert curve.name == "lnic" and len(curve) == 5 and curve.mac_per_pixel == 1900
     assert "(*)" not in text
+    assert not (tmp_path / "rd-psnr-subset.png").exists()  # the same 24 images as the anchors
 
     # only 4 of the 24 images: flagged against the 24-image anchor, and compared with the
     # VTM-23.13 mean curve over the same 4 images
@@ -374,6 +375,17 @@ def test_report_includes_lnic_csv_and_anchors(tmp_path):
     text = write_report(subset, ANCHORS).read_text()
     assert "(*)" in text
     assert "| lnic | -10.0% | -10.0% (" in text
+    # and redrawn with the anchors averaged over its 4 images only
+    assert "`rd-psnr-subset.png`" in text and "kodim01, kodim05, kodim14, kodim23" in text
+    assert (subset / "rd-psnr-subset.png").stat().st_size > 10000
+    from lnic.bench.report import collect, subset_curves
+
+    drawn = {c.name: c for c in subset_curves(collect(subset, ANCHORS), keep)}
+    assert set(drawn) == {"lnic", "vtm23", "coolchic5"}
+    assert all(c.images == 4 for c in drawn.values())
+    # lnic's rows are VTM-23.13's points at 90% of the rate: so are the two mean curves
+    assert drawn["lnic"].psnr_rgb == pytest.approx(drawn["vtm23"].psnr_rgb)
+    assert drawn["lnic"].bpp == pytest.approx([0.9 * b for b in drawn["vtm23"].bpp], rel=1e-3)
 
 
 # --------------------------------------------------------------------------- CLI

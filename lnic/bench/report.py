@@ -3,7 +3,10 @@
 :func:`write_report` reads every results CSV in the folder (``lnic bench``'s own and any other
 with the same columns, such as ``lnic.csv``), the published anchors (``kodak.json``) and the
 per-image anchors (VTM-23.13, Cool-chic 5.0), and writes ``<codec>.json``, ``report.md``,
-``rd-psnr.png`` and ``rd-msssim.png``.
+``rd-psnr.png`` and ``rd-msssim.png``. When a measured codec covers fewer images than the others
+(lnic's Kodak rows: 8 of 24), the mean curves of the main plot average different images, so
+``rd-psnr-subset.png`` redraws every measured codec and the per-image anchors over that codec's
+images only.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from lnic.bench.curves import (
     load_per_image_table,
     per_image_points,
 )
+from lnic.bench.data import image_key
 from lnic.bench.plot import plot_rd
 from lnic.bench.results import Result, atomic_write_text, load_results
 
@@ -60,6 +64,7 @@ _CLASSICAL = {
     "heic",
 }
 _OUTPUTS = ("report.md", "rd-psnr.png", "rd-msssim.png", "run.json")
+SUBSET_PLOT = "rd-psnr-subset.png"
 
 
 @dataclass
@@ -343,12 +348,60 @@ def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
                 f"{(sum(dec) / len(dec)) if dec else math.nan:.3f} |"
             )
         lines.append("")
+    subset = _smallest_subset(inputs)
     lines += [
         "Plots: `rd-psnr.png` (PSNR-RGB) and `rd-msssim.png` (MS-SSIM-RGB in dB); measured "
         "curves solid, published dashed (classical) or dotted (learned).",
-        "",
     ]
+    if subset is not None:
+        codec, images = subset
+        lines.append(
+            f"`{SUBSET_PLOT}`: every measured codec and the per-image anchors averaged over the "
+            f"{len(images)} images of {codec} only ({', '.join(sorted(images))}), the curves to "
+            "compare it with by eye."
+        )
+    lines.append("")
     return "\n".join(lines)
+
+
+def _smallest_subset(inputs: ReportInputs) -> tuple[str, set[str]] | None:
+    """The measured codec with the fewest images, and those, if a codec or anchor has more."""
+    sets = {
+        codec: {image_key(r.image) for r in rows} for codec, rows in sorted(inputs.rows.items())
+    }
+    if not sets:
+        return None
+    sizes = [len(v) for v in sets.values()]
+    sizes += [len(points) for _, points in inputs.per_image_anchors.values()]
+    largest = max(sizes)
+    codec = min(sets, key=lambda c: len(sets[c]))
+    if len(sets[codec]) >= largest:
+        return None
+    return codec, sets[codec]
+
+
+def subset_curves(inputs: ReportInputs, images: set[str]) -> list[Curve]:
+    """Mean curves of every measured codec and per-image anchor over ``images`` only.
+
+    A measured codec is drawn if it has rows for all of ``images``; an anchor if its table has
+    every one of them with the same number of points (its mean curve pairs the i-th points).
+    """
+    curves: list[Curve] = []
+    for rows in inputs.rows.values():
+        picked = [r for r in rows if image_key(r.image) in images]
+        if {image_key(r.image) for r in picked} != images:
+            continue
+        curves += [c for c in aggregate(picked).values() if len(c)]
+    for key, (label, points) in inputs.per_image_anchors.items():
+        if not images <= set(points):
+            continue
+        try:
+            curve = per_image_curve(key, {i: points[i] for i in sorted(images)}, label)
+        except ValueError as exc:
+            log.info("%s not drawn over the subset: %s", key, exc)
+            continue
+        curves.append(curve)
+    return curves
 
 
 def write_report(
@@ -380,4 +433,11 @@ def write_report(
     title = f"{dataset} ({n} images): rate-distortion, mean over images"
     plot_rd(curves, out / "rd-psnr.png", metric="psnr_rgb", max_bpp=max_bpp, title=title)
     plot_rd(curves, out / "rd-msssim.png", metric="ms_ssim", max_bpp=max_bpp, title=title)
+    subset = _smallest_subset(inputs)
+    if subset is not None:
+        codec, images = subset
+        title = f"{dataset}: the {len(images)} images of {codec}, mean over those images"
+        plot_rd(subset_curves(inputs, images), out / SUBSET_PLOT, max_bpp=max_bpp, title=title)
+    else:
+        (out / SUBSET_PLOT).unlink(missing_ok=True)
     return out / "report.md"
