@@ -146,14 +146,16 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
 
     fig, (ax_g, ax_s) = plt.subplots(1, 2, figsize=(11, 4.4), width_ratios=[3, 2])
     markers = {"fast": "o", "default": "s", "slow": "^"}
-    runs = [r for r in history if r.get("presets")]
+    # the left panel follows one reference point (the encode-speed issue's); records of other
+    # images or qualities stay in the JSON and the markdown
+    runs = [r for r in history if r.get("presets") and r.get("image", "kodim01") == "kodim01"]
     cmap = plt.get_cmap("viridis")
     latest: dict[str, tuple] = {}
     for i, rec in enumerate(runs):
         colour = cmap(0.15 + 0.75 * i / max(len(runs) - 1, 1))
         for name, p in rec["presets"].items():
             gap = p.get("rate_gap_vs_coolchic5_pct")
-            if gap is None:
+            if gap is None or p.get("quality", 4) != 4:
                 continue
             marker = markers.get(name.split("@")[0], "x")  # "default@4200": a what-if run
             ax_g.scatter(p["encode_seconds"], gap, marker=marker, color=colour,
