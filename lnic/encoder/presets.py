@@ -121,7 +121,7 @@ this project have run the same step in 0.040 s (session 12) to 0.072 s (session 
 would take about 5.2 minutes. 3,910 steps is where kodim01 at quality 4 crossed +10% of rate
 against Cool-chic 5.0 in session 12 (+9.9%; +10.9% at 3,310, +9.8% at 4,510: the curve is
 nearly flat there); sessions 9-11 ran 3,310, session 8 2,250, session 7 1,200 of 0.19 s.
-``slow`` has no time target (6,200 steps: 5.5 minutes in session 10, up to 9 on slower runs)
+``slow`` has no time target (6,200 steps: 246 s in session 13, 5.5 minutes in session 10)
 and gives the best rate-distortion. The straight-through phase is short: its 85 steps lowered
 the rounded loss by 0.1% on crops, and 925 + 10 steps beat 850 + 85 on kodim01 (training
 notes, session 6).
