@@ -3,7 +3,9 @@
 Every codec runs its real encoder and decoder through its Python package; the rate is the real
 file size. Per-image rows go to OUT/<codec>.csv (resumable: finished rows are skipped), then
 OUT/<codec>.json (CompressAI-style mean curves), OUT/report.md (BD-rate against published VTM
-and the per-image VTM-23.13 / Cool-chic 5.0 anchors) and OUT/rd-psnr.png are written.
+and the per-image VTM-23.13 / Cool-chic 5.0 anchors), OUT/rd-psnr.png and rd-msssim.png are
+written, and OUT/rd-psnr-subset.png when a codec covers fewer images than the others (every
+curve redrawn over that codec's images only).
 
 examples:
   lnic bench --dataset ../shared/datasets/kodak -o benchmarks/kodak
