@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 class WindowAverages:
     """A progress callback that averages the training loss over windows of ``size`` steps."""
@@ -50,21 +48,25 @@ def main() -> int:
 
     from PIL import Image
 
+    from lnic.bench.data import default_dataset_dir
     from lnic.encoder.encode import encode_array
     from lnic.encoder.presets import QUALITY_LAMBDAS
 
-    rgb = np.asarray(Image.open(SHARED / "datasets" / "kodak" / f"{args.image}.png").convert("RGB"))
+    kodak = default_dataset_dir()
+    if kodak is None:
+        ap.error("the Kodak images were not found: put shared/ beside the checkout or set "
+                 "LNIC_SHARED")
+    rgb = np.asarray(Image.open(kodak / f"{args.image}.png").convert("RGB"))
     for seed in (int(s) for s in args.seeds.split(",")):
         averages = WindowAverages(args.window)
         r = encode_array(rgb, quality=args.quality, preset=args.preset, seed=seed,
                          progress=averages)
-        windows = averages.windows
         mse = 10 ** (-r.psnr_rgb / 10)
         line = json.dumps({
             "image": args.image, "quality": args.quality, "preset": args.preset, "seed": seed,
             "bytes": len(r.bitstream), "bpp": r.bpp, "psnr_rgb": r.psnr_rgb,
             "J": mse + QUALITY_LAMBDAS[args.quality] * r.bpp, "window": args.window,
-            "loss_windows": windows,
+            "loss_windows": averages.windows,
         })
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("a", encoding="utf-8") as f:
