@@ -24,16 +24,75 @@ from pathlib import Path
 import numpy as np
 
 CONTEXTS = {
-    "v1: (-1,+2), slope 3": [(-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2), (-1, -2), (-1, -1),
-                             (-1, 0), (-1, 1), (-1, 2), (0, -2), (0, -1)],
-    "v2: (0,-3), slope 2": [(-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2), (-1, -2), (-1, -1),
-                            (-1, 0), (-1, 1), (0, -3), (0, -2), (0, -1)],
-    "(-2,+3), slope 2": [(-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2), (-2, 3), (-1, -2),
-                         (-1, -1), (-1, 0), (-1, 1), (0, -2), (0, -1)],
-    "(-1,-3), slope 2": [(-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2), (-1, -3), (-1, -2),
-                         (-1, -1), (-1, 0), (-1, 1), (0, -2), (0, -1)],
-    "11 neighbours, slope 2": [(-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2), (-1, -2), (-1, -1),
-                               (-1, 0), (-1, 1), (0, -2), (0, -1)],
+    "v1: (-1,+2), slope 3": [
+        (-2, -2),
+        (-2, -1),
+        (-2, 0),
+        (-2, 1),
+        (-2, 2),
+        (-1, -2),
+        (-1, -1),
+        (-1, 0),
+        (-1, 1),
+        (-1, 2),
+        (0, -2),
+        (0, -1),
+    ],
+    "v2: (0,-3), slope 2": [
+        (-2, -2),
+        (-2, -1),
+        (-2, 0),
+        (-2, 1),
+        (-2, 2),
+        (-1, -2),
+        (-1, -1),
+        (-1, 0),
+        (-1, 1),
+        (0, -3),
+        (0, -2),
+        (0, -1),
+    ],
+    "(-2,+3), slope 2": [
+        (-2, -2),
+        (-2, -1),
+        (-2, 0),
+        (-2, 1),
+        (-2, 2),
+        (-2, 3),
+        (-1, -2),
+        (-1, -1),
+        (-1, 0),
+        (-1, 1),
+        (0, -2),
+        (0, -1),
+    ],
+    "(-1,-3), slope 2": [
+        (-2, -2),
+        (-2, -1),
+        (-2, 0),
+        (-2, 1),
+        (-2, 2),
+        (-1, -3),
+        (-1, -2),
+        (-1, -1),
+        (-1, 0),
+        (-1, 1),
+        (0, -2),
+        (0, -1),
+    ],
+    "11 neighbours, slope 2": [
+        (-2, -2),
+        (-2, -1),
+        (-2, 0),
+        (-2, 1),
+        (-2, 2),
+        (-1, -2),
+        (-1, -1),
+        (-1, 0),
+        (-1, 1),
+        (0, -2),
+        (0, -1),
+    ],
 }
 
 
@@ -44,13 +103,22 @@ INTER = {
     "coarser 3x3": [("co", dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)],
     "coarser 2x2 by phase": [("ph", 0, 0), ("ph", 0, 1), ("ph", 1, 0), ("ph", 1, 1)],
     "co-located + next coarser": [("co", 0, 0), ("c2", 0, 0)],
-    "2x2 by phase + next coarser 2x2": [("ph", 0, 0), ("ph", 0, 1), ("ph", 1, 0), ("ph", 1, 1),
-                                         ("p2", 0, 0), ("p2", 0, 1), ("p2", 1, 0), ("p2", 1, 1)],
-    "co-located + 6 more neighbours (18)": [("co", 0, 0)] + [
-        ("sg", dy, dx) for dy, dx in [(-2, -3), (-2, 3), (-1, -3), (-3, -1), (-3, 0), (-3, 1)]],
-    "co-located + 10 more neighbours (22)": [("co", 0, 0)] + [
-        ("sg", dy, dx)
-        for dy, dx in [(-2, -3), (-2, 3), (-1, -3)] + [(-3, x) for x in range(-3, 4)]],
+    "2x2 by phase + next coarser 2x2": [
+        ("ph", 0, 0),
+        ("ph", 0, 1),
+        ("ph", 1, 0),
+        ("ph", 1, 1),
+        ("p2", 0, 0),
+        ("p2", 0, 1),
+        ("p2", 1, 0),
+        ("p2", 1, 1),
+    ],
+    "co-located + 6 more neighbours (18)": [("co", 0, 0)]
+    + [("sg", dy, dx) for dy, dx in [(-2, -3), (-2, 3), (-1, -3), (-3, -1), (-3, 0), (-3, 1)]],
+    "co-located + 10 more neighbours (22)": [("co", 0, 0)]
+    + [
+        ("sg", dy, dx) for dy, dx in [(-2, -3), (-2, 3), (-1, -3)] + [(-3, x) for x in range(-3, 4)]
+    ],
 }
 """Inter-grid contexts (with format 2's same-grid neighbours): values of the coarser grids,
 which are decoded first, so any of their positions may be used. ``co``: the coarser grid at
@@ -84,8 +152,11 @@ def _inter_column(grids: list[np.ndarray], k: int, kind: str, dy: int, dx: int) 
     return np.where(inside, vals, 0).ravel()
 
 
-def features(grids: list[np.ndarray], offsets: list[tuple[int, int]],
-             inter: list[tuple[str, int, int]] | None = None) -> np.ndarray:
+def features(
+    grids: list[np.ndarray],
+    offsets: list[tuple[int, int]],
+    inter: list[tuple[str, int, int]] | None = None,
+) -> np.ndarray:
     """[latents, len(offsets) + len(inter)]: neighbours (0 outside the grid), coarser values."""
     inter = inter or INTER["co-located"]
     rows = []
@@ -98,8 +169,14 @@ def features(grids: list[np.ndarray], offsets: list[tuple[int, int]],
     return np.concatenate(rows)
 
 
-def refit(ctx: np.ndarray, target: np.ndarray, steps: int, seed: int,
-          init: list | None = None, lr: float = 1e-2) -> float:
+def refit(
+    ctx: np.ndarray,
+    target: np.ndarray,
+    steps: int,
+    seed: int,
+    init: list | None = None,
+    lr: float = 1e-2,
+) -> float:
     """Ideal bits of ``target`` under a float ARM fitted to it from ``ctx``.
 
     ``init``: the file's ARM layers (:class:`QuantizedLinear`) to start from; inputs beyond
@@ -111,8 +188,9 @@ def refit(ctx: np.ndarray, target: np.ndarray, steps: int, seed: int,
 
     torch.manual_seed(seed)
     nn = torch.nn
-    net = nn.Sequential(nn.Linear(ctx.shape[1], 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
-                        nn.Linear(16, 2))
+    net = nn.Sequential(
+        nn.Linear(ctx.shape[1], 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2)
+    )
     if init is not None:
         with torch.no_grad():
             for lin, q in zip([m for m in net if isinstance(m, nn.Linear)], init):
@@ -164,10 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-2, help="peak learning rate (cosine)")
     parser.add_argument("--only", default="", help="run the cases whose name contains this")
-    parser.add_argument("--warm", action="store_true",
-                        help="start from the file's ARM (extra inputs at zero weight)")
-    parser.add_argument("--inter", action="store_true",
-                        help="compare inter-grid contexts (INTER) on format 2's neighbours instead")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="start from the file's ARM (extra inputs at zero weight)",
+    )
+    parser.add_argument(
+        "--inter",
+        action="store_true",
+        help="compare inter-grid contexts (INTER) on format 2's neighbours instead",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -176,15 +260,20 @@ def main(argv: list[str] | None = None) -> int:
         grids, arm = load(path, args.npz)
         init = arm if args.warm else None
         target = np.concatenate([g.ravel() for g in grids])
-        cases = ({name: (V2, spec) for name, spec in INTER.items()} if args.inter
-                 else {name: (offsets, None) for name, offsets in CONTEXTS.items()})
+        cases = (
+            {name: (V2, spec) for name, spec in INTER.items()}
+            if args.inter
+            else {name: (offsets, None) for name, offsets in CONTEXTS.items()}
+        )
         for name, (offsets, inter) in cases.items():
             if args.only not in name:
                 continue
             t = time.time()
             ctx = features(grids, offsets, inter)
-            sizes = [round(refit(ctx, target, args.steps, seed, init, args.lr) / 8)
-                     for seed in range(args.seeds)]
+            sizes = [
+                round(refit(ctx, target, args.steps, seed, init, args.lr) / 8)
+                for seed in range(args.seeds)
+            ]
             print(f"{path.name}\t{name}\t{sizes} bytes\t{time.time() - t:.0f} s", flush=True)
     return 0
 

@@ -83,8 +83,14 @@ print(json.dumps({k: round(1000 * float(np.median([r[k] for r in rows])), 1) for
 def time_reference(source: Path, path: Path, runs: int) -> dict:
     """Median milliseconds per stage of the decoder of checkout ``source`` on ``path``."""
     env = dict(os.environ, PYTHONPATH=str(source))
-    out = subprocess.run([sys.executable, "-c", _REFERENCE_SCRIPT, str(path), str(runs)],
-                         check=True, capture_output=True, text=True, env=env, cwd=source)
+    out = subprocess.run(
+        [sys.executable, "-c", _REFERENCE_SCRIPT, str(path), str(runs)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=source,
+    )
     ms = json.loads(out.stdout.strip().splitlines()[-1])
     row = {"file": path.name, "bytes": path.stat().st_size, "runs": runs}
     for stage in (*STAGES, "total"):
@@ -121,8 +127,13 @@ def _time_decodes(decode_bytes, path: Path, runs: int) -> dict:
     def median_ms(key: str) -> float:
         return round(1000 * float(np.median([r[key] for r in rows])), 1)
 
-    result = {"file": path.name, "bytes": len(data), "width": image.shape[1],
-              "height": image.shape[0], "runs": runs}
+    result = {
+        "file": path.name,
+        "bytes": len(data),
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "runs": runs,
+    }
     for stage in (*STAGES, "total"):
         result[f"{stage}_ms"] = median_ms(stage)
         result[f"{stage}_cpu_ms"] = median_ms(f"{stage}_cpu")
@@ -142,17 +153,28 @@ def measure_memory(width: int, height: int) -> dict:
         path.write_bytes(data)
 
         def run(*args: str) -> list[str]:
-            out = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, *args], check=True,
-                                 capture_output=True, text=True, cwd=REPO)
+            out = subprocess.run(
+                [sys.executable, "-c", _MEMORY_SCRIPT, *args],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+            )
             return out.stdout.split()
 
         base_kib = int(run()[0])
         peak, seconds, shape, torch_loaded = run(str(path))
-    return {"width": width, "height": height, "bytes": len(data),
-            "decoded_shape": shape, "peak_rss_mib": round(int(peak) / 1024, 1),
-            "import_only_rss_mib": round(base_kib / 1024, 1),
-            "decode_rss_mib": round((int(peak) - base_kib) / 1024, 1),
-            "decode_seconds": round(float(seconds), 2), "torch_imported": torch_loaded == "1"}
+    return {
+        "width": width,
+        "height": height,
+        "bytes": len(data),
+        "decoded_shape": shape,
+        "peak_rss_mib": round(int(peak) / 1024, 1),
+        "import_only_rss_mib": round(base_kib / 1024, 1),
+        "decode_rss_mib": round((int(peak) - base_kib) / 1024, 1),
+        "decode_seconds": round(float(seconds), 2),
+        "torch_imported": torch_loaded == "1",
+    }
 
 
 def _numba_version() -> str | None:
@@ -167,30 +189,45 @@ def _numba_version() -> str | None:
 
 def machine() -> dict:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"platform": platform.platform(), "processor": platform.processor(),
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "numba": _numba_version(),
-            "threads": os.environ.get("OMP_NUM_THREADS"),
-            "load_average": [round(v, 2) for v in load] if load else None}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": _numba_version(),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "load_average": [round(v, 2) for v in load] if load else None,
+    }
 
 
-_MODULE_HEADER = ("entropy decoding wall / CPU | upsampling wall / CPU | synthesis wall / CPU "
-                  "| total wall / CPU")
+_MODULE_HEADER = (
+    "entropy decoding wall / CPU | upsampling wall / CPU | synthesis wall / CPU | total wall / CPU"
+)
 """Table header cells matching :func:`_module_cells`."""
 
 
 def _module_cells(f: dict) -> str:
     """Wall / CPU milliseconds per module and in total, as markdown table cells."""
-    return (f"{f['entropy_decoding_ms']} / {f['entropy_decoding_cpu_ms']} "
-            f"| {f['upsampling_ms']} / {f['upsampling_cpu_ms']} "
-            f"| {f['synthesis_ms']} / {f['synthesis_cpu_ms']} "
-            f"| **{f['total_ms']}** / {f['total_cpu_ms']}")
+    return (
+        f"{f['entropy_decoding_ms']} / {f['entropy_decoding_cpu_ms']} "
+        f"| {f['upsampling_ms']} / {f['upsampling_cpu_ms']} "
+        f"| {f['synthesis_ms']} / {f['synthesis_cpu_ms']} "
+        f"| **{f['total_ms']}** / {f['total_cpu_ms']}"
+    )
 
 
 def _module_section(title: str, intro: str, rows: list[dict], keys: tuple[str, ...]) -> list[str]:
     """A markdown section: a table of ``keys`` columns followed by the per-module cells."""
-    lines = ["", f"## {title}", "", intro, "",
-             f"| {' | '.join(keys)} | {_MODULE_HEADER} |", "|---" * (len(keys) + 4) + "|"]
+    lines = [
+        "",
+        f"## {title}",
+        "",
+        intro,
+        "",
+        f"| {' | '.join(keys)} | {_MODULE_HEADER} |",
+        "|---" * (len(keys) + 4) + "|",
+    ]
     for f in rows:
         lines.append(f"| {' | '.join(str(f[k]) for k in keys)} | {_module_cells(f)} |")
     return lines
@@ -205,8 +242,9 @@ def write_report(result: dict, out: Path) -> None:
         "Produced by `OMP_NUM_THREADS=1 python benchmarks/decode_speed.py` "
         f"on {m['platform']} ({m['cpus']} CPUs, Python {m['python']}, numpy {m['numpy']}), "
         f"one thread, load average at the start {m['load_average']}"
-        + (f", after the speed runs {m['load_average_end']}." if m.get("load_average_end")
-           else "."),
+        + (
+            f", after the speed runs {m['load_average_end']}." if m.get("load_average_end") else "."
+        ),
         "",
         "In-process `lnic.decoder.decode_bytes`, median of "
         f"{result['files'][0]['runs'] if result['files'] else 0} runs after a warm-up, "
@@ -219,14 +257,18 @@ def write_report(result: dict, out: Path) -> None:
     for f in result["files"]:
         lines.append(
             f"| {f['file']} | {f['width']}x{f['height']} | {f['bytes']} | {_module_cells(f)} "
-            f"| {f['total_min_ms']} |")
+            f"| {f['total_min_ms']} |"
+        )
     load = (m.get("load_average") or [0.0])[0]
     lines += [
         "",
         "Target (issue 5): <= 150 ms for 768x512 on one thread (goal 100 ms). "
-        + ("These runs shared the 2 CPU cores with other jobs (see the load average): times are "
-           "inflated by the sharing of the cores and caches." if load >= 1.0 else
-           "The machine was otherwise idle (see the load average)."),
+        + (
+            "These runs shared the 2 CPU cores with other jobs (see the load average): times are "
+            "inflated by the sharing of the cores and caches."
+            if load >= 1.0
+            else "The machine was otherwise idle (see the load average)."
+        ),
         "",
         "Where the time goes: entropy decoding is one range-decoder batch per step of the "
         "schedule (format version 2: all grids interleaved, wavefronts x + 2y; 1,796 steps for "
@@ -244,7 +286,9 @@ def write_report(result: dict, out: Path) -> None:
             "Without numba",
             "The same files, same process, with the latent decoder's numpy loop (what runs when "
             "numba is missing or `LNIC_NO_NUMBA` is set):",
-            result["files_numpy_loop"], ("file",))
+            result["files_numpy_loop"],
+            ("file",),
+        )
     if result.get("reference"):
         ref = result["reference"]
         lines += _module_section(
@@ -252,7 +296,9 @@ def write_report(result: dict, out: Path) -> None:
             f"The decoder of {ref['name']} (`--reference`), on its own bitstreams of the same "
             "images, in a fresh process per file right after the runs above (same settings), "
             "milliseconds:",
-            ref["files"], ("file", "bytes"))
+            ref["files"],
+            ("file", "bytes"),
+        )
     if result.get("memory"):
         mem = result["memory"]
         lines += [
@@ -273,14 +319,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per file (default 7)")
     parser.add_argument("--no-large", action="store_true", help="skip the 3840x2160 memory run")
-    parser.add_argument("--no-numpy-loop", action="store_true",
-                        help="skip the comparison runs with the numpy latent-decoding loop")
-    parser.add_argument("-o", "--output", type=Path, default=HERE / "decode_speed",
-                        help="report path without suffix (.json and .md are written)")
-    parser.add_argument("--reference", metavar="NAME=SOURCE:FILES",
-                        help="also time the decoder of another checkout (SOURCE holds its lnic "
-                             "package) on its own bitstreams FILES/<same names>, e.g. "
-                             "'format version 1 (5034858)=/tmp/v1:/tmp/v1/files'")
+    parser.add_argument(
+        "--no-numpy-loop",
+        action="store_true",
+        help="skip the comparison runs with the numpy latent-decoding loop",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=HERE / "decode_speed",
+        help="report path without suffix (.json and .md are written)",
+    )
+    parser.add_argument(
+        "--reference",
+        metavar="NAME=SOURCE:FILES",
+        help="also time the decoder of another checkout (SOURCE holds its lnic "
+        "package) on its own bitstreams FILES/<same names>, e.g. "
+        "'format version 1 (5034858)=/tmp/v1:/tmp/v1/files'",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result: dict = {"machine": machine(), "files": []}
@@ -289,14 +346,20 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s: %s", path.name, row)
         result["files"].append(row)
     if result["machine"]["numba"] and not args.no_numpy_loop:
-        result["files_numpy_loop"] = [time_file(path, args.runs, numpy_loop=True)
-                                      for path in sorted(STREAMS.glob("*.lnic"))]
+        result["files_numpy_loop"] = [
+            time_file(path, args.runs, numpy_loop=True) for path in sorted(STREAMS.glob("*.lnic"))
+        ]
     if args.reference:
         name, _, where = args.reference.rpartition("=")
         source, _, files = where.partition(":")
-        result["reference"] = {"name": name, "source": source, "files": [
-            time_reference(Path(source), Path(files) / path.name, args.runs)
-            for path in sorted(STREAMS.glob("*.lnic"))]}
+        result["reference"] = {
+            "name": name,
+            "source": source,
+            "files": [
+                time_reference(Path(source), Path(files) / path.name, args.runs)
+                for path in sorted(STREAMS.glob("*.lnic"))
+            ],
+        }
         log.info("reference: %s", result["reference"])
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     result["machine"]["load_average_end"] = [round(v, 2) for v in load] if load else None

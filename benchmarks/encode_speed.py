@@ -158,8 +158,16 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
             if gap is None or p.get("quality", 4) != 4:
                 continue
             marker = markers.get(name.split("@")[0], "x")  # "default@4200": a what-if run
-            ax_g.scatter(p["encode_seconds"], gap, marker=marker, color=colour,
-                         edgecolor="black", linewidth=0.4, s=40, zorder=3)
+            ax_g.scatter(
+                p["encode_seconds"],
+                gap,
+                marker=marker,
+                color=colour,
+                edgecolor="black",
+                linewidth=0.4,
+                s=40,
+                zorder=3,
+            )
             latest[name] = (p["encode_seconds"], gap, p.get("steps"), rec["date"])
     # Labels in a column at the lower left (empty: fast and below +10%), each with an arrow to
     # its point, so that the default's cluster of runs stays readable. What-if runs
@@ -168,8 +176,14 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
     labelled = [(n, v) for n, v in latest.items() if "@" not in n or n in newest]
     for i, (name, (t, gap, steps, date)) in enumerate(sorted(labelled, key=lambda x: x[1][3])):
         text = f"{name}: {gap:+.1f}% in {t:.0f} s" + (f", {steps} steps, {date}" if steps else "")
-        ax_g.annotate(text, (t, gap), xytext=(0.02, 0.04 + 0.08 * i), textcoords="axes fraction",
-                      fontsize=7.5, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6})
+        ax_g.annotate(
+            text,
+            (t, gap),
+            xytext=(0.02, 0.04 + 0.08 * i),
+            textcoords="axes fraction",
+            fontsize=7.5,
+            arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6},
+        )
     for name, m in markers.items():
         ax_g.scatter([], [], marker=m, color="grey", label=name)
     ax_g.axhline(10, color="grey", ls="--", lw=0.8, label="+10% target")
@@ -196,15 +210,21 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--image", default="kodim01")
     ap.add_argument("--presets", default="fast,default")
     ap.add_argument("--quality", type=int, default=4)
     ap.add_argument("--steps-only", action="store_true")
-    ap.add_argument("--noise-steps", action="append", default=[], metavar="PRESET=N",
-                    help="run PRESET with N noise-proxy steps instead of its own (a what-if "
-                         "for choosing budgets; recorded as PRESET@STEPS)")
+    ap.add_argument(
+        "--noise-steps",
+        action="append",
+        default=[],
+        metavar="PRESET=N",
+        help="run PRESET with N noise-proxy steps instead of its own (a what-if "
+        "for choosing budgets; recorded as PRESET@STEPS)",
+    )
     ap.add_argument("--plot", action="store_true", help="only redraw the plot from the JSON")
     args = ap.parse_args()
     if args.plot:
@@ -240,8 +260,10 @@ def main() -> int:
             r = encode_array(image, quality=args.quality, preset=cfg)
             cfg = cfg.scaled(image.shape[0] * image.shape[1])
             record["presets"][label] = {
-                "steps": cfg.noise_steps + cfg.ste_steps, "quality": args.quality,
-                "bpp": r.bpp, "psnr_rgb": r.psnr_rgb,
+                "steps": cfg.noise_steps + cfg.ste_steps,
+                "quality": args.quality,
+                "bpp": r.bpp,
+                "psnr_rgb": r.psnr_rgb,
                 "encode_seconds": r.encode_seconds,
                 "rate_gap_vs_coolchic5_pct": rate_gap_vs_coolchic(args.image, r.bpp, r.psnr_rgb),
             }

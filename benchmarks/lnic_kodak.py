@@ -25,8 +25,18 @@ from lnic.bench.results import Result, ResultsFile, load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-COLUMNS = ("image", "codec", "setting", "width", "height", "bytes", "bpp", "psnr_rgb",
-           "encode_s", "decode_s")
+COLUMNS = (
+    "image",
+    "codec",
+    "setting",
+    "width",
+    "height",
+    "bytes",
+    "bpp",
+    "psnr_rgb",
+    "encode_s",
+    "decode_s",
+)
 
 
 def measure(image: str, quality: int, preset: str, save_model: Path | None = None) -> Result:
@@ -47,9 +57,16 @@ def measure(image: str, quality: int, preset: str, save_model: Path | None = Non
     decode_s = time.perf_counter() - t
     h, w = rgb.shape[:2]
     return Result(
-        image=image, codec=f"lnic-{preset}", setting=f"q{quality}", width=w, height=h,
-        bytes=len(result.bitstream), bpp=8 * len(result.bitstream) / (w * h),
-        psnr_rgb=psnr(decoded, rgb), encode_s=result.encode_seconds, decode_s=decode_s,
+        image=image,
+        codec=f"lnic-{preset}",
+        setting=f"q{quality}",
+        width=w,
+        height=h,
+        bytes=len(result.bitstream),
+        bpp=8 * len(result.bitstream) / (w * h),
+        psnr_rgb=psnr(decoded, rgb),
+        encode_s=result.encode_seconds,
+        decode_s=decode_s,
     )
 
 
@@ -98,8 +115,12 @@ def summary(path: Path, codec: str) -> str:
                 gap = "outside Cool-chic's range"
             gaps.append(f"| {image} | {bpp:.4f} | {psnr:.2f} | {gap} |")
     lines.append(f"| **mean** | | {_mean(means['coolchic5'])} | {_mean(means['vtm'])} |")
-    lines += ["", "| image | bpp | PSNR-RGB | rate vs Cool-chic 5.0 at equal PSNR |",
-              "|---|---|---|---|", *gaps]
+    lines += [
+        "",
+        "| image | bpp | PSNR-RGB | rate vs Cool-chic 5.0 at equal PSNR |",
+        "|---|---|---|---|",
+        *gaps,
+    ]
     return "\n".join(lines)
 
 
@@ -112,8 +133,12 @@ def main() -> int:
     ap.add_argument("--preset", default="default")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "kodak" / "lnic.csv"))
     ap.add_argument("--summary", action="store_true", help="print per-image BD-rates and exit")
-    ap.add_argument("--save-models", type=Path, default=None,
-                    help="also save each trained float model (state dict) in this folder")
+    ap.add_argument(
+        "--save-models",
+        type=Path,
+        default=None,
+        help="also save each trained float model (state dict) in this folder",
+    )
     args = ap.parse_args()
     out = Path(args.output)
     if args.summary:

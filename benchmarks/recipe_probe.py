@@ -28,8 +28,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--image", default="kodim23")
     ap.add_argument("--crop", default="100,200,256", help="top,left,size, or 'full'")
     ap.add_argument("--preset", default="fast")
@@ -55,19 +56,33 @@ def main() -> int:
         crop = np.ascontiguousarray(rgb[top : top + size, left : left + size])
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     preset = dataclasses.replace(PRESETS[args.preset], **overrides)
-    widths = {k: v for k, v in (("arm_hidden", args.arm_hidden),
-                                ("synth_hidden", args.synth_hidden)) if v is not None}
+    widths = {
+        k: v
+        for k, v in (("arm_hidden", args.arm_hidden), ("synth_hidden", args.synth_hidden))
+        if v is not None
+    }
     arch = Architecture(levels=num_levels(*crop.shape[:2]), **widths) if widths else None
     r = encode_array(crop, quality=args.quality, preset=preset, seed=args.seed, arch=arch)
     mse = 10 ** (-r.psnr_rgb / 10)
-    print(json.dumps({
-        "image": args.image, "crop": args.crop, "preset": args.preset, "quality": args.quality,
-        "overrides": overrides, "seed": args.seed, **widths, "bytes": len(r.bitstream),
-        "weight_bytes": r.section_bytes["weights"], "bpp": round(r.bpp, 4),
-        "psnr_rgb": round(r.psnr_rgb, 3),
-        "J": round(mse + QUALITY_LAMBDAS[args.quality] * r.bpp, 6),
-        "encode_s": round(r.encode_seconds, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "image": args.image,
+                "crop": args.crop,
+                "preset": args.preset,
+                "quality": args.quality,
+                "overrides": overrides,
+                "seed": args.seed,
+                **widths,
+                "bytes": len(r.bitstream),
+                "weight_bytes": r.section_bytes["weights"],
+                "bpp": round(r.bpp, 4),
+                "psnr_rgb": round(r.psnr_rgb, 3),
+                "J": round(mse + QUALITY_LAMBDAS[args.quality] * r.bpp, 6),
+                "encode_s": round(r.encode_seconds, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -28,7 +28,7 @@ class WindowAverages:
         self.windows: list[float] = []
         self._acc: list[float] = []
 
-    def __call__(self, step: int, total: int, stats: dict[str, float]) -> None:
+    def __call__(self, _step: int, _total: int, stats: dict[str, float]) -> None:
         self._acc.append(stats["loss"])
         if len(self._acc) == self.size:
             self.windows.append(sum(self._acc) / self.size)
@@ -36,8 +36,9 @@ class WindowAverages:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--image", default="kodim23")
     ap.add_argument("--quality", type=int, default=4)
     ap.add_argument("--preset", default="default")
@@ -54,20 +55,30 @@ def main() -> int:
 
     kodak = default_dataset_dir()
     if kodak is None:
-        ap.error("the Kodak images were not found: put shared/ beside the checkout or set "
-                 "LNIC_SHARED")
+        ap.error(
+            "the Kodak images were not found: put shared/ beside the checkout or set LNIC_SHARED"
+        )
     rgb = np.asarray(Image.open(kodak / f"{args.image}.png").convert("RGB"))
     for seed in (int(s) for s in args.seeds.split(",")):
         averages = WindowAverages(args.window)
-        r = encode_array(rgb, quality=args.quality, preset=args.preset, seed=seed,
-                         progress=averages)
+        r = encode_array(
+            rgb, quality=args.quality, preset=args.preset, seed=seed, progress=averages
+        )
         mse = 10 ** (-r.psnr_rgb / 10)
-        line = json.dumps({
-            "image": args.image, "quality": args.quality, "preset": args.preset, "seed": seed,
-            "bytes": len(r.bitstream), "bpp": r.bpp, "psnr_rgb": r.psnr_rgb,
-            "J": mse + QUALITY_LAMBDAS[args.quality] * r.bpp, "window": args.window,
-            "loss_windows": averages.windows,
-        })
+        line = json.dumps(
+            {
+                "image": args.image,
+                "quality": args.quality,
+                "preset": args.preset,
+                "seed": seed,
+                "bytes": len(r.bitstream),
+                "bpp": r.bpp,
+                "psnr_rgb": r.psnr_rgb,
+                "J": mse + QUALITY_LAMBDAS[args.quality] * r.bpp,
+                "window": args.window,
+                "loss_windows": averages.windows,
+            }
+        )
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with args.output.open("a", encoding="utf-8") as f:
             f.write(line + "\n")

@@ -14,8 +14,9 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "decode", "encode"]
 
 
-def encode(image, quality: int = 4, preset: str = "default", lmbda: float | None = None,
-           seed: int = 0) -> bytes:
+def encode(
+    image, quality: int = 4, preset: str = "default", lmbda: float | None = None, seed: int = 0
+) -> bytes:
     """Encode an (H, W, 3) or (H, W) uint8 array; returns the bitstream bytes."""
     from lnic.encoder.encode import encode_array
 

@@ -7,7 +7,6 @@ written through a temporary file and renamed, so a failure never leaves a partia
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
@@ -38,7 +37,12 @@ presets (optimisation steps for a 768x512 image; smaller images get up to 4x mor
 """
 
 
-def _build_parser() -> argparse.ArgumentParser:
+BENCH_DESCRIPTION = "Rate-distortion benchmark against classical and published codecs."
+
+
+def _build_parser(with_bench: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; ``with_bench=False`` leaves the bench sub-command's own arguments out,
+    so that ``encode``, ``decode`` and ``info`` never import the benchmark harness."""
     parser = argparse.ArgumentParser(
         prog="lnic",
         description="lnic: a lightweight overfitted neural image codec (<= 2 kMAC/pixel decoder).",
@@ -58,12 +62,20 @@ def _build_parser() -> argparse.ArgumentParser:
     enc.add_argument("-o", "--output", required=True, help="output .lnic file")
     group = enc.add_mutually_exclusive_group()
     group.add_argument(
-        "-q", "--quality", type=int, default=None, choices=range(1, 9), metavar="Q",
+        "-q",
+        "--quality",
+        type=int,
+        default=None,
+        choices=range(1, 9),
+        metavar="Q",
         help="quality 1 (smallest) .. 8 (best); default 4",
     )
     group.add_argument("--lmbda", type=float, default=None, help="rate-distortion lambda (experts)")
     enc.add_argument(
-        "-p", "--preset", default="default", choices=["fast", "default", "slow"],
+        "-p",
+        "--preset",
+        default="default",
+        choices=["fast", "default", "slow"],
         help="encoder effort: fast (quick look), default, slow (best rate-distortion)",
     )
     enc.add_argument("--seed", type=int, default=0, help="random seed of the encoder (default 0)")
@@ -88,11 +100,14 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("input", help=".lnic file")
     info.add_argument("--json", action="store_true", help="print one JSON object")
 
+    if not with_bench:
+        sub.add_parser("bench", help=BENCH_DESCRIPTION.rstrip(".").lower())
+        return parser
     from lnic.bench import cli as bench_cli
 
     bench = sub.add_parser(
         "bench",
-        help="rate-distortion benchmark against classical and published codecs",
+        help=BENCH_DESCRIPTION.rstrip(".").lower(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(bench_cli.__doc__ or "").strip(),
     )
@@ -100,9 +115,16 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _wants_bench(argv: list[str]) -> bool:
+    """True when the first positional argument selects the bench sub-command."""
+    positional = [a for a in argv if not a.startswith("-")]
+    return bool(positional) and positional[0] == "bench"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lnic`` console script."""
-    parser = _build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _build_parser(with_bench=_wants_bench(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -138,11 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lnic {args.command}: error: out of memory", file=sys.stderr)
         return 1
     return 2
-
-
-def print_json(obj: dict) -> None:
-    """Print one JSON object on one line (the last line of a ``--json`` run)."""
-    print(json.dumps(obj, sort_keys=False))
 
 
 if __name__ == "__main__":

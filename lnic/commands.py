@@ -4,6 +4,7 @@ in :mod:`lnic.cli`)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -11,10 +12,9 @@ from pathlib import Path
 from lnic.errors import InputError, LnicError
 
 
-def _emit_json(obj: dict) -> None:
-    from lnic.cli import print_json
-
-    print_json(obj)
+def print_json(obj: dict) -> None:
+    """Print one JSON object on one line (the last line of a ``--json`` run)."""
+    print(json.dumps(obj, sort_keys=False))
 
 
 MAX_FILE_BYTES = 1 << 30
@@ -87,7 +87,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
     callback, close = _progress_bar(not args.no_progress and sys.stderr.isatty())
     try:
         result = encode_array(
-            image, quality=args.quality, preset=args.preset, lmbda=args.lmbda, seed=args.seed,
+            image,
+            quality=args.quality,
+            preset=args.preset,
+            lmbda=args.lmbda,
+            seed=args.seed,
             progress=callback,
         )
     finally:
@@ -107,7 +111,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             f"encoded in {result.encode_seconds:.1f} s"
         )
     else:
-        _emit_json(summary)
+        print_json(summary)
     return 0
 
 
@@ -125,8 +129,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     write_png(out, image)
     h, w = image.shape[:2]
     if args.json:
-        _emit_json({"input": args.input, "output": args.output, "width": w, "height": h,
-                    "channels": 1 if image.ndim == 2 else 3, "decode_seconds": seconds})
+        print_json(
+            {
+                "input": args.input,
+                "output": args.output,
+                "width": w,
+                "height": h,
+                "channels": 1 if image.ndim == 2 else 3,
+                "decode_seconds": seconds,
+            }
+        )
     else:
         print(f"{args.output}: {w}x{h}, decoded in {seconds * 1000:.0f} ms")
     return 0
@@ -163,7 +175,9 @@ def bitstream_info(data: bytes) -> dict:
             for name, m in zip(("arm", "upsampling", "synthesis"), modules)
         },
         "section_bytes": {
-            "header": len(data) - len(sections.weights) - len(sections.latents)
+            "header": len(data)
+            - len(sections.weights)
+            - len(sections.latents)
             - len(sections.escapes),
             "weights": len(sections.weights),
             "latents": len(sections.latents) + len(sections.escapes),
@@ -182,15 +196,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     except Exception as exc:
         raise BitstreamError(f"corrupt bitstream ({type(exc).__name__}: {exc})") from exc
     if args.json:
-        _emit_json(info)
+        print_json(info)
         return 0
     a = info["architecture"]
-    print(f"{args.input}: lnic format v{info['format_version']}, {info['width']}x{info['height']}, "
-          f"{info['channels']} channel(s)")
-    print(f"  size        {info['bytes']} bytes ({info['bpp']:.4f} bpp): "
-          + ", ".join(f"{k} {v}" for k, v in info["section_bytes"].items()))
-    print(f"  decoder     {a['levels']} latent grids, ARM hidden {a['arm_hidden']}x"
-          f"{a['arm_layers']}, synthesis hidden {a['synth_hidden']}")
-    print(f"  complexity  {info['mac_per_pixel']:.0f} MAC/pixel ("
-          + ", ".join(f"{k} {v:.0f}" for k, v in info["mac_per_pixel_by_module"].items()) + ")")
+    print(
+        f"{args.input}: lnic format v{info['format_version']}, {info['width']}x{info['height']}, "
+        f"{info['channels']} channel(s)"
+    )
+    print(
+        f"  size        {info['bytes']} bytes ({info['bpp']:.4f} bpp): "
+        + ", ".join(f"{k} {v}" for k, v in info["section_bytes"].items())
+    )
+    print(
+        f"  decoder     {a['levels']} latent grids, ARM hidden {a['arm_hidden']}x"
+        f"{a['arm_layers']}, synthesis hidden {a['synth_hidden']}"
+    )
+    print(
+        f"  complexity  {info['mac_per_pixel']:.0f} MAC/pixel ("
+        + ", ".join(f"{k} {v:.0f}" for k, v in info["mac_per_pixel_by_module"].items())
+        + ")"
+    )
     return 0

@@ -30,7 +30,10 @@ import time
 import numpy as np
 
 from lnic.bitstream.container import Sections, unpack_file
-from lnic.bitstream.format import (
+from lnic.bitstream.latent_coding import decode_latents
+from lnic.bitstream.weights import decode_modules
+from lnic.errors import BitstreamError, LnicError
+from lnic.format import (
     ARM_ACT_FRAC_BITS,
     ARM_WEIGHT_CLAMP,
     SYNTH_ACT_CLAMP,
@@ -38,9 +41,6 @@ from lnic.bitstream.format import (
     WEIGHT_STEP_EXP_MAX,
     WEIGHT_STEP_EXP_MIN,
 )
-from lnic.bitstream.latent_coding import decode_latents
-from lnic.bitstream.weights import decode_modules
-from lnic.errors import BitstreamError, LnicError
 from lnic.model.architecture import Architecture
 from lnic.model.latents import grid_shapes
 from lnic.model.quantized import QuantizedLinear
@@ -56,6 +56,7 @@ BLOCK_PIXELS = 2048
 
 BAND_PIXELS = 8192
 """About this many pixels per band of rows of the 3x3 convolutions."""
+
 
 def validate_modules(modules: list[list[QuantizedLinear]]) -> None:
     """Refuse weights outside the ranges the encoder can write (docs/format.md).
@@ -180,8 +181,7 @@ class _Upsampler:
     magnitude of every output channel.
     """
 
-    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray,
-                 e: int) -> None:
+    def __init__(self, grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray, e: int) -> None:
         levels = len(grids)
         clamp = float(SYNTH_ACT_CLAMP)
         grids = prefilter(grids, pre, e)  # in fixed point from here on
@@ -212,8 +212,9 @@ class _Upsampler:
         self.bound = x_bound
         self.seconds = [0.0, 0.0]  # (wall, CPU) spent in rows()
 
-    def _rows(self, u: np.ndarray, xc: np.ndarray, r0: int, r1: int, out: np.ndarray,
-              clamp: bool) -> None:
+    def _rows(
+        self, u: np.ndarray, xc: np.ndarray, r0: int, r1: int, out: np.ndarray, clamp: bool
+    ) -> None:
         """Rows r0 .. r1 - 1 of the row pass ``U @ xc`` (rounded, clamped) into ``out``."""
         hc = xc.shape[1]
         for o0 in range(r0, r1, UP_BLOCK):
@@ -239,7 +240,10 @@ class _Upsampler:
 
 
 def upsample(
-    grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray, e: int,
+    grids: list[np.ndarray],
+    taps: np.ndarray,
+    pre: np.ndarray,
+    e: int,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact integer upsampling (same result as ``upsample_integer``) into ``out[:levels]``.
@@ -278,7 +282,11 @@ def _layer_bound(m: np.ndarray, inputs: np.ndarray) -> np.ndarray:
 
 
 def _pointwise(
-    z: np.ndarray, lin1: np.ndarray, lin2: np.ndarray, y: np.ndarray, clamp_out: bool,
+    z: np.ndarray,
+    lin1: np.ndarray,
+    lin2: np.ndarray,
+    y: np.ndarray,
+    clamp_out: bool,
     clamp_hidden: bool = True,
 ) -> None:
     """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
@@ -333,8 +341,9 @@ class _Conv3x3:
         self.cols = np.empty((channels * 9 + 1, max_rows * self.wp))
         self.cols[-1] = 1.0
 
-    def __call__(self, flat: np.ndarray, plane: int, start: int, n: int,
-                 out: np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, flat: np.ndarray, plane: int, start: int, n: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Rows 1..n of the convolution of the input whose element (c, 0, 0) is
         ``flat[c * plane + start]`` (floor'd, clamped)."""
         c, wp, ln = self.c, self.wp, n * self.wp
@@ -352,7 +361,10 @@ class _Conv3x3:
 
 
 def synthesize(
-    synth: list[QuantizedLinear], z: np.ndarray | _Upsampler, height: int, width: int,
+    synth: list[QuantizedLinear],
+    z: np.ndarray | _Upsampler,
+    height: int,
+    width: int,
     bound: float | None = None,
 ) -> np.ndarray:
     """Exact integer synthesis of ``z`` [levels + 1, H * W] (last row ones) to uint8 (H, W, C).
@@ -451,7 +463,9 @@ def synthesize(
 
 
 def reconstruct(
-    arch: Architecture, modules: list[list[QuantizedLinear]], grids: list[np.ndarray],
+    arch: Architecture,
+    modules: list[list[QuantizedLinear]],
+    grids: list[np.ndarray],
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Integer latents + quantized networks -> uint8 image (H, W, C), exactly."""

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from lnic.bitstream.format import MAX_DIMENSION, MAX_PIXELS, MIN_DIMENSION
 from lnic.errors import InputError, LnicError
+from lnic.format import MAX_DIMENSION, MAX_PIXELS, MIN_DIMENSION
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
@@ -28,8 +28,9 @@ def validate_array(image: np.ndarray) -> np.ndarray:
     if min(h, w) < MIN_DIMENSION:
         raise InputError(f"image is {w}x{h}; lnic needs at least {MIN_DIMENSION}x{MIN_DIMENSION}")
     if max(h, w) > MAX_DIMENSION or h * w > MAX_PIXELS:
-        raise InputError(f"image is {w}x{h}; the maximum is {MAX_DIMENSION} per side and "
-                         f"{MAX_PIXELS} pixels")
+        raise InputError(
+            f"image is {w}x{h}; the maximum is {MAX_DIMENSION} per side and {MAX_PIXELS} pixels"
+        )
     return np.ascontiguousarray(image)
 
 
@@ -47,11 +48,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             im.load()
             mode = im.mode
             if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
-                raise InputError(f"{path}: images with an alpha channel are not supported "
-                                 "(flatten or drop the alpha channel first)")
+                raise InputError(
+                    f"{path}: images with an alpha channel are not supported "
+                    "(flatten or drop the alpha channel first)"
+                )
             if mode in ("I;16", "I;16B", "I;16L", "I", "F") or mode.startswith("I;16"):
-                raise InputError(f"{path}: {mode} images (more than 8 bits per sample) are not "
-                                 "supported; convert to 8-bit first")
+                raise InputError(
+                    f"{path}: {mode} images (more than 8 bits per sample) are not "
+                    "supported; convert to 8-bit first"
+                )
             if mode == "L":
                 array = np.asarray(im)
             elif mode in ("RGB", "P", "1", "CMYK", "YCbCr"):

@@ -247,7 +247,7 @@ def test_lnic_codec_calls_public_api(monkeypatch, image):
         return bytes([quality]) + rgb.tobytes()[:100]
 
     monkeypatch.setattr(lnic, "encode", fake_encode)
-    monkeypatch.setattr(lnic, "decode", lambda data: np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.setattr(lnic, "decode", lambda _data: np.zeros((4, 4, 3), np.uint8))
     codec = LnicCodec("fast")
     assert codec.encode(image, "3")[0] == 3
     assert calls == [(3, "fast")]
@@ -429,7 +429,7 @@ def test_cli_runs_lnic_preset_through_public_api(monkeypatch, tmp_path, image):
     Image.fromarray(image).save(data / "kodim99.png")
     seen = []
 
-    def fake_encode(rgb, quality=4, preset="default", **_):
+    def fake_encode(_rgb, quality=4, preset="default", **_):
         seen.append((quality, preset))
         return bytes([quality]) * (100 * quality)
 

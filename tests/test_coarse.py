@@ -49,10 +49,12 @@ def test_coarse_stage_counts_its_steps_and_trains_a_tiny_image():
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 24, 24)
     ramp = torch.linspace(0, 1, 24)
-    target = torch.stack([ramp[:, None] * ramp[None], ramp[None].expand(24, 24),
-                          1 - ramp[:, None].expand(24, 24)])
-    preset = dataclasses.replace(PRESETS["fast"], coarse_steps=100, noise_steps=60, ste_steps=5,
-                                 reference_pixels=None)
+    target = torch.stack(
+        [ramp[:, None] * ramp[None], ramp[None].expand(24, 24), 1 - ramp[:, None].expand(24, 24)]
+    )
+    preset = dataclasses.replace(
+        PRESETS["fast"], coarse_steps=100, noise_steps=60, ste_steps=5, reference_pixels=None
+    )
     seen = []
     stats = train.fit(model, target, 0.01, preset, lambda s, t, _: seen.append((s, t)))
     assert seen == [(s, 165) for s in range(1, 166)]

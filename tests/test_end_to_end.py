@@ -42,15 +42,25 @@ def test_odd_sizes_and_grayscale(shape, kodak23, tiny_preset):
 
 
 def _lnic(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "lnic.cli", *args], capture_output=True,
-                          text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "lnic.cli", *args], capture_output=True, text=True, **kw
+    )
 
 
 def test_cli_encode_decode_info(tmp_path, small_image):
     src = tmp_path / "in.png"
     Image.fromarray(small_image).save(src)
-    enc = _lnic("encode", str(src), "-o", str(tmp_path / "a.lnic"), "--preset", "fast",
-                "--quality", "3", "--json")
+    enc = _lnic(
+        "encode",
+        str(src),
+        "-o",
+        str(tmp_path / "a.lnic"),
+        "--preset",
+        "fast",
+        "--quality",
+        "3",
+        "--json",
+    )
     assert enc.returncode == 0, enc.stderr
     report = json.loads(enc.stdout.strip().splitlines()[-1])
     size = (tmp_path / "a.lnic").stat().st_size

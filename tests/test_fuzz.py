@@ -45,8 +45,11 @@ def _fix_crc(data: bytes) -> bytes:
 @st.composite
 def mutated(draw) -> tuple[bytes, str]:
     data = bytearray(draw(st.sampled_from(SEEDS)))
-    kind = draw(st.sampled_from(
-        ["flip", "overwrite", "truncate", "insert", "delete", "header_field", "splice"]))
+    kind = draw(
+        st.sampled_from(
+            ["flip", "overwrite", "truncate", "insert", "delete", "header_field", "splice"]
+        )
+    )
     n = len(data)
     if kind == "flip":
         for bit in draw(st.lists(st.integers(0, 8 * n - 1), min_size=1, max_size=8)):
@@ -64,9 +67,23 @@ def mutated(draw) -> tuple[bytes, str]:
         pos = draw(st.integers(0, n - 1))
         del data[pos : pos + draw(st.integers(1, 64))]
     elif kind == "header_field":  # plausible-looking values in one header field
-        offset, fmt = draw(st.sampled_from(
-            [(4, "<B"), (5, "<H"), (7, "<H"), (9, "<B"), (10, "<B"), (11, "<B"), (12, "<B"),
-             (13, "<B"), (14, "<I"), (18, "<I"), (22, "<I")]))
+        offset, fmt = draw(
+            st.sampled_from(
+                [
+                    (4, "<B"),
+                    (5, "<H"),
+                    (7, "<H"),
+                    (9, "<B"),
+                    (10, "<B"),
+                    (11, "<B"),
+                    (12, "<B"),
+                    (13, "<B"),
+                    (14, "<I"),
+                    (18, "<I"),
+                    (22, "<I"),
+                ]
+            )
+        )
         size = struct.calcsize(fmt)
         value = draw(st.integers(0, 2 ** (8 * size) - 1) | st.integers(0, 64))
         struct.pack_into(fmt, data, offset, value)
@@ -79,8 +96,12 @@ def mutated(draw) -> tuple[bytes, str]:
     return out, kind
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(case=mutated())
 def test_only_lnic_errors_escape(case):
     data, kind = case

@@ -25,7 +25,9 @@ import pytest
 import lnic
 from lnic.bitstream.bits import BitReader, read_exp_golomb
 from lnic.bitstream.container import unpack_file
-from lnic.bitstream.format import (
+from lnic.bitstream.prob_table import compute_frequency_table
+from lnic.bitstream.weights import decode_modules
+from lnic.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
     ESCAPE_BITS_MAX,
@@ -35,8 +37,6 @@ from lnic.bitstream.format import (
     SYNTH_ACT_CLAMP,
     SYNTH_FRAC_BITS,
 )
-from lnic.bitstream.prob_table import compute_frequency_table
-from lnic.bitstream.weights import decode_modules
 from lnic.model.arm import arm_integer
 from lnic.model.latents import grid_shapes
 from lnic.model.synthesis import synthesis_integer
@@ -48,10 +48,12 @@ from make_golden import pixel_hash, synthetic_bitstream  # noqa: E402
 
 GOLDEN = {
     "golden.lnic": (
-        (24, 32, 3), "6f08a9ba877355ab205c033ca69a2bfb4a6b6ddc3de2a7b689328a035b6da7e3"
+        (24, 32, 3),
+        "6f08a9ba877355ab205c033ca69a2bfb4a6b6ddc3de2a7b689328a035b6da7e3",
     ),
     "golden_synthetic.lnic": (
-        (37, 40), "8e8fe6da8832ea00fa7d73ab3c9ea461601501f1c30d73b04903ba83c1743759"
+        (37, 40),
+        "8e8fe6da8832ea00fa7d73ab3c9ea461601501f1c30d73b04903ba83c1743759",
     ),
 }
 
@@ -67,7 +69,7 @@ def reference_decode(data: bytes) -> np.ndarray:
     freqs = compute_frequency_table()  # [16, scales, 49]: residuals -R .. R
     # range-coder symbol s stands for residual 0, +1, -1, +2, -2, ..., +R, -R
     residual_of = [(s + 1) // 2 if s % 2 else -(s // 2) for s in range(2 * SYMBOL_RADIUS + 1)]
-    table = (freqs[:, :, [r + SYMBOL_RADIUS for r in residual_of]] / 2.0**PROB_BITS)
+    table = freqs[:, :, [r + SYMBOL_RADIUS for r in residual_of]] / 2.0**PROB_BITS
     table = table.astype(np.float32)
     decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(s.latents, "<u4").copy())
     model = constriction.stream.model.Categorical(perfect=False)
@@ -123,8 +125,9 @@ def test_fast_decoder_matches_the_reference_decoder(name):
 
 def test_golden_files_are_unchanged():
     """The committed bitstreams themselves (a changed file needs a new hash on purpose)."""
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-               for p in sorted(DATA.glob("*.lnic"))}
+    digests = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(DATA.glob("*.lnic"))
+    }
     assert set(digests) == set(GOLDEN)
 
 
@@ -149,8 +152,14 @@ def test_identical_pixels_across_threads_and_processes(tmp_path):
         env = dict(os.environ)
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = threads
-        run = subprocess.run([sys.executable, "-c", script, *paths], env=env, check=True,
-                             capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-c", script, *paths],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert run.stdout.split() == expected, f"{threads} thread(s)"
 
 
@@ -182,8 +191,8 @@ def test_shipped_table_equals_the_computed_one():
 def test_fast_prefilter_equals_the_integer_reference(e):
     """``scipy``'s correlation on float64 integers gives the reference's exact integers, with
     large latents and taps that reach the activation clamp."""
-    from lnic.bitstream.format import LATENT_CLAMP
     from lnic.decoder import prefilter
+    from lnic.format import LATENT_CLAMP
     from lnic.model.upsampling import prefilter_integer
 
     rng = np.random.default_rng(e)

@@ -1,9 +1,9 @@
 import pytest
 
 from lnic.bitstream.container import pack_file, unpack_file
-from lnic.bitstream.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION
 from lnic.bitstream.header import HEADER_SIZE, Header
 from lnic.errors import BitstreamError
+from lnic.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION
 from lnic.model.architecture import Architecture
 
 
@@ -13,8 +13,9 @@ def _header(w=768, h=512, channels=3):
 
 @pytest.mark.parametrize("w,h,c", [(768, 512, 3), (17, 16, 1), (MAX_DIMENSION, 16, 3)])
 def test_header_round_trip(w, h, c):
-    header = Header(w, h, Architecture(levels=3, arm_hidden=12, synth_hidden=24, channels=c),
-                    11, 22, 33)
+    header = Header(
+        w, h, Architecture(levels=3, arm_hidden=12, synth_hidden=24, channels=c), 11, 22, 33
+    )
     packed = header.pack()
     assert len(packed) == HEADER_SIZE and packed[:4] == MAGIC and packed[4] == FORMAT_VERSION
     assert Header.unpack(packed) == header
@@ -30,7 +31,7 @@ def test_container_round_trip():
 @pytest.mark.parametrize(
     "mutate,message",
     [
-        (lambda d: b"", "empty"),
+        (lambda _d: b"", "empty"),
         (lambda d: b"PNG\x89" + d[4:], "magic"),
         (lambda d: d[:4] + bytes([FORMAT_VERSION + 1]) + d[5:], "version"),
         (lambda d: d[:10], "truncated"),

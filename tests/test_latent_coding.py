@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from helpers import random_arm, random_grids
 
-from lnic.bitstream.format import ARM_CONTEXT, ARM_WAVEFRONT_SLOPE, GRID_LAG, SYMBOL_RADIUS
 from lnic.bitstream.latent_coding import (
     coding_order,
     decode_latents,
@@ -10,6 +9,7 @@ from lnic.bitstream.latent_coding import (
     latent_bits,
     num_steps,
 )
+from lnic.format import ARM_CONTEXT, ARM_WAVEFRONT_SLOPE, GRID_LAG, SYMBOL_RADIUS
 from lnic.model.latents import grid_shapes, num_levels
 
 
@@ -90,8 +90,8 @@ def test_missing_escape_codes_are_an_error():
 def test_clamp_bound_is_sound():
     """ArmPlan.clamps_may_bite(m) False: for contexts within +-m, the ARM without its clamps
     (scale_idx still clipped) gives what arm_integer gives."""
-    from lnic.bitstream.format import ARM_ACT_FRAC_BITS
     from lnic.bitstream.latent_coding import ArmPlan
+    from lnic.format import ARM_ACT_FRAC_BITS
     from lnic.model.arm import N_CONTEXT, arm_integer
     from lnic.model.quantized import integer_linear
 

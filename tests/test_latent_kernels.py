@@ -6,8 +6,8 @@ from helpers import random_arm, random_grids
 
 import lnic.bitstream.latent_coding as latent_coding
 from lnic.bitstream import arm_kernels
-from lnic.bitstream.format import SYMBOL_RADIUS
 from lnic.bitstream.latent_coding import decode_latents, encode_latents
+from lnic.format import SYMBOL_RADIUS
 from lnic.model.latents import grid_shapes, num_levels
 
 LOOPS = ["numpy", "compiled"]
@@ -27,7 +27,8 @@ def test_numba_is_used_when_installed():
 
 
 @pytest.mark.parametrize("size", [(16, 16), (37, 53), (64, 48), (300, 16), (2000, 16)])
-def test_both_loops_round_trip(loop, size):
+@pytest.mark.usefixtures("loop")
+def test_both_loops_round_trip(size):
     """Includes tall, narrow images whose finest grids use the raster layout (300x16: mixed
     steps; 2000x16: raster only)."""
     shapes = grid_shapes(*size, num_levels(*size))
@@ -45,7 +46,8 @@ def test_raster_layout_is_exercised():
     assert not grids[0].wave and grids[-1].wave
 
 
-def test_both_loops_agree_on_corrupt_streams(loop):
+@pytest.mark.usefixtures("loop")
+def test_both_loops_agree_on_corrupt_streams():
     """A damaged stream gives BitstreamError or some latents, never another exception."""
     from lnic.errors import BitstreamError
 
@@ -64,7 +66,8 @@ def test_both_loops_agree_on_corrupt_streams(loop):
 
 
 @pytest.mark.parametrize("layers", [1, 3])
-def test_both_loops_other_arm_depths(loop, layers):
+@pytest.mark.usefixtures("loop")
+def test_both_loops_other_arm_depths(layers):
     shapes = grid_shapes(37, 53, 4)
     grids = random_grids(8, shapes)
     arm = random_arm(9, layers=layers)
@@ -73,7 +76,8 @@ def test_both_loops_other_arm_depths(loop, layers):
     assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
 
 
-def test_both_loops_with_clamps(loop):
+@pytest.mark.usefixtures("loop")
+def test_both_loops_with_clamps():
     """A saturating ARM makes the decoder's second pass (with clamps) run, in either loop."""
     shapes = grid_shapes(20, 20, 2)
     arm = random_arm(1, hidden=16)

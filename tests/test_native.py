@@ -65,8 +65,14 @@ def test_arm_rate_clamps_the_log_scale_like_torch():
     n = 300
     context = torch.randn(13, n, requires_grad=True)
     x = (torch.randn(n) * 4).round().requires_grad_()
-    params = [torch.randn(16, 13), torch.randn(16), torch.randn(16, 16) * 0.3, torch.randn(16),
-              torch.randn(2, 16) * 2, torch.tensor([0.0, 0.0])]
+    params = [
+        torch.randn(16, 13),
+        torch.randn(16),
+        torch.randn(16, 16) * 0.3,
+        torch.randn(16),
+        torch.randn(2, 16) * 2,
+        torch.tensor([0.0, 0.0]),
+    ]
     params = [p.requires_grad_() for p in params]
 
     def reference():
@@ -76,8 +82,10 @@ def test_arm_rate_clamps_the_log_scale_like_torch():
         return laplace_bits(x, out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)).sum()
 
     want, want_g = _grads(reference, [context, x, *params])
-    got, got_g = _grads(lambda: ArmRate.apply(context, x, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
-                        [context, x, *params])
+    got, got_g = _grads(
+        lambda: ArmRate.apply(context, x, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
+        [context, x, *params],
+    )
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-3)
     _assert_grads_close(got_g, want_g)
 
@@ -89,8 +97,9 @@ def test_synthesis_mlp_equals_the_torch_mlp(n):
     x = torch.randn(7, n, requires_grad=True)
     params = [torch.randn(40, 7), torch.randn(40), torch.randn(3, 40), torch.randn(3)]
     params = [p.requires_grad_() for p in params]
-    _compare(lambda: ChannelsFirstMlp.apply(x, *params), lambda: Mlp2.apply(x, *params),
-             [x, *params])
+    _compare(
+        lambda: ChannelsFirstMlp.apply(x, *params), lambda: Mlp2.apply(x, *params), [x, *params]
+    )
 
 
 @needs_native
@@ -102,8 +111,9 @@ def test_mlp_tiles_with_ragged_edges_equal_torch(k, hidden, c):
     x = torch.randn(k, 200, requires_grad=True)
     params = [torch.randn(hidden, k), torch.randn(hidden), torch.randn(c, hidden), torch.randn(c)]
     params = [p.requires_grad_() for p in params]
-    _compare(lambda: ChannelsFirstMlp.apply(x, *params), lambda: Mlp2.apply(x, *params),
-             [x, *params])
+    _compare(
+        lambda: ChannelsFirstMlp.apply(x, *params), lambda: Mlp2.apply(x, *params), [x, *params]
+    )
 
 
 @needs_native
@@ -135,8 +145,12 @@ def test_synthesis_module_uses_the_native_mlp_with_the_same_output():
 def test_weight_gradients_do_not_depend_on_the_thread_count():
     torch.manual_seed(0)
     x = torch.randn(7, 5000, requires_grad=True)
-    params = [torch.randn(40, 7).requires_grad_(), torch.randn(40).requires_grad_(),
-              torch.randn(3, 40).requires_grad_(), torch.randn(3).requires_grad_()]
+    params = [
+        torch.randn(40, 7).requires_grad_(),
+        torch.randn(40).requires_grad_(),
+        torch.randn(3, 40).requires_grad_(),
+        torch.randn(3).requires_grad_(),
+    ]
     threads = torch.get_num_threads()
     results = []
     try:
@@ -151,14 +165,20 @@ def test_weight_gradients_do_not_depend_on_the_thread_count():
 
 def test_native_kernels_can_be_switched_off():
     code = "from lnic.encoder.native import library; print(library() is None)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={"LNIC_NATIVE": "0", "PATH": ""}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"LNIC_NATIVE": "0", "PATH": ""},
+        check=True,
+    )
     assert out.stdout.strip() == "True"
 
 
 @needs_native
-@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 1, 9), (3, 12, 1), (2, 33, 70), (1, 20, 37),
-                                   (3, 9, 50), (5, 6, 18)])
+@pytest.mark.parametrize(
+    "shape", [(3, 5, 7), (3, 1, 9), (3, 12, 1), (2, 33, 70), (1, 20, 37), (3, 9, 50), (5, 6, 18)]
+)
 @pytest.mark.parametrize("relu", [False, True])
 def test_residual_conv_equals_torch(shape, relu):
     import torch.nn.functional as F
@@ -176,8 +196,7 @@ def test_residual_conv_equals_torch(shape, relu):
         padded = F.pad(a[None], (1, 1, 1, 1), mode="replicate")
         return y + F.conv2d(padded, weight, bias)[0]
 
-    _compare(reference, lambda: ResidualConv3x3.apply(y, weight, bias, relu),
-             [y, weight, bias])
+    _compare(reference, lambda: ResidualConv3x3.apply(y, weight, bias, relu), [y, weight, bias])
 
 
 @needs_native
@@ -207,8 +226,11 @@ def test_upsampling_axis_equals_torch(shape, axis, odd):
     x = torch.randn(*shape, requires_grad=True)
     taps = torch.randn(4, requires_grad=True)
     size = 2 * shape[axis] - int(odd)
-    _compare(lambda: up_axis_torch(x, taps, axis, size) ** 2,
-             lambda: UpAxis.apply(x, taps, axis, size) ** 2, [x, taps])
+    _compare(
+        lambda: up_axis_torch(x, taps, axis, size) ** 2,
+        lambda: UpAxis.apply(x, taps, axis, size) ** 2,
+        [x, taps],
+    )
 
 
 @needs_native
@@ -247,7 +269,8 @@ def test_upsample_pyramid_equals_the_level_by_level_kernels_bit_for_bit(size, le
     params = [*grids, ups.pre] + ([ups.taps] if levels > 1 else [])  # one grid: no x2 taps
     fused, fused_g = _grads(lambda: (ups(grids) * weights).sum(), params)
     by_level, by_level_g = _grads(
-        lambda: (ups.forward_by_level(grids, native=True) * weights).sum(), params)
+        lambda: (ups.forward_by_level(grids, native=True) * weights).sum(), params
+    )
     assert torch.equal(fused, by_level)
     for a, b in zip(fused_g, by_level_g):
         assert torch.equal(a, b)
@@ -263,8 +286,11 @@ def test_prefilter_axis_equals_torch(shape, axis):
     torch.manual_seed(sum(shape) + axis)
     x = torch.randn(*shape, requires_grad=True)
     taps = torch.randn(4, requires_grad=True)
-    _compare(lambda: pre_axis_torch(x, taps, axis) ** 2,
-             lambda: PreAxis.apply(x, taps, axis) ** 2, [x, taps])
+    _compare(
+        lambda: pre_axis_torch(x, taps, axis) ** 2,
+        lambda: PreAxis.apply(x, taps, axis) ** 2,
+        [x, taps],
+    )
 
 
 @needs_native
@@ -279,8 +305,9 @@ def test_prefilter_gradients_do_not_depend_on_the_thread_count():
     try:
         for t in (1, 2):
             torch.set_num_threads(t)
-            results.append(_grads(lambda: PreAxis.apply(PreAxis.apply(x, taps, 1), taps, 0) ** 2,
-                                  [x, taps])[1])
+            results.append(
+                _grads(lambda: PreAxis.apply(PreAxis.apply(x, taps, 1), taps, 0) ** 2, [x, taps])[1]
+            )
     finally:
         torch.set_num_threads(threads)
     for a, b in zip(*results):
@@ -304,8 +331,10 @@ def test_soft_round_proxy_equals_torch(temperature):
 
 
 @needs_native
-@pytest.mark.parametrize("shape,levels", [((17, 23), 3), ((9, 130), 4), ((70, 67), 7), ((1, 5), 2),
-                                          ((256, 40), 5), ((300, 61), 4)])
+@pytest.mark.parametrize(
+    "shape,levels",
+    [((17, 23), 3), ((9, 130), 4), ((70, 67), 7), ((1, 5), 2), ((256, 40), 5), ((300, 61), 4)],
+)
 def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, levels):
     """The per-block context gathering (rows split across blocks and grids, borders, the
     coarser grid's co-located latent) gives the values and gradients of the two-step path; the
@@ -317,16 +346,20 @@ def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, le
     shapes = grid_shapes(*shape, levels)
     flat = (torch.randn(sum(h * w for h, w in shapes)) * 2).requires_grad_()
     params = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
-    _compare(lambda: ArmRate.apply(CausalContextFlat.apply(flat, shapes), flat, LOG_SCALE_MIN,
-                                   LOG_SCALE_MAX, *params),
-             lambda: ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
-             [flat, *params])
+    _compare(
+        lambda: ArmRate.apply(
+            CausalContextFlat.apply(flat, shapes), flat, LOG_SCALE_MIN, LOG_SCALE_MAX, *params
+        ),
+        lambda: ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params),
+        [flat, *params],
+    )
 
 
 @needs_native
 @pytest.mark.parametrize("shape,fused", [((300, 61), True), ((70, 67), False)])
-def test_arm_rate_on_grids_scatters_its_context_gradient_when_chunks_are_long(shape, fused,
-                                                                             monkeypatch):
+def test_arm_rate_on_grids_scatters_its_context_gradient_when_chunks_are_long(
+    shape, fused, monkeypatch
+):
     import lnic.encoder.native.ops as ops
     from lnic.model.latents import grid_shapes
 
@@ -353,8 +386,11 @@ def test_flat_context_equals_the_grid_context(shape):
     weights = torch.randn(13, sum(h * w for h, w in shapes))
     want, want_g = _grads(lambda: (CausalContext.apply(*grids) * weights).sum(), grids)
     got, got_g = _grads(
-        lambda: (CausalContextFlat.apply(torch.cat([g.reshape(-1) for g in grids]), shapes)
-                 * weights).sum(), grids)
+        lambda: (
+            CausalContextFlat.apply(torch.cat([g.reshape(-1) for g in grids]), shapes) * weights
+        ).sum(),
+        grids,
+    )
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
     _assert_grads_close(got_g, want_g, rtol=1e-5)
 

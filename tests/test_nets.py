@@ -28,8 +28,9 @@ def test_causal_context_gradients_match_autograd(shape):
     from lnic.model.latents import grid_shapes
 
     torch.manual_seed(0)
-    grids = [torch.randn(*s, dtype=torch.float64, requires_grad=True)
-             for s in grid_shapes(*shape, 3)]
+    grids = [
+        torch.randn(*s, dtype=torch.float64, requires_grad=True) for s in grid_shapes(*shape, 3)
+    ]
     torch.testing.assert_close(CausalContext.apply(*grids), gather_context_torch(grids).T)
     assert torch.autograd.gradcheck(CausalContext.apply, grids)
 
@@ -87,8 +88,9 @@ def test_float_upsampling_equals_the_decoders_formula(shape):
     up.taps.data = torch.from_numpy(taps)
     up.pre.data = torch.from_numpy(pre)
     got = up([torch.from_numpy(g) for g in grids], native=False).detach().numpy()
-    filtered = [prefilter_axis(prefilter_axis(g, tuple(p), 1), tuple(p), 0)
-                for g, p in zip(grids, pre)]
+    filtered = [
+        prefilter_axis(prefilter_axis(g, tuple(p), 1), tuple(p), 0) for g, p in zip(grids, pre)
+    ]
     x = filtered[-1][None]
     for k in (1, 0):
         x = up_axis(up_axis(x, tuple(taps[k]), 2, shapes[k][1]), tuple(taps[k]), 1, shapes[k][0])

@@ -2,8 +2,8 @@ import hashlib
 
 import numpy as np
 
-from lnic.bitstream.format import N_SCALES, PROB_BITS
 from lnic.bitstream.prob_table import N_MU_FRAC, N_SYMBOLS, frequency_table
+from lnic.format import N_SCALES, PROB_BITS
 
 # Any change of this hash is a change of the format: bump FORMAT_VERSION.
 TABLE_SHA256_PREFIX = "19a0cbae2410ccca"

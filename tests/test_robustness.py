@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lnic.bitstream.format import FORMAT_VERSION, MAX_DIMENSION, MAX_PIXELS
 from lnic.bitstream.header import HEADER_SIZE
 from lnic.cli import main
 from lnic.decoder import decode_bytes
 from lnic.errors import BitstreamError
+from lnic.format import FORMAT_VERSION, MAX_DIMENSION, MAX_PIXELS
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = (DATA / "golden.lnic").read_bytes()
@@ -70,7 +70,7 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "version_zero": (set_header(GOLDEN, 4, "<B", 0), "version"),
     "truncated_magic": (GOLDEN[:3], "magic"),
     "truncated_version": (GOLDEN[:4], "truncated"),
-    "truncated_header": (GOLDEN[:HEADER_SIZE - 1], "truncated"),
+    "truncated_header": (GOLDEN[: HEADER_SIZE - 1], "truncated"),
     "header_only": (GOLDEN[:HEADER_SIZE], "truncated"),
     "truncated_half": (GOLDEN[: len(GOLDEN) // 2], "truncated"),
     "truncated_last_byte": (GOLDEN[:-1], "truncated"),
@@ -79,24 +79,34 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "bitflip_weights": (flip(GOLDEN, 8 * (_SECTIONS + 5) + 1), "checksum"),
     "bitflip_latents": (flip(GOLDEN, 8 * (len(GOLDEN) - 6)), "checksum"),
     "bitflip_crc": (flip(GOLDEN, 8 * len(GOLDEN) - 1), "checksum"),
-    "absurd_size_60000": (
-        set_header(set_header(GOLDEN, 5, "<H", 60000), 7, "<H", 60000), "size"),
+    "absurd_size_60000": (set_header(set_header(GOLDEN, 5, "<H", 60000), 7, "<H", 60000), "size"),
     "too_many_pixels": (
-        set_header(set_header(GOLDEN, 5, "<H", MAX_DIMENSION), 7, "<H", MAX_DIMENSION), "pixels"),
+        set_header(set_header(GOLDEN, 5, "<H", MAX_DIMENSION), 7, "<H", MAX_DIMENSION),
+        "pixels",
+    ),
     "zero_width": (set_header(GOLDEN, 5, "<H", 0), "size"),
     "bad_channels": (set_header(GOLDEN, 9, "<B", 2), "channel"),
     "bad_levels": (set_header(GOLDEN, 10, "<B", 9), "latent grids"),
     "bad_architecture": (set_header(GOLDEN, 11, "<B", 0), "architecture"),
     "absurd_section_size": (set_header(GOLDEN, 14, "<I", 0xFFFFFFFF), "truncated"),
     "latents_not_words": (
-        set_header(set_header(GOLDEN, 18, "<I", 3), 22, "<I",
-                   len(GOLDEN) - HEADER_SIZE - 4 - 3 - struct.unpack_from("<I", GOLDEN, 14)[0]),
-        "32-bit words"),
+        set_header(
+            set_header(GOLDEN, 18, "<I", 3),
+            22,
+            "<I",
+            len(GOLDEN) - HEADER_SIZE - 4 - 3 - struct.unpack_from("<I", GOLDEN, 14)[0],
+        ),
+        "32-bit words",
+    ),
     # a large declared image (within the limits) backed by a tiny file
     "large_image_tiny_file": (
-        set_header(set_header(GOLDEN, 5, "<H", 6000), 7, "<H", 6000), "too short"),
+        set_header(set_header(GOLDEN, 5, "<H", 6000), 7, "<H", 6000),
+        "too short",
+    ),
     "garbage_weights_valid_crc": (
-        with_crc(GOLDEN[:_SECTIONS] + b"\x00" * (len(GOLDEN) - _SECTIONS - 4)), "weights"),
+        with_crc(GOLDEN[:_SECTIONS] + b"\x00" * (len(GOLDEN) - _SECTIONS - 4)),
+        "weights",
+    ),
 }
 
 # ``lnic info`` reads the header and the weights only: damage inside the latent section is
@@ -143,8 +153,11 @@ def test_info_refuses_bad_file(case, tmp_path, capsys):
 def test_decode_refuses_unwritable_output(case, tmp_path, capsys):
     src = tmp_path / "in.lnic"
     src.write_bytes(GOLDEN)
-    target = {"missing_folder": tmp_path / "no" / "such" / "out.png",
-              "output_is_folder": tmp_path, "empty_path": Path("")}[case]
+    target = {
+        "missing_folder": tmp_path / "no" / "such" / "out.png",
+        "output_is_folder": tmp_path,
+        "empty_path": Path(""),
+    }[case]
     before = sorted(os.listdir(tmp_path))
     code = main(["decode", str(src), "-o", str(target) if case != "empty_path" else ""])
     err = capsys.readouterr().err
@@ -158,8 +171,13 @@ def test_decode_refuses_missing_input(case, tmp_path, capsys):
     src = tmp_path / "nothing.lnic" if case == "missing" else tmp_path
     out = tmp_path / "out.png"
     code = main(["decode", str(src), "-o", str(out)])
-    _assert_clean_failure(code, capsys.readouterr().err, "decode", out,
-                          "no such file" if case == "missing" else "folder")
+    _assert_clean_failure(
+        code,
+        capsys.readouterr().err,
+        "decode",
+        out,
+        "no such file" if case == "missing" else "folder",
+    )
 
 
 def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
@@ -169,7 +187,7 @@ def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
     src = tmp_path / "in.lnic"
     src.write_bytes(GOLDEN)
 
-    def failing_replace(a, b):
+    def failing_replace(_a, _b):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(image_io.os, "replace", failing_replace)
@@ -179,7 +197,7 @@ def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.lnic"]
 
 
-def test_valid_files_still_decode(tmp_path, capsys):
+def test_valid_files_still_decode(tmp_path):
     for data in (GOLDEN, SYNTHETIC):
         src = tmp_path / "in.lnic"
         src.write_bytes(data)
@@ -200,8 +218,13 @@ def test_absurd_size_is_refused_before_allocation():
 
 def _lnic(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "lnic.cli", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "lnic.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("case", ["random_bytes"])  # each process pays the torch import

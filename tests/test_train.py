@@ -57,8 +57,9 @@ def test_soap_preset_trains_a_tiny_image():
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    preset = dataclasses.replace(PRESETS["fast"], noise_steps=30, ste_steps=5,
-                                 reference_pixels=None, net_optimizer="soap")
+    preset = dataclasses.replace(
+        PRESETS["fast"], noise_steps=30, ste_steps=5, reference_pixels=None, net_optimizer="soap"
+    )
     stats = train.fit(model, target, 0.01, preset)
     assert stats["mse"] < float(torch.mean((target - 0.5) ** 2))
 
@@ -92,10 +93,12 @@ def test_learned_latent_steps_move_and_are_folded_after_training():
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    preset = dataclasses.replace(PRESETS["fast"], noise_steps=40, ste_steps=5,
-                                 reference_pixels=None, latent_step_lr=0.05)
+    preset = dataclasses.replace(
+        PRESETS["fast"], noise_steps=40, ste_steps=5, reference_pixels=None, latent_step_lr=0.05
+    )
     seen = []
-    train.fit(model, target, 0.001, preset,
-              lambda *_: seen.append(model.latents.steps().detach().clone()))
+    train.fit(
+        model, target, 0.001, preset, lambda *_: seen.append(model.latents.steps().detach().clone())
+    )
     assert not torch.allclose(seen[-1], torch.ones(3))  # the steps trained
     assert torch.allclose(model.latents.steps(), torch.ones(3))  # and were folded

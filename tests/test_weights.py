@@ -11,10 +11,12 @@ def test_weight_coding_round_trip_matches_architecture_shapes():
     rng = np.random.default_rng(0)
     modules = []
     for i, shapes in enumerate(arch.module_shapes()):
-        modules.append([
-            QuantizedLinear(rng.integers(-900, 900, ws), rng.integers(-9, 9, bs), 6 + i, 9 + i)
-            for ws, bs in shapes
-        ])
+        modules.append(
+            [
+                QuantizedLinear(rng.integers(-900, 900, ws), rng.integers(-9, 9, bs), 6 + i, 9 + i)
+                for ws, bs in shapes
+            ]
+        )
     data = encode_modules(modules)
     assert 8 * len(data) - 7 <= sum(module_bits(m) for m in modules) <= 8 * len(data)
     decoded = decode_modules(data, arch.module_shapes())

@@ -210,9 +210,7 @@ class ResultsFile:
     suits files whose layout is fixed elsewhere (``benchmarks/kodak/lnic.csv``).
     """
 
-    def __init__(
-        self, path: str | os.PathLike[str], columns: tuple[str, ...] = COLUMNS
-    ) -> None:
+    def __init__(self, path: str | os.PathLike[str], columns: tuple[str, ...] = COLUMNS) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
         self._checked = False

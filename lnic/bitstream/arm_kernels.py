@@ -36,8 +36,24 @@ else:
     AVAILABLE = True
 
 
-def _arm_step(storage, segs, n, cols, row_step, x_buf, layers, scratch, out_m, o_buf, lo, hi,
-              hidden_max, row_vec, table, prob_buf):
+def _arm_step(
+    storage,
+    segs,
+    n,
+    cols,
+    row_step,
+    x_buf,
+    layers,
+    scratch,
+    out_m,
+    o_buf,
+    lo,
+    hi,
+    hidden_max,
+    row_vec,
+    table,
+    prob_buf,
+):
     """One step's ARM on its ``n`` latents; returns False if a table row is out of range.
 
     Context: for each segment ``(start, hs, m, off, dst)`` of ``segs`` (one grid's wavefront in
@@ -117,8 +133,24 @@ def _warm_up() -> None:
     table = np.full((4, 3), 1.0 / 3.0, dtype=np.float32)
     table.setflags(write=False)  # as the decoder's table (another type for numba)
     prob_buf = np.zeros(6, dtype=np.float32)
-    arm_step(storage, segs, 2, 5, 1, np.zeros(32), layers, scratch, np.zeros((3, 3)), o_buf,
-             lo, hi, 1.0, np.zeros(3), table, prob_buf)
+    arm_step(
+        storage,
+        segs,
+        2,
+        5,
+        1,
+        np.zeros(32),
+        layers,
+        scratch,
+        np.zeros((3, 3)),
+        o_buf,
+        lo,
+        hi,
+        1.0,
+        np.zeros(3),
+        table,
+        prob_buf,
+    )
     store_step(np.zeros(2, dtype=np.int32), np.zeros(3), o_buf, 2, storage, segs)
 
 

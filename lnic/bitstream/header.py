@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from lnic.bitstream.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION, MAX_LEVELS, MAX_PIXELS
 from lnic.errors import BitstreamError
+from lnic.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION, MAX_LEVELS, MAX_PIXELS
 from lnic.model.architecture import Architecture
 from lnic.model.latents import num_levels
 
@@ -34,9 +34,18 @@ class Header:
     def pack(self) -> bytes:
         a = self.arch
         return _LAYOUT.pack(
-            MAGIC, FORMAT_VERSION, self.width, self.height, a.channels, a.levels,
-            a.arm_hidden, a.arm_layers, a.synth_hidden,
-            self.weight_bytes, self.latent_bytes, self.escape_bytes,
+            MAGIC,
+            FORMAT_VERSION,
+            self.width,
+            self.height,
+            a.channels,
+            a.levels,
+            a.arm_hidden,
+            a.arm_layers,
+            a.synth_hidden,
+            self.weight_bytes,
+            self.latent_bytes,
+            self.escape_bytes,
         )
 
     @classmethod
@@ -52,8 +61,20 @@ class Header:
             )
         if len(data) < HEADER_SIZE:
             raise BitstreamError("truncated header")
-        (_, _, width, height, channels, levels, arm_hidden, arm_layers, synth_hidden,
-         weight_bytes, latent_bytes, escape_bytes) = _LAYOUT.unpack_from(data)
+        (
+            _,
+            _,
+            width,
+            height,
+            channels,
+            levels,
+            arm_hidden,
+            arm_layers,
+            synth_hidden,
+            weight_bytes,
+            latent_bytes,
+            escape_bytes,
+        ) = _LAYOUT.unpack_from(data)
         if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
             raise BitstreamError(
                 f"declared size {width}x{height} outside 1..{MAX_DIMENSION} per side"

@@ -29,7 +29,9 @@ from lnic.bitstream.bits import (
     read_exp_golomb,
     write_exp_golomb,
 )
-from lnic.bitstream.format import (
+from lnic.bitstream.prob_table import bits_table, probability_table
+from lnic.errors import BitstreamError
+from lnic.format import (
     ARM_ACT_CLAMP,
     ARM_ACT_FRAC_BITS,
     ARM_CONTEXT,
@@ -44,8 +46,6 @@ from lnic.bitstream.format import (
     SYMBOL_ORDER,
     SYMBOL_RADIUS,
 )
-from lnic.bitstream.prob_table import bits_table, probability_table
-from lnic.errors import BitstreamError
 from lnic.model.arm import arm_integer, gather_context, table_indices
 from lnic.model.quantized import QuantizedLinear, integer_linear
 
@@ -220,8 +220,9 @@ MAX_CHECKED = 1 << 16
 """Latents whose ARM output :func:`_clamps_did_not_bite` recomputes at most (else: decode again)."""
 
 
-def _clamps_did_not_bite(arm: list[QuantizedLinear], plan: ArmPlan, grids: list[np.ndarray]
-                         ) -> bool:
+def _clamps_did_not_bite(
+    arm: list[QuantizedLinear], plan: ArmPlan, grids: list[np.ndarray]
+) -> bool:
     """After a pass without the ARM's clamps: did none of them bite after all?
 
     A clamp can only bite for a latent with an ARM input above the largest magnitude ``m`` for
@@ -244,8 +245,9 @@ def _clamps_did_not_bite(arm: list[QuantizedLinear], plan: ArmPlan, grids: list[
             parents = np.argwhere(np.abs(grids[k + 1]) > lo)
             cells.append(2 * parents[:, None, :] + np.array([[0, 0], [0, 1], [1, 0], [1, 1]]))
         cells = np.concatenate([c.reshape(-1, 2) for c in cells])
-        cells = cells[(cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0)
-                      & (cells[:, 1] < w)]
+        cells = cells[
+            (cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)
+        ]
         cells = np.unique(cells, axis=0)
         if len(cells) > MAX_CHECKED:
             return False
@@ -388,8 +390,10 @@ def _output_matrix(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 
 def _window_shape() -> tuple[int, int, int]:
-    need = {dy: [dx for d, dx in ARM_CONTEXT if d == dy] + ([0] if dy == 0 else [])
-            for dy in (-2, -1, 0)}
+    need = {
+        dy: [dx for d, dx in ARM_CONTEXT if d == dy] + ([0] if dy == 0 else [])
+        for dy in (-2, -1, 0)
+    }
     best = None
     for c in range(-4, 5):
         lo = min(min(v) - c * dy for dy, v in need.items() if v)
@@ -410,10 +414,12 @@ _T_BACK = max(max(dx + _S * dy for dy, dx in _WINDOW_CELLS) + 1, _S)
 _Y_PAD = 2  # rows y = -2, -1 above the grid
 _Y_SPARE = 1  # row y = h below it: children of an odd-height grid's last coarser row
 _X_PAD = max(abs(dx) for _, dx in _WINDOW_CELLS)  # raster layout: columns either side
-_MU_Q_MAX = ((ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
-             >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
-_MU_Q_MIN = ((-ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1)))
-             >> (ARM_ACT_FRAC_BITS - MU_FRAC_BITS))
+_MU_Q_MAX = (ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1))) >> (
+    ARM_ACT_FRAC_BITS - MU_FRAC_BITS
+)
+_MU_Q_MIN = (-ARM_ACT_CLAMP + (1 << (ARM_ACT_FRAC_BITS - MU_FRAC_BITS - 1))) >> (
+    ARM_ACT_FRAC_BITS - MU_FRAC_BITS
+)
 _OUT_LO = np.array([_MU_Q_MIN, _MU_Q_MIN >> MU_FRAC_BITS, 0.0])
 _OUT_HI = np.array([_MU_Q_MAX, _MU_Q_MAX >> MU_FRAC_BITS, N_SCALES - 1.0])
 # row of coder_table() = scale_idx * 16 + (mu_q & 15) = out0 - 16 out1 + 16 out2
@@ -468,8 +474,10 @@ def _make_grids(shapes: list[tuple[int, int]]) -> list:
     sizes = [_WaveGrid.size(h, w) if ok else 0 for (h, w), ok in zip(shapes, wave)]
     storage = np.zeros(sum(sizes))
     bases = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
-    return [_WaveGrid(h, w, storage, base) if ok else _RasterGrid(h, w)
-            for (h, w), ok, base in zip(shapes, wave, bases)]
+    return [
+        _WaveGrid(h, w, storage, base) if ok else _RasterGrid(h, w)
+        for (h, w), ok, base in zip(shapes, wave, bases)
+    ]
 
 
 def _wave_layout_fits(h: int, w: int) -> bool:
@@ -502,8 +510,10 @@ class _WaveGrid:
         # + (dy + 2)((S + _C) hs + 1) + j hs + i
         s = self.buf.strides[0]
         self.windows = np.lib.stride_tricks.as_strided(
-            self.buf, shape=(self.n_fronts * hs, 3, _COLS, h),
-            strides=(s, ((_S + _C) * hs + 1) * s, hs * s, s), writeable=False,
+            self.buf,
+            shape=(self.n_fronts * hs, 3, _COLS, h),
+            strides=(s, ((_S + _C) * hs + 1) * s, hs * s, s),
+            writeable=False,
         )
         self.y0, self.n = _fronts(h, w)
 
@@ -520,7 +530,8 @@ class _WaveGrid:
         """The grid as an (h, w) view: cell (y, x) is at (x + S y, y)."""
         s = self.buf.strides[0]
         return np.lib.stride_tricks.as_strided(
-            self.buf[self.cell(0, 0) :], shape=(self.h, self.w),
+            self.buf[self.cell(0, 0) :],
+            shape=(self.h, self.w),
             strides=((_S * self.hs + 1) * s, self.hs * s),
         )
 
@@ -543,8 +554,9 @@ class _RasterGrid:
         return (y + _Y_PAD) * self.pw + t - _S * y + _X_PAD
 
     def raster_view(self) -> np.ndarray:
-        return self.buf[_Y_PAD * self.pw : (self.h + _Y_PAD) * self.pw].reshape(
-            self.h, self.pw)[:, _X_PAD : self.w + _X_PAD]
+        return self.buf[_Y_PAD * self.pw : (self.h + _Y_PAD) * self.pw].reshape(self.h, self.pw)[
+            :, _X_PAD : self.w + _X_PAD
+        ]
 
 
 def _flushes(coarse, fine) -> list[tuple[int, object]]:
@@ -566,11 +578,13 @@ def _flushes(coarse, fine) -> list[tuple[int, object]]:
         if coarse.wave and fine.wave:
             s = fine.buf.strides[0]
             dst = np.lib.stride_tricks.as_strided(
-                fine.buf[fine.cell(2 * t0, 0) :], shape=(t1 - t0, 2, 2, coarse.h),
+                fine.buf[fine.cell(2 * t0, 0) :],
+                shape=(t1 - t0, 2, 2, coarse.h),
                 strides=(2 * fine.hs * s, (_S * fine.hs + 1) * s, fine.hs * s, 2 * s),
             )
             src = np.lib.stride_tricks.as_strided(
-                coarse.buf[coarse.cell(t0, 0) :], shape=(t1 - t0, 1, 1, coarse.h),
+                coarse.buf[coarse.cell(t0, 0) :],
+                shape=(t1 - t0, 1, 1, coarse.h),
                 strides=(coarse.hs * s, 0, 0, s),
             )
             # children at x = w do not exist (odd widths): their cells are context of their
@@ -585,8 +599,9 @@ def _flushes(coarse, fine) -> list[tuple[int, object]]:
                     edge[...] = 0.0
         else:
             t = np.concatenate([np.full(n, tc) for tc, n in zip(range(t0, t1), coarse.n[t0:t1])])
-            y = np.concatenate([np.arange(a, a + n) for a, n in zip(coarse.y0[t0:t1],
-                                                                    coarse.n[t0:t1])])
+            y = np.concatenate(
+                [np.arange(a, a + n) for a, n in zip(coarse.y0[t0:t1], coarse.n[t0:t1])]
+            )
             x = t - _S * y
             src_cells, dst_cells = [], []
             for i in (0, 1):
@@ -599,6 +614,7 @@ def _flushes(coarse, fine) -> list[tuple[int, object]]:
 
             def copy(src_idx=src_idx, dst_idx=dst_idx) -> None:
                 fine.buf[dst_idx] = coarse.buf[src_idx]
+
         out.append((t1, copy))
     return out
 
@@ -621,8 +637,9 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: boo
         lens[steps] += g.n[t]
         n, y0 = g.n[t], g.y0[t]
         anchor = (t * g.hs + y0).tolist() if g.wave else [-1] * len(t)
-        for step, *seg in zip(steps.tolist(), t.tolist(), anchor, g.cell(t, y0).tolist(),
-                              n.tolist(), offs.tolist()):
+        for step, *seg in zip(
+            steps.tolist(), t.tolist(), anchor, g.cell(t, y0).tolist(), n.tolist(), offs.tolist()
+        ):
             segs[step].append((g, *seg))
     # ... and the copies of coarser values into their children's cells to do before it
     flushes: list[list] = [[] for _ in range(n_steps + 1)]
@@ -644,19 +661,30 @@ def _decode_all(decoder, escapes: bytes, plan: ArmPlan, grids: list, clamps: boo
     from lnic.bitstream import arm_kernels  # (imports numba: only when decoding)
 
     if arm_kernels.AVAILABLE:
-        codes_left = _compiled_loop(decoder, reader, codes_left, unchecked, plan, schedule,
-                                    int(lens.max()), clamps, grids)
+        codes_left = _compiled_loop(
+            decoder, reader, codes_left, unchecked, plan, schedule, int(lens.max()), clamps, grids
+        )
     else:
-        codes_left = _numpy_loop(decoder, reader, codes_left, unchecked, plan, schedule,
-                                 int(lens.max()), clamps)
+        codes_left = _numpy_loop(
+            decoder, reader, codes_left, unchecked, plan, schedule, int(lens.max()), clamps
+        )
     for copy in last_flushes:
         copy()
     if unchecked and np.concatenate(unchecked).max() >= ESCAPE_SYMBOL:
         raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
 
 
-def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list, plan: ArmPlan,
-                   schedule: list, max_n: int, clamps: bool, grids: list) -> int:
+def _compiled_loop(
+    decoder,
+    reader: BitReader,
+    codes_left: int,
+    unchecked: list,
+    plan: ArmPlan,
+    schedule: list,
+    max_n: int,
+    clamps: bool,
+    grids: list,
+) -> int:
     """The decoding loop with two compiled calls per step (:mod:`lnic.bitstream.arm_kernels`):
     the ARM with its context gathering and table rows, then the store of the decoded latents.
     Returns the escape codes left unread."""
@@ -677,8 +705,11 @@ def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list,
     steps = []
     for flush, n, seg in schedule:
         segs = [seg] if type(seg) is tuple else seg
-        wave = [(g.base + anchor, g.hs, m, off, g.base + cell)
-                for g, t, anchor, cell, m, off in segs if anchor >= 0]
+        wave = [
+            (g.base + anchor, g.hs, m, off, g.base + cell)
+            for g, t, anchor, cell, m, off in segs
+            if anchor >= 0
+        ]
         raster = [(g, t, m, off) for g, t, anchor, _, m, off in segs if anchor < 0]
         steps.append((flush, n, np.array(wave, dtype=np.int64).reshape(-1, 5), raster, segs))
 
@@ -695,8 +726,24 @@ def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list,
             x = x_buf[: (_WINDOW + 1) * n].reshape(_WINDOW + 1, n)
             for g, t, m, off in raster:
                 x[:-1, off : off + m] = g.buf[_raster_window(g, t)]
-        if not arm_step(storage, seg_table, n, cols, row_step, x_buf, hidden_layers, scratch,
-                        out_layer, o_buf, lo, hi, hidden_max, row_vec, table, prob_buf):
+        if not arm_step(
+            storage,
+            seg_table,
+            n,
+            cols,
+            row_step,
+            x_buf,
+            hidden_layers,
+            scratch,
+            out_layer,
+            o_buf,
+            lo,
+            hi,
+            hidden_max,
+            row_vec,
+            table,
+            prob_buf,
+        ):
             raise BitstreamError("corrupt latent section (entropy model out of range)")
         try:
             sym = decode(model, prob_buf[: n_sym * n].reshape(n, n_sym))
@@ -705,7 +752,8 @@ def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list,
         top = store_step(sym, residual, o_buf, n, storage, seg_table)
         for g, t, m, off in raster:
             g.buf[g.cell(t, np.arange(g.y0[t], g.y0[t] + m))] = (
-                residual[sym[off : off + m]] + o_buf[n + off : n + off + m])
+                residual[sym[off : off + m]] + o_buf[n + off : n + off + m]
+            )
         if codes_left:
             if top >= esc:
                 codes_left -= _read_escapes(reader, sym, segs)
@@ -714,8 +762,16 @@ def _compiled_loop(decoder, reader: BitReader, codes_left: int, unchecked: list,
     return codes_left
 
 
-def _numpy_loop(decoder, reader: BitReader, codes_left: int, unchecked: list, plan: ArmPlan,
-                schedule: list, max_n: int, clamps: bool) -> int:
+def _numpy_loop(
+    decoder,
+    reader: BitReader,
+    codes_left: int,
+    unchecked: list,
+    plan: ArmPlan,
+    schedule: list,
+    max_n: int,
+    clamps: bool,
+) -> int:
     """The decoding loop with numpy calls (used when numba is unavailable); returns the escape
     codes left unread. Same results as :func:`_compiled_loop`."""
     hidden_layers, out_layer, lo, hi = plan.layers[:-1], plan.layers[-1], plan.lo, plan.hi
@@ -727,8 +783,9 @@ def _numpy_loop(decoder, reader: BitReader, codes_left: int, unchecked: list, pl
     views: dict[int, tuple] = {}
 
     def views_for(n: int) -> tuple:
-        hidden = [sc[: m.shape[0] * n].reshape(m.shape[0], n)
-                  for m, sc in zip(hidden_layers, scratch)]
+        hidden = [
+            sc[: m.shape[0] * n].reshape(m.shape[0], n) for m, sc in zip(hidden_layers, scratch)
+        ]
         o = out_buf[: 3 * n].reshape(3, n)
         v = (ctx[:, :n], ctx_window[:, :, :n], hidden, (hidden * 2)[1], o, o[1], o[2])
         views[n] = v
@@ -793,7 +850,8 @@ def _numpy_loop(decoder, reader: BitReader, codes_left: int, unchecked: list, pl
                     add(r[off : off + m], o1[off : off + m], out=g.buf[cell : cell + m])
                 else:
                     g.buf[g.cell(t, np.arange(g.y0[t], g.y0[t] + m))] = (
-                        r[off : off + m] + o1[off : off + m])
+                        r[off : off + m] + o1[off : off + m]
+                    )
         if codes_left:
             if sym.max() >= esc:
                 codes_left -= _read_escapes(reader, sym, [seg] if single else seg)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lnic.bitstream.format import (
+from lnic.format import (
     LOG_SCALE_MIN,
     LOG_SCALE_STEP_BITS,
     MU_FRAC_BITS,

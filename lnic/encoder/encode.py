@@ -80,8 +80,9 @@ QUANTIZATION_LOSS_WARN_DB = 0.5
 weights span ranges that one power-of-two step cannot serve)."""
 
 
-def _report_weight_quantization(model: OverfittedCodec, grids: list[np.ndarray],
-                                target: np.ndarray, decoded: np.ndarray) -> None:
+def _report_weight_quantization(
+    model: OverfittedCodec, grids: list[np.ndarray], target: np.ndarray, decoded: np.ndarray
+) -> None:
     """Log the PSNR of the float networks on the rounded latents next to the file's."""
     with torch.no_grad():
         rounded = [torch.from_numpy(g.astype(np.float32)) for g in grids]

@@ -97,9 +97,12 @@ class Preset:
         if self.reference_pixels is None or pixels >= self.reference_pixels:
             return self
         factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
-        return replace(self, noise_steps=round(self.noise_steps * factor),
-                       ste_steps=round(self.ste_steps * factor),
-                       coarse_steps=round(self.coarse_steps * factor))
+        return replace(
+            self,
+            noise_steps=round(self.noise_steps * factor),
+            ste_steps=round(self.ste_steps * factor),
+            coarse_steps=round(self.coarse_steps * factor),
+        )
 
 
 KODAK_PIXELS = 768 * 512

@@ -15,7 +15,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from lnic.bitstream.format import (
+from lnic.bitstream.latent_coding import latent_bits
+from lnic.bitstream.weights import module_bits
+from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.format import (
     ARM_ACT_FRAC_BITS,
     ARM_WEIGHT_CLAMP,
     LATENT_CLAMP,
@@ -23,9 +26,6 @@ from lnic.bitstream.format import (
     WEIGHT_STEP_EXP_MAX,
     WEIGHT_STEP_EXP_MIN,
 )
-from lnic.bitstream.latent_coding import latent_bits
-from lnic.bitstream.weights import module_bits
-from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.model.quantized import QuantizedLinear
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,12 @@ def _float_layers(model: OverfittedCodec) -> list[list[tuple[np.ndarray, np.ndar
     return [
         [wb(layer.weight, layer.bias) for layer in model.arm.linears()],
         [wb(model.upsampler.taps, None), wb(model.upsampler.pre, None)],
-        [(w1, b1), (w2, b2),
-         wb(s.conv_a.weight, s.conv_a.bias), wb(s.conv_b.weight, s.conv_b.bias)],
+        [
+            (w1, b1),
+            (w2, b2),
+            wb(s.conv_a.weight, s.conv_a.bias),
+            wb(s.conv_b.weight, s.conv_b.bias),
+        ],
     ]
 
 
@@ -161,6 +165,11 @@ def quantize_networks(
 
     for index in (2, 1):
         modules[index], c = _search(layers[index], SYNTH_FRAC_BITS, rd_cost(index))
-        log.info("module %d: e_w=%d e_b=%d cost %.6g", index, modules[index][0].e_w,
-                 modules[index][0].e_b, c)
+        log.info(
+            "module %d: e_w=%d e_b=%d cost %.6g",
+            index,
+            modules[index][0].e_w,
+            modules[index][0].e_b,
+            c,
+        )
     return modules

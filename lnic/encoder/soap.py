@@ -26,10 +26,25 @@ import torch
 class Soap(torch.optim.Optimizer):
     """SOAP with Adam moments; ``lr`` and ``betas`` as in Adam, ``shampoo_beta`` for L and R."""
 
-    def __init__(self, params, lr: float = 1e-2, betas: tuple[float, float] = (0.9, 0.95),
-                 eps: float = 1e-8, shampoo_beta: float = 0.95, precondition_every: int = 10):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, shampoo_beta=shampoo_beta,
-                                      precondition_every=precondition_every))
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        betas: tuple[float, float] = (0.9, 0.95),
+        eps: float = 1e-8,
+        shampoo_beta: float = 0.95,
+        precondition_every: int = 10,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=betas,
+                eps=eps,
+                shampoo_beta=shampoo_beta,
+                precondition_every=precondition_every,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - torch's interface

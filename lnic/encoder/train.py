@@ -26,8 +26,9 @@ def soft_round(x: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
     return m + 0.5 * torch.tanh(r / temperature) / torch.tanh(0.5 / temperature)
 
 
-def proxy(g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor,
-          gaussian: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def proxy(
+    g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor, gaussian: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The noise phase's stand-in for rounding ``g``: (what the rate sees, what the synthesis sees).
 
     ``gaussian``: both see ``soft_round(soft_round(g) + n)`` with Gaussian ``n`` of std
@@ -123,12 +124,23 @@ def fit(
         half = coarse.coarse_model(model)
         # The half image's grids carry the same bits over a quarter of the pixels: lambda / 4
         # keeps the full image's trade-off between those bits and the squared error.
-        stage = replace(preset, noise_steps=preset.coarse_steps, ste_steps=0, coarse_steps=0,
-                        reference_pixels=None)
+        stage = replace(
+            preset,
+            noise_steps=preset.coarse_steps,
+            ste_steps=0,
+            coarse_steps=0,
+            reference_pixels=None,
+        )
         cost = preset.coarse_steps * coarse.STEP_COST
         mid = span[0] + (span[1] - span[0]) * cost / (cost + preset.noise_steps)
-        fit(half, coarse.half_resolution(target), lmbda / 4, stage,
-            None if progress is None else lambda s, _, st: progress(s, total, st), (span[0], mid))
+        fit(
+            half,
+            coarse.half_resolution(target),
+            lmbda / 4,
+            stage,
+            None if progress is None else lambda s, _, st: progress(s, total, st),
+            (span[0], mid),
+        )
         span = (mid, span[1])
         coarse.transfer(half, model)
     step_fn = _step_function(preset)
@@ -137,26 +149,39 @@ def fit(
     net_scale = (preset.net_lr or preset.lr) / preset.lr
     latent_groups = [{"params": list(model.latents.grids), "scale": 1.0}]
     if preset.latent_step_lr:
-        latent_groups.append({"params": [model.latents.log_steps],
-                              "scale": preset.latent_step_lr / preset.lr})
+        latent_groups.append(
+            {"params": [model.latents.log_steps], "scale": preset.latent_step_lr / preset.lr}
+        )
     else:
         model.latents.log_steps.requires_grad_(False)
     net_groups = [
-        {"params": [*model.upsampler.parameters(), *model.synthesis.parameters()],
-         "scale": net_scale},
-        {"params": list(model.arm.parameters()),
-         "scale": (preset.arm_lr or preset.net_lr or preset.lr) / preset.lr},
+        {
+            "params": [*model.upsampler.parameters(), *model.synthesis.parameters()],
+            "scale": net_scale,
+        },
+        {
+            "params": list(model.arm.parameters()),
+            "scale": (preset.arm_lr or preset.net_lr or preset.lr) / preset.lr,
+        },
     ]
     betas = (0.9, preset.beta2)
     if preset.net_optimizer == "soap":
         optimizers = [
-            torch.optim.Adam(latent_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps,
-                             fused=True),
+            torch.optim.Adam(
+                latent_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps, fused=True
+            ),
             Soap(net_groups, lr=preset.lr, betas=betas, eps=preset.adam_eps),
         ]
     else:
-        optimizers = [torch.optim.Adam(latent_groups + net_groups, lr=preset.lr, betas=betas,
-                                       eps=preset.adam_eps, fused=True)]
+        optimizers = [
+            torch.optim.Adam(
+                latent_groups + net_groups,
+                lr=preset.lr,
+                betas=betas,
+                eps=preset.adam_eps,
+                fused=True,
+            )
+        ]
     groups = [g for o in optimizers for g in o.param_groups]
     best: tuple[float, list[torch.Tensor]] | None = None
     stats: dict[str, float] = {}
@@ -201,7 +226,9 @@ def fit(
             for p, b in zip(params, best[1]):
                 p.copy_(b)
     if preset.latent_step_lr:
-        log.info("latent quantization steps: %s",
-                 " ".join(f"{v:.3f}" for v in model.latents.steps().tolist()))
+        log.info(
+            "latent quantization steps: %s",
+            " ".join(f"{v:.3f}" for v in model.latents.steps().tolist()),
+        )
     model.fold_latent_steps()
     return stats

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lnic.bitstream.format import (
+from lnic.format import (
     ARM_ACT_CLAMP,
     ARM_ACT_FRAC_BITS,
     ARM_CONTEXT,

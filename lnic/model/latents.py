@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from lnic.bitstream.format import MAX_LEVELS, MIN_COARSEST_SIDE
+from lnic.format import MAX_LEVELS, MIN_COARSEST_SIDE
 
 
 def num_levels(height: int, width: int) -> int:

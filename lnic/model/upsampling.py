@@ -77,8 +77,9 @@ def _round_shift(acc: np.ndarray, e: int) -> np.ndarray:
     return np.floor((acc + 2.0 ** (e - 1)) * 2.0**-e)
 
 
-def prefilter_integer(grids: list[np.ndarray], pre: np.ndarray, e: int, frac: int,
-                      clamp: int) -> list[np.ndarray]:
+def prefilter_integer(
+    grids: list[np.ndarray], pre: np.ndarray, e: int, frac: int, clamp: int
+) -> list[np.ndarray]:
     """Exact integer pre-filter: every grid in fixed point (``frac`` fractional bits), filtered by
     its integer taps ``pre[k]`` (value * 2**e), rounded and clamped after each axis."""
     out = []

@@ -35,8 +35,14 @@ def pixel_hash(image: np.ndarray) -> str:
     return hashlib.sha256(header + b":" + np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
-def synthetic_bitstream(height: int = 37, width: int = 40, channels: int = 1, seed: int = 2024,
-                        spread: float = 6.0, check: bool = True) -> bytes:
+def synthetic_bitstream(
+    height: int = 37,
+    width: int = 40,
+    channels: int = 1,
+    seed: int = 2024,
+    spread: float = 6.0,
+    check: bool = True,
+) -> bytes:
     """Random integer networks + latents (with escapes) packed as a valid .lnic file.
 
     The defaults make ``golden_synthetic.lnic``; other sizes serve the determinism test and the
@@ -55,9 +61,12 @@ def synthetic_bitstream(height: int = 37, width: int = 40, channels: int = 1, se
     shapes = grid_shapes(height, width, arch.levels)
 
     def module(shapes_, e_w, e_b, scale):
-        return [QuantizedLinear(rng.integers(-scale, scale + 1, ws),
-                                rng.integers(-scale, scale + 1, bs), e_w, e_b)
-                for ws, bs in shapes_]
+        return [
+            QuantizedLinear(
+                rng.integers(-scale, scale + 1, ws), rng.integers(-scale, scale + 1, bs), e_w, e_b
+            )
+            for ws, bs in shapes_
+        ]
 
     arm_s, up_s, synth_s = arch.module_shapes()
     arm = module(arm_s, 8, 6, 300)
@@ -65,8 +74,10 @@ def synthetic_bitstream(height: int = 37, width: int = 40, channels: int = 1, se
     taps = np.array([[-6, -18, 58, 222]] * n_up) + rng.integers(-4, 5, (n_up, 4))
     # pre-filters of unit gain (180 + 2 (40 - 8 + 6) = 256 = 2^8), each grid's a little different
     pre = np.array([[180, 40, -8, 6]] * arch.levels) + rng.integers(-4, 5, (arch.levels, 4))
-    up = [QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0),
-          QuantizedLinear(pre, np.zeros(0, dtype=np.int64), 8, 0)]
+    up = [
+        QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0),
+        QuantizedLinear(pre, np.zeros(0, dtype=np.int64), 8, 0),
+    ]
     synth = module(synth_s, 12, 13, 250)
     synth[1].bias[:] = 1 << 12  # output around mid-grey (0.5)
     grids = [np.round(rng.laplace(0, spread, s)) for s in shapes]
@@ -96,11 +107,11 @@ def main() -> int:
     (HERE / "golden.lnic").write_bytes(result.bitstream)
     decoded = lnic.decode(result.bitstream)
     print(f"golden.lnic: {len(result.bitstream)} bytes, PSNR {result.psnr_rgb:.2f} dB")
-    print(f"GOLDEN_PIXELS_SHA256 = \"{pixel_hash(decoded)}\"")
+    print(f'GOLDEN_PIXELS_SHA256 = "{pixel_hash(decoded)}"')
     data = synthetic_bitstream()
     (HERE / "golden_synthetic.lnic").write_bytes(data)
     print(f"golden_synthetic.lnic: {len(data)} bytes")
-    print(f"SYNTHETIC_PIXELS_SHA256 = \"{pixel_hash(lnic.decode(data))}\"")
+    print(f'SYNTHETIC_PIXELS_SHA256 = "{pixel_hash(lnic.decode(data))}"')
     return 0
 
 

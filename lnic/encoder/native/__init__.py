@@ -42,10 +42,40 @@ def library() -> ctypes.CDLL | None:
     lib.arm_rate_forward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, ptr, i]
     lib.arm_rate_backward.argtypes = [ptr, ptr, lng, i, i, ptr, f, f, f, ptr, ptr, ptr, i]
     lib.arm_rate_grids_forward.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, ptr, i]
-    lib.arm_rate_grids_backward.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, f, ptr, ptr,
-                                            ptr, i]
-    lib.arm_rate_grids_backward_fused.argtypes = [ptr, ptr, i, ptr, i, lng, i, ptr, f, f, f, ptr,
-                                                  ptr, ptr, i]
+    lib.arm_rate_grids_backward.argtypes = [
+        ptr,
+        ptr,
+        i,
+        ptr,
+        i,
+        lng,
+        i,
+        ptr,
+        f,
+        f,
+        f,
+        ptr,
+        ptr,
+        ptr,
+        i,
+    ]
+    lib.arm_rate_grids_backward_fused.argtypes = [
+        ptr,
+        ptr,
+        i,
+        ptr,
+        i,
+        lng,
+        i,
+        ptr,
+        f,
+        f,
+        f,
+        ptr,
+        ptr,
+        ptr,
+        i,
+    ]
     lib.arm_rate_grids_backward_fused.restype = i
     lib.gauss_fill.argtypes = [ptr, lng, ctypes.c_ulonglong, f, i]
     lib.mlp2_forward.argtypes = [ptr, lng, i, i, i, ptr, ptr, i]
@@ -60,11 +90,24 @@ def library() -> ctypes.CDLL | None:
     lib.proxy_backward.argtypes = [ptr, ptr, lng, f, ptr, ptr, i]
     lib.context_forward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
     lib.context_backward.argtypes = [ptr, ptr, i, ptr, i, ptr, lng, i]
-    for fn in (lib.arm_rate_forward, lib.arm_rate_backward, lib.arm_rate_grids_forward,
-               lib.arm_rate_grids_backward, lib.mlp2_forward, lib.mlp2_backward,
-               lib.resconv_forward, lib.resconv_backward, lib.up_forward, lib.up_backward,
-               lib.pre_forward, lib.pre_backward,
-               lib.proxy_forward, lib.proxy_backward, lib.context_forward, lib.context_backward,
-               lib.gauss_fill):
+    for fn in (
+        lib.arm_rate_forward,
+        lib.arm_rate_backward,
+        lib.arm_rate_grids_forward,
+        lib.arm_rate_grids_backward,
+        lib.mlp2_forward,
+        lib.mlp2_backward,
+        lib.resconv_forward,
+        lib.resconv_backward,
+        lib.up_forward,
+        lib.up_backward,
+        lib.pre_forward,
+        lib.pre_backward,
+        lib.proxy_forward,
+        lib.proxy_backward,
+        lib.context_forward,
+        lib.context_backward,
+        lib.gauss_fill,
+    ):
         fn.restype = None
     return lib

@@ -55,12 +55,20 @@ def build() -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             out = Path(tmp) / path.name
-            subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(out), "-lm"], check=True,
-                           capture_output=True, timeout=COMPILE_TIMEOUT_S)
+            subprocess.run(
+                [compiler, *FLAGS, str(SOURCE), "-o", str(out), "-lm"],
+                check=True,
+                capture_output=True,
+                timeout=COMPILE_TIMEOUT_S,
+            )
             os.replace(out, path)
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        log.warning("could not build the native training kernels (%s %s): the encoder uses its "
-                    "torch kernels", exc, detail.decode(errors="replace")[:500])
+        log.warning(
+            "could not build the native training kernels (%s %s): the encoder uses its "
+            "torch kernels",
+            exc,
+            detail.decode(errors="replace")[:500],
+        )
         return None
     return path

@@ -6,8 +6,8 @@ import ctypes
 
 import torch
 
-from lnic.bitstream.format import ARM_CONTEXT
 from lnic.encoder.native import library
+from lnic.format import ARM_CONTEXT
 
 NCHUNK = 64
 """Chunks of the weight-gradient sums (``NCHUNK`` in kernels.c)."""
@@ -29,7 +29,8 @@ def _call(kernel: str, *args) -> int | None:
     """Call ``kernel`` of the library: tensors go as data pointers (``None`` as NULL), numbers as
     they are, and the process's thread count is appended (every kernel's last argument)."""
     return getattr(library(), kernel)(
-        *(_ptr(a) if isinstance(a, torch.Tensor) else a for a in args), torch.get_num_threads())
+        *(_ptr(a) if isinstance(a, torch.Tensor) else a for a in args), torch.get_num_threads()
+    )
 
 
 def _run(kernel: str, *args) -> None:
@@ -78,8 +79,21 @@ class ArmRate(torch.autograd.Function):
         g_context = torch.empty_like(context)
         g_x = torch.empty_like(x)
         chunks = torch.empty(NCHUNK, packed.numel())
-        _run("arm_rate_backward", context, x, n, k, hidden, packed, ls_min, ls_max, float(grad),
-             g_context, g_x, chunks)
+        _run(
+            "arm_rate_backward",
+            context,
+            x,
+            n,
+            k,
+            hidden,
+            packed,
+            ls_min,
+            ls_max,
+            float(grad),
+            g_context,
+            g_x,
+            chunks,
+        )
         return (g_context, g_x, None, None, *_unpack(chunks.sum(0), shapes))
 
 
@@ -107,8 +121,20 @@ class ArmRateGrids(torch.autograd.Function):
         hidden = params[0].shape[0]
         packed = _pack(params)
         chunks = torch.empty(NCHUNK, dtype=torch.float64)
-        _run("arm_rate_grids_forward", flat, dims, len(shapes), _CONTEXT_OFFSETS,
-             len(ARM_CONTEXT), flat.numel(), hidden, packed, ls_min, ls_max, chunks)
+        _run(
+            "arm_rate_grids_forward",
+            flat,
+            dims,
+            len(shapes),
+            _CONTEXT_OFFSETS,
+            len(ARM_CONTEXT),
+            flat.numel(),
+            hidden,
+            packed,
+            ls_min,
+            ls_max,
+            chunks,
+        )
         ctx.save_for_backward(flat, packed)
         ctx.meta = (dims, len(shapes), ls_min, ls_max, hidden, [p.shape for p in params])
         return chunks.sum().to(torch.float32)
@@ -120,15 +146,34 @@ class ArmRateGrids(torch.autograd.Function):
         n = flat.numel()
         chunks = torch.empty(NCHUNK, packed.numel())
         g_flat = torch.empty_like(flat)
-        args = (flat, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), n, hidden, packed, ls_min,
-                ls_max, float(grad))
+        args = (
+            flat,
+            dims,
+            levels,
+            _CONTEXT_OFFSETS,
+            len(ARM_CONTEXT),
+            n,
+            hidden,
+            packed,
+            ls_min,
+            ls_max,
+            float(grad),
+        )
         if _call("arm_rate_grids_backward_fused", *args, g_flat, torch.empty_like(flat), chunks):
             return (g_flat, None, None, None, *_unpack(chunks.sum(0), shapes))
         g_context = flat.new_empty(len(ARM_CONTEXT) + 1, n)
         g_x = torch.empty_like(flat)
         _run("arm_rate_grids_backward", *args, g_context, g_x, chunks)
-        _run("context_backward", g_context, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT),
-             g_flat, n)
+        _run(
+            "context_backward",
+            g_context,
+            dims,
+            levels,
+            _CONTEXT_OFFSETS,
+            len(ARM_CONTEXT),
+            g_flat,
+            n,
+        )
         return (g_flat.add_(g_x), None, None, None, *_unpack(chunks.sum(0), shapes))
 
 
@@ -170,8 +215,17 @@ class ResidualConv3x3(torch.autograd.Function):
         y = y.contiguous()
         c, h, w = y.shape
         out = torch.empty_like(y)
-        _run("resconv_forward", y, h, w, c, weight.detach().contiguous(),
-             bias.detach().contiguous(), int(relu), out)
+        _run(
+            "resconv_forward",
+            y,
+            h,
+            w,
+            c,
+            weight.detach().contiguous(),
+            bias.detach().contiguous(),
+            int(relu),
+            out,
+        )
         ctx.save_for_backward(y, weight)
         ctx.relu = relu
         return out
@@ -184,8 +238,19 @@ class ResidualConv3x3(torch.autograd.Function):
         g_y = torch.empty_like(y)
         pad = y.new_empty(c, h + 2, w + 2)
         chunks = y.new_empty(NCHUNK, c * c * 9 + c)
-        _run("resconv_backward", y, h, w, c, weight.detach().contiguous(), int(ctx.relu), grad,
-             g_y, pad, chunks)
+        _run(
+            "resconv_backward",
+            y,
+            h,
+            w,
+            c,
+            weight.detach().contiguous(),
+            int(ctx.relu),
+            grad,
+            g_y,
+            pad,
+            chunks,
+        )
         total = chunks.sum(0)
         return g_y, total[: c * c * 9].view_as(weight), total[c * c * 9 :], None
 
@@ -357,8 +422,16 @@ class CausalContextFlat(torch.autograd.Function):
         flat = flat.contiguous()
         dims = torch.tensor([d for s in shapes for d in s], dtype=torch.int64)
         out = flat.new_empty(len(ARM_CONTEXT) + 1, flat.numel())
-        _run("context_forward", flat, dims, len(shapes), _CONTEXT_OFFSETS, len(ARM_CONTEXT), out,
-             flat.numel())
+        _run(
+            "context_forward",
+            flat,
+            dims,
+            len(shapes),
+            _CONTEXT_OFFSETS,
+            len(ARM_CONTEXT),
+            out,
+            flat.numel(),
+        )
         ctx.meta = (dims, len(shapes))
         return out
 
@@ -367,15 +440,24 @@ class CausalContextFlat(torch.autograd.Function):
         dims, levels = ctx.meta
         grad = grad.contiguous()
         g_flat = grad.new_empty(grad.shape[1])
-        _run("context_backward", grad, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), g_flat,
-             g_flat.numel())
+        _run(
+            "context_backward",
+            grad,
+            dims,
+            levels,
+            _CONTEXT_OFFSETS,
+            len(ARM_CONTEXT),
+            g_flat,
+            g_flat.numel(),
+        )
         return g_flat, None
 
 
 def usable(*tensors: torch.Tensor) -> bool:
     """Whether the kernels are available and take these tensors (float32 on the CPU)."""
     return library() is not None and all(
-        t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
+        t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors
+    )
 
 
 def fits(n_in: int, hidden: int, n_out: int, *tensors: torch.Tensor) -> bool:

@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lnic.bitstream.format import ARM_CONTEXT
 from lnic.encoder.native.ops import MAX_LEVELS, ArmRateGrids, fits
 from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.mlp import mlp_channels_first
+from lnic.format import ARM_CONTEXT
 from lnic.model.arm import (
     CONTEXT_PAD,
     LOG_SCALE_MAX,
@@ -123,10 +123,15 @@ class Arm(nn.Module):
         the rate run fused; otherwise :meth:`forward_grids` and :func:`laplace_bits`.
         """
         flat = torch.cat([g.reshape(-1) for g in grids])
-        if (native and len(self.hidden) == 2 and len(grids) <= MAX_LEVELS
-                and fits(N_CONTEXT, self.hidden[0].out_features, 2, *grids, *self.parameters())):
+        if (
+            native
+            and len(self.hidden) == 2
+            and len(grids) <= MAX_LEVELS
+            and fits(N_CONTEXT, self.hidden[0].out_features, 2, *grids, *self.parameters())
+        ):
             params = [t for lin in self.linears() for t in (lin.weight, lin.bias)]
-            return ArmRateGrids.apply(flat, [tuple(g.shape) for g in grids], LOG_SCALE_MIN,
-                                      LOG_SCALE_MAX, *params)
+            return ArmRateGrids.apply(
+                flat, [tuple(g.shape) for g in grids], LOG_SCALE_MIN, LOG_SCALE_MAX, *params
+            )
         mu, log_scale = self.forward_grids(grids)
         return laplace_bits(flat, mu, log_scale).sum()

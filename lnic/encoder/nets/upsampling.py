@@ -45,8 +45,9 @@ def prefilter(g: torch.Tensor, taps: torch.Tensor, native: bool = False) -> torc
     return f(f(g, taps, 1), taps, 0)
 
 
-def upsample2(x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int],
-              native: bool = False) -> torch.Tensor:
+def upsample2(
+    x: torch.Tensor, taps: torch.Tensor, shape: tuple[int, int], native: bool = False
+) -> torch.Tensor:
     """Upsample [C, h, w] by 2 in both axes, cropped to ``shape`` (columns first, then rows).
 
     ``native``: with :class:`lnic.encoder.native.ops.UpAxis` (same values).

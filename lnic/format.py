@@ -35,9 +35,18 @@ MIN_COARSEST_SIDE = 4
 
 # --- Autoregressive entropy model (ARM): causal context -------------------------------------
 ARM_CONTEXT: tuple[tuple[int, int], ...] = (
-    (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
-    (-1, -2), (-1, -1), (-1, 0), (-1, 1),
-    (0, -3), (0, -2), (0, -1),
+    (-2, -2),
+    (-2, -1),
+    (-2, 0),
+    (-2, 1),
+    (-2, 2),
+    (-1, -2),
+    (-1, -1),
+    (-1, 0),
+    (-1, 1),
+    (0, -3),
+    (0, -2),
+    (0, -1),
 )
 """(dy, dx) offsets of the already-decoded neighbours in the same grid (outside the grid: 0).
 
