@@ -9,14 +9,8 @@ MAGIC = b"LNIC"
 """First four bytes of every .lnic file."""
 
 FORMAT_VERSION = 3
-"""Format version written in the header; decoders refuse versions they do not know.
-
-Version 2 (decoder speed, issue 5) changed only the latent coding order and the range coder's
-view of the table: the grids are interleaved in one schedule of wavefront steps
-(:data:`GRID_LAG`), the residuals are coded in zigzag symbol order (:data:`SYMBOL_ORDER`) and
-the table rows are handed to the range coder as float32 (docs/format.md). Version 3 adds the
-latent pre-filter: the upsampling module carries a second layer of taps [levels, 4], one
-symmetric 7-tap filter per grid applied before the x2 steps (lnic.model.upsampling)."""
+"""Format version written in the header; decoders refuse versions they do not know. What each
+version changed is in the changelog of ``docs/format.md``."""
 
 MAX_DIMENSION = 16384
 """Largest width or height a decoder accepts (checked before any allocation)."""
@@ -34,26 +28,15 @@ MIN_COARSEST_SIDE = 4
 """The coarsest latent grid keeps at least this many samples along the shorter side."""
 
 # --- Autoregressive entropy model (ARM): causal context -------------------------------------
+# fmt: off
 ARM_CONTEXT: tuple[tuple[int, int], ...] = (
-    (-2, -2),
-    (-2, -1),
-    (-2, 0),
-    (-2, 1),
-    (-2, 2),
-    (-1, -2),
-    (-1, -1),
-    (-1, 0),
-    (-1, 1),
-    (0, -3),
-    (0, -2),
-    (0, -1),
+    (-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2),
+    (-1, -2), (-1, -1), (-1, 0), (-1, 1),
+    (0, -3), (0, -2), (0, -1),
 )
+# fmt: on
 """(dy, dx) offsets of the already-decoded neighbours in the same grid (outside the grid: 0).
-
-Version 1 had (-1, +2) where version 2 has (0, -3): with it, wavefronts had slope 3."""
-
-ARM_INTER_CONTEXT = True
-"""The co-located value of the next coarser grid is one more ARM input (0 for the coarsest)."""
+Every offset has ``dx + 2 dy < 0``, which keeps the wavefront slope at 2."""
 
 ARM_WAVEFRONT_SLOPE = 2
 """Latents with equal ``x + 2*y`` never depend on each other (every context offset has
