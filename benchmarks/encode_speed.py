@@ -3,33 +3,53 @@
     OMP_NUM_THREADS=2 python benchmarks/encode_speed.py --steps-only        # step timings
     python benchmarks/encode_speed.py --image kodim01 --presets fast,default --quality 4
 
-Results are appended to ``benchmarks/encode_speed.json`` (one record per run, with the machine
-and thread count); the rate gap is measured against Cool-chic 5.0's per-image curve at equal
-PSNR (log-rate interpolated over PSNR, piecewise cubic).
+Results are appended to ``benchmarks/encode_speed.json`` (one record per run, with the commit,
+the machine, the thread count and each preset's phases); the rate gap is measured against
+Cool-chic 5.0's per-image curve at equal PSNR (log-rate interpolated over PSNR, piecewise
+cubic). The Kodak images and the anchors are looked up in ``$LNIC_SHARED`` or ``../shared``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from lnic.encoder.presets import Preset
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 OUT = ROOT / "benchmarks" / "encode_speed.json"
 PLOT = OUT.with_suffix(".png")
+
+
+def _shared(folder: Path | None, what: str) -> Path:
+    if folder is None:
+        raise SystemExit(f"{what} not found: put shared/ beside the checkout or set LNIC_SHARED")
+    return folder
 
 
 def _image(name: str) -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.open(SHARED / "datasets" / "kodak" / f"{name}.png").convert("RGB"))
+    from lnic.bench.data import default_dataset_dir
+
+    kodak = _shared(default_dataset_dir(), "the Kodak images")
+    return np.asarray(Image.open(kodak / f"{name}.png").convert("RGB"))
+
+
+def _commit() -> str:
+    """The checkout's commit (``git rev-parse``), ``-dirty`` when ``lnic/`` differs from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "lnic"]).returncode
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def _setup(image: np.ndarray):
@@ -49,10 +69,12 @@ def _setup(image: np.ndarray):
 
 
 def _loss_args():
+    """lambda (quality 4) and the quantization proxy of the default preset's first step."""
     import torch
 
-    # lambda, temperature, hard, noise std, gaussian proxy (the default preset's first step)
-    return (torch.tensor(0.0025), torch.tensor(0.3), torch.tensor(0.0), torch.tensor(0.25), True)
+    from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS
+
+    return torch.tensor(QUALITY_LAMBDAS[4]), PRESETS["default"].phases[0].at(0).proxy
 
 
 def step_timings(image: np.ndarray, steps: int = 6) -> dict[str, float]:
@@ -94,6 +116,7 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
 
     from lnic.encoder.train import proxy
 
+    lmbda, settings = _loss_args()
     model, target = _setup(image)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     parts: dict[str, list[float]] = {}
@@ -105,8 +128,8 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
 
     for _ in range(repeats + 1):
         t = time.perf_counter()
-        temp, noise_std = torch.tensor(0.3), torch.tensor(0.25)
-        grids = [proxy(g, temp, noise_std, True)[0] for g in model.latents.grids]
+        temp, noise_std = torch.tensor(settings.temperature), torch.tensor(settings.noise_std)
+        grids = [proxy(g, temp, noise_std) for g in model.latents.grids]
         t = tick("quantization proxy", t)
         bits = model.arm.bits(grids)
         t = tick("context + ARM MLP + rate", t)
@@ -114,7 +137,7 @@ def profile_step(image: np.ndarray, repeats: int = 5) -> dict[str, float]:
         t = tick("upsampling", t)
         rec = model.synthesis(up)
         t = tick("synthesis", t)
-        loss = torch.mean((rec - target) ** 2) + 0.0025 * bits / target[0].numel()
+        loss = torch.mean((rec - target) ** 2) + lmbda * bits / target[0].numel()
         t = tick("distortion + loss", t)
         opt.zero_grad()
         loss.backward()
@@ -128,8 +151,10 @@ def rate_gap_vs_coolchic(image: str, bpp: float, psnr: float) -> float | None:
     """Percent more (or fewer) bits than Cool-chic 5.0's curve for that image at equal PSNR."""
     from lnic.bench import BDError, rate_gap
     from lnic.bench.curves import load_per_image_table
+    from lnic.bench.data import default_anchors_dir
 
-    table = load_per_image_table(SHARED / "anchors" / "kodak-coolchic5-per-image.tsv")
+    anchors = _shared(default_anchors_dir(), "the anchors")
+    table = load_per_image_table(anchors / "kodak-coolchic5-per-image.tsv")
     try:
         return rate_gap(*table[image], bpp, psnr)
     except BDError:
@@ -209,6 +234,41 @@ def plot(history: list[dict], path: Path = PLOT) -> None:
     plt.close(fig)
 
 
+def _presets(names: list[str], noise_steps: dict[str, int]) -> list[tuple[str, Preset]]:
+    """The presets called ``names``, each labelled; a preset in ``noise_steps`` runs that many
+    noise-proxy steps instead of its own and is labelled ``NAME@STEPS`` (a what-if run)."""
+    from lnic.encoder.presets import NoisePhase, get_preset
+
+    out = []
+    for name in names:
+        preset = get_preset(name)
+        if name in noise_steps:
+            phases = tuple(
+                replace(p, steps=noise_steps[name]) if isinstance(p, NoisePhase) else p
+                for p in preset.phases
+            )
+            preset = replace(preset, phases=phases)
+            name = f"{name}@{preset.steps}"
+        out.append((name, preset))
+    return out
+
+
+def _encode(image: np.ndarray, preset: Preset, quality: int, image_name: str) -> dict:
+    """Encode ``image`` with ``preset``: the record's entry for that preset."""
+    from lnic.encoder.encode import encode_array
+
+    r = encode_array(image, quality=quality, preset=preset)
+    return {
+        "steps": preset.scaled(image.shape[0] * image.shape[1]).steps,
+        "preset": preset.record(),
+        "quality": quality,
+        "bpp": r.bpp,
+        "psnr_rgb": r.psnr_rgb,
+        "encode_seconds": r.encode_seconds,
+        "rate_gap_vs_coolchic5_pct": rate_gap_vs_coolchic(image_name, r.bpp, r.psnr_rgb),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,40 +293,26 @@ def main() -> int:
 
     import torch
 
-    from lnic.encoder.encode import encode_array
-    from lnic.encoder.presets import get_preset
-
-    image = _image(args.image)
+    from lnic.bench.runner import machine_info
     from lnic.encoder.native import library
 
+    image = _image(args.image)
     record: dict = {
         "image": args.image,
+        "commit": _commit(),
         "threads": torch.get_num_threads(),
         "native_kernels": library() is not None,
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine_info(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "steps": step_timings(image),
         "profile_ms": profile_step(image),
     }
     if not args.steps_only:
-        record["presets"] = {}
-        overrides = {k: int(v) for k, v in (o.split("=", 1) for o in args.noise_steps)}
-        for preset in args.presets.split(","):
-            cfg = get_preset(preset)
-            label = preset
-            if preset in overrides:
-                cfg = replace(cfg, noise_steps=overrides[preset])
-                label = f"{preset}@{cfg.noise_steps + cfg.ste_steps}"
-            r = encode_array(image, quality=args.quality, preset=cfg)
-            cfg = cfg.scaled(image.shape[0] * image.shape[1])
-            record["presets"][label] = {
-                "steps": cfg.noise_steps + cfg.ste_steps,
-                "quality": args.quality,
-                "bpp": r.bpp,
-                "psnr_rgb": r.psnr_rgb,
-                "encode_seconds": r.encode_seconds,
-                "rate_gap_vs_coolchic5_pct": rate_gap_vs_coolchic(args.image, r.bpp, r.psnr_rgb),
-            }
+        noise_steps = {k: int(v) for k, v in (o.split("=", 1) for o in args.noise_steps)}
+        record["presets"] = {
+            label: _encode(image, preset, args.quality, args.image)
+            for label, preset in _presets(args.presets.split(","), noise_steps)
+        }
     history = json.loads(OUT.read_text()) if OUT.exists() else []
     history.append(record)
     OUT.write_text(json.dumps(history, indent=1) + "\n")

@@ -5,19 +5,31 @@
 
 Encodes a full Kodak image with a preset once per seed and appends a JSON line per seed: the real
 file's bytes, PSNR and ``J = MSE + lambda * bpp`` (MSE of 0..1 images, the quantity the encoder
-minimises), and the training loss averaged over each window of ``--window`` steps. If the ranking
-of the seeds by an early window matches their ranking by the final J, a warm-up that trains
-several initialisations for that long and keeps the best one can pick a good run early
-(training notes, session 13).
+minimises), and the training loss averaged over each window of ``--window`` steps, with the
+commit and the preset's phases. If the ranking of the seeds by an early window matches their
+ranking by the final J, a warm-up that trains several initialisations for that long and keeps
+the best one can pick a good run early (training_notes.md). The images are looked up in
+``$LNIC_SHARED`` or ``../shared``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _commit() -> str:
+    """The checkout's commit (``git rev-parse``), ``-dirty`` when ``lnic/`` differs from it."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "lnic"]).returncode
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 class WindowAverages:
@@ -51,7 +63,7 @@ def main() -> int:
 
     from lnic.bench.data import default_dataset_dir
     from lnic.encoder.encode import encode_array
-    from lnic.encoder.presets import QUALITY_LAMBDAS
+    from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
 
     kodak = default_dataset_dir()
     if kodak is None:
@@ -59,17 +71,19 @@ def main() -> int:
             "the Kodak images were not found: put shared/ beside the checkout or set LNIC_SHARED"
         )
     rgb = np.asarray(Image.open(kodak / f"{args.image}.png").convert("RGB"))
+    preset = get_preset(args.preset)
+    commit = _commit()
     for seed in (int(s) for s in args.seeds.split(",")):
         averages = WindowAverages(args.window)
-        r = encode_array(
-            rgb, quality=args.quality, preset=args.preset, seed=seed, progress=averages
-        )
+        r = encode_array(rgb, quality=args.quality, preset=preset, seed=seed, progress=averages)
         mse = 10 ** (-r.psnr_rgb / 10)
         line = json.dumps(
             {
                 "image": args.image,
                 "quality": args.quality,
+                "commit": commit,
                 "preset": args.preset,
+                "phases": preset.record()["phases"],
                 "seed": seed,
                 "bytes": len(r.bitstream),
                 "bpp": r.bpp,

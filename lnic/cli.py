@@ -15,13 +15,10 @@ from lnic.errors import LnicError
 
 
 def _encode_epilog() -> str:
-    from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS
+    from lnic.encoder.presets import MAX_STEP_SCALE, PRESETS, QUALITY_LAMBDAS
 
     lambdas = "   ".join(f"{q}: {lam:g}" for q, lam in QUALITY_LAMBDAS.items())
-    presets = "\n".join(
-        f"  {p.name:<8} {p.noise_steps} noise-proxy steps + {p.ste_steps} straight-through steps"
-        for p in PRESETS.values()
-    )
+    presets = "\n".join(f"  {p.name:<8} {p.describe()}" for p in PRESETS.values())
     return f"""\
 examples:
   lnic encode photo.png -o photo.lnic                 # quality 4, default preset
@@ -32,7 +29,7 @@ examples:
 quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):
   {lambdas}
 
-presets (optimisation steps for a 768x512 image; smaller images get up to 4x more):
+presets (optimisation steps for a 768x512 image; smaller images get up to {MAX_STEP_SCALE:g}x more):
 {presets}
 """
 

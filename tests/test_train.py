@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-import dataclasses
+import math
 
+import pytest
 import torch
 
 from lnic.encoder import train
-from lnic.encoder.presets import PRESETS
+from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.encoder.presets import (
+    KODAK_PIXELS,
+    MAX_STEP_SCALE,
+    PRESETS,
+    NoisePhase,
+    Preset,
+    Proxy,
+    StraightThroughPhase,
+)
+from lnic.model.architecture import Architecture
+
+
+def _tiny(noise_steps: int, ste_steps: int) -> Preset:
+    return Preset("tiny", (NoisePhase(noise_steps), StraightThroughPhase(ste_steps)))
 
 
 def test_training_step_accumulates_gradients_of_every_latent_grid():
-    from lnic.encoder.nets.codec import OverfittedCodec
-    from lnic.model.architecture import Architecture
-
     torch.manual_seed(0)
-    step = train._step_function(PRESETS["default"])
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    t = torch.tensor
-    loss, mse, bpp = step(model, target, t(0.01), t(0.3), t(0.0), t(0.25))
+    loss, _, bpp = train._step(model, target, torch.tensor(0.01), Proxy(0.3, 0.25))
     assert torch.isfinite(loss) and bpp.item() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.latents.grids)
 
@@ -50,55 +60,77 @@ def test_soap_fits_an_ill_conditioned_least_squares_problem_faster_than_adam():
     assert soap < 0.5 * adam
 
 
-def test_soap_preset_trains_a_tiny_image():
-    from lnic.encoder.nets.codec import OverfittedCodec
-    from lnic.model.architecture import Architecture
+def test_soap_step_evaluates_and_returns_the_closures_loss():
+    from lnic.encoder.soap import Soap
 
+    lin = torch.nn.Linear(3, 2)
+    opt = Soap(lin.parameters(), lr=0.01)
+
+    def closure():
+        opt.zero_grad()
+        loss = lin(torch.ones(4, 3)).square().mean()
+        loss.backward()
+        return loss
+
+    before = lin.weight.detach().clone()
+    loss = opt.step(closure)
+    assert loss is not None and torch.isfinite(loss)
+    assert not torch.equal(lin.weight, before)
+
+
+def test_fit_runs_every_phase_in_order_and_trains_a_tiny_image():
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    preset = dataclasses.replace(
-        PRESETS["fast"], noise_steps=30, ste_steps=5, reference_pixels=None, net_optimizer="soap"
-    )
-    stats = train.fit(model, target, 0.01, preset)
+    seen = []
+    stats = train.fit(model, target, 0.01, _tiny(30, 5), lambda *a: seen.append(a))
+    assert [(s, t) for s, t, _ in seen] == [(s, 35) for s in range(1, 36)]
+    assert [st["phase"] for *_, st in seen] == [0.0] * 30 + [1.0] * 5
     assert stats["mse"] < float(torch.mean((target - 0.5) ** 2))
 
 
-def test_folding_latent_steps_keeps_the_model_function():
-    from lnic.encoder.nets.codec import OverfittedCodec
-    from lnic.model.architecture import Architecture
-
-    torch.manual_seed(0)
-    model = OverfittedCodec(Architecture(levels=3), 20, 24)
-    with torch.no_grad():
-        for g in model.latents.grids:
-            g.normal_(0, 3)
-        model.latents.log_steps.copy_(torch.tensor([-1.0, 0.3, -0.5]))
-        steps = model.latents.steps()
-        scaled = [g / s for g, s in zip(model.latents.grids, steps)]  # the coded integers
-        before, bits_before = model(scaled, [y * s for y, s in zip(scaled, steps)])
-        model.fold_latent_steps()
-        grids = list(model.latents.grids)
-        after, bits_after = model(grids, grids)
-    assert torch.allclose(model.latents.log_steps, torch.zeros(3))
-    assert all(torch.allclose(a, b) for a, b in zip(scaled, grids))
-    assert torch.allclose(before, after, atol=1e-5)
-    assert torch.allclose(bits_before, bits_after)
-
-
-def test_learned_latent_steps_move_and_are_folded_after_training():
-    from lnic.encoder.nets.codec import OverfittedCodec
-    from lnic.model.architecture import Architecture
-
+def test_fit_keeps_the_best_hard_rounded_parameters():
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    preset = dataclasses.replace(
-        PRESETS["fast"], noise_steps=40, ste_steps=5, reference_pixels=None, latent_step_lr=0.05
-    )
     seen = []
-    train.fit(
-        model, target, 0.001, preset, lambda *_: seen.append(model.latents.steps().detach().clone())
-    )
-    assert not torch.allclose(seen[-1], torch.ones(3))  # the steps trained
-    assert torch.allclose(model.latents.steps(), torch.ones(3))  # and were folded
+    train.fit(model, target, 0.01, _tiny(20, 8), lambda *a: seen.append(a[2]))
+    hard = [st["loss"] for st in seen if st["phase"]]
+    with torch.no_grad():
+        final, _, _ = train._loss(model, target, torch.tensor(0.01), None)
+    assert final.item() == pytest.approx(min(hard), rel=1e-5)
+
+
+def test_small_images_get_up_to_four_times_the_steps_of_every_phase():
+    preset = PRESETS["default"]
+    assert preset.scaled(KODAK_PIXELS) is preset
+    assert preset.scaled(2 * KODAK_PIXELS) is preset
+    half = preset.scaled(KODAK_PIXELS // 2)
+    assert [p.steps for p in half.phases] == [2 * p.steps for p in preset.phases]
+    tiny = preset.scaled(96 * 96)
+    assert [p.steps for p in tiny.phases] == [MAX_STEP_SCALE * p.steps for p in preset.phases]
+    assert tiny.phases[0].lr == preset.phases[0].lr  # only the steps change
+    unscaled = _tiny(30, 5)
+    assert unscaled.scaled(16 * 16) is unscaled
+
+
+def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
+    noise = NoisePhase(11)
+    first, last = noise.at(0), noise.at(10)
+    assert first == (noise.lr, noise.net_lr, Proxy(noise.temperature_start, noise.noise_start))
+    assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
+    assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
+    assert noise.at(5).latent_lr == pytest.approx(noise.lr / 2)
+    # networks learn 16 times slower than latents in both phases
+    assert noise.at(3).net_lr * 16 == noise.at(3).latent_lr
+    ste = StraightThroughPhase(4)
+    assert all(ste.at(i).proxy is None for i in range(4))
+    assert ste.at(2).latent_lr == pytest.approx(ste.lr * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert ste.at(2).net_lr * 16 == ste.at(2).latent_lr
+
+
+def test_presets_describe_their_phases():
+    assert PRESETS["fast"].describe() == "480 noise-proxy steps + 10 straight-through steps"
+    record = PRESETS["fast"].record()
+    assert [p["phase"] for p in record["phases"]] == ["noise", "ste"]
+    assert record["phases"][0]["steps"] == 480 and record["reference_pixels"] == KODAK_PIXELS

@@ -3,9 +3,8 @@
 A training step on a 768x512 image allocates and frees tens of activation tensors of ~63 MB
 (393k pixels x 40 hidden channels x 4 bytes). glibc serves every allocation above its mmap
 threshold (at most 32 MB) with a fresh ``mmap`` and returns it with ``munmap`` when freed, so
-each such tensor page-faults in 15k zero-filled pages, every step. Measured on this project's
-2-core CPU (benchmarks/encode_speed.md, session 5): a ReLU over [393216, 40] takes 20 ms that
-way and 9 ms from reused memory, and a whole eager training step 0.42 s against 0.31 s.
+each such tensor page-faults in 15k zero-filled pages, every step: an element-wise pass over
+one of them costs about twice as much as over reused memory (benchmarks/training_notes.md).
 
 :func:`keep_large_allocations` tells glibc to serve large blocks from its heap (no ``mmap``)
 and to trim the heap only above 1 GiB of free memory at its top, so the step's buffers are

@@ -14,11 +14,13 @@ redone every ``precondition_every`` steps, cost nothing next to a training step.
 that are not matrices (biases, the upsampling taps) get plain Adam. Convolution kernels are
 treated as [out, in * kh * kw].
 
-Cool-chic 5 trains its networks with SOAP; lnic does too (``Preset.net_optimizer``), measured
-in ``benchmarks/training_notes.md`` (session 3).
+Cool-chic 5 trains its networks with SOAP, and so does :func:`lnic.encoder.train.fit`: on full
+images it beats Adam at the same learning rate (``benchmarks/training_notes.md``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 
@@ -47,7 +49,13 @@ class Soap(torch.optim.Optimizer):
         )
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: D102 - torch's interface
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        """One update of every parameter with a gradient; ``closure`` (torch's optimizer
+        interface) re-evaluates the loss first and its value is returned."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -89,7 +97,7 @@ class Soap(torch.optim.Optimizer):
                     v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                     update = m / (v / (1 - beta2**t)).sqrt().add_(group["eps"])
                 p.add_(update.reshape(p.shape), alpha=-group["lr"] / (1 - beta1**t))
-        return None
+        return loss
 
 
 def _eigenbasis(stat: torch.Tensor) -> torch.Tensor:
