@@ -175,11 +175,11 @@ def test_identical_pixels_across_threads_and_processes(tmp_path):
 @pytest.mark.parametrize("force_raster", [False, True])
 def test_tall_narrow_grids_and_the_raster_layout(force_raster, monkeypatch):
     """Grids much taller than wide are decoded in a raster buffer (memory); same pixels."""
-    import lnic.bitstream.latent_coding as latent_coding
+    from lnic.bitstream.latent_coding import buffers
 
     if force_raster:
-        monkeypatch.setattr(latent_coding, "MAX_LAYOUT_RATIO", 0)
-        monkeypatch.setattr(latent_coding, "LAYOUT_SLACK", 0)
+        monkeypatch.setattr(buffers, "MAX_LAYOUT_RATIO", 0)
+        monkeypatch.setattr(buffers, "LAYOUT_SLACK", 0)
     files = [synthetic_bitstream(300, 16, channels=1, seed=3, spread=2.0)]
     files += [(DATA / name).read_bytes() for name in sorted(GOLDEN)]
     for data in files:

@@ -2,13 +2,8 @@ import numpy as np
 import pytest
 from helpers import random_arm, random_grids
 
-from lnic.bitstream.latent_coding import (
-    coding_order,
-    decode_latents,
-    encode_latents,
-    latent_bits,
-    num_steps,
-)
+from lnic.bitstream.latent_coding import decode_latents, encode_latents, latent_bits
+from lnic.bitstream.latent_coding.schedule import coding_order, num_steps
 from lnic.format import ARM_CONTEXT, ARM_WAVEFRONT_SLOPE, GRID_LAG, SYMBOL_RADIUS
 from lnic.model.latents import grid_shapes, num_levels
 
@@ -90,7 +85,7 @@ def test_missing_escape_codes_are_an_error():
 def test_clamp_bound_is_sound():
     """ArmPlan.clamps_may_bite(m) False: for contexts within +-m, the ARM without its clamps
     (scale_idx still clipped) gives what arm_integer gives."""
-    from lnic.bitstream.latent_coding import ArmPlan
+    from lnic.bitstream.latent_coding.plan import ArmPlan
     from lnic.format import ARM_ACT_FRAC_BITS
     from lnic.model.arm import N_CONTEXT, arm_integer
     from lnic.model.quantized import integer_linear
@@ -99,7 +94,7 @@ def test_clamp_bound_is_sound():
     checked = 0
     for seed in range(40):
         arm = random_arm(seed, hidden=16)
-        plan = ArmPlan(arm)
+        plan = ArmPlan.fold(arm)
         for m in (1, 4, 16, 64, 256, 4096):
             if plan.clamps_may_bite(m):
                 continue
@@ -118,16 +113,16 @@ def test_clamp_bound_is_sound():
 def test_both_decoding_passes(monkeypatch):
     """The decoder first runs without the ARM's clamps; it decodes again with them only when
     one of them bit (checked from the decoded latents). Every way gives the encoder's latents."""
-    import lnic.bitstream.latent_coding as latent_coding
+    from lnic.bitstream.latent_coding import decode
 
     passes = []
-    decode_all = latent_coding._decode_all
+    decode_pass = decode.decode_pass
 
     def spy(*args):
         passes.append(args[-1])
-        return decode_all(*args)
+        return decode_pass(*args)
 
-    monkeypatch.setattr(latent_coding, "_decode_all", spy)
+    monkeypatch.setattr(decode, "decode_pass", spy)
     shapes = grid_shapes(20, 20, 2)
     saturating = random_arm(1, hidden=16)
     saturating[0].weight[:, 11] = 4000  # the left neighbour: 4096 saturates the first layer

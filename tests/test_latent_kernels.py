@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from helpers import random_arm, random_grids
 
-import lnic.bitstream.latent_coding as latent_coding
 from lnic.bitstream import arm_kernels
 from lnic.bitstream.latent_coding import decode_latents, encode_latents
+from lnic.bitstream.latent_coding.buffers import RasterGrid, WaveGrid, make_grids
 from lnic.format import SYMBOL_RADIUS
 from lnic.model.latents import grid_shapes, num_levels
 
@@ -42,8 +42,8 @@ def test_both_loops_round_trip(size):
 
 
 def test_raster_layout_is_exercised():
-    grids = latent_coding._make_grids(grid_shapes(300, 16, num_levels(300, 16)))
-    assert not grids[0].wave and grids[-1].wave
+    grids = make_grids(grid_shapes(300, 16, num_levels(300, 16)))
+    assert isinstance(grids[0], RasterGrid) and isinstance(grids[-1], WaveGrid)
 
 
 @pytest.mark.usefixtures("loop")

@@ -1,4 +1,4 @@
-"""Bit-level writer/reader and signed exp-Golomb codes (used for the network weights)."""
+"""Bit-level writer/reader and signed exp-Golomb codes (network weights, latent escapes)."""
 
 from __future__ import annotations
 

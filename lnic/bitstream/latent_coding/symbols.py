@@ -1,0 +1,60 @@
+"""The range coder's alphabet: residual <-> symbol mapping and the table as the coder sees it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import constriction
+import numpy as np
+
+from lnic.bitstream.prob_table import N_SYMBOLS, probability_table
+from lnic.format import MU_FRAC_BITS, SYMBOL_ORDER, SYMBOL_RADIUS
+
+ESCAPE_SYMBOL = 2 * SYMBOL_RADIUS - 1
+"""Symbols >= this are escapes (residuals +R and -R)."""
+
+if SYMBOL_ORDER != "zigzag":
+    raise NotImplementedError(f"symbol order {SYMBOL_ORDER!r}")
+SYMBOL_RESIDUAL = np.array([(s + 1) // 2 if s % 2 else -(s // 2) for s in range(N_SYMBOLS)])
+"""Residual of each range-coder symbol: 0, +1, -1, +2, -2, ..., +R, -R."""
+
+RESIDUAL_VALUE = SYMBOL_RESIDUAL.astype(np.float64)
+""":data:`SYMBOL_RESIDUAL` as the float64 the decoder adds to the predicted means."""
+
+
+def residual_symbols(resid: np.ndarray) -> np.ndarray:
+    """Range-coder symbols of residuals already clipped to [-R, R] (inverse of SYMBOL_RESIDUAL)."""
+    return np.where(resid > 0, 2 * resid - 1, -2 * resid)
+
+
+def table_rows(mu_frac: np.ndarray, scale_idx: np.ndarray) -> np.ndarray:
+    """Row of :func:`coder_table` for a latent of table mean ``mu_frac`` and scale ``scale_idx``."""
+    return scale_idx * (1 << MU_FRAC_BITS) + mu_frac
+
+
+def range_model() -> constriction.stream.model.Categorical:
+    """The categorical model whose probabilities each coding call passes per symbol."""
+    return constriction.stream.model.Categorical(perfect=False)
+
+
+@lru_cache(maxsize=1)
+def coder_table() -> np.ndarray:
+    """What the range coder is given: [N_SCALES * 16, N_SYMBOLS] float32, row ``scale * 16 + f``.
+
+    Column ``s`` holds the table probability (an exact multiple of 2^-16, exact in float32) of
+    the residual ``SYMBOL_RESIDUAL[s]``. float32 halves the bytes the decoder copies per latent,
+    and the zigzag order lets constriction find the likeliest symbols first.
+    """
+    t = probability_table()  # [16, N_SCALES, N_SYMBOLS], columns residual -R .. R
+    rows = t.transpose(1, 0, 2).reshape(-1, N_SYMBOLS)[:, SYMBOL_RESIDUAL + SYMBOL_RADIUS]
+    out = np.ascontiguousarray(rows, dtype=np.float32)
+    if not np.array_equal(out.astype(np.float64), rows):
+        raise AssertionError("table probabilities are not exact in float32")
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=1)
+def min_symbol_bits() -> float:
+    """Fewest bits any symbol can cost: -log2 of the table's largest probability."""
+    return float(-np.log2(probability_table().max()))
