@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from lnic.encoder.native import library
-from lnic.encoder.native.ops import ArmRate, Mlp2
+from lnic.encoder.native.arm_ops import ArmRate
+from lnic.encoder.native.synthesis_ops import Mlp2
 from lnic.encoder.nets.arm import Arm
 from lnic.encoder.nets.mlp import ChannelsFirstMlp
 from lnic.encoder.nets.synthesis import Synthesis
@@ -183,7 +184,7 @@ def test_native_kernels_can_be_switched_off():
 def test_residual_conv_equals_torch(shape, relu):
     import torch.nn.functional as F
 
-    from lnic.encoder.native.ops import ResidualConv3x3
+    from lnic.encoder.native.synthesis_ops import ResidualConv3x3
 
     torch.manual_seed(sum(shape))
     c = shape[0]
@@ -219,7 +220,7 @@ def test_synthesis_gradients_equal_the_torch_synthesis():
 @pytest.mark.parametrize("axis", [1, 2])
 @pytest.mark.parametrize("odd", [False, True])
 def test_upsampling_axis_equals_torch(shape, axis, odd):
-    from lnic.encoder.native.ops import UpAxis
+    from lnic.encoder.native.upsampling_ops import UpAxis
     from lnic.encoder.nets.upsampling import up_axis_torch
 
     torch.manual_seed(sum(shape) + axis)
@@ -280,7 +281,7 @@ def test_upsample_pyramid_equals_the_level_by_level_kernels_bit_for_bit(size, le
 @pytest.mark.parametrize("shape", [(1, 1), (2, 5), (7, 3), (9, 40), (33, 6)])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_prefilter_axis_equals_torch(shape, axis):
-    from lnic.encoder.native.ops import PreAxis
+    from lnic.encoder.native.upsampling_ops import PreAxis
     from lnic.encoder.nets.upsampling import pre_axis_torch
 
     torch.manual_seed(sum(shape) + axis)
@@ -295,7 +296,7 @@ def test_prefilter_axis_equals_torch(shape, axis):
 
 @needs_native
 def test_prefilter_gradients_do_not_depend_on_the_thread_count():
-    from lnic.encoder.native.ops import PreAxis
+    from lnic.encoder.native.upsampling_ops import PreAxis
 
     torch.manual_seed(1)
     x = torch.randn(70, 90, requires_grad=True)
@@ -339,7 +340,7 @@ def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, le
     """The per-block context gathering (rows split across blocks and grids, borders, the
     coarser grid's co-located latent) gives the values and gradients of the two-step path; the
     last two shapes are long enough for the backward's fused scatter, the others are not."""
-    from lnic.encoder.native.ops import ArmRateGrids, CausalContextFlat
+    from lnic.encoder.native.arm_ops import ArmRateGrids, CausalContextFlat
     from lnic.model.latents import grid_shapes
 
     torch.manual_seed(levels)
@@ -360,23 +361,25 @@ def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, le
 def test_arm_rate_on_grids_scatters_its_context_gradient_when_chunks_are_long(
     shape, fused, monkeypatch
 ):
-    import lnic.encoder.native.ops as ops
+    import lnic.encoder.native.arm_ops as arm_ops
     from lnic.model.latents import grid_shapes
 
     called = []
-    real = ops._call
-    monkeypatch.setattr(ops, "_call", lambda kernel, *a: called.append(kernel) or real(kernel, *a))
+    real = arm_ops.run_kernel
+    monkeypatch.setattr(
+        arm_ops, "run_kernel", lambda kernel, *a: called.append(kernel) or real(kernel, *a)
+    )
     shapes = grid_shapes(*shape, 4)
     flat = torch.randn(sum(h * w for h, w in shapes), requires_grad=True)
     params = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
-    ops.ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params).backward()
+    arm_ops.ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params).backward()
     assert ("context_backward" in called) is not fused
 
 
 @needs_native
 @pytest.mark.parametrize("shape", [(17, 23), (9, 40), (32, 48), (1, 5)])
 def test_flat_context_equals_the_grid_context(shape):
-    from lnic.encoder.native.ops import CausalContextFlat
+    from lnic.encoder.native.arm_ops import CausalContextFlat
     from lnic.encoder.nets.arm import CausalContext
     from lnic.model.latents import grid_shapes
 

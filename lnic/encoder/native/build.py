@@ -1,9 +1,10 @@
-"""Compile ``kernels.c`` once per machine into a cached shared library (gcc, OpenMP).
+"""Compile the kernels once per machine into a cached shared library (gcc, OpenMP).
 
 The library is built for the CPU it runs on (``-march=native``) and cached under
-``$LNIC_CACHE_DIR`` (default ``~/.cache/lnic``), keyed by a hash of the source, the flags and
-the CPU's feature flags, so a changed kernel or another machine builds afresh. Two encoders
-starting together both compile and the second rename wins; either library is the same.
+``$LNIC_CACHE_DIR`` (default ``~/.cache/lnic``), keyed by a hash of the C sources, the flags,
+the limits (:mod:`lnic.encoder.native.limits`) and the CPU's feature flags, so a changed
+kernel, a changed limit or another machine builds afresh. Two encoders starting together both
+compile and the second rename wins; either library is the same.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from lnic.encoder.native.limits import defines
+
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("kernels.c")
+SOURCE_DIR = Path(__file__).parent
+UNIT = SOURCE_DIR / "kernels.c"
+"""The one translation unit gcc compiles (it includes the per-network sources)."""
 FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC"]
 COMPILE_TIMEOUT_S = 120
 
@@ -33,12 +38,20 @@ def _cpu_flags() -> str:
     return ""
 
 
+def sources() -> list[Path]:
+    """Every C file the library is built from: the unit and what it includes."""
+    return sorted([*SOURCE_DIR.glob("*.c"), *SOURCE_DIR.glob("*.h")])
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("LNIC_CACHE_DIR") or Path.home() / ".cache" / "lnic")
 
 
 def library_path() -> Path:
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _cpu_flags().encode())
+    key = hashlib.sha256()
+    for source in sources():
+        key.update(source.name.encode() + b"\0" + source.read_bytes())
+    key.update(" ".join([*FLAGS, *defines(), _cpu_flags()]).encode())
     return cache_dir() / f"kernels-{key.hexdigest()[:16]}.so"
 
 
@@ -56,7 +69,7 @@ def build() -> Path | None:
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             out = Path(tmp) / path.name
             subprocess.run(
-                [compiler, *FLAGS, str(SOURCE), "-o", str(out), "-lm"],
+                [compiler, *FLAGS, *defines(), str(UNIT), "-o", str(out), "-lm"],
                 check=True,
                 capture_output=True,
                 timeout=COMPILE_TIMEOUT_S,

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lnic.encoder.native.ops import MAX_LEVELS, ArmRateGrids, fits
+from lnic.encoder.native.arm_ops import ArmRateGrids
+from lnic.encoder.native.limits import MAX_LEVELS
+from lnic.encoder.native.ops import fits
 from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.mlp import mlp_channels_first
 from lnic.format import ARM_CONTEXT

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lnic.encoder.native.ops import Mlp2, ResidualConv3x3, fits, usable
+from lnic.encoder.native.ops import fits, usable
+from lnic.encoder.native.synthesis_ops import Mlp2, ResidualConv3x3
 from lnic.encoder.nets.mlp import mlp_channels_first
 
 
