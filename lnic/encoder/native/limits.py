@@ -8,6 +8,7 @@ limit builds a new library. The format-derived ones come from the modules that d
 
 from __future__ import annotations
 
+from lnic.format import MAX_LEVELS as FORMAT_MAX_LEVELS
 from lnic.model.arm import N_CONTEXT
 from lnic.model.upsampling import PREFILTER_RADIUS
 
@@ -21,7 +22,7 @@ MAX_HIDDEN = 64
 MAX_IN = 32
 """Most input features of a per-sample MLP, and most synthesis outputs."""
 
-MAX_LEVELS = 16
+MAX_LEVELS = FORMAT_MAX_LEVELS
 """Most latent grids the ARM kernels walk: as many as the format allows."""
 
 LIMITS: dict[str, int] = {
