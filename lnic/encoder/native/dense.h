@@ -71,7 +71,7 @@ static inline void dense(const float *x, long ldx, int K, const float *w, const 
 /* Backward of one dense layer over a block: given g_out [H][B] (already masked by the
  * activation's derivative), accumulate gw16 [H][K][LANES] += g_out x^T and gb16 [H][LANES] +=
  * g_out lane-wise (sample r adds to lane r % LANES: no horizontal sum per block, whose latency
- * chain dominated; the caller sums the lanes once per chunk), and, if gx is not NULL, write
+ * chain would dominate; the caller sums the lanes once per chunk), and, if gx is not NULL, write
  * gx [K][B] = w^T g_out. */
 static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
                                   const float *g_out, float *gw16, float *gb16, float *gx) {
@@ -85,7 +85,7 @@ static inline void dense_backward(const float *x, long ldx, int K, const float *
     }
     /* weight gradients, in tiles of JT outputs x JT inputs: 16 independent accumulators of
      * LANES lanes stay in registers while each block's rows stream past (with one output's
-     * accumulators only, the chain of dependent adds bounded the loop). Rows past H or K read
+     * accumulators only, the chain of dependent adds would bound the loop). Rows past H or K read
      * zeros and accumulate into a scratch tile. */
     float sink[JT * JT * LANES] __attribute__((aligned(64))) = {0};
     for (int j0 = 0; j0 < H; j0 += JT)

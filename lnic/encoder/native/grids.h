@@ -8,7 +8,7 @@
 /* Where the ARM's inputs come from: a channels-first context [K][N] (ctx), or the L latent
  * grids themselves (flat, finest first; shapes [L][2], starts [L] their offsets in flat), each
  * block's context gathered as CausalContext does (nc (dy, dx) neighbours offs, then the next
- * coarser grid's co-located latent). Gathering per block keeps the 13 x N context out of
+ * coarser grid's co-located latent). Gathering per block keeps the N_CONTEXT x N context out of
  * memory: it is built in L1 from grid rows that stay in cache. */
 typedef struct {
     const float *ctx, *flat;

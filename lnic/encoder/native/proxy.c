@@ -35,7 +35,7 @@ void proxy_backward(const float *g, const float *n, long N, float T, const float
  * the splitmix64 finaliser of seed + index * golden gives 48 uniform bits, and Box-Muller
  * turns them into one Gaussian (cosine for even indices, sine for odd ones of the same
  * pair-free draw). The training noise of lnic.encoder.train.proxy, in one vectorised pass
- * (torch's normal_ and the scaling took two). Same values for any thread count. */
+ * (torch needs two: normal_, then the scaling). Same values for any thread count. */
 void gauss_fill(float *out, long N, unsigned long long seed, float std, int nt) {
     const float two_pi = 6.28318530717958647692f, inv24 = 1.f / 16777216.f;
 #pragma omp parallel for schedule(static) num_threads(nt)

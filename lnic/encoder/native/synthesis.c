@@ -29,7 +29,8 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
     const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H;
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++) {
-        float h[MAX_HIDDEN * B], tmp[MAX_IN * B], gt[MAX_IN * B], gh[MAX_HIDDEN * B], gxb[MAX_IN * B];
+        float h[MAX_HIDDEN * B], tmp[MAX_IN * B], gt[MAX_IN * B], gh[MAX_HIDDEN * B],
+            gxb[MAX_IN * B];
         float *acc = calloc((size_t)P * LANES, sizeof(float));
         float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
               *gb2 = gw2 + C * H * LANES;
@@ -62,7 +63,7 @@ static inline float act(float v, int relu) { return relu && v < 0.f ? 0.f : v; }
 /* dst[i * 9 + kx] += sum_x g[x] * rows[i][x + kx] for i < C, kx < 3 (one tap row of the weight
  * gradient; rows have stride ld). With C a constant (inlined), the 3C sums are vector
  * accumulators in registers, each loaded g vector used 3C times (one dot product at a time
- * was bound by its chain of dependent adds). */
+ * would wait on its chain of dependent adds). */
 static inline void conv_taps_grad(const float *g, long W, const float *rows, long ld, int C,
                                   float *dst) {
     vf acc[MAXC * 3];

@@ -225,7 +225,8 @@ void pre_backward(const float *x, long outer, long n, long inner, const float *t
         for (int ch = 0; ch < NCHUNK; ch++) {
             float g0 = 0.f, g1 = 0.f, g2 = 0.f, g3 = 0.f;
             float *xp = malloc(sizeof(float) * (n + 2 * PREFILTER_RADIUS));
-            float *gz = calloc(n + 4 * PREFILTER_RADIUS, sizeof(float)); /* gz[2R + m] = g[m], 0 outside */
+            /* gz[2R + m] = g[m], 0 outside */
+            float *gz = calloc(n + 4 * PREFILTER_RADIUS, sizeof(float));
             float *gp = malloc(sizeof(float) * (n + 2 * PREFILTER_RADIUS));
             for (long l = ch * outer / NCHUNK; l < (ch + 1) * outer / NCHUNK; l++) {
                 const float *xo = x + l * n, *gl = g + l * n;
