@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -174,6 +176,110 @@ def test_native_kernels_can_be_switched_off():
         check=True,
     )
     assert out.stdout.strip() == "True"
+
+
+def test_the_kernels_limits_are_compiler_defines_in_the_cache_key(monkeypatch):
+    from lnic.encoder.native import build, limits
+
+    for source in build.sources():
+        text = source.read_text()
+        assert not [name for name in limits.LIMITS if f"#define {name} " in text], source.name
+    if shutil.which("gcc"):  # without the defines the sources refuse to compile
+        run = subprocess.run(
+            ["gcc", "-fsyntax-only", str(build.UNIT)], capture_output=True, text=True
+        )
+        assert run.returncode != 0 and "limits.py" in run.stderr
+    before = build.library_path()
+    monkeypatch.setitem(limits.LIMITS, "MAX_HIDDEN", 2 * limits.MAX_HIDDEN)
+    assert f"-DMAX_HIDDEN={2 * limits.MAX_HIDDEN}" in limits.defines()
+    assert build.library_path() != before
+
+
+_USE_KERNELS = """
+import ctypes
+from lnic.encoder.native import library
+lib = library()
+print(lib is not None)
+if lib is not None:
+    out = (ctypes.c_float * 4)()
+    lib.gauss_fill(out, 4, 7, ctypes.c_float(1.0), 1)
+    print(any(v != 0 for v in out))
+"""
+
+
+def _use_kernels(cache, **env):
+    """Load the kernels in a fresh process whose cache folder is ``cache`` (a crash stays there)."""
+    env = {**os.environ, "LNIC_CACHE_DIR": str(cache), "LNIC_NATIVE": "1", **env}
+    return subprocess.run(
+        [sys.executable, "-c", _USE_KERNELS], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def _cached_copy(cache):
+    """A copy of this process's built library (and its recorded checksum) in ``cache``."""
+    from lnic.encoder.native.build import library_path
+
+    built = library_path()
+    for path in built.parent.glob(built.name + "*"):
+        shutil.copy2(path, cache / path.name)
+    return cache / built.name, built.stat().st_size
+
+
+@needs_native
+def test_an_intact_cached_library_is_loaded_as_it_is(tmp_path):
+    library, _ = _cached_copy(tmp_path)
+    before = library.stat()
+    run = _use_kernels(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True"]
+    after = library.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+@needs_native
+def test_a_truncated_cached_library_is_built_again(tmp_path):
+    """A damaged cache file must not crash the encoder (loaded unchecked, it dies of SIGBUS)."""
+    library, size = _cached_copy(tmp_path)
+    with open(library, "r+b") as f:
+        f.truncate(size // 2)
+    run = _use_kernels(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True"]
+    from lnic.encoder.native.build import is_intact
+
+    assert library.stat().st_size == size and is_intact(library)
+
+
+@needs_native
+def test_a_damaged_cache_without_a_compiler_falls_back_to_torch_with_one_warning(tmp_path):
+    library, size = _cached_copy(tmp_path)
+    with open(library, "r+b") as f:
+        f.truncate(size // 2)
+    run = _use_kernels(tmp_path, CC="false")  # a "compiler" that always fails
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False"]
+    assert run.stderr.count("torch kernels") == 1, run.stderr
+
+
+def test_a_library_that_does_not_load_is_built_once_more(monkeypatch):
+    import ctypes
+    from pathlib import Path
+
+    import lnic.encoder.native as native
+    import lnic.encoder.native.build as build
+
+    builds, loads = [], []
+    monkeypatch.setattr(build, "build", lambda fresh=False: builds.append(fresh) or Path("k.so"))
+
+    def cdll(path):
+        loads.append(path)
+        if len(loads) == 1:
+            raise OSError("invalid ELF header")
+        return "loaded"
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    assert native._load() == "loaded"
+    assert builds == [False, True]
 
 
 @needs_native

@@ -58,20 +58,32 @@ def _declare(lib: ctypes.CDLL) -> None:
         kernel.restype = i if name == "arm_rate_grids_backward_fused" else None
 
 
+def _load() -> ctypes.CDLL:
+    """The built library, loaded; one that does not load is built once more."""
+    from lnic.encoder.native.build import build
+
+    path = build()
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        log.info("could not load %s (%s): building it again", path, exc)
+        return ctypes.CDLL(str(build(fresh=True)))
+
+
 @cache
 def library() -> ctypes.CDLL | None:
     """The loaded kernels, or ``None`` (disabled with ``LNIC_NATIVE=0``, or not buildable)."""
     if os.environ.get("LNIC_NATIVE", "1") == "0":
         return None
-    from lnic.encoder.native.build import build
+    from lnic.encoder.native.build import BuildError, NoCompiler
 
-    path = build()
-    if path is None:
-        return None
     try:
-        lib = ctypes.CDLL(str(path))
-    except OSError as exc:
-        log.warning("could not load %s (%s): the encoder uses its torch kernels", path, exc)
+        lib = _load()
+    except NoCompiler:
+        log.info("no C compiler found: the encoder uses its torch kernels")
+        return None
+    except (BuildError, OSError) as exc:
+        log.warning("no native training kernels (%s): the encoder uses its torch kernels", exc)
         return None
     _declare(lib)
     return lib
