@@ -1,7 +1,8 @@
 /* What every kernel file shares: the limits, the block and vector types, the border helpers.
  *
- * lnic/encoder/native/build.py compiles the kernels (gcc -O3 -march=native -ffast-math
- * -fopenmp) and lnic/encoder/native/*_ops.py call them through ctypes; the torch code in
+ * lnic/encoder/native/build.py compiles the kernels as one unit (kernels.c includes every .c
+ * file here; gcc -O3 -march=native -ffast-math -fopenmp), and the autograd functions of
+ * lnic/encoder/native/ops.py and *_ops.py call them through ctypes; the torch code in
  * lnic/encoder/nets is the reference they must equal. Data are channels-first float32: sample n
  * of feature k is at [k * ld + n]. Samples are processed in blocks of B; a block's hidden
  * activations live on the stack (L1), so a backward pass recomputes them instead of reading
