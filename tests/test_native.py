@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +11,8 @@ import pytest
 import torch
 
 from lnic.encoder.native import library
-from lnic.encoder.native.ops import ArmRate, Mlp2
+from lnic.encoder.native.arm_ops import ArmRate
+from lnic.encoder.native.synthesis_ops import Mlp2
 from lnic.encoder.nets.arm import Arm
 from lnic.encoder.nets.mlp import ChannelsFirstMlp
 from lnic.encoder.nets.synthesis import Synthesis
@@ -175,6 +178,110 @@ def test_native_kernels_can_be_switched_off():
     assert out.stdout.strip() == "True"
 
 
+def test_the_kernels_limits_are_compiler_defines_in_the_cache_key(monkeypatch):
+    from lnic.encoder.native import build, limits
+
+    for source in build.sources():
+        text = source.read_text()
+        assert not [name for name in limits.LIMITS if f"#define {name} " in text], source.name
+    if shutil.which("gcc"):  # without the defines the sources refuse to compile
+        run = subprocess.run(
+            ["gcc", "-fsyntax-only", str(build.UNIT)], capture_output=True, text=True
+        )
+        assert run.returncode != 0 and "limits.py" in run.stderr
+    before = build.library_path()
+    monkeypatch.setitem(limits.LIMITS, "MAX_HIDDEN", 2 * limits.MAX_HIDDEN)
+    assert f"-DMAX_HIDDEN={2 * limits.MAX_HIDDEN}" in limits.defines()
+    assert build.library_path() != before
+
+
+_USE_KERNELS = """
+import ctypes
+from lnic.encoder.native import library
+lib = library()
+print(lib is not None)
+if lib is not None:
+    out = (ctypes.c_float * 4)()
+    lib.gauss_fill(out, 4, 7, ctypes.c_float(1.0), 1)
+    print(any(v != 0 for v in out))
+"""
+
+
+def _use_kernels(cache, **env):
+    """Load the kernels in a fresh process whose cache folder is ``cache`` (a crash stays there)."""
+    env = {**os.environ, "LNIC_CACHE_DIR": str(cache), "LNIC_NATIVE": "1", **env}
+    return subprocess.run(
+        [sys.executable, "-c", _USE_KERNELS], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def _cached_copy(cache):
+    """A copy of this process's built library (and its recorded checksum) in ``cache``."""
+    from lnic.encoder.native.build import library_path
+
+    built = library_path()
+    for path in built.parent.glob(built.name + "*"):
+        shutil.copy2(path, cache / path.name)
+    return cache / built.name, built.stat().st_size
+
+
+@needs_native
+def test_an_intact_cached_library_is_loaded_as_it_is(tmp_path):
+    library, _ = _cached_copy(tmp_path)
+    before = library.stat()
+    run = _use_kernels(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True"]
+    after = library.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+@needs_native
+def test_a_truncated_cached_library_is_built_again(tmp_path):
+    """A damaged cache file must not crash the encoder (loaded unchecked, it dies of SIGBUS)."""
+    library, size = _cached_copy(tmp_path)
+    with open(library, "r+b") as f:
+        f.truncate(size // 2)
+    run = _use_kernels(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True"]
+    from lnic.encoder.native.build import is_intact
+
+    assert library.stat().st_size == size and is_intact(library)
+
+
+@needs_native
+def test_a_damaged_cache_without_a_compiler_falls_back_to_torch_with_one_warning(tmp_path):
+    library, size = _cached_copy(tmp_path)
+    with open(library, "r+b") as f:
+        f.truncate(size // 2)
+    run = _use_kernels(tmp_path, CC="false")  # a "compiler" that always fails
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False"]
+    assert run.stderr.count("torch kernels") == 1, run.stderr
+
+
+def test_a_library_that_does_not_load_is_built_once_more(monkeypatch):
+    import ctypes
+    from pathlib import Path
+
+    import lnic.encoder.native as native
+    import lnic.encoder.native.build as build
+
+    builds, loads = [], []
+    monkeypatch.setattr(build, "build", lambda fresh=False: builds.append(fresh) or Path("k.so"))
+
+    def cdll(path):
+        loads.append(path)
+        if len(loads) == 1:
+            raise OSError("invalid ELF header")
+        return "loaded"
+
+    monkeypatch.setattr(ctypes, "CDLL", cdll)
+    assert native._load() == "loaded"
+    assert builds == [False, True]
+
+
 @needs_native
 @pytest.mark.parametrize(
     "shape", [(3, 5, 7), (3, 1, 9), (3, 12, 1), (2, 33, 70), (1, 20, 37), (3, 9, 50), (5, 6, 18)]
@@ -183,7 +290,7 @@ def test_native_kernels_can_be_switched_off():
 def test_residual_conv_equals_torch(shape, relu):
     import torch.nn.functional as F
 
-    from lnic.encoder.native.ops import ResidualConv3x3
+    from lnic.encoder.native.synthesis_ops import ResidualConv3x3
 
     torch.manual_seed(sum(shape))
     c = shape[0]
@@ -219,7 +326,7 @@ def test_synthesis_gradients_equal_the_torch_synthesis():
 @pytest.mark.parametrize("axis", [1, 2])
 @pytest.mark.parametrize("odd", [False, True])
 def test_upsampling_axis_equals_torch(shape, axis, odd):
-    from lnic.encoder.native.ops import UpAxis
+    from lnic.encoder.native.upsampling_ops import UpAxis
     from lnic.encoder.nets.upsampling import up_axis_torch
 
     torch.manual_seed(sum(shape) + axis)
@@ -280,7 +387,7 @@ def test_upsample_pyramid_equals_the_level_by_level_kernels_bit_for_bit(size, le
 @pytest.mark.parametrize("shape", [(1, 1), (2, 5), (7, 3), (9, 40), (33, 6)])
 @pytest.mark.parametrize("axis", [0, 1])
 def test_prefilter_axis_equals_torch(shape, axis):
-    from lnic.encoder.native.ops import PreAxis
+    from lnic.encoder.native.upsampling_ops import PreAxis
     from lnic.encoder.nets.upsampling import pre_axis_torch
 
     torch.manual_seed(sum(shape) + axis)
@@ -295,7 +402,7 @@ def test_prefilter_axis_equals_torch(shape, axis):
 
 @needs_native
 def test_prefilter_gradients_do_not_depend_on_the_thread_count():
-    from lnic.encoder.native.ops import PreAxis
+    from lnic.encoder.native.upsampling_ops import PreAxis
 
     torch.manual_seed(1)
     x = torch.randn(70, 90, requires_grad=True)
@@ -339,7 +446,7 @@ def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, le
     """The per-block context gathering (rows split across blocks and grids, borders, the
     coarser grid's co-located latent) gives the values and gradients of the two-step path; the
     last two shapes are long enough for the backward's fused scatter, the others are not."""
-    from lnic.encoder.native.ops import ArmRateGrids, CausalContextFlat
+    from lnic.encoder.native.arm_ops import ArmRateGrids, CausalContextFlat
     from lnic.model.latents import grid_shapes
 
     torch.manual_seed(levels)
@@ -360,23 +467,25 @@ def test_arm_rate_on_grids_equals_the_rate_of_the_materialised_context(shape, le
 def test_arm_rate_on_grids_scatters_its_context_gradient_when_chunks_are_long(
     shape, fused, monkeypatch
 ):
-    import lnic.encoder.native.ops as ops
+    import lnic.encoder.native.arm_ops as arm_ops
     from lnic.model.latents import grid_shapes
 
     called = []
-    real = ops._call
-    monkeypatch.setattr(ops, "_call", lambda kernel, *a: called.append(kernel) or real(kernel, *a))
+    real = arm_ops.run_kernel
+    monkeypatch.setattr(
+        arm_ops, "run_kernel", lambda kernel, *a: called.append(kernel) or real(kernel, *a)
+    )
     shapes = grid_shapes(*shape, 4)
     flat = torch.randn(sum(h * w for h, w in shapes), requires_grad=True)
     params = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
-    ops.ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params).backward()
+    arm_ops.ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params).backward()
     assert ("context_backward" in called) is not fused
 
 
 @needs_native
 @pytest.mark.parametrize("shape", [(17, 23), (9, 40), (32, 48), (1, 5)])
 def test_flat_context_equals_the_grid_context(shape):
-    from lnic.encoder.native.ops import CausalContextFlat
+    from lnic.encoder.native.arm_ops import CausalContextFlat
     from lnic.encoder.nets.arm import CausalContext
     from lnic.model.latents import grid_shapes
 

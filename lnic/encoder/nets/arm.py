@@ -3,9 +3,10 @@
 The training step runs the ARM on every latent of the pyramid (524k for a 768x512 image), so it
 works channels-first: :class:`CausalContext` gathers the [N_CONTEXT, N] inputs with a hand-written
 backward (one padded gradient buffer per grid instead of a zero-filled full-size tensor per
-sliced neighbour), and the MLP is :class:`lnic.encoder.nets.mlp.ChannelsFirstMlp`. With the
-synthesis on the same MLP, a 768x512 training step went from 0.23 s to 0.18 s on two threads
-(benchmarks/encode_speed.md, session 7). The row form (:func:`gather_context_torch`,
+sliced neighbour), and the MLP is :class:`lnic.encoder.nets.mlp.ChannelsFirstMlp`, as the
+synthesis' is (benchmarks/encode_speed.md has the timings). With the C kernels available,
+:meth:`Arm.bits` runs the context gathering, the MLP and the rate fused in one native pass
+(:class:`lnic.encoder.native.arm_ops.ArmRateGrids`). The row form (:func:`gather_context_torch`,
 :meth:`Arm.forward`) is the reference the tests compare with.
 """
 
@@ -15,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lnic.encoder.native.ops import MAX_LEVELS, ArmRateGrids, fits
+from lnic.encoder.native.arm_ops import ArmRateGrids
+from lnic.encoder.native.limits import MAX_LEVELS
+from lnic.encoder.native.ops import fits
 from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.mlp import mlp_channels_first
 from lnic.format import ARM_CONTEXT

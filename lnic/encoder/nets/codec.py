@@ -19,7 +19,7 @@ class LatentPyramid(nn.Module):
     during training the coded integers are ``grid / step`` and the synthesis sees
     ``integer * step``. A step trained by every latent of its grid at once lets the encoder
     choose each grid's precision in tens of steps, where with the step fixed at 1 the latents
-    must slowly grow while the synthesis' first layer shrinks (training notes, session 4).
+    must slowly grow while the synthesis' first layer shrinks (benchmarks/training_notes.md).
     :meth:`OverfittedCodec.fold_latent_steps` moves the steps into the synthesis before
     quantization, so the format has no such field.
     """

@@ -4,9 +4,8 @@ Both per-sample networks of the decoder are tiny MLPs run over hundreds of thous
 the synthesis (7 -> 40 -> 3 per pixel) and the ARM (13 -> 16 -> 16 -> 2 per latent). Laid out
 channels-first ([features, N]), every product runs along the long sample axis and no transposed
 copies are made; the backward pass keeps only the ReLU outputs (their sign is the mask) and masks
-with ``threshold_backward`` instead of a float copy of a boolean mask. Timed alone on a 768x512
-image (2 threads, forward + backward): the ARM MLP 51 ms in the row layout, 39 ms here; the
-synthesis MLP 54 ms with the previous boolean mask, 45 ms here (session 7).
+with ``threshold_backward`` instead of a float copy of a boolean mask: both cut the memory
+traffic that bounds these small products (benchmarks/encode_speed.md has the timings).
 """
 
 from __future__ import annotations

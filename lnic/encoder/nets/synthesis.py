@@ -4,7 +4,8 @@ The 3x3 convs start at zero, so the network starts as the per-pixel MLP alone. T
 weights start tiny (PyTorch's default range divided by ``out_features**2``, as Cool-chic does):
 the output starts near zero and, more importantly, the first layer stays small while the latents
 grow large, so one quantization step of a latent is a small change of the image. With PyTorch's
-default range the latents stayed within +-3 and the image within ~32 dB (training notes).
+default range the latents stay within +-3 and the image within ~32 dB
+(benchmarks/training_notes.md).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lnic.encoder.native.ops import Mlp2, ResidualConv3x3, fits, usable
+from lnic.encoder.native.ops import fits, usable
+from lnic.encoder.native.synthesis_ops import Mlp2, ResidualConv3x3
 from lnic.encoder.nets.mlp import mlp_channels_first
 
 

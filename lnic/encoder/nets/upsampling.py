@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lnic.encoder.native.ops import PreAxis, UpAxis, UpsamplePyramid, usable
+from lnic.encoder.native.ops import usable
+from lnic.encoder.native.upsampling_ops import PreAxis, UpAxis, UpsamplePyramid
 from lnic.model.upsampling import BICUBIC_INIT, PREFILTER_INIT, PREFILTER_RADIUS, polyphase_taps
 
 
@@ -40,7 +41,7 @@ def pre_axis_torch(x: torch.Tensor, taps: torch.Tensor, axis: int) -> torch.Tens
 
 def prefilter(g: torch.Tensor, taps: torch.Tensor, native: bool = False) -> torch.Tensor:
     """The pre-filter of one grid [h, w] (columns, then rows); ``native``: with
-    :class:`lnic.encoder.native.ops.PreAxis` (same values)."""
+    :class:`lnic.encoder.native.upsampling_ops.PreAxis` (same values)."""
     f = PreAxis.apply if native else pre_axis_torch
     return f(f(g, taps, 1), taps, 0)
 
@@ -50,7 +51,7 @@ def upsample2(
 ) -> torch.Tensor:
     """Upsample [C, h, w] by 2 in both axes, cropped to ``shape`` (columns first, then rows).
 
-    ``native``: with :class:`lnic.encoder.native.ops.UpAxis` (same values).
+    ``native``: with :class:`lnic.encoder.native.upsampling_ops.UpAxis` (same values).
     """
     up = UpAxis.apply if native else up_axis_torch
     x = up(x, taps, 2, shape[1])
@@ -67,7 +68,7 @@ class Upsampler(nn.Module):
 
     def forward(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
         """[levels, H, W]; ``native``: the C kernels when available (same values), all levels
-        in one autograd node (:class:`lnic.encoder.native.ops.UpsamplePyramid`)."""
+        in one autograd node (:class:`lnic.encoder.native.upsampling_ops.UpsamplePyramid`)."""
         if native and usable(*grids, self.taps, self.pre):
             return UpsamplePyramid.apply(self.taps, self.pre, *grids)
         return self.forward_by_level(grids, native=False)

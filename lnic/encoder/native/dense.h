@@ -1,0 +1,159 @@
+/* The dense layers of the per-sample MLPs (ARM and synthesis) over blocks of B samples:
+ * forward and backward with register tiles of vector accumulators. */
+#ifndef LNIC_KERNELS_DENSE_H
+#define LNIC_KERNELS_DENSE_H
+
+#include "common.h"
+
+static const float ZERO_BLOCK[B] __attribute__((aligned(64)));
+static inline vf relu_v(vf v) {
+    for (int l = 0; l < LANES; l++) v[l] = v[l] > 0.f ? v[l] : 0.f;
+    return v;
+}
+
+/* out[o][r] = act(bias[o] + sum_i w[o * so + i * si] x[i][r]) for o < n_out, r < B (B = 4
+ * vectors); x has row stride ldx, bias may be NULL (zero). JT outputs at a time: their 16
+ * vector accumulators stay in registers while each input row is loaded once for all four, and
+ * the sum runs over i in order (the same rounding as a plain loop). */
+static inline void affine(const float *x, long ldx, int n_in, const float *w, long so, long si,
+                          const float *bias, int n_out, int relu, float *out) {
+    for (int o0 = 0; o0 < n_out; o0 += JT) {
+        const int no = n_out - o0 < JT ? n_out - o0 : JT;
+        float wt[JT][MAX_HIDDEN > MAX_IN ? MAX_HIDDEN : MAX_IN], bt[JT];
+        for (int a = 0; a < JT; a++) {
+            bt[a] = a < no && bias != NULL ? bias[o0 + a] : 0.f;
+            for (int i = 0; i < n_in; i++) wt[a][i] = a < no ? w[(o0 + a) * so + i * si] : 0.f;
+        }
+        vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
+        vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
+        vf a20 = (vf){} + bt[2], a21 = a20, a22 = a20, a23 = a20;
+        vf a30 = (vf){} + bt[3], a31 = a30, a32 = a30, a33 = a30;
+        for (int i = 0; i < n_in; i++) {
+            const float *xr = x + i * ldx;
+            const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
+                     x3 = LDV(xr + 3 * LANES);
+            const float w0 = wt[0][i], w1 = wt[1][i], w2 = wt[2][i], w3 = wt[3][i];
+            a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
+            a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
+            a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
+            a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
+        }
+        if (relu) {
+#define RELU(v) v = relu_v(v)
+            RELU(a00); RELU(a01); RELU(a02); RELU(a03); RELU(a10); RELU(a11); RELU(a12);
+            RELU(a13); RELU(a20); RELU(a21); RELU(a22); RELU(a23); RELU(a30); RELU(a31);
+            RELU(a32); RELU(a33);
+#undef RELU
+        }
+        float *o = out + (long)o0 * B;
+        STV(o, a00); STV(o + LANES, a01); STV(o + 2 * LANES, a02); STV(o + 3 * LANES, a03);
+        if (no > 1) {
+            o += B;
+            STV(o, a10); STV(o + LANES, a11); STV(o + 2 * LANES, a12); STV(o + 3 * LANES, a13);
+        }
+        if (no > 2) {
+            o += B;
+            STV(o, a20); STV(o + LANES, a21); STV(o + 2 * LANES, a22); STV(o + 3 * LANES, a23);
+        }
+        if (no > 3) {
+            o += B;
+            STV(o, a30); STV(o + LANES, a31); STV(o + 2 * LANES, a32); STV(o + 3 * LANES, a33);
+        }
+    }
+}
+
+/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx. */
+static inline void dense(const float *x, long ldx, int K, const float *w, const float *b,
+                         int H, int relu, float *out) {
+    affine(x, ldx, K, w, K, 1, b, H, relu, out);
+}
+
+/* Backward of one dense layer over a block: given g_out [H][B] (already masked by the
+ * activation's derivative), accumulate gw16 [H][K][LANES] += g_out x^T and gb16 [H][LANES] +=
+ * g_out lane-wise (sample r adds to lane r % LANES: no horizontal sum per block, whose latency
+ * chain would dominate; the caller sums the lanes once per chunk), and, if gx is not NULL, write
+ * gx [K][B] = w^T g_out. */
+static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
+                                  const float *g_out, float *gw16, float *gb16, float *gx) {
+    for (int j = 0; j < H; j++) {
+        const float *gj = g_out + j * B;
+        float vb[LANES];
+        for (int l = 0; l < LANES; l++) vb[l] = gb16[j * LANES + l];
+        for (int q = 0; q < B; q += LANES)
+            for (int l = 0; l < LANES; l++) vb[l] += gj[q + l];
+        for (int l = 0; l < LANES; l++) gb16[j * LANES + l] = vb[l];
+    }
+    /* weight gradients, in tiles of JT outputs x JT inputs: 16 independent accumulators of
+     * LANES lanes stay in registers while each block's rows stream past (with one output's
+     * accumulators only, the chain of dependent adds would bound the loop). Rows past H or K read
+     * zeros and accumulate into a scratch tile. */
+    float sink[JT * JT * LANES] __attribute__((aligned(64))) = {0};
+    for (int j0 = 0; j0 < H; j0 += JT)
+        for (int k0 = 0; k0 < K; k0 += JT) {
+            const float *g0, *g1, *g2, *g3, *x0, *x1, *x2, *x3;
+            float *d[JT * JT];
+            g0 = j0 < H ? g_out + j0 * B : ZERO_BLOCK;
+            g1 = j0 + 1 < H ? g_out + (j0 + 1) * B : ZERO_BLOCK;
+            g2 = j0 + 2 < H ? g_out + (j0 + 2) * B : ZERO_BLOCK;
+            g3 = j0 + 3 < H ? g_out + (j0 + 3) * B : ZERO_BLOCK;
+            x0 = k0 < K ? x + k0 * ldx : ZERO_BLOCK;
+            x1 = k0 + 1 < K ? x + (k0 + 1) * ldx : ZERO_BLOCK;
+            x2 = k0 + 2 < K ? x + (k0 + 2) * ldx : ZERO_BLOCK;
+            x3 = k0 + 3 < K ? x + (k0 + 3) * ldx : ZERO_BLOCK;
+            for (int a = 0; a < JT; a++)
+                for (int c = 0; c < JT; c++)
+                    d[a * JT + c] = (j0 + a < H && k0 + c < K)
+                                        ? gw16 + ((long)(j0 + a) * K + k0 + c) * LANES
+                                        : sink + (a * JT + c) * LANES;
+#define ACC_LOAD(i) vf v##i = LDV(d[i])
+            ACC_LOAD(0); ACC_LOAD(1); ACC_LOAD(2); ACC_LOAD(3); ACC_LOAD(4); ACC_LOAD(5);
+            ACC_LOAD(6); ACC_LOAD(7); ACC_LOAD(8); ACC_LOAD(9); ACC_LOAD(10); ACC_LOAD(11);
+            ACC_LOAD(12); ACC_LOAD(13); ACC_LOAD(14); ACC_LOAD(15);
+            for (int q = 0; q < B; q += LANES) {
+                const vf ga = LDV(g0 + q), gb = LDV(g1 + q), gc = LDV(g2 + q), gd = LDV(g3 + q);
+                const vf xa = LDV(x0 + q), xb = LDV(x1 + q), xc = LDV(x2 + q), xd = LDV(x3 + q);
+                v0 += ga * xa; v1 += ga * xb; v2 += ga * xc; v3 += ga * xd;
+                v4 += gb * xa; v5 += gb * xb; v6 += gb * xc; v7 += gb * xd;
+                v8 += gc * xa; v9 += gc * xb; v10 += gc * xc; v11 += gc * xd;
+                v12 += gd * xa; v13 += gd * xb; v14 += gd * xc; v15 += gd * xd;
+            }
+#define ACC_STORE(i) STV(d[i], v##i)
+            ACC_STORE(0); ACC_STORE(1); ACC_STORE(2); ACC_STORE(3); ACC_STORE(4); ACC_STORE(5);
+            ACC_STORE(6); ACC_STORE(7); ACC_STORE(8); ACC_STORE(9); ACC_STORE(10); ACC_STORE(11);
+            ACC_STORE(12); ACC_STORE(13); ACC_STORE(14); ACC_STORE(15);
+#undef ACC_LOAD
+#undef ACC_STORE
+        }
+    if (gx == NULL) return;
+    /* input gradient gx [K][B] = w^T g_out */
+    affine(g_out, B, H, w, 1, K, NULL, K, 0, gx);
+}
+
+/* dst[p] = sum of the lanes of acc16 [P][LANES] (in lane order). */
+static inline void sum_lanes(const float *acc16, int P, float *dst) {
+    for (int p = 0; p < P; p++) {
+        float s = 0.f;
+        for (int l = 0; l < LANES; l++) s += acc16[p * LANES + l];
+        dst[p] = s;
+    }
+}
+
+static inline void mask_relu(float *g, const float *h, int H) {
+    for (int i = 0; i < H * B; i++) g[i] = h[i] > 0.f ? g[i] : 0.f;
+}
+
+/* Block of a channels-first array [K][N] starting at sample s: a pointer with stride N, or,
+ * for the last, partial block, a zero-padded copy with stride B. */
+static inline const float *block_in(const float *x, long N, int K, long s, int m, float *tmp,
+                                    long *ld) {
+    if (m == B) {
+        *ld = N;
+        return x + s;
+    }
+    memset(tmp, 0, sizeof(float) * K * B);
+    for (int k = 0; k < K; k++) memcpy(tmp + k * B, x + k * N + s, sizeof(float) * m);
+    *ld = B;
+    return tmp;
+}
+
+#endif
