@@ -156,7 +156,7 @@ def bitstream_info(data: bytes) -> dict:
     validate_modules(modules)
     macs = h.arch.mac_table(h.height, h.width)
     return {
-        "format_version": data[4],
+        "format_version": h.version,
         "width": h.width,
         "height": h.height,
         "channels": h.channels,
@@ -174,14 +174,7 @@ def bitstream_info(data: bytes) -> dict:
             name: {"e_w": m[0].e_w, "e_b": m[0].e_b}
             for name, m in zip(("arm", "upsampling", "synthesis"), modules)
         },
-        "section_bytes": {
-            "header": len(data)
-            - len(sections.weights)
-            - len(sections.latents)
-            - len(sections.escapes),
-            "weights": len(sections.weights),
-            "latents": len(sections.latents) + len(sections.escapes),
-        },
+        "section_bytes": sections.section_bytes(),
     }
 
 

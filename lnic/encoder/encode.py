@@ -140,7 +140,8 @@ def encode_array(
     data = pack_file(header, weights, latents, escapes)
     expected = recon(modules)
 
-    decoded = decode_sections(unpack_file(data)).reshape(h, w, channels)
+    sections = unpack_file(data)
+    decoded = decode_sections(sections).reshape(h, w, channels)
     if not np.array_equal(decoded, expected):
         raise SelfCheckError("the decoded bitstream differs from the encoder's reconstruction")
     _report_weight_quantization(model, grids, pixels3, decoded)
@@ -157,10 +158,6 @@ def encode_array(
         psnr_rgb=psnr(decoded, pixels3),
         encode_seconds=elapsed,
         mac_table=arch.mac_table(h, w),
-        section_bytes={
-            "header": len(data) - len(weights) - len(latents) - len(escapes),
-            "weights": len(weights),
-            "latents": len(latents) + len(escapes),
-        },
+        section_bytes=sections.section_bytes(),
         model=model,
     )
