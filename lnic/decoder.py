@@ -31,7 +31,7 @@ import numpy as np
 
 from lnic.bitstream.container import Sections, unpack_file
 from lnic.bitstream.latent_coding import decode_latents
-from lnic.bitstream.weights import decode_modules
+from lnic.bitstream.weights import decode_weights
 from lnic.errors import BitstreamError, LnicError
 from lnic.format import (
     ARM_ACT_FRAC_BITS,
@@ -41,8 +41,8 @@ from lnic.format import (
     WEIGHT_STEP_EXP_MAX,
     WEIGHT_STEP_EXP_MIN,
 )
-from lnic.model.architecture import Architecture
 from lnic.model.latents import grid_shapes
+from lnic.model.parts import DecoderWeights, SynthesisWeights
 from lnic.model.quantized import QuantizedLinear
 from lnic.model.upsampling import PREFILTER_RADIUS, polyphase_taps
 
@@ -58,7 +58,7 @@ BAND_PIXELS = 8192
 """About this many pixels per band of rows of the 3x3 convolutions."""
 
 
-def validate_modules(modules: list[list[QuantizedLinear]]) -> None:
+def validate_modules(weights: DecoderWeights) -> None:
     """Refuse weights outside the ranges the encoder can write (docs/format.md).
 
     These ranges keep every accumulator of the integer decoder far below ``2^53``, which is what
@@ -66,7 +66,9 @@ def validate_modules(modules: list[list[QuantizedLinear]]) -> None:
     decoded inexactly.
     """
     fracs = (ARM_ACT_FRAC_BITS, None, SYNTH_FRAC_BITS)
-    for name, layers, frac in zip(("ARM", "upsampling", "synthesis"), modules, fracs):
+    for name, layers, frac in zip(
+        ("ARM", "upsampling", "synthesis"), weights.modules().values(), fracs
+    ):
         e_w, e_b = layers[0].e_w, layers[0].e_b
         if not WEIGHT_STEP_EXP_MIN <= e_w <= WEIGHT_STEP_EXP_MAX:
             raise BitstreamError(f"{name} weight step 2^-{e_w} outside the format's range")
@@ -361,7 +363,7 @@ class _Conv3x3:
 
 
 def synthesize(
-    synth: list[QuantizedLinear],
+    synth: SynthesisWeights,
     z: np.ndarray | _Upsampler,
     height: int,
     width: int,
@@ -374,7 +376,7 @@ def synthesize(
     them. ``bound``: a bound on ``|z|`` (the clamps it makes useless are skipped; None: keep
     them; an _Upsampler brings its own).
     """
-    lin1, lin2, conv_a, conv_b = synth
+    lin1, lin2, conv_a, conv_b = synth.layers()
     frac = SYNTH_FRAC_BITS
     clamp = float(SYNTH_ACT_CLAMP)
     c = lin2.weight.shape[0]
@@ -463,13 +465,12 @@ def synthesize(
 
 
 def reconstruct(
-    arch: Architecture,
-    modules: list[list[QuantizedLinear]],
+    weights: DecoderWeights,
     grids: list[np.ndarray],
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Integer latents + quantized networks -> uint8 image (H, W, C), exactly."""
-    _, (up, pre), synth = modules
+    up, pre, synth = weights.upsampling.up, weights.upsampling.pre, weights.synthesis
     h, w = grids[0].shape
     t0 = _clock()
     upsampler = _Upsampler(grids, up.weight, pre.weight, up.e_w)
@@ -504,13 +505,13 @@ def decode_sections(sections: Sections, timings: dict[str, float] | None = None)
     """
     h = sections.header
     t0 = _clock()
-    modules = decode_modules(sections.weights, h.arch.module_shapes())
-    validate_modules(modules)
+    weights = decode_weights(sections.weights, h.arch.weight_shapes())
+    validate_modules(weights)
     t1 = _clock()
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
-    grids = decode_latents(sections.latents, sections.escapes, shapes, modules[0])
+    grids = decode_latents(sections.latents, sections.escapes, shapes, weights.arm)
     t2 = _clock()
-    image = reconstruct(h.arch, modules, grids, timings)
+    image = reconstruct(weights, grids, timings)
     t3 = _clock()
     if timings is not None:
         _record(timings, weights=(t0, t1), entropy_decoding=(t1, t2), reconstruction=(t2, t3))

@@ -26,7 +26,7 @@ import lnic
 from lnic.bitstream.bits import BitReader, read_exp_golomb
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.prob_table import compute_frequency_table
-from lnic.bitstream.weights import decode_modules
+from lnic.bitstream.weights import decode_weights
 from lnic.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
@@ -62,8 +62,8 @@ def reference_decode(data: bytes) -> np.ndarray:
     """Decode ``data`` the slow, obvious way, straight from docs/format.md."""
     s = unpack_file(data)
     h = s.header
-    modules = decode_modules(s.weights, h.arch.module_shapes())
-    arm = modules[0]
+    weights = decode_weights(s.weights, h.arch.weight_shapes())
+    arm = weights.arm
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
     levels = len(shapes)
     freqs = compute_frequency_table()  # [16, scales, 49]: residuals -R .. R
@@ -101,9 +101,8 @@ def reference_decode(data: bytes) -> np.ndarray:
                 extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
                 resid[j] += extra if resid[j] > 0 else -extra
             g[ys, xs] = (mu_q >> 4) + resid
-    up, pre = modules[1]
-    z = upsample_integer(grids, up.weight, pre.weight, up.e_w, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
-    y = synthesis_integer(modules[2], z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    z = upsample_integer(grids, weights.upsampling, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    y = synthesis_integer(weights.synthesis, z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
     pixels = np.clip(np.floor(y * (255.0 * 2.0**-SYNTH_FRAC_BITS) + 0.5), 0, 255)
     image = pixels.astype(np.uint8).transpose(1, 2, 0)
     return image[:, :, 0] if h.channels == 1 else image

@@ -25,10 +25,6 @@ class QuantizedLinear:
     e_w: int
     e_b: int
 
-    def dequantized(self) -> tuple[np.ndarray, np.ndarray]:
-        """Float values the integers stand for (for loading them back into a float model)."""
-        return self.weight * 2.0**-self.e_w, self.bias * 2.0**-self.e_b
-
 
 def integer_linear(
     layer: QuantizedLinear, x: np.ndarray, frac: int, clamp: int, relu: bool
