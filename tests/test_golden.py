@@ -188,17 +188,19 @@ def test_shipped_table_equals_the_computed_one():
 
 @pytest.mark.parametrize("e", [0, 8, 15])
 def test_fast_prefilter_equals_the_integer_reference(e):
-    """``scipy``'s correlation on float64 integers gives the reference's exact integers, with
-    large latents and taps that reach the activation clamp."""
-    from lnic.decoder import prefilter
+    """The decoder's shifted-slice sums on float64 integers give the reference's exact integers,
+    with large latents and taps that reach the activation clamp."""
+    from lnic.decoder.upsampling import prefilter
     from lnic.format import LATENT_CLAMP
     from lnic.model.upsampling import prefilter_integer
 
     rng = np.random.default_rng(e)
-    grids = [np.round(rng.laplace(0, 40, s)) for s in [(19, 23), (10, 12), (5, 6), (3, 3)]]
+    # several bands of rows (300 x 200), one-sample-wide and one-sample-tall grids
+    shapes = [(300, 200), (19, 23), (10, 12), (5, 6), (3, 3), (1, 7), (6, 1), (1, 1)]
+    grids = [np.round(rng.laplace(0, 40, s)) for s in shapes]
     grids[0][4, 5] = LATENT_CLAMP
     grids[1][0, 0] = -LATENT_CLAMP
-    pre = rng.integers(-(1 << 15), (1 << 15) + 1, (4, 4)) >> (15 - e)
+    pre = rng.integers(-(1 << 15), (1 << 15) + 1, (len(shapes), 4)) >> (15 - e)
     pre[0] = [1 << 15, 1 << 15, 1 << 15, 1 << 15]  # gain 7 at e = 15: hits the clamp
     got = prefilter(grids, pre, e)
     want = prefilter_integer(grids, pre, e, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+clip_ufunc = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip
+"""``np.clip`` as the bare ufunc (same values, ``out=`` allowed): its Python wrapper costs more
+than the clip itself on the small blocks of the integer decoder's inner loops."""
+
 
 @dataclass
 class QuantizedLinear:
