@@ -27,6 +27,7 @@ from lnic.bitstream.bits import BitReader, read_exp_golomb
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.prob_table import compute_frequency_table
 from lnic.bitstream.weights import decode_weights
+from lnic.decoder import Profiler, decode_bytes
 from lnic.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
@@ -160,6 +161,75 @@ def test_identical_pixels_across_threads_and_processes(tmp_path):
             timeout=300,
         )
         assert run.stdout.split() == expected, f"{threads} thread(s)"
+
+
+_LIGHT_DECODE_SCRIPT = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {{"torch", "scipy", "matplotlib"}}:
+            raise ImportError("the decoder imported " + name)
+sys.meta_path.insert(0, Refuse())
+sys.path.insert(0, {data!r})
+import lnic.decoder
+from make_golden import pixel_hash
+for path in sys.argv[1:]:
+    print(pixel_hash(lnic.decoder.decode_bytes(open(path, "rb").read())))
+"""
+
+
+def test_decoding_needs_neither_torch_nor_scipy():
+    """The decoder (with its numpy loop: numba's own BLAS binding loads scipy) decodes the
+    golden files in a process that cannot import torch, scipy or matplotlib."""
+    paths = [str(DATA / name) for name in sorted(GOLDEN)]
+    run = subprocess.run(
+        [sys.executable, "-c", _LIGHT_DECODE_SCRIPT.format(data=str(DATA)), *paths],
+        env=dict(os.environ, LNIC_NO_NUMBA="1", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [GOLDEN[name][1] for name in sorted(GOLDEN)]
+
+
+def test_profiler_times_every_stage_and_changes_nothing():
+    data = (DATA / "golden_synthetic.lnic").read_bytes()
+    profiler = Profiler()
+    image = decode_bytes(data, profiler=profiler)
+    assert np.array_equal(image, decode_bytes(data))
+    assert set(profiler.stages) == {"weights", "entropy_decoding", "upsampling", "synthesis"}
+    timings = profiler.timings()
+    assert set(timings) == {f"{s}{cpu}" for s in profiler.stages for cpu in ("", "_cpu")}
+    assert all(v >= -1e-9 for v in timings.values())
+
+
+def test_profiler_counts_nested_stages_once(monkeypatch):
+    """A stage inside another (the upsampler's rows inside the synthesis) is not counted twice:
+    the outer stage gets its own time only, and repeated stages add up."""
+    import lnic.decoder.profiler as profiler_module
+
+    class Clock:  # every reading advances one second
+        now = 0.0
+
+        def tick(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(
+        profiler_module,
+        "time",
+        type("T", (), {"perf_counter": clock.tick, "process_time": clock.tick}),
+    )
+    profiler = Profiler()
+    with profiler.stage("outer"):  # wall read at 1, cpu at 2
+        for _ in range(2):
+            with profiler.stage("inner"):  # reads 3, 4 / 5, 6, then 7, 8 / 9, 10
+                pass
+    # outer ends at wall 11, cpu 12: 10 s each, of which the inner stages took 2 x 2 s
+    assert (profiler.stages["inner"].wall, profiler.stages["inner"].cpu) == (4.0, 4.0)
+    assert (profiler.stages["outer"].wall, profiler.stages["outer"].cpu) == (6.0, 6.0)
 
 
 @pytest.mark.parametrize("force_raster", [False, True])

@@ -64,11 +64,8 @@ class DecoderParts(Generic[T]):
 
     def modules(self) -> dict[str, list[T]]:
         """Each module's layers, keyed by :data:`MODULE_NAMES`, in the bitstream's order."""
-        return {
-            "arm": list(self.arm),
-            "upsampling": self.upsampling.layers(),
-            "synthesis": self.synthesis.layers(),
-        }
+        layers = (list(self.arm), self.upsampling.layers(), self.synthesis.layers())
+        return dict(zip(MODULE_NAMES, layers))
 
     @classmethod
     def from_modules(

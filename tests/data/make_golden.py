@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-KODAK = HERE.parents[2] / "shared" / "datasets" / "kodak"
 CROP = (slice(200, 224), slice(300, 332))  # rows, columns: 24 x 32
 
 
@@ -101,10 +100,15 @@ def synthetic_bitstream(
 
 def main() -> int:
     import lnic
+    from lnic.bench.data import default_dataset_dir
     from lnic.encoder.encode import encode_array
     from lnic.encoder.presets import Preset
 
-    source = np.asarray(Image.open(KODAK / "kodim23.png").convert("RGB"))
+    kodak = default_dataset_dir()
+    if kodak is None:
+        print("the Kodak images are not found (set LNIC_SHARED)", file=sys.stderr)
+        return 1
+    source = np.asarray(Image.open(kodak / "kodim23.png").convert("RGB"))
     crop = np.ascontiguousarray(source[CROP])
     preset = Preset("golden", noise_steps=60, ste_steps=5)
     result = encode_array(crop, quality=4, preset=preset, seed=0)
