@@ -147,16 +147,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def bitstream_info(data: bytes) -> dict:
     """What ``lnic info`` reports about a bitstream (without decoding the latents)."""
     from lnic.bitstream.container import unpack_file
-    from lnic.bitstream.weights import decode_modules
+    from lnic.bitstream.weights import decode_weights
     from lnic.decoder import validate_modules
 
     sections = unpack_file(data)
     h = sections.header
-    modules = decode_modules(sections.weights, h.arch.module_shapes())
-    validate_modules(modules)
+    weights = decode_weights(sections.weights, h.arch.weight_shapes())
+    validate_modules(weights)
     macs = h.arch.mac_table(h.height, h.width)
     return {
-        "format_version": data[4],
+        "format_version": h.version,
         "width": h.width,
         "height": h.height,
         "channels": h.channels,
@@ -171,17 +171,10 @@ def bitstream_info(data: bytes) -> dict:
             "synth_hidden": h.arch.synth_hidden,
         },
         "weight_steps": {
-            name: {"e_w": m[0].e_w, "e_b": m[0].e_b}
-            for name, m in zip(("arm", "upsampling", "synthesis"), modules)
+            name: {"e_w": layers[0].e_w, "e_b": layers[0].e_b}
+            for name, layers in weights.modules().items()
         },
-        "section_bytes": {
-            "header": len(data)
-            - len(sections.weights)
-            - len(sections.latents)
-            - len(sections.escapes),
-            "weights": len(sections.weights),
-            "latents": len(sections.latents) + len(sections.escapes),
-        },
+        "section_bytes": sections.section_bytes(),
     }
 
 

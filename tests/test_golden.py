@@ -26,7 +26,8 @@ import lnic
 from lnic.bitstream.bits import BitReader, read_exp_golomb
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.prob_table import compute_frequency_table
-from lnic.bitstream.weights import decode_modules
+from lnic.bitstream.weights import decode_weights
+from lnic.decoder import Profiler, decode_bytes
 from lnic.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
@@ -62,8 +63,8 @@ def reference_decode(data: bytes) -> np.ndarray:
     """Decode ``data`` the slow, obvious way, straight from docs/format.md."""
     s = unpack_file(data)
     h = s.header
-    modules = decode_modules(s.weights, h.arch.module_shapes())
-    arm = modules[0]
+    weights = decode_weights(s.weights, h.arch.weight_shapes())
+    arm = weights.arm
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
     levels = len(shapes)
     freqs = compute_frequency_table()  # [16, scales, 49]: residuals -R .. R
@@ -101,9 +102,8 @@ def reference_decode(data: bytes) -> np.ndarray:
                 extra = read_exp_golomb(escapes, 0, max_prefix=ESCAPE_BITS_MAX)
                 resid[j] += extra if resid[j] > 0 else -extra
             g[ys, xs] = (mu_q >> 4) + resid
-    up, pre = modules[1]
-    z = upsample_integer(grids, up.weight, pre.weight, up.e_w, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
-    y = synthesis_integer(modules[2], z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    z = upsample_integer(grids, weights.upsampling, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    y = synthesis_integer(weights.synthesis, z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
     pixels = np.clip(np.floor(y * (255.0 * 2.0**-SYNTH_FRAC_BITS) + 0.5), 0, 255)
     image = pixels.astype(np.uint8).transpose(1, 2, 0)
     return image[:, :, 0] if h.channels == 1 else image
@@ -172,6 +172,75 @@ def test_identical_pixels_across_threads_and_processes(tmp_path):
         assert run.stdout.split() == expected, f"{threads} thread(s)"
 
 
+_LIGHT_DECODE_SCRIPT = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {{"torch", "scipy", "matplotlib"}}:
+            raise ImportError("the decoder imported " + name)
+sys.meta_path.insert(0, Refuse())
+sys.path.insert(0, {data!r})
+import lnic.decoder
+from make_golden import pixel_hash
+for path in sys.argv[1:]:
+    print(pixel_hash(lnic.decoder.decode_bytes(open(path, "rb").read())))
+"""
+
+
+def test_decoding_needs_neither_torch_nor_scipy():
+    """The decoder (with its numpy loop: numba's own BLAS binding loads scipy) decodes the
+    golden files in a process that cannot import torch, scipy or matplotlib."""
+    paths = [str(DATA / name) for name in sorted(GOLDEN)]
+    run = subprocess.run(
+        [sys.executable, "-c", _LIGHT_DECODE_SCRIPT.format(data=str(DATA)), *paths],
+        env=dict(os.environ, LNIC_NO_NUMBA="1", OMP_NUM_THREADS="1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [GOLDEN[name][1] for name in sorted(GOLDEN)]
+
+
+def test_profiler_times_every_stage_and_changes_nothing():
+    data = (DATA / "golden_synthetic.lnic").read_bytes()
+    profiler = Profiler()
+    image = decode_bytes(data, profiler=profiler)
+    assert np.array_equal(image, decode_bytes(data))
+    assert set(profiler.stages) == {"weights", "entropy_decoding", "upsampling", "synthesis"}
+    timings = profiler.timings()
+    assert set(timings) == {f"{s}{cpu}" for s in profiler.stages for cpu in ("", "_cpu")}
+    assert all(v >= -1e-9 for v in timings.values())
+
+
+def test_profiler_counts_nested_stages_once(monkeypatch):
+    """A stage inside another (the upsampler's rows inside the synthesis) is not counted twice:
+    the outer stage gets its own time only, and repeated stages add up."""
+    import lnic.decoder.profiler as profiler_module
+
+    class Clock:  # every reading advances one second
+        now = 0.0
+
+        def tick(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(
+        profiler_module,
+        "time",
+        type("T", (), {"perf_counter": clock.tick, "process_time": clock.tick}),
+    )
+    profiler = Profiler()
+    with profiler.stage("outer"):  # wall read at 1, cpu at 2
+        for _ in range(2):
+            with profiler.stage("inner"):  # reads 3, 4 / 5, 6, then 7, 8 / 9, 10
+                pass
+    # outer ends at wall 11, cpu 12: 10 s each, of which the inner stages took 2 x 2 s
+    assert (profiler.stages["inner"].wall, profiler.stages["inner"].cpu) == (4.0, 4.0)
+    assert (profiler.stages["outer"].wall, profiler.stages["outer"].cpu) == (6.0, 6.0)
+
+
 @pytest.mark.parametrize("force_raster", [False, True])
 def test_tall_narrow_grids_and_the_raster_layout(force_raster, monkeypatch):
     """Grids much taller than wide are decoded in a raster buffer (memory); same pixels."""
@@ -198,17 +267,19 @@ def test_shipped_table_equals_the_computed_one():
 
 @pytest.mark.parametrize("e", [0, 8, 15])
 def test_fast_prefilter_equals_the_integer_reference(e):
-    """``scipy``'s correlation on float64 integers gives the reference's exact integers, with
-    large latents and taps that reach the activation clamp."""
-    from lnic.decoder import prefilter
+    """The decoder's shifted-slice sums on float64 integers give the reference's exact integers,
+    with large latents and taps that reach the activation clamp."""
+    from lnic.decoder.upsampling import prefilter
     from lnic.format import LATENT_CLAMP
     from lnic.model.upsampling import prefilter_integer
 
     rng = np.random.default_rng(e)
-    grids = [np.round(rng.laplace(0, 40, s)) for s in [(19, 23), (10, 12), (5, 6), (3, 3)]]
+    # several bands of rows (300 x 200), one-sample-wide and one-sample-tall grids
+    shapes = [(300, 200), (19, 23), (10, 12), (5, 6), (3, 3), (1, 7), (6, 1), (1, 1)]
+    grids = [np.round(rng.laplace(0, 40, s)) for s in shapes]
     grids[0][4, 5] = LATENT_CLAMP
     grids[1][0, 0] = -LATENT_CLAMP
-    pre = rng.integers(-(1 << 15), (1 << 15) + 1, (4, 4)) >> (15 - e)
+    pre = rng.integers(-(1 << 15), (1 << 15) + 1, (len(shapes), 4)) >> (15 - e)
     pre[0] = [1 << 15, 1 << 15, 1 << 15, 1 << 15]  # gain 7 at e = 15: hits the clamp
     got = prefilter(grids, pre, e)
     want = prefilter_integer(grids, pre, e, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)

@@ -1,7 +1,10 @@
+import struct
+from dataclasses import replace
+
 import pytest
 
 from lnic.bitstream.container import pack_file, unpack_file
-from lnic.bitstream.header import HEADER_SIZE, Header
+from lnic.bitstream.header import HEADER_FIELDS, HEADER_SIZE, Header, field_offset
 from lnic.errors import BitstreamError
 from lnic.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION
 from lnic.model.architecture import Architecture
@@ -17,8 +20,9 @@ def test_header_round_trip(w, h, c):
         w, h, Architecture(levels=3, arm_hidden=12, synth_hidden=24, channels=c), 11, 22, 33
     )
     packed = header.pack()
-    assert len(packed) == HEADER_SIZE and packed[:4] == MAGIC and packed[4] == FORMAT_VERSION
+    assert len(packed) == HEADER_SIZE and packed.startswith(MAGIC)
     assert Header.unpack(packed) == header
+    assert Header.unpack(packed).version == FORMAT_VERSION
 
 
 def test_container_round_trip():
@@ -26,6 +30,7 @@ def test_container_round_trip():
     s = unpack_file(data)
     assert (s.weights, s.latents, s.escapes) == (b"weights", b"latents!", b"esc")
     assert s.header.weight_bytes == 7 and s.header.latent_bytes == 8
+    assert s.section_bytes() == {"header": len(data) - 18, "weights": 7, "latents": 11}
 
 
 @pytest.mark.parametrize(
@@ -47,7 +52,16 @@ def test_container_rejects_damaged_files(mutate, message):
 
 
 def test_absurd_declared_size_is_refused():
-    packed = bytearray(_header().pack())
-    packed[5:9] = (60000).to_bytes(2, "little") + (60000).to_bytes(2, "little")
+    packed = replace(_header(), width=60000, height=60000).pack()
     with pytest.raises(BitstreamError, match="size"):
-        Header.unpack(bytes(packed))
+        Header.unpack(packed)
+
+
+def test_header_fields_describe_the_layout():
+    """The named fields and their offsets are the packed bytes (tests craft files with them)."""
+    header = _header(w=1234, h=567)
+    packed = header.pack()
+    assert struct.calcsize("<" + "".join(HEADER_FIELDS.values())) == HEADER_SIZE
+    assert struct.unpack_from("<H", packed, field_offset("width"))[0] == 1234
+    assert struct.unpack_from("<H", packed, field_offset("height"))[0] == 567
+    assert packed[field_offset("version")] == FORMAT_VERSION

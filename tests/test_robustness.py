@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lnic.bitstream.header import HEADER_SIZE
+from lnic.bitstream.container import unpack_file
+from lnic.bitstream.header import HEADER_FIELDS, HEADER_SIZE, field_offset
 from lnic.cli import main
 from lnic.decoder import decode_bytes
 from lnic.errors import BitstreamError
@@ -37,10 +38,11 @@ def with_crc(body: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def set_header(data: bytes, offset: int, fmt: str, value: int) -> bytes:
-    """Overwrite one header field and recompute the checksum (so the field check is reached)."""
+def set_header(data: bytes, field: str, value: int) -> bytes:
+    """Overwrite one header field (any value its bytes hold, checked or not) and recompute the
+    checksum, so the field's check is reached."""
     body = bytearray(data[:-4])
-    struct.pack_into(fmt, body, offset, value)
+    struct.pack_into("<" + HEADER_FIELDS[field], body, field_offset(field), value)
     return with_crc(bytes(body))
 
 
@@ -66,8 +68,8 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "png_file": (png_file(), "not an lnic file"),
     "text": (b"hello, world\n", "magic"),
     "wrong_magic": (b"LNIX" + GOLDEN[4:], "magic"),
-    "unknown_version": (set_header(GOLDEN, 4, "<B", FORMAT_VERSION + 1), "version"),
-    "version_zero": (set_header(GOLDEN, 4, "<B", 0), "version"),
+    "unknown_version": (set_header(GOLDEN, "version", FORMAT_VERSION + 1), "version"),
+    "version_zero": (set_header(GOLDEN, "version", 0), "version"),
     "truncated_magic": (GOLDEN[:3], "magic"),
     "truncated_version": (GOLDEN[:4], "truncated"),
     "truncated_header": (GOLDEN[: HEADER_SIZE - 1], "truncated"),
@@ -75,32 +77,31 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "truncated_half": (GOLDEN[: len(GOLDEN) // 2], "truncated"),
     "truncated_last_byte": (GOLDEN[:-1], "truncated"),
     "trailing_data": (GOLDEN + b"\x00", "trailing"),
-    "bitflip_header_size": (flip(GOLDEN, 8 * 6 + 3), "checksum"),
+    "bitflip_header_size": (flip(GOLDEN, 8 * (field_offset("width") + 1) + 3), "checksum"),
     "bitflip_weights": (flip(GOLDEN, 8 * (_SECTIONS + 5) + 1), "checksum"),
     "bitflip_latents": (flip(GOLDEN, 8 * (len(GOLDEN) - 6)), "checksum"),
     "bitflip_crc": (flip(GOLDEN, 8 * len(GOLDEN) - 1), "checksum"),
-    "absurd_size_60000": (set_header(set_header(GOLDEN, 5, "<H", 60000), 7, "<H", 60000), "size"),
+    "absurd_size_60000": (set_header(set_header(GOLDEN, "width", 60000), "height", 60000), "size"),
     "too_many_pixels": (
-        set_header(set_header(GOLDEN, 5, "<H", MAX_DIMENSION), 7, "<H", MAX_DIMENSION),
+        set_header(set_header(GOLDEN, "width", MAX_DIMENSION), "height", MAX_DIMENSION),
         "pixels",
     ),
-    "zero_width": (set_header(GOLDEN, 5, "<H", 0), "size"),
-    "bad_channels": (set_header(GOLDEN, 9, "<B", 2), "channel"),
-    "bad_levels": (set_header(GOLDEN, 10, "<B", 9), "latent grids"),
-    "bad_architecture": (set_header(GOLDEN, 11, "<B", 0), "architecture"),
-    "absurd_section_size": (set_header(GOLDEN, 14, "<I", 0xFFFFFFFF), "truncated"),
+    "zero_width": (set_header(GOLDEN, "width", 0), "size"),
+    "bad_channels": (set_header(GOLDEN, "channels", 2), "channel"),
+    "bad_levels": (set_header(GOLDEN, "levels", 9), "latent grids"),
+    "bad_architecture": (set_header(GOLDEN, "arm_hidden", 0), "architecture"),
+    "absurd_section_size": (set_header(GOLDEN, "weight_bytes", 0xFFFFFFFF), "truncated"),
     "latents_not_words": (
         set_header(
-            set_header(GOLDEN, 18, "<I", 3),
-            22,
-            "<I",
-            len(GOLDEN) - HEADER_SIZE - 4 - 3 - struct.unpack_from("<I", GOLDEN, 14)[0],
+            set_header(GOLDEN, "latent_bytes", 3),
+            "escape_bytes",
+            len(GOLDEN) - HEADER_SIZE - 4 - 3 - unpack_file(GOLDEN).header.weight_bytes,
         ),
         "32-bit words",
     ),
     # a large declared image (within the limits) backed by a tiny file
     "large_image_tiny_file": (
-        set_header(set_header(GOLDEN, 5, "<H", 6000), 7, "<H", 6000),
+        set_header(set_header(GOLDEN, "width", 6000), "height", 6000),
         "too short",
     ),
     "garbage_weights_valid_crc": (

@@ -24,8 +24,18 @@ class Sections:
     latents: bytes
     escapes: bytes
 
+    def section_bytes(self) -> dict[str, int]:
+        """Bytes per part of the file, as ``lnic info`` and ``lnic encode --json`` report them:
+        the header with the checksum, the weights, the latents with their escapes."""
+        return {
+            "header": HEADER_SIZE + _CRC.size,
+            "weights": len(self.weights),
+            "latents": len(self.latents) + len(self.escapes),
+        }
+
 
 def pack_file(header: Header, weights: bytes, latents: bytes, escapes: bytes) -> bytes:
+    """A whole file; the header's section sizes are set from the sections given."""
     header = replace(
         header, weight_bytes=len(weights), latent_bytes=len(latents), escape_bytes=len(escapes)
     )

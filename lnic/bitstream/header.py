@@ -10,10 +10,34 @@ from lnic.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION, MAX_LEVELS, MAX_PI
 from lnic.model.architecture import Architecture
 from lnic.model.latents import num_levels
 
-# magic, version, width, height, channels, levels, arm_hidden, arm_layers, synth_hidden,
-# bytes of: weights, range-coded latents, latent escapes
-_LAYOUT = struct.Struct("<4sBHHBBBBBIII")
+HEADER_FIELDS: dict[str, str] = {
+    "magic": "4s",
+    "version": "B",
+    "width": "H",
+    "height": "H",
+    "channels": "B",
+    "levels": "B",
+    "arm_hidden": "B",
+    "arm_layers": "B",
+    "synth_hidden": "B",
+    "weight_bytes": "I",
+    "latent_bytes": "I",
+    "escape_bytes": "I",
+}
+"""The header's fields in file order, with their ``struct`` codes (little-endian, no padding);
+the last three are the sizes of the sections that follow."""
+
+_LAYOUT = struct.Struct("<" + "".join(HEADER_FIELDS.values()))
+_PREFIX = struct.Struct("<" + HEADER_FIELDS["magic"] + HEADER_FIELDS["version"])
 HEADER_SIZE = _LAYOUT.size
+
+_ARCH_FIELDS = ("channels", "levels", "arm_hidden", "arm_layers", "synth_hidden")
+
+
+def field_offset(name: str) -> int:
+    """Byte offset of header field ``name`` in the file."""
+    names = list(HEADER_FIELDS)
+    return struct.calcsize("<" + "".join(HEADER_FIELDS[n] for n in names[: names.index(name)]))
 
 
 @dataclass(frozen=True)
@@ -26,66 +50,61 @@ class Header:
     weight_bytes: int
     latent_bytes: int
     escape_bytes: int
+    version: int = FORMAT_VERSION
 
     @property
     def channels(self) -> int:
         return self.arch.channels
 
     def pack(self) -> bytes:
-        a = self.arch
-        return _LAYOUT.pack(
-            MAGIC,
-            FORMAT_VERSION,
-            self.width,
-            self.height,
-            a.channels,
-            a.levels,
-            a.arm_hidden,
-            a.arm_layers,
-            a.synth_hidden,
-            self.weight_bytes,
-            self.latent_bytes,
-            self.escape_bytes,
-        )
+        values = {
+            "magic": MAGIC,
+            "version": self.version,
+            "width": self.width,
+            "height": self.height,
+            **{name: getattr(self.arch, name) for name in _ARCH_FIELDS},
+            "weight_bytes": self.weight_bytes,
+            "latent_bytes": self.latent_bytes,
+            "escape_bytes": self.escape_bytes,
+        }
+        return _LAYOUT.pack(*(values[name] for name in HEADER_FIELDS))
 
     @classmethod
     def unpack(cls, data: bytes) -> Header:
         """Parse and validate a header; raises :class:`BitstreamError` on anything odd."""
-        if len(data) < 4 or data[:4] != MAGIC:
+        if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
             raise BitstreamError("not an lnic file (wrong magic bytes)")
-        if len(data) < 5:
+        if len(data) < _PREFIX.size:
             raise BitstreamError("truncated header")
-        if data[4] != FORMAT_VERSION:
+        _, version = _PREFIX.unpack_from(data)
+        if version != FORMAT_VERSION:
             raise BitstreamError(
-                f"unsupported format version {data[4]} (this lnic reads version {FORMAT_VERSION})"
+                f"unsupported format version {version} (this lnic reads version {FORMAT_VERSION})"
             )
         if len(data) < HEADER_SIZE:
             raise BitstreamError("truncated header")
-        (
-            _,
-            _,
-            width,
-            height,
-            channels,
-            levels,
-            arm_hidden,
-            arm_layers,
-            synth_hidden,
-            weight_bytes,
-            latent_bytes,
-            escape_bytes,
-        ) = _LAYOUT.unpack_from(data)
+        f = dict(zip(HEADER_FIELDS, _LAYOUT.unpack_from(data)))
+        width, height = f["width"], f["height"]
         if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
             raise BitstreamError(
                 f"declared size {width}x{height} outside 1..{MAX_DIMENSION} per side"
             )
         if width * height > MAX_PIXELS:
             raise BitstreamError(f"declared size {width}x{height} exceeds {MAX_PIXELS} pixels")
-        if channels not in (1, 3):
-            raise BitstreamError(f"unsupported channel count {channels}")
-        if not 1 <= levels <= min(MAX_LEVELS, num_levels(height, width)):
-            raise BitstreamError(f"invalid number of latent grids {levels}")
-        if not (1 <= arm_hidden <= 64 and 1 <= arm_layers <= 4 and 1 <= synth_hidden <= 128):
-            raise BitstreamError("invalid architecture in header")
-        arch = Architecture(levels, arm_hidden, arm_layers, synth_hidden, channels)
-        return cls(width, height, arch, weight_bytes, latent_bytes, escape_bytes)
+        arch = Architecture(**{name: f[name] for name in _ARCH_FIELDS})
+        _check_architecture(arch, width, height)
+        return cls(
+            width, height, arch, f["weight_bytes"], f["latent_bytes"], f["escape_bytes"], version
+        )
+
+
+def _check_architecture(arch: Architecture, width: int, height: int) -> None:
+    """Refuse an architecture this decoder cannot run (or that no encoder writes)."""
+    if arch.channels not in (1, 3):
+        raise BitstreamError(f"unsupported channel count {arch.channels}")
+    if not 1 <= arch.levels <= min(MAX_LEVELS, num_levels(height, width)):
+        raise BitstreamError(f"invalid number of latent grids {arch.levels}")
+    if not (
+        1 <= arch.arm_hidden <= 64 and 1 <= arch.arm_layers <= 4 and 1 <= arch.synth_hidden <= 128
+    ):
+        raise BitstreamError("invalid architecture in header")

@@ -13,7 +13,7 @@ import torch
 from lnic.bitstream.container import pack_file, unpack_file
 from lnic.bitstream.header import Header
 from lnic.bitstream.latent_coding import encode_latents
-from lnic.bitstream.weights import encode_modules
+from lnic.bitstream.weights import encode_weights
 from lnic.decoder import decode_sections, reconstruct
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import QUALITY_LAMBDAS, Preset, get_preset
@@ -23,6 +23,7 @@ from lnic.errors import InputError, SelfCheckError
 from lnic.image_io import validate_array
 from lnic.model.architecture import Architecture
 from lnic.model.latents import num_levels
+from lnic.model.parts import DecoderWeights
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +131,16 @@ def encode_array(
 
     grids = quantize_latents(model)
 
-    def recon(modules):
-        return reconstruct(arch, modules, grids)
+    def recon(weights: DecoderWeights) -> np.ndarray:
+        return reconstruct(weights, grids)
 
-    modules = quantize_networks(model, grids, pixels3, lam, recon)
-    weights = encode_modules(modules)
-    latents, escapes = encode_latents(grids, modules[0])
-    header = Header(w, h, arch, 0, 0, 0)
-    data = pack_file(header, weights, latents, escapes)
-    expected = recon(modules)
+    weights = quantize_networks(model, grids, pixels3, lam, recon)
+    latents, escapes = encode_latents(grids, weights.arm)
+    data = pack_file(Header(w, h, arch, 0, 0, 0), encode_weights(weights), latents, escapes)
+    expected = recon(weights)
 
-    decoded = decode_sections(unpack_file(data)).reshape(h, w, channels)
+    sections = unpack_file(data)
+    decoded = decode_sections(sections).reshape(h, w, channels)
     if not np.array_equal(decoded, expected):
         raise SelfCheckError("the decoded bitstream differs from the encoder's reconstruction")
     _report_weight_quantization(model, grids, pixels3, decoded)
@@ -157,10 +157,6 @@ def encode_array(
         psnr_rgb=psnr(decoded, pixels3),
         encode_seconds=elapsed,
         mac_table=arch.mac_table(h, w),
-        section_bytes={
-            "header": len(data) - len(weights) - len(latents) - len(escapes),
-            "weights": len(weights),
-            "latents": len(latents) + len(escapes),
-        },
+        section_bytes=sections.section_bytes(),
         model=model,
     )

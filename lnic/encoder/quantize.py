@@ -26,11 +26,13 @@ from lnic.format import (
     WEIGHT_STEP_EXP_MAX,
     WEIGHT_STEP_EXP_MIN,
 )
+from lnic.model.parts import DecoderParts, DecoderWeights
 from lnic.model.quantized import QuantizedLinear
 
 log = logging.getLogger(__name__)
 
-Modules = list[list[QuantizedLinear]]
+FloatLayer = tuple[np.ndarray, np.ndarray]
+"""A float layer's (weight [out, fan_in], bias [out]); an absent bias has shape (0,)."""
 
 
 def quantize_latents(model: OverfittedCodec) -> list[np.ndarray]:
@@ -41,31 +43,29 @@ def quantize_latents(model: OverfittedCodec) -> list[np.ndarray]:
     ]
 
 
-def _float_layers(model: OverfittedCodec) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """(weight [out, fan_in], bias [out]) of every layer, grouped as ARM, upsampling, synthesis."""
+def _float_layers(model: OverfittedCodec) -> DecoderParts[FloatLayer]:
+    """The float weights and biases of every layer, by module, as the file stores them."""
 
-    def wb(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    def wb(weight: torch.Tensor, bias: torch.Tensor | None) -> FloatLayer:
         w = weight.detach().double().numpy()
         b = np.zeros(0) if bias is None else bias.detach().double().numpy()
         return w.reshape(w.shape[0], -1), b
 
     s = model.synthesis
     (w1, b1), (w2, b2) = _balance(wb(s.lin1.weight, s.lin1.bias), wb(s.lin2.weight, s.lin2.bias))
-    return [
-        [wb(layer.weight, layer.bias) for layer in model.arm.linears()],
-        [wb(model.upsampler.taps, None), wb(model.upsampler.pre, None)],
-        [
+    return DecoderParts.from_modules(
+        arm=[wb(layer.weight, layer.bias) for layer in model.arm.linears()],
+        upsampling=[wb(model.upsampler.taps, None), wb(model.upsampler.pre, None)],
+        synthesis=[
             (w1, b1),
             (w2, b2),
             wb(s.conv_a.weight, s.conv_a.bias),
             wb(s.conv_b.weight, s.conv_b.bias),
         ],
-    ]
+    )
 
 
-def _balance(
-    first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _balance(first: FloatLayer, second: FloatLayer) -> tuple[FloatLayer, FloatLayer]:
     """Rescale a Linear-ReLU-Linear pair so both weight matrices span the same range.
 
     ``relu(a * x) = a * relu(x)`` for ``a > 0``: scaling the first layer (weights and bias) by
@@ -81,9 +81,9 @@ def _balance(
     return (w1 * a, b1 * a), (w2 / a, b2)
 
 
-def quantize_module(
-    layers: list[tuple[np.ndarray, np.ndarray]], e_w: int, e_b: int
-) -> list[QuantizedLinear]:
+def quantize_module(layers: list[FloatLayer], e_w: int, e_b: int) -> list[QuantizedLinear]:
+    """Round every layer's weights to steps of ``2**-e_w`` and biases to ``2**-e_b``."""
+
     def q(v: np.ndarray, e: int) -> np.ndarray:
         return np.clip(np.round(v * 2.0**e), -ARM_WEIGHT_CLAMP, ARM_WEIGHT_CLAMP).astype(np.int64)
 
@@ -91,7 +91,7 @@ def quantize_module(
 
 
 def _search(
-    layers: list[tuple[np.ndarray, np.ndarray]],
+    layers: list[FloatLayer],
     frac: int,
     cost: Callable[[list[QuantizedLinear]], float],
 ) -> tuple[list[QuantizedLinear], float]:
@@ -136,40 +136,45 @@ def _search(
     return best[1], best[0]
 
 
+INITIAL_STEPS = {"upsampling": (12, 0), "synthesis": (12, 16)}
+"""(e_w, e_b) of the modules that are not searched yet while another one is."""
+
+RD_SEARCH_ORDER = ("synthesis", "upsampling")
+"""The modules whose steps are chosen by reconstruction error, in this order (each search sees
+the modules chosen before it)."""
+
+
 def quantize_networks(
     model: OverfittedCodec,
     grids: list[np.ndarray],
     target_u8: np.ndarray,
     lmbda: float,
-    reconstruct: Callable[[Modules], np.ndarray],
-) -> Modules:
+    reconstruct: Callable[[DecoderWeights], np.ndarray],
+) -> DecoderWeights:
     """Choose every module's quantization steps by real rate-distortion cost."""
-    layers = _float_layers(model)
+    layers = _float_layers(model).modules()
     pixels = target_u8.shape[0] * target_u8.shape[1]
     target = target_u8.astype(np.float64) / 255.0
 
     def arm_cost(arm: list[QuantizedLinear]) -> float:
         return lmbda * (latent_bits(grids, arm) + module_bits(arm)) / pixels
 
-    arm, _ = _search(layers[0], ARM_ACT_FRAC_BITS, arm_cost)
-    modules: Modules = [arm, quantize_module(layers[1], 12, 0), quantize_module(layers[2], 12, 16)]
+    arm, _ = _search(layers["arm"], ARM_ACT_FRAC_BITS, arm_cost)
+    weights: DecoderWeights = DecoderParts.from_modules(
+        arm=arm,
+        **{name: quantize_module(layers[name], *INITIAL_STEPS[name]) for name in RD_SEARCH_ORDER},
+    )
 
-    def rd_cost(index: int) -> Callable[[list[QuantizedLinear]], float]:
+    def rd_cost(name: str) -> Callable[[list[QuantizedLinear]], float]:
         def cost(candidate: list[QuantizedLinear]) -> float:
-            trial = list(modules)
-            trial[index] = candidate
+            trial = weights.with_module(name, candidate)
             mse = np.mean((reconstruct(trial).astype(np.float64) / 255.0 - target) ** 2)
             return float(mse + lmbda * module_bits(candidate) / pixels)
 
         return cost
 
-    for index in (2, 1):
-        modules[index], c = _search(layers[index], SYNTH_FRAC_BITS, rd_cost(index))
-        log.info(
-            "module %d: e_w=%d e_b=%d cost %.6g",
-            index,
-            modules[index][0].e_w,
-            modules[index][0].e_b,
-            c,
-        )
-    return modules
+    for name in RD_SEARCH_ORDER:
+        chosen, c = _search(layers[name], SYNTH_FRAC_BITS, rd_cost(name))
+        weights = weights.with_module(name, chosen)
+        log.info("%s: e_w=%d e_b=%d cost %.6g", name, chosen[0].e_w, chosen[0].e_b, c)
+    return weights

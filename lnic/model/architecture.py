@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from lnic.model.arm import N_CONTEXT, arm_macs
 from lnic.model.latents import grid_shapes
+from lnic.model.parts import DecoderShapes, LayerShape, SynthesisParts, UpsamplingParts
 from lnic.model.synthesis import synthesis_macs
 from lnic.model.upsampling import upsampling_macs
 
@@ -25,19 +26,23 @@ class Architecture:
     synth_hidden: int = 40
     channels: int = 3
 
-    def module_shapes(self) -> list[list[tuple[tuple[int, ...], tuple[int, ...]]]]:
-        """(weight shape, bias shape) of every layer of the ARM, upsampling and synthesis."""
+    def weight_shapes(self) -> DecoderShapes:
+        """The shape of every layer's weight and bias, by module."""
         dims = [N_CONTEXT] + [self.arm_hidden] * self.arm_layers + [2]
-        arm = [((b, a), (b,)) for a, b in zip(dims[:-1], dims[1:])]
-        up = [((self.levels - 1, 4), (0,)), ((self.levels, 4), (0,))]
-        c = self.channels
-        synth = [
-            ((self.synth_hidden, self.levels), (self.synth_hidden,)),
-            ((c, self.synth_hidden), (c,)),
-            ((c, 9 * c), (c,)),
-            ((c, 9 * c), (c,)),
-        ]
-        return [arm, up, synth]
+        c, hidden = self.channels, self.synth_hidden
+        return DecoderShapes(
+            arm=[LayerShape((b, a), (b,)) for a, b in zip(dims[:-1], dims[1:])],
+            upsampling=UpsamplingParts(
+                up=LayerShape((self.levels - 1, 4), (0,)),
+                pre=LayerShape((self.levels, 4), (0,)),
+            ),
+            synthesis=SynthesisParts(
+                lin1=LayerShape((hidden, self.levels), (hidden,)),
+                lin2=LayerShape((c, hidden), (c,)),
+                conv_a=LayerShape((c, 9 * c), (c,)),
+                conv_b=LayerShape((c, 9 * c), (c,)),
+            ),
+        )
 
     def mac_table(self, height: int, width: int) -> dict[str, float]:
         """Multiply-accumulates per decoded pixel, per module and in total (biases excluded)."""

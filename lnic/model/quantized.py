@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+clip_ufunc = np._core.umath.clip if hasattr(np, "_core") else np.core.umath.clip
+"""``np.clip`` as the bare ufunc (same values, ``out=`` allowed): its Python wrapper costs more
+than the clip itself on the small blocks of the integer decoder's inner loops."""
+
 
 @dataclass
 class QuantizedLinear:
@@ -24,10 +28,6 @@ class QuantizedLinear:
     bias: np.ndarray
     e_w: int
     e_b: int
-
-    def dequantized(self) -> tuple[np.ndarray, np.ndarray]:
-        """Float values the integers stand for (for loading them back into a float model)."""
-        return self.weight * 2.0**-self.e_w, self.bias * 2.0**-self.e_b
 
 
 def integer_linear(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lnic.model.quantized import QuantizedLinear, integer_linear
+from lnic.model.parts import SynthesisWeights
+from lnic.model.quantized import integer_linear
 
 
 def _im2col3x3(y: np.ndarray) -> np.ndarray:
@@ -21,13 +22,10 @@ def _im2col3x3(y: np.ndarray) -> np.ndarray:
 
 
 def synthesis_integer(
-    layers: list[QuantizedLinear], z: np.ndarray, frac: int, clamp: int
+    weights: SynthesisWeights, z: np.ndarray, frac: int, clamp: int
 ) -> np.ndarray:
-    """Exact integer synthesis. ``z`` is [levels, H, W] fixed point; returns [C, H, W] likewise.
-
-    ``layers`` are lin1, lin2, conv_a, conv_b (conv weights flattened to [out, in*9]).
-    """
-    lin1, lin2, conv_a, conv_b = layers
+    """Exact integer synthesis. ``z`` is [levels, H, W] fixed point; returns [C, H, W] likewise."""
+    lin1, lin2, conv_a, conv_b = weights.layers()
     levels, h, w = z.shape
     x = integer_linear(lin1, z.reshape(levels, -1).T, frac, clamp, relu=True)
     y = integer_linear(lin2, x, frac, clamp, relu=False).T.reshape(-1, h, w)

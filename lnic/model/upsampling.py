@@ -3,15 +3,21 @@
 First every grid is smoothed at its own resolution by its own learned, symmetric 7-tap filter
 ``[c3, c2, c1, c0, c1, c2, c3]``, applied separably (columns, then rows; borders replicated;
 initialised to the identity), as Cool-chic's pre-concatenation filter: with it each grid, not
-only each level transition, gets the interpolation it needs (training notes, session 11). Each
-x2 step applies one learned, symmetric 8-tap filter ``[a, b, c, d, d, c, b, a]`` separably
-(polyphase: 4 taps per output sample and axis, borders replicated); one filter per level
-transition. Initialised to bicubic, it costs about 6 MAC per output sample and channel.
+only each level transition, gets the interpolation it needs. Each x2 step applies one learned,
+symmetric 8-tap filter ``[a, b, c, d, d, c, b, a]`` separably (polyphase: 4 taps per output
+sample and axis, borders replicated); one filter per level transition. Initialised to bicubic,
+it costs about 6 MAC per output sample and channel.
+
+This module is the decoder's exact integer form (the reference the fast decoder in
+:mod:`lnic.decoder.upsampling` must match); the float form the encoder trains is
+:class:`lnic.encoder.nets.upsampling.Upsampler`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from lnic.model.parts import UpsamplingWeights
 
 # Keys bicubic (a = -0.5) weights at distances 1.75, 1.25, 0.75, 0.25: a bicubic x2 upsampler.
 BICUBIC_INIT = (-0.0234375, -0.0703125, 0.2265625, 0.8671875)
@@ -93,13 +99,15 @@ def prefilter_integer(
 
 
 def upsample_integer(
-    grids: list[np.ndarray], taps: np.ndarray, pre: np.ndarray, e: int, frac: int, clamp: int
+    grids: list[np.ndarray], weights: UpsamplingWeights, frac: int, clamp: int
 ) -> np.ndarray:
-    """Exact integer form of :class:`Upsampler`.
+    """Exact integer upsampling of a latent pyramid.
 
-    ``grids`` hold integer latents, ``taps`` [levels - 1, 4] and ``pre`` [levels, 4] integer
-    filter taps (value * 2**e). Returns [levels, H, W] integers with ``frac`` fractional bits.
+    ``grids`` hold integer latents; the taps of ``weights`` are integers (value * 2**e, ``e``
+    the module's weight step exponent). Returns [levels, H, W] integers with ``frac``
+    fractional bits.
     """
+    taps, pre, e = weights.up.weight, weights.pre.weight, weights.up.e_w
     fixed = prefilter_integer(grids, pre, e, frac, clamp)
     x = fixed[-1][None]
     for k in range(len(grids) - 2, -1, -1):

@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-KODAK = HERE.parents[2] / "shared" / "datasets" / "kodak"
 CROP = (slice(200, 224), slice(300, 332))  # rows, columns: 24 x 32
 
 
@@ -51,35 +50,39 @@ def synthetic_bitstream(
     from lnic.bitstream.container import pack_file
     from lnic.bitstream.header import Header
     from lnic.bitstream.latent_coding import decode_latents, encode_latents
-    from lnic.bitstream.weights import encode_modules
+    from lnic.bitstream.weights import encode_weights
     from lnic.model.architecture import Architecture
     from lnic.model.latents import grid_shapes, num_levels
+    from lnic.model.parts import DecoderWeights, SynthesisWeights, UpsamplingWeights
     from lnic.model.quantized import QuantizedLinear
 
     rng = np.random.default_rng(seed)
     arch = Architecture(levels=num_levels(height, width), channels=channels)
     shapes = grid_shapes(height, width, arch.levels)
 
-    def module(shapes_, e_w, e_b, scale):
+    def module(layer_shapes, e_w, e_b, scale):
         return [
             QuantizedLinear(
-                rng.integers(-scale, scale + 1, ws), rng.integers(-scale, scale + 1, bs), e_w, e_b
+                rng.integers(-scale, scale + 1, s.weight),
+                rng.integers(-scale, scale + 1, s.bias),
+                e_w,
+                e_b,
             )
-            for ws, bs in shapes_
+            for s in layer_shapes
         ]
 
-    arm_s, up_s, synth_s = arch.module_shapes()
-    arm = module(arm_s, 8, 6, 300)
+    layer_shapes = arch.weight_shapes()
+    arm = module(layer_shapes.arm, 8, 6, 300)
     n_up = arch.levels - 1
     taps = np.array([[-6, -18, 58, 222]] * n_up) + rng.integers(-4, 5, (n_up, 4))
     # pre-filters of unit gain (180 + 2 (40 - 8 + 6) = 256 = 2^8), each grid's a little different
     pre = np.array([[180, 40, -8, 6]] * arch.levels) + rng.integers(-4, 5, (arch.levels, 4))
-    up = [
-        QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0),
-        QuantizedLinear(pre, np.zeros(0, dtype=np.int64), 8, 0),
-    ]
-    synth = module(synth_s, 12, 13, 250)
-    synth[1].bias[:] = 1 << 12  # output around mid-grey (0.5)
+    up = UpsamplingWeights(
+        up=QuantizedLinear(taps, np.zeros(0, dtype=np.int64), 8, 0),
+        pre=QuantizedLinear(pre, np.zeros(0, dtype=np.int64), 8, 0),
+    )
+    synth = SynthesisWeights(*module(layer_shapes.synthesis.layers(), 12, 13, 250))
+    synth.lin2.bias[:] = 1 << 12  # output around mid-grey (0.5)
     grids = [np.round(rng.laplace(0, spread, s)) for s in shapes]
     (h1, w1), (h2, w2) = shapes[0], shapes[1]
     grids[0][min(3, h1 - 1), min(4, w1 - 1)] = 900
@@ -91,16 +94,21 @@ def synthetic_bitstream(
     if check:
         back = decode_latents(latents, escapes, shapes, arm)
         assert all(np.array_equal(a, b) for a, b in zip(grids, back))
-    weights = encode_modules([arm, up, synth])
+    weights = encode_weights(DecoderWeights(arm, up, synth))
     return pack_file(Header(width, height, arch, 0, 0, 0), weights, latents, escapes)
 
 
 def main() -> int:
     import lnic
+    from lnic.bench.data import default_dataset_dir
     from lnic.encoder.encode import encode_array
     from lnic.encoder.presets import Preset
 
-    source = np.asarray(Image.open(KODAK / "kodim23.png").convert("RGB"))
+    kodak = default_dataset_dir()
+    if kodak is None:
+        print("the Kodak images are not found (set LNIC_SHARED)", file=sys.stderr)
+        return 1
+    source = np.asarray(Image.open(kodak / "kodim23.png").convert("RGB"))
     crop = np.ascontiguousarray(source[CROP])
     preset = Preset("golden", noise_steps=60, ste_steps=5)
     result = encode_array(crop, quality=4, preset=preset, seed=0)

@@ -1,0 +1,250 @@
+"""The decoder's fixed-point synthesis: the same pixels as
+:func:`lnic.model.synthesis.synthesis_integer` followed by the output rounding, organised for
+speed and memory.
+
+* Every ``floor((acc + 2^(e-1)) / 2^e)`` is ``floor(acc * 2^-e + 1/2)`` with the power-of-two
+  scale folded into the weights and the biases carried by a constant-one input (exact: scaling
+  by a power of two commutes with float64 rounding, and every value is an integer multiple of
+  ``2^-e`` far below ``2^53``, so matrix products are exact whatever the BLAS, its summation
+  order or its thread count).
+* Memory stays proportional to the image (no hidden-width intermediate at full size): the 1x1
+  layers run per block of rows as the upsampler makes them, the two 3x3 convolutions per band
+  of rows with a halo of two rows (recomputed, not stored).
+* Clamps that a bound computed from the weights and the input shows cannot bite are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from lnic.decoder.upsampling import UP_BLOCK, FixedPointUpsampler
+from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
+from lnic.model.parts import SynthesisWeights
+from lnic.model.quantized import QuantizedLinear, clip_ufunc
+
+as_strided = np.lib.stride_tricks.as_strided
+
+BLOCK_PIXELS = 2048
+"""Pixels per block of the 1x1 synthesis layers (the hidden activations stay in cache)."""
+
+BAND_PIXELS = 8192
+"""About this many pixels per band of rows of the 3x3 convolutions."""
+
+_CLAMP = float(SYNTH_ACT_CLAMP)
+
+
+def _folded(layer: QuantizedLinear, frac: int, one_out: bool, rows: int = 0) -> np.ndarray:
+    """[out (+1), in + 1] matrix computing ``(x . W + b') / 2^e + 1/2`` from ``[x, 1]``.
+
+    With ``one_out`` an extra output row passes the constant one on to the next layer; ``rows``
+    pads the output with zero rows up to that many (BLAS is faster on some shapes).
+    """
+    w = np.asarray(layer.weight, dtype=np.float64)
+    b = np.asarray(layer.bias, dtype=np.float64)
+    m = np.zeros((max(w.shape[0] + one_out, rows), w.shape[1] + 1))
+    m[: w.shape[0], :-1] = w * 2.0**-layer.e_w
+    m[: w.shape[0], -1] = b * 2.0 ** (frac - layer.e_b) + 0.5
+    if one_out:
+        m[w.shape[0], -1] = 1.0
+    return m
+
+
+def _layer_bound(m: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Bound on ``|m @ [x, 1]|`` (before the floor) for ``|x| <= inputs`` (per input)."""
+    return np.abs(m[:, :-1]) @ inputs + np.abs(m[:, -1]) + 1.0
+
+
+class _Plan(NamedTuple):
+    """The folded layers of the synthesis and which of its clamps can bite."""
+
+    channels: int
+    lin1: np.ndarray
+    lin2: np.ndarray
+    conv_a: np.ndarray
+    conv_b: np.ndarray
+    clamp_hidden: bool
+    clamp_y: bool
+    clamp_a: bool
+    clamp_b: bool
+
+
+def _plan(weights: SynthesisWeights, levels: int, bound: float) -> _Plan:
+    """Fold the layers and bound every activation for inputs ``|z| <= bound`` (the bounds
+    include the floors: each adds at most 1)."""
+    frac = SYNTH_FRAC_BITS
+    c = weights.lin2.weight.shape[0]
+    m1 = _folded(weights.lin1, frac, True)
+    m2 = _folded(weights.lin2, frac, False, rows=4 if c == 3 else 0)  # BLAS prefers 4 rows to 3
+    ma, mb = _folded(weights.conv_a, frac, False), _folded(weights.conv_b, frac, False)
+    hb = _layer_bound(m1, np.full(levels, float(bound)))[:-1]  # (the last row carries the one)
+    clamp_h = hb.max() > _CLAMP
+    yb = _layer_bound(m2[:c], np.minimum(hb, _CLAMP))
+    clamp_y = yb.max() > _CLAMP
+    yb = np.minimum(yb, _CLAMP)
+    ab = _layer_bound(ma, np.repeat(yb, 9))
+    clamp_a = ab.max() > _CLAMP
+    ub = yb + np.minimum(ab, _CLAMP)  # u = y + conv_a(y), not clamped by the format
+    clamp_b = _layer_bound(mb, np.repeat(ub, 9)).max() > _CLAMP
+    if not clamp_a:
+        # u = y + floor(conv_a(y)) = floor(conv_a(y) + y) (y holds integers): one more unit
+        # on each channel's own centre tap, and no addition pass
+        for ch in range(c):
+            ma[ch, ch * 9 + 4] += 1.0
+    return _Plan(c, m1, m2, ma, mb, clamp_h, clamp_y, clamp_a, clamp_b)
+
+
+def _pointwise(
+    z: np.ndarray, plan: _Plan, y: np.ndarray, hidden: np.ndarray, out: np.ndarray
+) -> None:
+    """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
+
+    Blocks of whole rows (``hidden`` and ``out`` hold one, about BLOCK_PIXELS pixels) keep the
+    hidden layer in cache.
+    """
+    c, height, width = y.shape
+    rows = hidden.shape[1] // width
+    for r0 in range(0, height, rows):
+        n = min(height, r0 + rows) - r0
+        hb = hidden[:, : n * width]
+        np.matmul(plan.lin1, z[:, r0 * width : (r0 + n) * width], out=hb)
+        np.floor(hb, out=hb)
+        if plan.clamp_hidden:
+            clip_ufunc(hb, 0.0, _CLAMP, out=hb)
+        else:
+            np.maximum(hb, 0.0, out=hb)  # the ReLU alone: cheaper than a two-sided clip
+        ob = out[:, : n * width]
+        np.matmul(plan.lin2, hb, out=ob)
+        yb = y[:, r0 : r0 + n]
+        np.floor(ob[:c].reshape(c, n, width), out=yb)
+        if plan.clamp_y:
+            clip_ufunc(yb, -_CLAMP, _CLAMP, out=yb)
+
+
+def _replicate_edges(v: np.ndarray, top: bool, bottom: bool) -> None:
+    """Fill the border of ``v`` [C, rows, W + 2] by replication: columns 0 and W + 1, and the
+    first / last row if asked."""
+    if top:
+        v[:, 0, 1:-1] = v[:, 1, 1:-1]
+    if bottom:
+        v[:, -1, 1:-1] = v[:, -2, 1:-1]
+    v[:, :, 0] = v[:, :, 1]
+    v[:, :, -1] = v[:, :, -2]
+
+
+class _Conv3x3:
+    """A folded 3x3 convolution on bands of rows held with a one-pixel replicated border.
+
+    The input is a [C, rows + 2, W + 2] array (any plane stride, rows contiguous): its flat
+    rows make the im2col matrix one strided copy (row ``(c, dy, dx)`` is the input shifted by
+    ``dy (W + 2) + dx``). The output keeps the same row layout: [C, rows, W + 2] whose columns
+    1..W are the result and columns 0 and W + 1 junk.
+    """
+
+    def __init__(self, m: np.ndarray, channels: int, width: int, max_rows: int, clamp: bool):
+        self.m, self.c, self.wp = m, channels, width + 2
+        self.clamp = clamp
+        self.cols = np.empty((channels * 9 + 1, max_rows * self.wp))
+        self.cols[-1] = 1.0
+
+    def __call__(
+        self, flat: np.ndarray, plane: int, start: int, n: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows 1..n of the convolution of the input whose element (c, 0, 0) is
+        ``flat[c * plane + start]`` (floor'd, clamped)."""
+        c, wp, ln = self.c, self.wp, n * self.wp
+        s = flat.strides[0]
+        # output column j of a row is centred on input column j, so its window starts one
+        # element earlier (for j = 0 a junk element: start >= 1); the last window of a plane
+        # reaches one element past its rows (junk, inside the array)
+        win = as_strided(flat[start - 1 :], (c, 3, 3, ln), (plane * s, wp * s, s, s))
+        np.copyto(self.cols[: c * 9, :ln].reshape(c, 3, 3, ln), win)
+        o = np.matmul(self.m, self.cols[:, :ln], out=out)
+        np.floor(o, out=o)
+        if self.clamp:
+            clip_ufunc(o, -_CLAMP, _CLAMP, out=o)
+        return o.reshape(c, n, wp)
+
+
+class _Padded(NamedTuple):
+    """Planes of [rows + 2, W + 2] (a replicated border) after one spare element, each with one
+    spare row: the 3x3 windows overreach the planes by one element on either side."""
+
+    flat: np.ndarray
+    plane: int
+    """Elements per plane in ``flat``."""
+    view: np.ndarray
+    """[C, rows + 2, W + 2] on ``flat``."""
+
+
+def _padded(channels: int, rows: int, width: int) -> _Padded:
+    wp = width + 2
+    plane = (rows + 3) * wp
+    flat = np.zeros(1 + channels * plane)
+    return _Padded(flat, plane, flat[1:].reshape(channels, rows + 3, wp)[:, : rows + 2])
+
+
+def _synthesis_y(plan: _Plan, upsampler: FixedPointUpsampler) -> _Padded:
+    """The 1x1 layers on blocks of UP_BLOCK rows of the upsampled stack, made on demand, into
+    ``y`` with a replicated border."""
+    levels = upsampler.levels
+    height, width = upsampler.shape
+    y = _padded(plan.channels, height, width)
+    block = np.empty((levels + 1, UP_BLOCK, width))
+    block[levels] = 1.0
+    rows = max(1, BLOCK_PIXELS // width)
+    hidden = np.empty((plan.lin1.shape[0], rows * width))
+    out = np.empty((plan.lin2.shape[0], rows * width))
+    for r0 in range(0, height, UP_BLOCK):
+        n = min(height, r0 + UP_BLOCK) - r0
+        upsampler.rows(r0, r0 + n, block[:levels, :n])
+        z = block[:, :n].reshape(levels + 1, n * width)
+        _pointwise(z, plan, y.view[:, 1 + r0 : 1 + r0 + n, 1:-1], hidden, out)
+    _replicate_edges(y.view, True, True)
+    return y
+
+
+def _residual_convs(plan: _Plan, y: _Padded) -> np.ndarray:
+    """``u = y + conv_a(y)``, then ``u + conv_b(relu(u))`` rounded to uint8 [C, H, W], band by
+    band of rows."""
+    c, height, width = plan.channels, y.view.shape[1] - 2, y.view.shape[2] - 2
+    wp = width + 2
+    band = max(1, BAND_PIXELS // width)
+    conv1 = _Conv3x3(plan.conv_a, c, width, band + 2, plan.clamp_a)
+    conv2 = _Conv3x3(plan.conv_b, c, width, band, plan.clamp_b)
+    u_buf = np.empty((c, (band + 2) * wp))
+    r = _padded(c, band, width)  # relu(u) with a border, laid out like y
+    out_buf = np.empty((c, band * wp))
+    planar = np.empty((c, height, width), dtype=np.uint8)
+    scale = 255.0 * 2.0**-SYNTH_FRAC_BITS
+    for r0 in range(0, height, band):
+        r1 = min(height, r0 + band)
+        # u = y + conv_a(y) on rows a0 .. a1 - 1: the band and one row either side (inside)
+        a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
+        na = a1 - a0
+        u = conv1(y.flat, y.plane, 1 + a0 * wp, na, u_buf[:, : na * wp])
+        if plan.clamp_a:
+            u += y.view[:, a0 + 1 : a1 + 1]
+        # relu(u) on rows r0 - 1 .. r1 (replicated beyond the image), then conv_b on the band
+        top, bottom = r0 == 0, r1 == height
+        rv = r.view[:, : r1 - r0 + 2]
+        np.maximum(u, 0.0, out=rv[:, top : top + na])
+        _replicate_edges(rv, top, bottom)
+        out = conv2(r.flat, r.plane, 1, r1 - r0, out_buf[:, : (r1 - r0) * wp])
+        out += u[:, r0 - a0 : r1 - a0]
+        # pixel = clip(floor(out * 255 / 2^12 + 1/2), 0, 255); the format clamps out to +-2^24
+        # first, which the clip to 0..255 makes redundant, and the conversion to uint8 of the
+        # clipped, non-negative value truncates: the floor
+        out *= scale
+        out += 0.5
+        clip_ufunc(out, 0.0, 255.0, out=out)
+        planar[:, r0:r1] = out[:, :, 1:-1]
+    return planar
+
+
+def synthesize(weights: SynthesisWeights, upsampler: FixedPointUpsampler) -> np.ndarray:
+    """Exact integer synthesis of the upsampled latents to uint8 (H, W, C)."""
+    plan = _plan(weights, upsampler.levels, upsampler.bound)
+    planar = _residual_convs(plan, _synthesis_y(plan, upsampler))
+    return np.ascontiguousarray(planar.transpose(1, 2, 0))
