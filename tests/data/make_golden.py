@@ -102,7 +102,7 @@ def main() -> int:
     import lnic
     from lnic.bench.data import default_dataset_dir
     from lnic.encoder.encode import encode_array
-    from lnic.encoder.presets import Preset
+    from lnic.encoder.presets import NoisePhase, Preset, StraightThroughPhase
 
     kodak = default_dataset_dir()
     if kodak is None:
@@ -110,7 +110,7 @@ def main() -> int:
         return 1
     source = np.asarray(Image.open(kodak / "kodim23.png").convert("RGB"))
     crop = np.ascontiguousarray(source[CROP])
-    preset = Preset("golden", noise_steps=60, ste_steps=5)
+    preset = Preset("golden", (NoisePhase(60), StraightThroughPhase(5)))
     result = encode_array(crop, quality=4, preset=preset, seed=0)
     (HERE / "golden.lnic").write_bytes(result.bitstream)
     decoded = lnic.decode(result.bitstream)
