@@ -25,10 +25,19 @@ import logging
 import shlex
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from lnic.bench.codecs import CODECS, DEFAULT_CODECS, Codec, CodecUnavailable, codec_name, get_codec
-from lnic.bench.data import default_anchors_dir, default_dataset_dir, quick_images
+from lnic.bench.codecs import (
+    CODECS,
+    DEFAULT_CODECS,
+    Codec,
+    CodecUnavailable,
+    LnicCodec,
+    codec_name,
+    get_codec,
+)
+from lnic.bench.data import BenchImage, default_anchors_dir, default_dataset_dir, quick_images
 from lnic.bench.report import write_report
 from lnic.bench.runner import run_benchmark, run_info_for, update_run_info
 from lnic.errors import InputError
@@ -183,6 +192,86 @@ def _report(args: argparse.Namespace, out: Path) -> None:
     print(f"lnic bench: report written to {path} (plots: {out / 'rd-psnr.png'})")
 
 
+@dataclass
+class _Plan:
+    """What a measuring run codes: images (a folder or in-memory crops), codecs, output folder."""
+
+    source: str | list[BenchImage]
+    dataset_label: str
+    out: Path
+    codec_specs: list[str]
+    crop: int | None
+
+
+def _quick_plan(args: argparse.Namespace) -> _Plan:
+    dataset = args.dataset or default_dataset_dir()
+    images = quick_images(dataset)
+    out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="lnic-bench-"))
+    label = str(dataset) if dataset else "synthetic"
+    return _Plan(images, label, out, list(QUICK_CODECS), images[0].rgb.shape[0])
+
+
+def _dataset_plan(args: argparse.Namespace) -> _Plan:
+    if not args.dataset:
+        raise InputError("--dataset DIR is required (or --quick, --report DIR, --list-codecs)")
+    if not args.output:
+        raise InputError("-o/--output DIR is required")
+    if not Path(args.dataset).is_dir():
+        raise InputError(f"dataset folder not found: {args.dataset}")
+    specs = [c for c in args.codecs.split(",") if c.strip()]
+    return _Plan(args.dataset, args.dataset, Path(args.output), specs, None)
+
+
+def _codecs(specs: list[str]) -> list[Codec]:
+    """Build the codecs of ``--codecs`` and check that the classical ones can run here."""
+    try:
+        codecs = [get_codec(spec) for spec in specs]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    names = [codec_name(c) for c in codecs]
+    if len(set(names)) != len(names):
+        raise InputError(f"a codec is listed twice in --codecs: {','.join(names)}")
+    for codec in codecs:
+        if isinstance(codec, LnicCodec):
+            continue  # lnic's API may not be importable yet; failures are reported per row
+        try:
+            codec.check_available()
+        except (CodecUnavailable, ImportError) as exc:
+            raise InputError(f"codec {codec_name(codec)} cannot run here: {exc}") from None
+    return codecs
+
+
+def _measure(args: argparse.Namespace, plan: _Plan) -> int:
+    """Run the plan, then write the report unless ``--no-report``; returns the exit code."""
+    codecs = _codecs(plan.codec_specs)
+    if args.quick and not args.settings:
+        settings = dict(QUICK_SETTINGS)
+    else:
+        settings = parse_settings(args.settings, codecs)
+    info = run_info_for(codecs, settings, plan.dataset_label, _command_line(args), plan.crop)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    update_run_info(plan.out, info)
+
+    summary = run_benchmark(
+        plan.source,
+        codecs,
+        settings,
+        plan.out,
+        limit=args.limit,
+        progress=not args.no_progress,
+        with_ms_ssim=not args.no_ms_ssim,
+    )
+    print(
+        f"lnic bench: {summary.done} rows written, {summary.skipped} already done, "
+        f"{len(summary.failed)} failed, {summary.seconds:.1f} s -> {plan.out}"
+    )
+    for msg in summary.failed[:20]:
+        print(f"lnic bench: failed: {msg}", file=sys.stderr)
+    if not args.no_report:
+        _report(args, plan.out)
+    return 1 if summary.failed else 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``lnic bench``; returns the exit code."""
     if args.list_codecs:
@@ -193,84 +282,4 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"benchmark folder not found: {out}")
         _report(args, out)
         return 0
-
-    command = _command_line(args)
-    if args.quick:
-        dataset = args.dataset or default_dataset_dir()
-        images = quick_images(dataset)
-        source: object = images
-        dataset_label = str(dataset) if dataset else "synthetic"
-        out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="lnic-bench-"))
-        codec_specs = list(QUICK_CODECS)
-        crop: int | None = images[0].rgb.shape[0]
-    else:
-        if not args.dataset:
-            raise InputError("--dataset DIR is required (or --quick, --report DIR, --list-codecs)")
-        if not args.output:
-            raise InputError("-o/--output DIR is required")
-        if not Path(args.dataset).is_dir():
-            raise InputError(f"dataset folder not found: {args.dataset}")
-        source = args.dataset
-        dataset_label = args.dataset
-        out = Path(args.output)
-        codec_specs = [c for c in args.codecs.split(",") if c.strip()]
-        crop = None
-
-    try:
-        codecs = [get_codec(spec) for spec in codec_specs]
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    names = [codec_name(c) for c in codecs]
-    if len(set(names)) != len(names):
-        raise InputError(f"a codec is listed twice in --codecs: {','.join(names)}")
-    for codec in codecs:
-        if codec_name(codec).startswith("lnic"):
-            continue  # lnic's API may not be importable yet; failures are reported per row
-        try:
-            codec.check_available()
-        except (CodecUnavailable, ImportError) as exc:
-            raise InputError(f"codec {codec_name(codec)} cannot run here: {exc}") from None
-    if args.quick and not args.settings:
-        settings = dict(QUICK_SETTINGS)
-    else:
-        settings = parse_settings(args.settings, codecs)
-
-    info = run_info_for(
-        [c for c in codecs if not codec_name(c).startswith("lnic")],
-        settings,
-        dataset_label,
-        command,
-        crop,
-    )
-    for c in codecs:
-        if codec_name(c).startswith("lnic"):
-            try:
-                version = c.version()
-            except ImportError as exc:
-                version = f"unavailable ({exc})"
-            info["codecs"][codec_name(c)] = {  # type: ignore[index]
-                "description": c.description,
-                "version": version,
-                "settings": settings[codec_name(c)],
-            }
-    out.mkdir(parents=True, exist_ok=True)
-    update_run_info(out, info)
-
-    summary = run_benchmark(
-        source,  # type: ignore[arg-type]
-        codecs,
-        settings,
-        out,
-        limit=args.limit,
-        progress=not args.no_progress,
-        with_ms_ssim=not args.no_ms_ssim,
-    )
-    print(
-        f"lnic bench: {summary.done} rows written, {summary.skipped} already done, "
-        f"{len(summary.failed)} failed, {summary.seconds:.1f} s -> {out}"
-    )
-    for msg in summary.failed[:20]:
-        print(f"lnic bench: failed: {msg}", file=sys.stderr)
-    if not args.no_report:
-        _report(args, out)
-    return 1 if summary.failed else 0
+    return _measure(args, _quick_plan(args) if args.quick else _dataset_plan(args))

@@ -198,6 +198,14 @@ def run_benchmark(
     return summary
 
 
+def _codec_entry(codec: Codec, settings: list[str]) -> dict[str, object]:
+    try:
+        version = codec.version()
+    except ImportError as exc:  # lnic's API can be missing while the harness runs
+        version = f"unavailable ({exc})"
+    return {"description": codec.description, "version": version, "settings": settings}
+
+
 def run_info_for(
     codecs: Sequence[Codec],
     settings: dict[str, list[str]],
@@ -212,12 +220,5 @@ def run_info_for(
         "crop": crop,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "codecs": {
-            codec_name(c): {
-                "description": c.description,
-                "version": c.version(),
-                "settings": settings[codec_name(c)],
-            }
-            for c in codecs
-        },
+        "codecs": {codec_name(c): _codec_entry(c, settings[codec_name(c)]) for c in codecs},
     }
