@@ -13,7 +13,7 @@ from lnic.bench.codecs.avif import AvifCodec, AvifSlowCodec
 from lnic.bench.codecs.base import Codec, CodecUnavailable
 from lnic.bench.codecs.heic import HeicCodec
 from lnic.bench.codecs.jxl import JxlCodec
-from lnic.bench.codecs.lnic_codec import LnicCodec
+from lnic.bench.codecs.lnic_codec import LnicCodec, preset_of
 from lnic.bench.codecs.pillow import Jpeg444Codec, Jpeg2000Codec, JpegCodec, WebpCodec
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "LnicCodec",
     "codec_name",
     "get_codec",
+    "preset_of",
 ]
 
 #: classical codecs by name

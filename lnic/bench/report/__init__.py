@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lnic.bench.curves import curve_to_json
 from lnic.bench.plot import plot_rd
+from lnic.bench.provenance import git_commit
 from lnic.bench.report.inputs import ReportInputs, collect
 from lnic.bench.report.markdown import render_markdown
 from lnic.bench.report.subset import SUBSET_PLOT, smallest_subset, subset_curves
@@ -36,6 +37,7 @@ def write_report(
     if not out.is_dir():
         raise FileNotFoundError(f"benchmark folder not found: {out}")
     inputs = collect(out, anchors_dir, extra_curves)
+    inputs.commit = git_commit()
     if inputs.run_info.get("crop"):
         # cropped images cannot be compared with full-image anchors
         inputs.published.clear()

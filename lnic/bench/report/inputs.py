@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lnic.bench.anchors import load_per_image_anchors, load_published
+from lnic.bench.codecs import preset_of
 from lnic.bench.compare import per_image_curve
 from lnic.bench.curves import Curve, PerImage, aggregate, load_curve_file, per_image_points
 from lnic.bench.results import Result, load_results
+from lnic.bench.run_info import RUN_INFO
 
 __all__ = ["ReportInputs", "collect"]
 
@@ -28,6 +30,8 @@ class ReportInputs:
     per_image_anchors: dict[str, tuple[str, PerImage]]
     run_info: dict[str, object] = field(default_factory=dict)
     rows: dict[str, list[Result]] = field(default_factory=dict)
+    #: commit of the code that writes the report (empty: not stated)
+    commit: str = ""
 
 
 def _csv_files(out_dir: Path) -> list[Path]:
@@ -45,7 +49,8 @@ def _load_rows(out: Path) -> list[Result]:
 
 
 def _describe(measured: dict[str, Curve], info: dict[str, object]) -> None:
-    """Fill each measured curve's description, version and MAC/pixel from ``run.json``."""
+    """Fill each measured curve's description, version and MAC/pixel from ``run.json``, and
+    the preset of lnic's curves from their name."""
     codec_info = info.get("codecs", {}) if isinstance(info.get("codecs"), dict) else {}
     for name, curve in measured.items():
         entry = codec_info.get(name, {}) if isinstance(codec_info, dict) else {}
@@ -53,6 +58,9 @@ def _describe(measured: dict[str, Curve], info: dict[str, object]) -> None:
         curve.version = entry.get("version")
         if curve.mac_per_pixel is None and isinstance(entry.get("mac_per_pixel"), int | float):
             curve.mac_per_pixel = float(entry["mac_per_pixel"])
+        preset = preset_of(name)
+        if preset is not None:
+            curve.extra["preset"] = preset
 
 
 def collect(
@@ -63,8 +71,8 @@ def collect(
     """Read results CSVs, ``run.json`` and the anchors (``anchors_dir=None``: no anchors)."""
     out = Path(out_dir)
     info: dict[str, object] = {}
-    if (out / "run.json").exists():
-        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    if (out / RUN_INFO).exists():
+        info = json.loads((out / RUN_INFO).read_text(encoding="utf-8"))
     results = _load_rows(out)
     measured = aggregate(results)
     _describe(measured, info)

@@ -20,6 +20,7 @@ from lnic.bench.compare import (
     per_image_curve,
 )
 from lnic.bench.curves import Curve, PerImage
+from lnic.bench.provenance import short_commit
 from lnic.bench.report.inputs import ReportInputs
 from lnic.bench.report.subset import SUBSET_PLOT, smallest_subset
 
@@ -123,8 +124,8 @@ def _ranking(inputs: ReportInputs, anchor: Curve) -> list[_Row]:
     return rows
 
 
-def _provenance_section(info: dict[str, object]) -> list[str]:
-    """Commands, machine, dataset and the conventions of every figure."""
+def _provenance_section(info: dict[str, object], commit: str) -> list[str]:
+    """Commands, machine, dataset, the report's commit and the conventions of every figure."""
     lines: list[str] = []
     commands = info.get("commands") or ([info["command"]] if info.get("command") else [])
     if commands:
@@ -141,6 +142,12 @@ def _provenance_section(info: dict[str, object]) -> list[str]:
     if info.get("dataset"):
         crop = f" (centre crops of {info['crop']} px)" if info.get("crop") else ""
         lines += [f"Dataset: `{info['dataset']}`{crop}.", ""]
+    if commit:
+        lines += [
+            f"Report written at commit `{short_commit(commit)}`; the commits of each codec's "
+            "rows are in the last table.",
+            "",
+        ]
     return [*lines, _CONVENTIONS, ""]
 
 
@@ -275,15 +282,16 @@ def _versions_section(inputs: ReportInputs) -> list[str]:
         "Timings are wall-clock seconds per image of one encode / decode call in this "
         "process (including the Python binding's conversions), averaged over all rows.",
         "",
-        "| codec | library versions | encoder and setting | settings | mean encode s | "
-        "mean decode s |",
-        "|---|---|---|---|---:|---:|",
+        "| codec | library versions | encoder and setting | settings | commits of the rows | "
+        "mean encode s | mean decode s |",
+        "|---|---|---|---|---|---:|---:|",
     ]
     for name, curve in sorted(inputs.measured.items()):
         rs = inputs.rows.get(name, [])
         settings = ", ".join(curve.settings or [])
+        commits = ", ".join(f"`{short_commit(c)}`" for c in curve.commits or []) or "n/a"
         lines.append(
-            f"| {name} | {curve.version or 'n/a'} | {curve.description} | {settings} | "
+            f"| {name} | {curve.version or 'n/a'} | {curve.description} | {settings} | {commits} | "
             f"{_mean_cell([r.encode_s for r in rs])} | {_mean_cell([r.decode_s for r in rs])} |"
         )
     lines.append("")
@@ -310,7 +318,7 @@ def _plots_section(inputs: ReportInputs) -> list[str]:
 def render_markdown(inputs: ReportInputs, anchor_name: str = "vtm") -> str:
     """The markdown report: ranking by BD-rate, per-image BD-rates, versions and settings."""
     anchor = _pick_anchor(inputs, anchor_name)
-    lines = ["# lnic bench report", "", *_provenance_section(inputs.run_info)]
+    lines = ["# lnic bench report", "", *_provenance_section(inputs.run_info, inputs.commit)]
     if anchor is None:
         lines += ["No curves to report.", ""]
         return "\n".join(lines)
