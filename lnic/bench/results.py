@@ -10,12 +10,14 @@ same way, so a reader never sees a file without its header.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,7 @@ __all__ = [
     "ResultsFile",
     "atomic_write_text",
     "load_results",
+    "locked_folder",
 ]
 
 log = logging.getLogger(__name__)
@@ -209,6 +212,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (where ``fcntl`` exists), so that two runs writing
+    into one folder side by side never rewrite a file the other is appending to."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _csv_text(rows: list[list[str]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -288,8 +308,10 @@ class ResultsFile:
 
     def append(self, result: Result) -> None:
         """Append one row as a complete line, flushed and fsync'ed."""
-        line = _csv_text([result.to_row(self._prepare())])
-        with self.path.open("a", encoding="utf-8", newline="") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with locked_folder(self.path.parent):
+            line = _csv_text([result.to_row(self._prepare())])
+            with self.path.open("a", encoding="utf-8", newline="") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lnic.bench.codecs import Codec, LnicCodec, codec_name
 from lnic.bench.provenance import git_commit, machine_info
-from lnic.bench.results import atomic_write_text
+from lnic.bench.results import atomic_write_text, locked_folder
 
 __all__ = ["RUN_INFO", "run_info_for", "update_run_info"]
 
@@ -26,7 +26,11 @@ RUN_INFO = "run.json"
 
 def update_run_info(out_dir: Path, updates: dict[str, object]) -> dict[str, object]:
     """Merge ``updates`` into ``OUT/run.json`` (the ``codecs`` entry is merged per codec)."""
-    path = out_dir / RUN_INFO
+    with locked_folder(out_dir):
+        return _merge(out_dir / RUN_INFO, updates)
+
+
+def _merge(path: Path, updates: dict[str, object]) -> dict[str, object]:
     info: dict[str, object] = {}
     if path.exists():
         try:
