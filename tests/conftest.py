@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kodak23() -> np.ndarray:
     from PIL import Image
 
@@ -25,13 +25,13 @@ def kodak23() -> np.ndarray:
     return np.asarray(Image.open(kodak / "kodim23.png").convert("RGB"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def small_image(kodak23) -> np.ndarray:
     """A 64x48 (H x W) crop with some texture."""
     return np.ascontiguousarray(kodak23[200:264, 300:348])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiny_preset():
     from lnic.encoder.presets import Preset
 
