@@ -53,7 +53,7 @@ from lnic.bench.options import build_codecs, parse_columns, parse_names, parse_s
 from lnic.bench.report import write_report
 from lnic.bench.results import COLUMNS
 from lnic.bench.run_info import run_info_for, update_run_info
-from lnic.bench.runner import run_benchmark
+from lnic.bench.runner import open_results, run_benchmark
 from lnic.bench.summary import load_rows, summarize
 from lnic.errors import InputError
 
@@ -258,29 +258,30 @@ def _dataset_plan(args: argparse.Namespace) -> _Plan:
 def _measure(args: argparse.Namespace, plan: _Plan) -> int:
     """Run the plan, then write the report unless ``--no-report``; returns the exit code."""
     codecs = build_codecs(plan.codec_specs)
-    parse_columns(args.columns)  # a bad --columns fails before run.json is touched
+    columns = parse_columns(args.columns)
     if args.quick and not args.settings:
         settings = dict(QUICK_SETTINGS)
     else:
         settings = parse_settings(args.settings, codecs)
+    try:
+        open_results(plan.out, codecs, columns)  # before run.json records the command
+    except ValueError as exc:  # a results CSV whose layout the run cannot append to
+        raise InputError(str(exc)) from None
     info = run_info_for(codecs, settings, plan.dataset_label, _command_line(args), plan.crop)
     plan.out.mkdir(parents=True, exist_ok=True)
     update_run_info(plan.out, info)
 
-    try:
-        summary = run_benchmark(
-            plan.source,
-            codecs,
-            settings,
-            plan.out,
-            only=parse_names(args.images),
-            limit=args.limit,
-            columns=parse_columns(args.columns),
-            progress=not args.no_progress,
-            with_ms_ssim=not args.no_ms_ssim,
-        )
-    except ValueError as exc:  # a results CSV whose layout the run cannot append to
-        raise InputError(str(exc)) from None
+    summary = run_benchmark(
+        plan.source,
+        codecs,
+        settings,
+        plan.out,
+        only=parse_names(args.images),
+        limit=args.limit,
+        columns=columns,
+        progress=not args.no_progress,
+        with_ms_ssim=not args.no_ms_ssim,
+    )
     print(
         f"lnic bench: {summary.done} rows written, {summary.skipped} already done, "
         f"{len(summary.failed)} failed, {summary.seconds:.1f} s -> {plan.out}"

@@ -23,7 +23,7 @@ from lnic.bench.metrics import ms_ssim, psnr_rgb, psnr_yuv
 from lnic.bench.provenance import git_commit, machine_info
 from lnic.bench.results import Result, ResultsFile
 
-__all__ = ["RunSummary", "machine_info", "measure", "run_benchmark"]
+__all__ = ["RunSummary", "machine_info", "measure", "open_results", "run_benchmark"]
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,19 @@ def _image_loaders(
             files = select_images(files, only)
         files = files[:limit] if limit else files
         return [image_key(f.name) for f in files], [lambda f=f: load_image(f) for f in files]
-    imgs = [im for im in images if not only or im.name in only]
+    imgs = [im for n in only for im in images if im.name == n] if only else list(images)
     imgs = imgs[:limit] if limit else imgs
     return [im.name for im in imgs], [lambda im=im: im for im in imgs]
+
+
+def open_results(
+    out: Path, codecs: Sequence[Codec], columns: tuple[str, ...] | None
+) -> dict[str, ResultsFile]:
+    """Each codec's ``OUT/<codec>.csv``; ``ValueError`` when one cannot take the rows."""
+    files = {codec_name(c): ResultsFile(out / f"{codec_name(c)}.csv", columns) for c in codecs}
+    for rf in files.values():
+        rf.columns()
+    return files
 
 
 def _done_keys(rf: ResultsFile, commit: str) -> set[tuple[str, str, str]]:
@@ -149,8 +159,8 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     names, loaders = _image_loaders(images, only, limit)
     commit = git_commit()
-    files = {codec_name(c): ResultsFile(out / f"{codec_name(c)}.csv", columns) for c in codecs}
-    layout = {name: rf.columns() for name, rf in files.items()}  # refuses a foreign file now
+    files = open_results(out, codecs, columns)
+    layout = {name: rf.columns() for name, rf in files.items()}
     done = set().union(*(_done_keys(rf, commit) for rf in files.values()))
     sweep = [(c, s) for c in codecs for s in settings[codec_name(c)]]
     plan = [[(c, s) for c, s in sweep if (name, codec_name(c), s) not in done] for name in names]
