@@ -11,7 +11,8 @@ that context. Used to choose format version 2's context (``benchmarks/arm_contex
     OMP_NUM_THREADS=1 python benchmarks/arm_context_refit.py --npz latents.npz ...  # g0, g1, ...
 
 ``--npz`` files hold grids ``g0`` (finest), ``g1``, ... as saved from any decoder (the numbers in
-``arm_context.md`` come from the version-1 files of ``decode_speed/``, decoded by version 1).
+``arm_context.md`` come from format-version-1 encodes of the ``decode_speed/`` images, decoded by
+version 1's decoder). The first line printed names the commit and the machine.
 """
 
 from __future__ import annotations
@@ -255,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
+    from lnic.bench.provenance import git_commit, machine_info
+
+    print(f"# commit {git_commit()}, machine {machine_info()}", flush=True)
     torch.set_num_threads(1)
     for path in args.files:
         grids, arm = load(path, args.npz)

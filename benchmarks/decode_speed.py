@@ -2,7 +2,7 @@
 
 Speed: in-process :func:`lnic.decoder.decode_bytes` of full-size Kodak bitstreams
 (``benchmarks/decode_speed/*.lnic``, 768x512 and 512x768, made by the real encoder: format
-version 2, ``lnic encode kodimNN.png -q 4 -p fast``; decoding cost depends on the image size and
+version 3, ``lnic encode kodimNN.png -q 4 -p fast``; decoding cost depends on the image size and
 architecture, hardly on the training effort) on one thread; median of ``--runs`` runs after one
 warm-up, per module (entropy decoding, upsampling, synthesis; weights parsing is included in the
 total). Both wall-clock and process CPU time are reported: on a shared machine the CPU time is
@@ -14,6 +14,8 @@ bitstream is assembled from random integer networks and Laplace-distributed late
 (``tests/data/make_golden.py::synthetic_bitstream``): decoding cost and memory depend on the
 image size and the architecture (the default one here), not on how well the networks were
 trained.
+
+The report records the commit and the machine (:mod:`lnic.bench.provenance`).
 
     OMP_NUM_THREADS=1 python benchmarks/decode_speed.py            # writes decode_speed.json/.md
     OMP_NUM_THREADS=1 python benchmarks/decode_speed.py --no-large # speed only
@@ -29,7 +31,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -37,6 +38,8 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from lnic.bench.provenance import git_commit, machine_info  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -187,20 +190,6 @@ def _numba_version() -> str | None:
     return numba.__version__
 
 
-def machine() -> dict:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": _numba_version(),
-        "threads": os.environ.get("OMP_NUM_THREADS"),
-        "load_average": [round(v, 2) for v in load] if load else None,
-    }
-
-
 _MODULE_HEADER = (
     "entropy decoding wall / CPU | upsampling wall / CPU | synthesis wall / CPU | total wall / CPU"
 )
@@ -239,8 +228,9 @@ def write_report(result: dict, out: Path) -> None:
     lines = [
         "# Decoder speed and memory",
         "",
-        "Produced by `OMP_NUM_THREADS=1 python benchmarks/decode_speed.py` "
-        f"on {m['platform']} ({m['cpus']} CPUs, Python {m['python']}, numpy {m['numpy']}), "
+        "Produced by `OMP_NUM_THREADS=1 python benchmarks/decode_speed.py` at commit "
+        f"`{result['commit']}` on {m['platform']} ({m['cpu_count']} CPUs, {m['processor']}, "
+        f"Python {m['python']}, numpy {result['numpy']}, numba {result['numba']}), "
         f"one thread, load average at the start {m['load_average']}"
         + (
             f", after the speed runs {m['load_average_end']}." if m.get("load_average_end") else "."
@@ -271,15 +261,14 @@ def write_report(result: dict, out: Path) -> None:
         ),
         "",
         "Where the time goes: entropy decoding is one range-decoder batch per step of the "
-        "schedule (format version 2: all grids interleaved, wavefronts x + 2y; 1,796 steps for "
-        "768x512, was 4,551 in version 1), each running the 3-layer integer ARM on its latents "
+        "schedule (all grids interleaved, wavefronts x + 2y: 1,796 steps for 768x512), each "
+        "running the 3-layer integer ARM on its latents "
         "(with numba: one compiled call that gathers the context, runs the ARM and copies the "
         "table rows, then one compiled store; without: about 18 numpy calls, a fixed cost per "
         "step) and one constriction call (~21 ms in all). Upsampling and synthesis are float64 "
-        "matrix products of integers (exact) and rounding passes; since format version 3 the "
-        "upsampling includes the per-grid pre-filters (scipy's correlation of float64 "
-        "integers, exact: about 8 ms of a 768x512 decode). `arm_context.md`: the choice of "
-        "version 2's context.",
+        "products of integers (exact) and rounding passes; the upsampling includes the per-grid "
+        "pre-filters (about 8 ms of a 768x512 decode). `arm_context.md`: the choice of the "
+        "ARM's context.",
     ]
     if result.get("files_numpy_loop"):
         lines += _module_section(
@@ -340,12 +329,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result: dict = {"machine": machine(), "files": []}
+    result: dict = {
+        "commit": git_commit(),
+        "machine": machine_info(),
+        "numpy": np.__version__,
+        "numba": _numba_version(),
+        "files": [],
+    }
     for path in sorted(STREAMS.glob("*.lnic")):
         row = time_file(path, args.runs)
         log.info("%s: %s", path.name, row)
         result["files"].append(row)
-    if result["machine"]["numba"] and not args.no_numpy_loop:
+    if result["numba"] and not args.no_numpy_loop:
         result["files_numpy_loop"] = [
             time_file(path, args.runs, numpy_loop=True) for path in sorted(STREAMS.glob("*.lnic"))
         ]

@@ -17,16 +17,16 @@ from lnic.bench import BDError, bd_psnr, bd_rate, rate_gap
 from lnic.bench.codecs import CODECS, Codec, CodecUnavailable, LnicCodec, codec_name, get_codec
 from lnic.bench.compare import mean_per_image_bd_rate, per_image_curve
 from lnic.bench.curves import aggregate, curve_to_json, load_curve_file, load_per_image_table
+from lnic.bench.data import default_anchors_dir, default_dataset_dir
 from lnic.bench.metrics import ms_ssim, psnr_rgb, psnr_yuv
 from lnic.bench.results import COLUMNS, Result, ResultsFile, load_results
 from lnic.bench.runner import run_benchmark
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-ANCHORS = SHARED / "anchors"
-KODAK = SHARED / "datasets" / "kodak"
+ANCHORS = default_anchors_dir() or Path("no-shared-anchors")
+KODAK = default_dataset_dir() or Path("no-shared-kodak")
 
 needs_anchors = pytest.mark.skipif(
-    not (ANCHORS / "kodak.json").exists(), reason="shared anchors not found beside the checkout"
+    not (ANCHORS / "kodak.json").exists(), reason="shared anchors not found (see LNIC_SHARED)"
 )
 
 
@@ -232,9 +232,11 @@ def test_codec_specs_and_settings():
             jpeg.validate_setting(bad)
     assert get_codec("jxl").validate_setting("1.50") == "1.5"
     lnic_codec = get_codec("lnic:fast")
-    assert lnic_codec.settings == ["1", "2", "3", "4", "5", "6"]
-    with pytest.raises(ValueError):
-        lnic_codec.validate_setting("9")
+    assert lnic_codec.settings == ["q1", "q2", "q3", "q4", "q5", "q6"]
+    assert lnic_codec.validate_setting("4") == lnic_codec.validate_setting("q4") == "q4"
+    for bad in ("9", "q0", "q4.5", "x"):
+        with pytest.raises(ValueError):
+            lnic_codec.validate_setting(bad)
 
 
 def test_lnic_codec_calls_public_api(monkeypatch, image):
@@ -249,7 +251,7 @@ def test_lnic_codec_calls_public_api(monkeypatch, image):
     monkeypatch.setattr(lnic, "encode", fake_encode)
     monkeypatch.setattr(lnic, "decode", lambda _data: np.zeros((4, 4, 3), np.uint8))
     codec = LnicCodec("fast")
-    assert codec.encode(image, "3")[0] == 3
+    assert codec.encode(image, "q3")[0] == 3
     assert calls == [(3, "fast")]
     assert codec.decode(b"x").shape == (4, 4, 3)
 
@@ -421,20 +423,12 @@ def test_cli_errors_are_one_line(tmp_path):
 def test_cli_runs_lnic_preset_through_public_api(monkeypatch, tmp_path, image):
     from PIL import Image
 
-    import lnic
     from lnic.cli import main
 
     data = tmp_path / "data"
     data.mkdir()
     Image.fromarray(image).save(data / "kodim99.png")
-    seen = []
-
-    def fake_encode(_rgb, quality=4, preset="default", **_):
-        seen.append((quality, preset))
-        return bytes([quality]) * (100 * quality)
-
-    monkeypatch.setattr(lnic, "encode", fake_encode)
-    monkeypatch.setattr(lnic, "decode", lambda data: (image // data[0] * data[0]).astype(np.uint8))
+    seen = _fake_lnic(monkeypatch, image)
     out = tmp_path / "out"
     argv = ["bench", "--dataset", str(data), "--codecs", "lnic:fast,jpeg", "--no-anchors"]
     argv += ["--settings", "lnic:fast=2,4", "--settings", "jpeg=50", "-o", str(out)]
@@ -442,25 +436,150 @@ def test_cli_runs_lnic_preset_through_public_api(monkeypatch, tmp_path, image):
     assert sorted(seen) == [(2, "fast"), (4, "fast")]
     rows = load_results(out / "lnic-fast.csv")
     assert [(r.image, r.codec, r.setting) for r in rows] == [
-        ("kodim99", "lnic-fast", "2"),
-        ("kodim99", "lnic-fast", "4"),
+        ("kodim99", "lnic-fast", "q2"),
+        ("kodim99", "lnic-fast", "q4"),
     ]
     assert rows[0].bytes == 200 and rows[1].bytes == 400
     info = json.loads((out / "run.json").read_text())
-    assert info["codecs"]["lnic-fast"]["settings"] == ["2", "4"]
+    assert info["codecs"]["lnic-fast"]["settings"] == ["q2", "q4"]
+    assert info["codecs"]["lnic-fast"]["preset"] == "fast"
     assert "lnic-fast" in (out / "report.md").read_text()
 
 
 def test_parse_settings():
-    from lnic.bench.cli import parse_settings
+    from lnic.bench.options import parse_settings
     from lnic.errors import InputError
 
     codecs = [get_codec("jpeg"), get_codec("webp"), get_codec("lnic:fast")]
     s = parse_settings(["jpeg=10,20,20", "lnic:fast=1,3"], codecs)
-    assert s["jpeg"] == ["10", "20"] and s["lnic-fast"] == ["1", "3"]
+    assert s["jpeg"] == ["10", "20"] and s["lnic-fast"] == ["q1", "q3"]
     assert s["webp"] == get_codec("webp").settings
     assert parse_settings(["5,50"], codecs[:2]) == {"jpeg": ["5", "50"], "webp": ["5", "50"]}
     with pytest.raises(InputError):
         parse_settings(["avif=10"], codecs)
     with pytest.raises(InputError):
         parse_settings(["jpeg=500"], codecs)
+
+
+def _fake_lnic(monkeypatch, image) -> list[tuple[int, str]]:
+    """Replace lnic.encode/decode by a fast stand-in; returns the list of encode calls."""
+    import lnic
+
+    calls = []
+
+    def fake_encode(_rgb, quality=4, preset="default", **_):
+        calls.append((quality, preset))
+        return bytes([quality]) * (100 * quality)
+
+    monkeypatch.setattr(lnic, "encode", fake_encode)
+    monkeypatch.setattr(lnic, "decode", lambda data: (image // data[0] * data[0]).astype(np.uint8))
+    return calls
+
+
+def test_cli_resumes_lnic_rows_in_their_layout(monkeypatch, tmp_path, image):
+    """The Kodak run's path: short rows named qN, resumed row by row, each with its commit."""
+    from PIL import Image
+
+    from lnic.bench.provenance import git_commit
+    from lnic.bench.results import COLUMN_SETS
+    from lnic.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("kodim98", "kodim99"):
+        Image.fromarray(image).save(data / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    short = COLUMN_SETS["short"]
+    assert "ms_ssim" not in short and short[-1] == "commit"
+    # a row made before, at another commit, and a killed run's partial line
+    done = Result("kodim99", "lnic-default", "q4", 96, 64, 400, 0.52, 30.0, commit="abc1234")
+    ResultsFile(out / "lnic-default.csv", short).append(done)
+    with open(out / "lnic-default.csv", "a") as fh:
+        fh.write("kodim99,lnic-default,q2,96,64,2")
+    calls = _fake_lnic(monkeypatch, image)
+    argv = ["bench", "--dataset", str(data), "--codecs", "lnic:default", "--no-anchors"]
+    argv += ["--images", "kodim99", "--settings", "4,2", "--columns", "short", "-o", str(out)]
+    assert main([*argv, "--no-progress", "--no-report"]) == 0
+    assert calls == [(2, "default")]  # q4 was done, kodim98 not asked for
+    text = (out / "lnic-default.csv").read_text()
+    assert text.splitlines()[0] == ",".join(short)
+    rows = load_results(out / "lnic-default.csv")
+    assert [(r.image, r.setting, r.commit) for r in rows] == [
+        ("kodim99", "q4", "abc1234"),
+        ("kodim99", "q2", git_commit()),
+    ]
+    assert math.isnan(rows[1].ms_ssim)
+    info = json.loads((out / "run.json").read_text())
+    assert info["codecs"]["lnic-default"]["preset"] == "default"
+    assert info["commit"] == info["codecs"]["lnic-default"]["commit"] == git_commit()
+    assert "--images kodim99" in info["commands"][0] and "--columns short" in info["commands"][0]
+    # the same command again has nothing left to do
+    assert main([*argv, "--no-progress", "--no-report"]) == 0
+    assert calls == [(2, "default")]
+    # the report's JSON records the preset and the commits of the rows
+    assert main(["bench", "--report", str(out), "--no-anchors"]) == 0
+    doc = json.loads((out / "lnic-default.json").read_text())
+    assert doc["preset"] == "default" and doc["commits"] == sorted(["abc1234", git_commit()])
+    assert "`abc1234`" in (out / "report.md").read_text()
+
+
+def test_csv_without_commit_column_gains_it(tmp_path):
+    path = tmp_path / "lnic-default.csv"
+    old = "image,codec,setting,width,height,bytes,bpp,psnr_rgb,encode_s,decode_s"
+    path.write_text(old + "\nkodim01,lnic-default,q4,768,512,22978,0.46748861,29.265664,1,0.1\n")
+    with pytest.raises(ValueError):  # asked for fewer columns than the file has
+        ResultsFile(path, ("image", "codec", "setting", "bpp", "psnr_rgb")).columns()
+    rf = ResultsFile(path)
+    assert rf.columns() == (*old.split(","), "commit")
+    rf.append(Result("kodim01", "lnic-default", "q2", 768, 512, 8042, 0.16, 25.7, commit="c0"))
+    lines = path.read_text().splitlines()
+    assert lines[0] == old + ",commit"
+    assert lines[1] == "kodim01,lnic-default,q4,768,512,22978,0.46748861,29.265664,1.00000,0.10000,"
+    assert lines[2].endswith(",c0")
+
+
+def test_cli_option_errors_are_one_line(tmp_path, image, capsys):
+    from PIL import Image
+
+    from lnic.cli import main
+
+    Image.fromarray(image).save(tmp_path / "kodim01.png")
+    base = ["bench", "--dataset", str(tmp_path), "--codecs", "jpeg", "-o", str(tmp_path / "o")]
+    assert main([*base, "--images", "kodim01,kodim77"]) == 1
+    assert "kodim77" in capsys.readouterr().err
+    assert main([*base, "--columns", "image,bpp"]) == 1
+    assert main([*base, "--columns", "image,codec,setting,bpp,psnr_rgb,colour"]) == 1
+    assert main(["bench", "--summary", str(tmp_path / "none.csv")]) == 1
+
+
+@needs_anchors
+def test_cli_summary_per_image_against_each_anchor(tmp_path, capsys):
+    from lnic.cli import main
+
+    vtm = load_per_image_table(ANCHORS / "kodak-vtm23-per-image.csv")
+    rows = ["image,codec,setting,bpp,psnr_rgb"]
+    for img in ("kodim01", "kodim05"):
+        for k, (b, p) in enumerate(zip(*vtm[img], strict=True)):
+            rows.append(f"{img},lnic-default,q{k + 1},{0.9 * b},{p}")
+    (tmp_path / "lnic-default.csv").write_text("\n".join(rows) + "\n")
+    assert main(["bench", "--summary", str(tmp_path / "lnic-default.csv")]) == 0
+    text = capsys.readouterr().out
+    assert "| image | points | BD-rate vs VTM-23.13 | BD-rate vs Cool-chic 5.0 |" in text
+    assert "| kodim01 | 5 | -10.0% | " in text and "| kodim05 | 5 | -10.0% | " in text
+    assert "| **mean** | | **-10.0%** | " in text
+    assert "rate vs Cool-chic 5.0 at equal PSNR" in text
+    assert main(["bench", "--summary", str(tmp_path), "--codecs", "lnic:fast"]) == 1
+
+
+def test_git_commit_and_what_makes_it_dirty():
+    from lnic.bench.provenance import _changes_code, git_commit, machine_info, short_commit
+
+    commit = git_commit()
+    head = commit.removesuffix("-dirty")
+    assert commit == "unknown" or (len(head) == 40 and all(c in "0123456789abcdef" for c in head))
+    assert short_commit("0123456789" * 4 + "-dirty") == "0123456-dirty"
+    assert _changes_code(" M lnic/decoder.py") and _changes_code("M  benchmarks/decode_speed.py")
+    assert not _changes_code(" M benchmarks/kodak/lnic-default.csv")
+    assert not _changes_code(" M README.md") and not _changes_code("R  a.md -> docs/b.md")
+    assert {"platform", "processor", "cpu_count", "python"} <= set(machine_info())

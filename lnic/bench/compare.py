@@ -11,7 +11,14 @@ import numpy as np
 from lnic.bench.bdrate import BDError, bd_psnr, bd_rate
 from lnic.bench.curves import Curve, PerImage
 
-__all__ = ["CurveBD", "PerImageBD", "compare_curves", "mean_per_image_bd_rate", "per_image_curve"]
+__all__ = [
+    "CurveBD",
+    "PerImageBD",
+    "compare_curves",
+    "mean_per_image_bd_rate",
+    "per_image_bd_rates",
+    "per_image_curve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +67,21 @@ def compare_curves(anchor: Curve, test: Curve) -> CurveBD:
     return CurveBD(rate, dpsnr, overlap)
 
 
-def mean_per_image_bd_rate(anchor: PerImage, test: PerImage) -> PerImageBD:
-    """BD-rate of each image that both have (matched by name), averaged over images."""
-    values = []
+def per_image_bd_rates(anchor: PerImage, test: PerImage) -> dict[str, float]:
+    """BD-rate of each image that both have (matched by name); NaN where they do not overlap."""
+    out = {}
     for image in sorted(set(anchor) & set(test)):
         try:
-            values.append(bd_rate(*anchor[image], *test[image]))
+            out[image] = bd_rate(*anchor[image], *test[image])
         except BDError as exc:
             log.info("per-image BD-rate on %s: %s", image, exc)
+            out[image] = math.nan
+    return out
+
+
+def mean_per_image_bd_rate(anchor: PerImage, test: PerImage) -> PerImageBD:
+    """BD-rate of each image that both have (matched by name), averaged over images."""
+    values = [v for v in per_image_bd_rates(anchor, test).values() if not math.isnan(v)]
     if not values:
         return PerImageBD(math.nan, math.nan, math.nan, 0)
     return PerImageBD(float(np.mean(values)), min(values), max(values), len(values))

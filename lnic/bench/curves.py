@@ -60,6 +60,8 @@ class Curve:
     #: how the MAC/pixel figure is shown when it is a range or an estimate (e.g. "108-140k")
     mac_text: str | None = None
     version: str | None = None
+    #: commits of the code that made the rows (``git_commit()`` values), when known
+    commits: list[str] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -139,6 +141,7 @@ def aggregate(results: list[Result], complete_only: bool = True) -> dict[str, Cu
             decode_s=_optional(list(cols[6])),
             images=len(images),
             mac_per_pixel=_mac_from_rows(rows),
+            commits=sorted({r.commit for r in rows if r.commit}) or None,
         )
     return curves
 
@@ -181,6 +184,8 @@ def curve_to_json(curve: Curve) -> dict[str, object]:
         out["version"] = curve.version
     if curve.mac_per_pixel is not None:
         out["decoder_mac_per_pixel"] = curve.mac_per_pixel
+    if curve.commits:
+        out["commits"] = curve.commits
     out.update(curve.extra)
     return out
 

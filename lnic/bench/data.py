@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ __all__ = [
     "list_images",
     "load_image",
     "quick_images",
+    "select_images",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def image_key(name: str) -> str:
 
 
 def _shared_dir() -> Path | None:
-    """``shared/`` beside the repository checkout (``<repo>/../shared``), if present."""
+    """The shared data folder: ``$LNIC_SHARED`` if set, else ``shared/`` beside the checkout
+    (``<repo>/../shared``) if present."""
     env = os.environ.get("LNIC_SHARED")
     if env:
         return Path(env)
@@ -75,6 +77,18 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {p}")
     return files
+
+
+def select_images(files: list[Path], names: Sequence[str]) -> list[Path]:
+    """The files of ``names`` (file stems, as :func:`image_key` gives), in the order of ``names``.
+
+    Raises ``FileNotFoundError`` naming the images that are not among ``files``.
+    """
+    by_name = {image_key(f.name): f for f in files}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise FileNotFoundError(f"images not in the dataset: {', '.join(missing)}")
+    return [by_name[n] for n in dict.fromkeys(names)]
 
 
 def load_image(path: str | os.PathLike[str]) -> BenchImage:

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from scipy.ndimage import correlate1d
 
-__all__ = ["MS_SSIM_WEIGHTS", "mse", "ms_ssim", "psnr", "psnr_rgb", "psnr_yuv", "rgb_to_ycbcr709"]
+__all__ = ["MS_SSIM_WEIGHTS", "ms_ssim", "psnr", "psnr_rgb", "psnr_yuv", "rgb_to_ycbcr709"]
 
 #: Wang, Simoncelli & Bovik (2003) scale weights, finest scale first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -29,15 +29,6 @@ def _check_pair(ref: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) images, got {a.shape}")
     return a.astype(np.float64), b.astype(np.float64)
-
-
-def mse(ref: np.ndarray, dist: np.ndarray) -> float:
-    """Mean squared error over all samples."""
-    a = np.asarray(ref, dtype=np.float64)
-    b = np.asarray(dist, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"image shapes differ: {a.shape} vs {b.shape}")
-    return float(np.mean((a - b) ** 2))
 
 
 def psnr(err: float, peak: float = _PEAK) -> float:

@@ -1,29 +1,35 @@
 """Per-image results CSV: one row per (image, codec, setting), written so a run can resume.
 
-Rows are appended as whole lines followed by flush + fsync, so an interrupted run leaves at
-worst one incomplete trailing line; :func:`load_results` drops such a line and the next append
-first rewrites the file without it (through a temporary file and :func:`os.replace`). A new file
-is created the same way, so a reader never sees a file without its header.
+Each row records the commit of the code that made it (:func:`lnic.bench.provenance.git_commit`),
+so that a run resumed across commits shows which rows came from which code. Rows are appended
+as whole lines followed by flush + fsync, so an interrupted run leaves at worst one incomplete
+trailing line; :func:`load_results` drops such a line and the next append first rewrites the
+file without it (through a temporary file and :func:`os.replace`). A new file is created the
+same way, so a reader never sees a file without its header.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
     "COLUMNS",
+    "COLUMN_SETS",
     "REQUIRED_COLUMNS",
     "Result",
     "ResultsFile",
     "atomic_write_text",
     "load_results",
+    "locked_folder",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,14 @@ COLUMNS = (
     "ms_ssim",
     "encode_s",
     "decode_s",
+    "commit",
 )
+#: the layouts ``lnic bench --columns`` names: every column, or the rate and PSNR-RGB only
+#: (the layout of lnic's Kodak rows, whose runs skip the MS-SSIM and PSNR-YUV they do not use)
+COLUMN_SETS = {
+    "full": COLUMNS,
+    "short": tuple(c for c in COLUMNS if c not in ("psnr_yuv", "ms_ssim")),
+}
 #: columns a results CSV written by someone else must have to be read
 REQUIRED_COLUMNS = ("image", "codec", "setting", "bpp", "psnr_rgb")
 
@@ -72,6 +85,8 @@ class Result:
     ms_ssim: float = math.nan
     encode_s: float = math.nan
     decode_s: float = math.nan
+    #: ``git_commit()`` of the code that made the row (empty when unknown)
+    commit: str = ""
     #: columns beyond :data:`COLUMNS` found in a CSV (e.g. ``mac_per_pixel``), as strings
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -128,6 +143,7 @@ def _parse_row(row: dict[str, str | None]) -> Result:
         ms_ssim=_float(row.get("ms_ssim")),
         encode_s=_float(row.get("encode_s")),
         decode_s=_float(row.get("decode_s")),
+        commit=row.get("commit") or "",
         extra=extra,
     )
 
@@ -196,6 +212,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (where ``fcntl`` exists), so that two runs writing
+    into one folder side by side never rewrite a file the other is appending to."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _csv_text(rows: list[list[str]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -203,17 +236,30 @@ def _csv_text(rows: list[list[str]]) -> str:
     return buf.getvalue()
 
 
+def _header(path: Path) -> tuple[str, ...] | None:
+    """The header of a results CSV, or None when it is missing, empty or a partial line."""
+    if not path.exists() or b"\n" not in path.read_bytes()[:4096]:
+        return None
+    with path.open(encoding="utf-8", newline="") as fh:
+        return tuple(next(csv.reader(fh), []))
+
+
 class ResultsFile:
     """A results CSV that ``lnic bench`` appends to, one fsync'ed row at a time.
 
-    ``columns`` is the header it writes and expects (default :data:`COLUMNS`); a subset of it
-    suits files whose layout is fixed elsewhere (``benchmarks/kodak/lnic.csv``).
+    ``columns`` is the layout to write (a subset of :data:`COLUMNS`, in its order). Without it,
+    an existing file keeps its own layout and a new one gets every column. An existing file
+    whose columns are a subset of the layout is rewritten in the layout (its rows keep their
+    cells, the new columns stay empty), so a file from before the ``commit`` column gains it on
+    its next run; a file with other columns is refused rather than changed.
     """
 
-    def __init__(self, path: str | os.PathLike[str], columns: tuple[str, ...] = COLUMNS) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], columns: tuple[str, ...] | None = None
+    ) -> None:
         self.path = Path(path)
-        self.columns = tuple(columns)
-        self._checked = False
+        self.requested = tuple(columns) if columns else None
+        self._columns: tuple[str, ...] | None = None
 
     def load(self) -> list[Result]:
         """All complete rows currently in the file."""
@@ -223,33 +269,49 @@ class ResultsFile:
         """(image, codec, setting) of the rows already in the file."""
         return {r.key for r in self.load()}
 
-    def _prepare(self) -> None:
-        """Create the file with its header, or rewrite it without broken rows."""
-        if self._checked:
-            return
-        if not self.path.exists() or b"\n" not in self.path.read_bytes()[:4096]:
-            # missing, empty, or only part of a header line
-            atomic_write_text(self.path, _csv_text([list(self.columns)]))
+    def columns(self) -> tuple[str, ...]:
+        """The layout rows are written in; ``ValueError`` when the file cannot take it."""
+        header = _header(self.path)
+        if header is None:
+            return self.requested or COLUMNS
+        unknown = [c for c in header if c not in COLUMNS]
+        if unknown:
+            raise ValueError(
+                f"{self.path}: has columns lnic bench does not write ({', '.join(unknown)}); "
+                "refusing to append to it"
+            )
+        if self.requested is None:
+            return tuple(c for c in COLUMNS if c in header or c == "commit")
+        if not set(header) <= set(self.requested):
+            raise ValueError(
+                f"{self.path}: its columns ({','.join(header)}) are not among the requested "
+                f"ones ({','.join(self.requested)}); refusing to drop them"
+            )
+        return self.requested
+
+    def _prepare(self) -> tuple[str, ...]:
+        """Create the file with its header, or rewrite it without broken rows / in the layout;
+        returns the layout."""
+        if self._columns is not None:
+            return self._columns
+        columns = self.columns()
+        if _header(self.path) is None:
+            atomic_write_text(self.path, _csv_text([list(columns)]))
         else:
-            with self.path.open(encoding="utf-8", newline="") as fh:
-                header = next(csv.reader(fh), [])
-            if tuple(header) != self.columns:
-                raise ValueError(
-                    f"{self.path}: header differs from the expected one; refusing to append to it"
-                )
             rows, dropped = _read(self.path)
-            if dropped:
+            if dropped or _header(self.path) != columns:
                 atomic_write_text(
-                    self.path,
-                    _csv_text([list(self.columns)] + [r.to_row(self.columns) for r in rows]),
+                    self.path, _csv_text([list(columns)] + [r.to_row(columns) for r in rows])
                 )
-        self._checked = True
+        self._columns = columns
+        return columns
 
     def append(self, result: Result) -> None:
         """Append one row as a complete line, flushed and fsync'ed."""
-        self._prepare()
-        line = _csv_text([result.to_row(self.columns)])
-        with self.path.open("a", encoding="utf-8", newline="") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with locked_folder(self.path.parent):
+            line = _csv_text([result.to_row(self._prepare())])
+            with self.path.open("a", encoding="utf-8", newline="") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())

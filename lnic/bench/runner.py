@@ -2,34 +2,30 @@
 
 Images are loaded one at a time; for each image every pending (codec, setting) is encoded,
 decoded and measured, and the row is appended to ``OUT/<codec>.csv`` at once. Rows already in the
-CSVs are skipped, so an interrupted run continues where it stopped.
+CSVs are skipped, so an interrupted run continues where it stopped: a killed run loses at most
+the encode it was in.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from lnic.bench.codecs import Codec, codec_name
-from lnic.bench.data import BenchImage, image_key, list_images, load_image
+from lnic.bench.data import BenchImage, image_key, list_images, load_image, select_images
 from lnic.bench.metrics import ms_ssim, psnr_rgb, psnr_yuv
-from lnic.bench.results import Result, ResultsFile, atomic_write_text
+from lnic.bench.provenance import git_commit, machine_info
+from lnic.bench.results import Result, ResultsFile
 
-__all__ = ["RunSummary", "measure", "run_benchmark", "update_run_info"]
+__all__ = ["RunSummary", "machine_info", "measure", "open_results", "run_benchmark"]
 
 log = logging.getLogger(__name__)
-
-RUN_INFO = "run.json"
 
 
 @dataclass
@@ -70,48 +66,6 @@ def measure(codec: Codec, image: BenchImage, setting: str, with_ms_ssim: bool = 
     )
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict[str, object]:
-    """A short description of the machine the run is on."""
-    return {
-        "platform": platform.platform(),
-        "processor": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-    }
-
-
-def update_run_info(out_dir: Path, updates: dict[str, object]) -> dict[str, object]:
-    """Merge ``updates`` into ``OUT/run.json`` (the ``codecs`` entry is merged per codec)."""
-    path = out_dir / RUN_INFO
-    info: dict[str, object] = {}
-    if path.exists():
-        try:
-            info = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            log.warning("%s unreadable, starting a new one", path)
-    codecs = dict(info.get("codecs", {}) or {})
-    codecs.update(updates.get("codecs", {}) or {})  # type: ignore[arg-type]
-    commands = list(info.get("commands", []) or [])
-    if updates.get("command") and updates["command"] not in commands:
-        commands.append(updates["command"])
-    info.update({k: v for k, v in updates.items() if k not in ("codecs", "command")})
-    info["codecs"] = codecs
-    info["commands"] = commands
-    atomic_write_text(path, json.dumps(info, indent=2) + "\n")
-    return info
-
-
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
@@ -126,51 +80,92 @@ def _progress(total: int, enabled: bool):
     )
 
 
+def _image_loaders(
+    images: Sequence[BenchImage] | str | os.PathLike[str],
+    only: Sequence[str] | None,
+    limit: int | None,
+) -> tuple[list[str], list[Callable[[], BenchImage]]]:
+    """Names of the images to code and a loader for each (folders are read lazily)."""
+    if isinstance(images, str | os.PathLike):
+        files = list_images(images)
+        if only:
+            files = select_images(files, only)
+        files = files[:limit] if limit else files
+        return [image_key(f.name) for f in files], [lambda f=f: load_image(f) for f in files]
+    imgs = [im for n in only for im in images if im.name == n] if only else list(images)
+    imgs = imgs[:limit] if limit else imgs
+    return [im.name for im in imgs], [lambda im=im: im for im in imgs]
+
+
+def open_results(
+    out: Path, codecs: Sequence[Codec], columns: tuple[str, ...] | None
+) -> dict[str, ResultsFile]:
+    """Each codec's ``OUT/<codec>.csv``; ``ValueError`` when one cannot take the rows."""
+    files = {codec_name(c): ResultsFile(out / f"{codec_name(c)}.csv", columns) for c in codecs}
+    for rf in files.values():
+        rf.columns()
+    return files
+
+
+def _done_keys(rf: ResultsFile, commit: str) -> set[tuple[str, str, str]]:
+    """Keys of the rows already in a file; says so when some come from other code."""
+    rows = rf.load()
+    others = sorted({r.commit or "unknown" for r in rows} - {commit})
+    if others:
+        log.warning(
+            "%s: rows made at other commits (%s) are kept, not redone; this run is at %s",
+            rf.path,
+            ", ".join(others),
+            commit,
+        )
+    return {r.key for r in rows}
+
+
+def _log_row(r: Result) -> None:
+    log.info(
+        "%s %s %s: %d bytes, %.4f bpp, %.3f dB, encode %.1f s, decode %.2f s",
+        r.image,
+        r.codec,
+        r.setting,
+        r.bytes,
+        r.bpp,
+        r.psnr_rgb,
+        r.encode_s,
+        r.decode_s,
+    )
+
+
 def run_benchmark(
     images: Sequence[BenchImage] | str | os.PathLike[str],
     codecs: Sequence[Codec],
     settings: dict[str, list[str]],
     out_dir: str | os.PathLike[str],
     *,
+    only: Sequence[str] | None = None,
     limit: int | None = None,
+    columns: tuple[str, ...] | None = None,
     progress: bool = True,
     with_ms_ssim: bool = True,
-    on_result: Callable[[Result], None] | None = None,
 ) -> RunSummary:
     """Run every codec over every image at its settings; rows go to ``OUT/<codec>.csv``.
 
-    ``images`` is a folder (images are loaded lazily, the first ``limit`` if given) or a list of
-    in-memory images. ``settings`` maps each codec name to its sweep. Finished rows are skipped.
-    A failing encode/decode is logged and counted, and the run goes on.
+    ``images`` is a folder (images are loaded lazily) or a list of in-memory images; ``only``
+    keeps the images of those names, in that order, and ``limit`` the first ``limit``.
+    ``settings`` maps each codec name to its sweep; ``columns`` is the layout of new CSVs
+    (:class:`ResultsFile`). Finished rows are skipped, and a file's layout is checked before the
+    first encode. A failing encode/decode is logged and counted, and the run goes on.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if isinstance(images, str | os.PathLike):
-        files = list_images(images)
-        if limit:
-            files = files[:limit]
-        names = [image_key(f.name) for f in files]
-        loaders: list[Callable[[], BenchImage]] = [lambda f=f: load_image(f) for f in files]
-    else:
-        imgs = list(images)[:limit] if limit else list(images)
-        names = [im.name for im in imgs]
-        loaders = [lambda im=im: im for im in imgs]
-
-    files_by_codec = {codec_name(c): ResultsFile(out / f"{codec_name(c)}.csv") for c in codecs}
-    done = {name: rf.done_keys() for name, rf in files_by_codec.items()}
-    plan: list[list[tuple[Codec, str]]] = []
-    summary = RunSummary()
-    for name in names:
-        todo = []
-        for codec in codecs:
-            cname = codec_name(codec)
-            for s in settings[cname]:
-                if (name, cname, s) in done[cname]:
-                    summary.skipped += 1
-                else:
-                    todo.append((codec, s))
-        plan.append(todo)
+    names, loaders = _image_loaders(images, only, limit)
+    commit = git_commit()
+    files = open_results(out, codecs, columns)
+    layout = {name: rf.columns() for name, rf in files.items()}
+    done = set().union(*(_done_keys(rf, commit) for rf in files.values()))
+    sweep = [(c, s) for c in codecs for s in settings[codec_name(c)]]
+    plan = [[(c, s) for c, s in sweep if (name, codec_name(c), s) not in done] for name in names]
     total = sum(len(t) for t in plan)
+    summary = RunSummary(skipped=len(names) * len(sweep) - total)
     log.info("%d encodes to do, %d already done", total, summary.skipped)
 
     start = time.perf_counter()
@@ -182,42 +177,18 @@ def run_benchmark(
             for codec, setting in todo:
                 cname = codec_name(codec)
                 bar.set_postfix_str(f"{image.name} {cname} {setting}", refresh=False)
+                ssim = with_ms_ssim and "ms_ssim" in layout[cname]
                 try:
-                    result = measure(codec, image, setting, with_ms_ssim=with_ms_ssim)
+                    result = measure(codec, image, setting, with_ms_ssim=ssim)
                 except Exception as exc:  # noqa: BLE001 - one bad encode must not stop the run
                     msg = f"{image.name} {cname} {setting}: {type(exc).__name__}: {exc}"
                     log.error("failed: %s", msg)
                     summary.failed.append(msg)
                 else:
-                    files_by_codec[cname].append(result)
+                    result.commit = commit
+                    files[cname].append(result)
+                    _log_row(result)
                     summary.done += 1
-                    if on_result is not None:
-                        on_result(result)
                 bar.update(1)
     summary.seconds = time.perf_counter() - start
     return summary
-
-
-def run_info_for(
-    codecs: Sequence[Codec],
-    settings: dict[str, list[str]],
-    dataset: str,
-    command: str,
-    crop: int | None = None,
-) -> dict[str, object]:
-    """The ``run.json`` entries of a run: command, machine, and each codec's version."""
-    return {
-        "command": command,
-        "dataset": dataset,
-        "crop": crop,
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "codecs": {
-            codec_name(c): {
-                "description": c.description,
-                "version": c.version(),
-                "settings": settings[codec_name(c)],
-            }
-            for c in codecs
-        },
-    }
