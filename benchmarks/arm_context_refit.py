@@ -225,12 +225,12 @@ def load(path: Path, npz: bool) -> tuple[list[np.ndarray], list | None]:
         return [z[f"g{k}"] for k in range(len([n for n in z.files if n.startswith("g")]))], None
     from lnic.bitstream.container import unpack_file
     from lnic.bitstream.latent_coding import decode_latents
-    from lnic.bitstream.weights import decode_modules
+    from lnic.bitstream.weights import decode_weights
     from lnic.model.latents import grid_shapes
 
     s = unpack_file(path.read_bytes())
     h = s.header
-    arm = decode_modules(s.weights, h.arch.module_shapes())[0]
+    arm = decode_weights(s.weights, h.arch.weight_shapes()).arm
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
     return decode_latents(s.latents, s.escapes, shapes, arm), arm
 

@@ -116,13 +116,16 @@ def time_file(path: Path, runs: int, numpy_loop: bool = False) -> dict:
 
 
 def _time_decodes(decode_bytes, path: Path, runs: int) -> dict:
+    from lnic.decoder import Profiler
+
     data = path.read_bytes()
     image = decode_bytes(data)  # warm-up (imports, table, caches)
     rows = []
     for _ in range(runs):
-        timings: dict[str, float] = {}
+        profiler = Profiler()
         w0, c0 = time.perf_counter(), time.process_time()
-        decode_bytes(data, timings)
+        decode_bytes(data, profiler=profiler)
+        timings = profiler.timings()
         timings["total"] = time.perf_counter() - w0
         timings["total_cpu"] = time.process_time() - c0
         rows.append(timings)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from lnic.bench.provenance import git_commit
 
 if TYPE_CHECKING:
     from lnic.encoder.presets import Preset
@@ -42,14 +43,6 @@ def _image(name: str) -> np.ndarray:
 
     kodak = _shared(default_dataset_dir(), "the Kodak images")
     return np.asarray(Image.open(kodak / f"{name}.png").convert("RGB"))
-
-
-def _commit() -> str:
-    """The checkout's commit (``git rev-parse``), ``-dirty`` when ``lnic/`` differs from it."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "lnic"]).returncode
-    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def _setup(image: np.ndarray):
@@ -299,7 +292,7 @@ def main() -> int:
     image = _image(args.image)
     record: dict = {
         "image": args.image,
-        "commit": _commit(),
+        "commit": git_commit(),
         "threads": torch.get_num_threads(),
         "native_kernels": library() is not None,
         "machine": machine_info(),

@@ -25,11 +25,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from lnic.bench.provenance import git_commit
 
 if TYPE_CHECKING:
     from lnic.encoder.presets import Preset
@@ -38,14 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SHORT_NAMES = {"noise_steps": "noise.steps", "ste_steps": "ste.steps", "ste_lr": "ste.lr"}
 """``--set`` names that are not ``PHASE.FIELD``; any other bare name is ``noise.FIELD``."""
-
-
-def _commit() -> str:
-    """The checkout's commit (``git rev-parse``), ``-dirty`` when ``lnic/`` differs from it."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "lnic"]).returncode
-    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def override(preset: Preset, settings: list[str]) -> Preset:
@@ -117,7 +110,7 @@ def main() -> int:
             {
                 "image": args.image,
                 "crop": args.crop,
-                "commit": _commit(),
+                "commit": git_commit(),
                 "preset": preset.record(),
                 "quality": args.quality,
                 "overrides": args.set,

@@ -16,20 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from lnic.bench.provenance import git_commit
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _commit() -> str:
-    """The checkout's commit (``git rev-parse``), ``-dirty`` when ``lnic/`` differs from it."""
-    git = ["git", "-C", str(ROOT)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "lnic"]).returncode
-    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 class WindowAverages:
@@ -72,7 +65,7 @@ def main() -> int:
         )
     rgb = np.asarray(Image.open(kodak / f"{args.image}.png").convert("RGB"))
     preset = get_preset(args.preset)
-    commit = _commit()
+    commit = git_commit()
     for seed in (int(s) for s in args.seeds.split(",")):
         averages = WindowAverages(args.window)
         r = encode_array(rgb, quality=args.quality, preset=preset, seed=seed, progress=averages)

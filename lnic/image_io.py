@@ -111,3 +111,9 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     atomic_write(path, png_bytes(image))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit images, the MSE taken over all samples (all of R, G and B)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)

@@ -33,6 +33,6 @@ def small_image(kodak23) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tiny_preset():
-    from lnic.encoder.presets import Preset
+    from lnic.encoder.presets import NoisePhase, Preset, StraightThroughPhase
 
-    return Preset("test", noise_steps=120, ste_steps=10)
+    return Preset("test", (NoisePhase(120), StraightThroughPhase(10)))

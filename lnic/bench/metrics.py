@@ -11,6 +11,8 @@ import math
 import numpy as np
 from scipy.ndimage import correlate1d
 
+from lnic.image_io import psnr as image_psnr
+
 __all__ = ["MS_SSIM_WEIGHTS", "ms_ssim", "psnr", "psnr_rgb", "psnr_yuv", "rgb_to_ycbcr709"]
 
 #: Wang, Simoncelli & Bovik (2003) scale weights, finest scale first.
@@ -40,8 +42,7 @@ def psnr(err: float, peak: float = _PEAK) -> float:
 
 def psnr_rgb(ref: np.ndarray, dist: np.ndarray) -> float:
     """PSNR over all R, G and B samples of one 8-bit image."""
-    a, b = _check_pair(ref, dist)
-    return psnr(float(np.mean((a - b) ** 2)))
+    return image_psnr(*_check_pair(ref, dist))
 
 
 def rgb_to_ycbcr709(rgb: np.ndarray) -> np.ndarray:

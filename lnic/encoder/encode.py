@@ -20,18 +20,12 @@ from lnic.encoder.presets import QUALITY_LAMBDAS, Preset, get_preset
 from lnic.encoder.quantize import quantize_latents, quantize_networks
 from lnic.encoder.train import fit
 from lnic.errors import InputError, SelfCheckError
-from lnic.image_io import validate_array
+from lnic.image_io import psnr, validate_array
 from lnic.model.architecture import Architecture
 from lnic.model.latents import num_levels
 from lnic.model.parts import DecoderWeights
 
 log = logging.getLogger(__name__)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 images, MSE over all samples (all R, G, B samples for RGB)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
 @dataclass

@@ -13,25 +13,12 @@ from lnic.model.latents import grid_shapes
 
 
 class LatentPyramid(nn.Module):
-    """The trainable latent grids, finest first, initialised to zero (as in Cool-chic).
-
-    ``log_steps`` holds one learnable quantization step per grid (natural log; 0 = step 1):
-    during training the coded integers are ``grid / step`` and the synthesis sees
-    ``integer * step``. A step trained by every latent of its grid at once lets the encoder
-    choose each grid's precision in tens of steps, where with the step fixed at 1 the latents
-    must slowly grow while the synthesis' first layer shrinks (benchmarks/training_notes.md).
-    :meth:`OverfittedCodec.fold_latent_steps` moves the steps into the synthesis before
-    quantization, so the format has no such field.
-    """
+    """The trainable latent grids, finest first, initialised to zero (as in Cool-chic): every
+    grid starts silent and the rate term decides where latents are worth their bits."""
 
     def __init__(self, shapes: list[tuple[int, int]]):
         super().__init__()
         self.grids = nn.ParameterList([nn.Parameter(torch.zeros(h, w)) for h, w in shapes])
-        self.log_steps = nn.Parameter(torch.zeros(len(shapes)))
-
-    def steps(self) -> torch.Tensor:
-        """Quantization step of each grid [levels]."""
-        return torch.exp(self.log_steps)
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -56,19 +43,6 @@ class OverfittedCodec(nn.Module):
     def network_parameters(self) -> list[nn.Parameter]:
         """Parameters of the decoder networks (everything but the latents)."""
         return [*self.arm.parameters(), *self.upsampler.parameters(), *self.synthesis.parameters()]
-
-    @torch.no_grad()
-    def fold_latent_steps(self) -> None:
-        """Make every grid's step 1 without changing what the model computes.
-
-        The upsampling is linear per grid and the synthesis' first layer is linear, so scaling
-        grid ``k`` by ``1 / s_k`` and the first layer's column ``k`` by ``s_k`` is exact.
-        """
-        steps = self.latents.steps()
-        for k, g in enumerate(self.latents.grids):
-            g.div_(steps[k])
-        self.synthesis.lin1.weight.mul_(steps[None, :])
-        self.latents.log_steps.zero_()
 
     def forward(
         self, rate_grids: list[torch.Tensor], synth_grids: list[torch.Tensor]
