@@ -209,7 +209,7 @@ def test_valid_files_still_decode(tmp_path):
 
 
 def test_absurd_size_is_refused_before_allocation():
-    """The header check runs on the first 26 bytes, before anything is sized from them."""
+    """The header check runs on the first 27 bytes, before anything is sized from them."""
     data = BAD_FILES["absurd_size_60000"][0]
     with pytest.raises(BitstreamError, match=f"1..{MAX_DIMENSION}"):
         decode_bytes(data)
