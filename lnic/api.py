@@ -95,18 +95,23 @@ def encode_result(
             if not _supported(encode_array, name):
                 raise InputError(f"this version of the encoder does not offer {name}")
             options[name] = value
-    attach_icc = icc_profile is not None and not _supported(encode_array, "icc_profile")
-    if icc_profile is not None and not attach_icc:
+    if icc_profile is not None and _supported(encode_array, "icc_profile"):
         options["icc_profile"] = bytes(icc_profile)
     result = encode_array(
         image, quality=quality, preset=preset, lmbda=lmbda, seed=seed, progress=progress, **options
     )
-    if attach_icc:  # an encoder that does not take the profile: add its section to the file
-        from lnic.bitstream.container import unpack_file, with_icc_profile
+    return _with_profile(result, icc_profile)
 
-        data = with_icc_profile(result.bitstream, bytes(icc_profile))
-        result = replace(result, bitstream=data, section_bytes=unpack_file(data).section_bytes())
-    return result
+
+def _with_profile(result, icc_profile: bytes | None):
+    """``result`` whose file carries ``icc_profile``: the profile's section is added if the
+    encoder did not write it (the coded sections, and so the checked pixels, are unchanged)."""
+    from lnic.bitstream.container import unpack_file, unpack_prefix, with_icc_profile
+
+    if icc_profile is None or unpack_prefix(result.bitstream)[1] == bytes(icc_profile):
+        return result
+    data = with_icc_profile(result.bitstream, bytes(icc_profile))
+    return replace(result, bitstream=data, section_bytes=unpack_file(data).section_bytes())
 
 
 def encode_with_stats(
