@@ -188,7 +188,8 @@ def _add_decode_and_info(sub) -> None:
         "--max-pixels",
         type=_positive_int,
         metavar="N",
-        help="refuse files that declare more than N pixels (before decoding anything)",
+        help="refuse files that declare more than N pixels, before decoding anything "
+        "(default: the decoder's own limit)",
     )
     _common(dec, threads="numba and OpenMP")
     info = sub.add_parser(

@@ -78,8 +78,3 @@ def image_bytes(image: np.ndarray, fmt: OutputFormat, icc_profile: bytes | None 
     options = {"icc_profile": icc_profile} if fmt.carries_icc and icc_profile else {}
     Image.fromarray(image).save(buf, format=fmt.pillow, **options)
     return buf.getvalue()
-
-
-def png_bytes(image: np.ndarray, icc_profile: bytes | None = None) -> bytes:
-    """An (H, W) or (H, W, 3) uint8 array as PNG."""
-    return image_bytes(image, PNG, icc_profile)
