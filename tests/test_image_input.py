@@ -152,6 +152,32 @@ def test_a_heic_photo_encodes(tmp_path):
     assert rec.shape == (48, 32, 3) and _is_upright(rec)
 
 
+def test_a_heic_photo_with_orientation_6_is_turned_once(tmp_path):
+    """pillow-heif applies the orientation itself (and resets the tag): no second turn."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(_upright(), k=1)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pillow_heif.from_pillow(stored).save(tmp_path / "o6.heic", quality=95, exif=exif.tobytes())
+    pixels = load_image(tmp_path / "o6.heic").pixels
+    assert pixels.shape == (48, 32, 3) and _is_upright(pixels)
+
+
+def test_heic_without_pillow_heif_says_what_to_install(tmp_path, monkeypatch):
+    import lnic.image_io
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.from_pillow(Image.fromarray(_upright())).save(tmp_path / "p.heic")
+    monkeypatch.setattr(Image, "OPEN", {k: v for k, v in Image.OPEN.items() if "HEIF" not in k})
+    monkeypatch.setattr(Image, "ID", [k for k in Image.ID if "HEIF" not in k])
+    monkeypatch.setattr(lnic.image_io, "_register_heif", lambda: False)
+    with pytest.raises(InputError, match="needs pillow-heif"):
+        load_image(tmp_path / "p.heic")
+    (tmp_path / "noise.bin").write_bytes(bytes(range(256)))
+    with pytest.raises(InputError, match="not an image file"):
+        load_image(tmp_path / "noise.bin")
+
+
 @pytest.mark.parametrize("fmt", ["WEBP", "TIFF", "BMP"])
 def test_other_formats_pillow_reads_are_inputs(tmp_path, fmt):
     path = tmp_path / f"in.{fmt.lower()}"
