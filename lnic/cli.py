@@ -111,7 +111,11 @@ def _positive_float(text: str) -> float:
 
 
 def _common(cmd: argparse.ArgumentParser, threads: str = "") -> None:
-    cmd.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    cmd.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object as the last line (on stderr when the output is stdout)",
+    )
     cmd.add_argument(
         "--quiet", action="store_true", help="print nothing but errors (and --json's object)"
     )
