@@ -4,27 +4,17 @@ Python API::
 
     import lnic
     data = lnic.encode(rgb_uint8_array, quality=4, preset="default")   # -> bytes
+    stats = lnic.encode_with_stats(rgb_uint8_array, quality=4)         # bytes, bpp, PSNR, time
     rgb = lnic.decode(data)                                             # -> (H, W, 3) uint8
+
+``lnic.decode`` takes the file's bytes (a path is a TypeError that says so). ``import
+lnic.pillow`` lets Pillow open and save .lnic files.
 """
 
 from __future__ import annotations
 
+from lnic.api import EncodeStats, decode, encode, encode_with_stats
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "decode", "encode"]
-
-
-def encode(
-    image, quality: int = 4, preset: str = "default", lmbda: float | None = None, seed: int = 0
-) -> bytes:
-    """Encode an (H, W, 3) or (H, W) uint8 array; returns the bitstream bytes."""
-    from lnic.encoder.encode import encode_array
-
-    return encode_array(image, quality=quality, preset=preset, lmbda=lmbda, seed=seed).bitstream
-
-
-def decode(data: bytes):
-    """Decode a bitstream to an (H, W, 3) uint8 array ((H, W) for grayscale bitstreams)."""
-    from lnic.decoder import decode_bytes
-
-    return decode_bytes(data)
+__all__ = ["EncodeStats", "__version__", "decode", "encode", "encode_with_stats"]

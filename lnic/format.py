@@ -8,9 +8,23 @@ from __future__ import annotations
 MAGIC = b"LNIC"
 """First four bytes of every .lnic file."""
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """Format version written in the header; decoders refuse versions they do not know. What each
 version changed is in the changelog of ``docs/format.md``."""
+
+READABLE_VERSIONS = (3, 4)
+"""Versions a decoder reads: version 3 is version 4 without the header's flags byte (and so
+without metadata sections), so its files still decode."""
+
+FLAG_ICC_PROFILE = 1
+"""Header flag bit: an ICC profile section (``u32 length | profile``) follows the header."""
+
+KNOWN_FLAGS = FLAG_ICC_PROFILE
+"""Every flag bit this version defines; a file with any other bit set is refused."""
+
+MAX_ICC_BYTES = 1 << 24
+"""Largest ICC profile a file may carry (real profiles are a few hundred bytes to a few
+hundred kilobytes)."""
 
 MAX_DIMENSION = 16384
 """Largest width or height a decoder accepts (checked before any allocation)."""

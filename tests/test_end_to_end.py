@@ -77,32 +77,33 @@ def test_cli_encode_decode_info(tmp_path, small_image):
     assert meta["mac_per_pixel"] <= 2000
 
 
-@pytest.mark.parametrize("kind", ["text", "rgba", "16bit", "tiny", "missing"])
+@pytest.mark.parametrize("kind", ["text", "rgba", "float", "tiny", "missing", "bad_output_name"])
 def test_cli_refuses_bad_input_cleanly(tmp_path, kind):
-    src = tmp_path / "bad.png"
+    src = tmp_path / ("bad.tiff" if kind == "float" else "bad.png")
     if kind == "text":
         src.write_text("not an image")
     elif kind == "rgba":
         Image.new("RGBA", (32, 32)).save(src)
-    elif kind == "16bit":
-        Image.fromarray(np.zeros((32, 32), dtype=np.uint16)).save(src)
-    elif kind == "tiny":
-        Image.new("RGB", (8, 8)).save(src)
-    out = tmp_path / "out.lnic"
+    elif kind == "float":
+        Image.fromarray(np.zeros((32, 32), dtype=np.float32)).save(src)
+    elif kind in ("tiny", "bad_output_name"):
+        Image.new("RGB", (8, 8) if kind == "tiny" else (32, 32)).save(src)
+    out = tmp_path / ("out.jpg" if kind == "bad_output_name" else "out.lnic")
     run = _lnic("encode", str(src), "-o", str(out), "--preset", "fast")
-    assert run.returncode != 0
+    assert run.returncode == 1
     assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert (str(src) if kind != "bad_output_name" else str(out)) in run.stderr
     assert not out.exists() and list(tmp_path.glob("*.tmp")) == []
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):
     import os
 
-    from lnic.image_io import atomic_write
+    from lnic.outputs import replace_file
 
     old = os.umask(0o022)
     try:
-        atomic_write(tmp_path / "x.lnic", b"data")
+        replace_file(tmp_path / "x.lnic", b"data")
     finally:
         os.umask(old)
     assert (tmp_path / "x.lnic").stat().st_mode & 0o777 == 0o644

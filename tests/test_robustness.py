@@ -26,7 +26,7 @@ from lnic.bitstream.header import HEADER_FIELDS, HEADER_SIZE, field_offset
 from lnic.cli import main
 from lnic.decoder import decode_bytes
 from lnic.errors import BitstreamError
-from lnic.format import FORMAT_VERSION, MAX_DIMENSION, MAX_PIXELS
+from lnic.format import FLAG_ICC_PROFILE, FORMAT_VERSION, MAX_DIMENSION, MAX_PIXELS
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = (DATA / "golden.lnic").read_bytes()
@@ -103,6 +103,17 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "large_image_tiny_file": (
         set_header(set_header(GOLDEN, "width", 6000), "height", 6000),
         "too short",
+    ),
+    # format 4's optional metadata: reserved flag bits, an ICC length past the end or zero
+    "unknown_flags": (set_header(GOLDEN, "flags", 0x80), "flags"),
+    "icc_flag_without_profile": (set_header(GOLDEN, "flags", FLAG_ICC_PROFILE), "ICC"),
+    "icc_length_past_the_end": (
+        with_crc(
+            set_header(GOLDEN, "flags", FLAG_ICC_PROFILE)[:HEADER_SIZE]
+            + struct.pack("<I", 1 << 20)
+            + GOLDEN[HEADER_SIZE:-4]
+        ),
+        "truncated",
     ),
     "garbage_weights_valid_crc": (
         with_crc(GOLDEN[:_SECTIONS] + b"\x00" * (len(GOLDEN) - _SECTIONS - 4)),
@@ -209,7 +220,7 @@ def test_valid_files_still_decode(tmp_path):
 
 
 def test_absurd_size_is_refused_before_allocation():
-    """The header check runs on the first 26 bytes, before anything is sized from them."""
+    """The header check runs on the first 27 bytes, before anything is sized from them."""
     data = BAD_FILES["absurd_size_60000"][0]
     with pytest.raises(BitstreamError, match=f"1..{MAX_DIMENSION}"):
         decode_bytes(data)

@@ -6,7 +6,15 @@ import struct
 from dataclasses import dataclass
 
 from lnic.errors import BitstreamError
-from lnic.format import FORMAT_VERSION, MAGIC, MAX_DIMENSION, MAX_LEVELS, MAX_PIXELS
+from lnic.format import (
+    FORMAT_VERSION,
+    KNOWN_FLAGS,
+    MAGIC,
+    MAX_DIMENSION,
+    MAX_LEVELS,
+    MAX_PIXELS,
+    READABLE_VERSIONS,
+)
 from lnic.model.architecture import Architecture
 from lnic.model.latents import num_levels
 
@@ -23,15 +31,27 @@ HEADER_FIELDS: dict[str, str] = {
     "weight_bytes": "I",
     "latent_bytes": "I",
     "escape_bytes": "I",
+    "flags": "B",
 }
-"""The header's fields in file order, with their ``struct`` codes (little-endian, no padding);
-the last three are the sizes of the sections that follow."""
+"""The header's fields in file order, with their ``struct`` codes (little-endian, no padding):
+the sizes of the three coded sections, then the flags that announce optional sections. A
+version 3 header ends before ``flags``."""
 
-_LAYOUT = struct.Struct("<" + "".join(HEADER_FIELDS.values()))
+_V3_FIELDS = tuple(HEADER_FIELDS)[:-1]
+_LAYOUTS = {
+    version: struct.Struct("<" + "".join(HEADER_FIELDS[n] for n in names))
+    for version, names in ((3, _V3_FIELDS), (FORMAT_VERSION, tuple(HEADER_FIELDS)))
+}
 _PREFIX = struct.Struct("<" + HEADER_FIELDS["magic"] + HEADER_FIELDS["version"])
-HEADER_SIZE = _LAYOUT.size
+HEADER_SIZE = _LAYOUTS[FORMAT_VERSION].size
+"""Size of the header this version writes."""
 
 _ARCH_FIELDS = ("channels", "levels", "arm_hidden", "arm_layers", "synth_hidden")
+
+
+def header_size(version: int) -> int:
+    """Bytes of the header of a file of format ``version`` (one of ``READABLE_VERSIONS``)."""
+    return _LAYOUTS[version].size
 
 
 def field_offset(name: str) -> int:
@@ -51,12 +71,24 @@ class Header:
     latent_bytes: int
     escape_bytes: int
     version: int = FORMAT_VERSION
+    flags: int = 0
+    """Bits of :data:`lnic.format.KNOWN_FLAGS`: the optional sections that follow the header."""
 
     @property
     def channels(self) -> int:
         return self.arch.channels
 
+    @property
+    def size(self) -> int:
+        """Bytes of this header in the file."""
+        return header_size(self.version)
+
     def pack(self) -> bytes:
+        """The header's bytes; version 3 (no flags byte) is written for tests of old files."""
+        if self.version not in _LAYOUTS:
+            raise ValueError(f"cannot write format version {self.version}")
+        if self.flags & ~KNOWN_FLAGS or (self.version == 3 and self.flags):
+            raise ValueError(f"flags {self.flags:#x} are not defined in version {self.version}")
         values = {
             "magic": MAGIC,
             "version": self.version,
@@ -66,8 +98,10 @@ class Header:
             "weight_bytes": self.weight_bytes,
             "latent_bytes": self.latent_bytes,
             "escape_bytes": self.escape_bytes,
+            "flags": self.flags,
         }
-        return _LAYOUT.pack(*(values[name] for name in HEADER_FIELDS))
+        names = _V3_FIELDS if self.version == 3 else HEADER_FIELDS
+        return _LAYOUTS[self.version].pack(*(values[name] for name in names))
 
     @classmethod
     def unpack(cls, data: bytes) -> Header:
@@ -77,13 +111,15 @@ class Header:
         if len(data) < _PREFIX.size:
             raise BitstreamError("truncated header")
         _, version = _PREFIX.unpack_from(data)
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
+            known = ", ".join(str(v) for v in READABLE_VERSIONS)
             raise BitstreamError(
-                f"unsupported format version {version} (this lnic reads version {FORMAT_VERSION})"
+                f"unsupported format version {version} (this lnic reads versions {known})"
             )
-        if len(data) < HEADER_SIZE:
+        layout = _LAYOUTS[version]
+        if len(data) < layout.size:
             raise BitstreamError("truncated header")
-        f = dict(zip(HEADER_FIELDS, _LAYOUT.unpack_from(data)))
+        f = dict(zip(_V3_FIELDS if version == 3 else HEADER_FIELDS, layout.unpack_from(data)))
         width, height = f["width"], f["height"]
         if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
             raise BitstreamError(
@@ -91,10 +127,20 @@ class Header:
             )
         if width * height > MAX_PIXELS:
             raise BitstreamError(f"declared size {width}x{height} exceeds {MAX_PIXELS} pixels")
+        flags = f.get("flags", 0)
+        if flags & ~KNOWN_FLAGS:
+            raise BitstreamError(f"unknown header flags {flags:#04x}")
         arch = Architecture(**{name: f[name] for name in _ARCH_FIELDS})
         _check_architecture(arch, width, height)
         return cls(
-            width, height, arch, f["weight_bytes"], f["latent_bytes"], f["escape_bytes"], version
+            width,
+            height,
+            arch,
+            f["weight_bytes"],
+            f["latent_bytes"],
+            f["escape_bytes"],
+            version,
+            flags,
         )
 
 
