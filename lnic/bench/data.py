@@ -43,7 +43,7 @@ def image_key(name: str) -> str:
     return stem if ext.lower() in IMAGE_SUFFIXES else base
 
 
-def _shared_dir() -> Path | None:
+def shared_dir() -> Path | None:
     """The shared data folder: ``$LNIC_SHARED`` if set, else ``shared/`` beside the checkout
     (``<repo>/../shared``) if present."""
     env = os.environ.get("LNIC_SHARED")
@@ -56,14 +56,14 @@ def _shared_dir() -> Path | None:
 
 def default_dataset_dir() -> Path | None:
     """The shared Kodak folder, if it can be found (``$LNIC_SHARED`` or ``../shared``)."""
-    shared = _shared_dir()
+    shared = shared_dir()
     cand = shared / "datasets" / "kodak" if shared else None
     return cand if cand is not None and cand.is_dir() else None
 
 
 def default_anchors_dir() -> Path | None:
     """The shared anchors folder, if it can be found (``$LNIC_SHARED`` or ``../shared``)."""
-    shared = _shared_dir()
+    shared = shared_dir()
     cand = shared / "anchors" if shared else None
     return cand if cand is not None and cand.is_dir() else None
 

@@ -1,0 +1,131 @@
+"""Recipe probes on the development set (../shared/datasets/wiki-dev): one row per real encode.
+
+Each row holds the file's size, PSNR-RGB and ``J = MSE + lambda * bpp`` of one encode (image,
+quality, seed) with the lnic that is on ``PYTHONPATH``, tagged with the variant's name; finished
+rows are skipped, so a killed run resumes. Variants are compared image by image at equal
+(quality, seed): at the lambda-optimal point ``dD/dR = -lambda``, so ``dJ / lambda`` is the rate
+(bpp) the variant saves at equal distortion, to first order::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=<variant checkout> nice -n 15 python benchmarks/dev_probe.py \\
+        --tag NAME --images dev03,dev12,dev21,dev30 --qualities 4 --seeds 0,1 \\
+        --out benchmarks/dev/probes.csv
+    python benchmarks/dev_probe.py --compare base,NAME --out benchmarks/dev/probes.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lnic.bench.data import shared_dir
+from lnic.bench.provenance import git_commit
+from lnic.encoder.presets import QUALITY_LAMBDAS
+
+FIELDS = [
+    "tag", "image", "quality", "seed", "preset", "bytes", "bpp", "psnr_rgb", "J", "seconds",
+    "commit", "threads",
+]  # fmt: skip
+
+
+def _done(out: Path) -> set[tuple[str, ...]]:
+    if not out.exists():
+        return set()
+    with out.open() as fh:
+        return {
+            (r["tag"], r["image"], r["quality"], r["seed"], r["preset"]) for r in csv.DictReader(fh)
+        }
+
+
+def _append(out: Path, row: dict) -> None:
+    new = not out.exists()
+    with out.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _encode(rgb: np.ndarray, quality: int, seed: int, preset: str) -> dict:
+    import lnic
+
+    t = time.time()
+    data = lnic.encode(rgb, quality=quality, preset=preset, seed=seed)
+    seconds = time.time() - t
+    mse = float(np.mean((lnic.decode(data).astype(np.float64) - rgb) ** 2))
+    bpp = 8 * len(data) / (rgb.shape[0] * rgb.shape[1])
+    return {
+        "bytes": len(data),
+        "bpp": round(bpp, 6),
+        "psnr_rgb": round(10 * np.log10(255**2 / mse), 4),
+        "J": mse / 255**2 + QUALITY_LAMBDAS[quality] * bpp,
+        "seconds": round(seconds, 1),
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    shared = shared_dir()
+    if shared is None:
+        raise SystemExit("shared/ not found beside the checkout (or set LNIC_SHARED)")
+    done = _done(args.out)
+    for seed in args.seeds.split(","):
+        for image in args.images.split(","):
+            for quality in args.qualities.split(","):
+                key = (args.tag, image, quality, seed, args.preset)
+                if key in done:
+                    continue
+                path = shared / "datasets" / "wiki-dev" / f"{image}.png"
+                rgb = np.asarray(Image.open(path).convert("RGB"))
+                row = {"tag": args.tag, "image": image, "quality": quality, "seed": seed}
+                row |= {"preset": args.preset, "commit": git_commit()}
+                row |= {"threads": os.environ.get("OMP_NUM_THREADS", "")}
+                row |= _encode(rgb, int(quality), int(seed), args.preset)
+                _append(args.out, row)
+                print(row, flush=True)
+
+
+def compare(args: argparse.Namespace) -> None:
+    base, variant = args.compare.split(",")
+    rows: dict[tuple[str, ...], dict[str, dict]] = defaultdict(dict)
+    with args.out.open() as fh:
+        for r in csv.DictReader(fh):
+            rows[(r["image"], r["quality"], r["seed"], r["preset"])][r["tag"]] = r
+    print(f"| image | q | seed | {base} bytes, dB | {variant} bytes, dB | dJ | rate at equal D |")
+    print("|---|---|---|---|---|---|---|")
+    gains = []
+    for (image, q, seed, _), by_tag in sorted(rows.items()):
+        if base not in by_tag or variant not in by_tag:
+            continue
+        a, b = by_tag[base], by_tag[variant]
+        d_j = float(b["J"]) - float(a["J"])
+        gain = d_j / QUALITY_LAMBDAS[int(q)] / float(a["bpp"])
+        gains.append(gain)
+        print(
+            f"| {image} | {q} | {seed} | {a['bytes']}, {float(a['psnr_rgb']):.3f} | "
+            f"{b['bytes']}, {float(b['psnr_rgb']):.3f} | {d_j / float(a['J']):+.2%} | {gain:+.1%} |"
+        )
+    if gains:
+        print(f"\nmean rate at equal distortion over {len(gains)} pairs: {np.mean(gains):+.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tag", default="base")
+    parser.add_argument("--images", default="dev03,dev12,dev21,dev30")
+    parser.add_argument("--qualities", default="4")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/dev/probes.csv"))
+    parser.add_argument("--compare", metavar="BASE,VARIANT", help="print the comparison table")
+    args = parser.parse_args()
+    compare(args) if args.compare else run(args)
+
+
+if __name__ == "__main__":
+    main()
