@@ -15,15 +15,16 @@ LOOPS = ["numpy", "compiled"]
 
 @pytest.fixture(params=LOOPS)
 def loop(request, monkeypatch):
-    if request.param == "compiled" and not arm_kernels.AVAILABLE:
+    """Every decode in the test runs with this loop."""
+    if request.param == "compiled" and arm_kernels.load() is None:
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(arm_kernels, "AVAILABLE", request.param == "compiled")
+    monkeypatch.setenv("LNIC_DECODE_LOOP", request.param)
     return request.param
 
 
-def test_numba_is_used_when_installed():
-    """numba is a dependency: without it decoding is ~25% slower (benchmarks/decode_speed.md)."""
-    assert arm_kernels.AVAILABLE
+def test_numba_kernels_load_when_installed():
+    """numba is a dependency: the decoder's choice between the loops needs it."""
+    assert arm_kernels.load() is not None
 
 
 @pytest.mark.parametrize("size", [(16, 16), (37, 53), (64, 48), (300, 16), (2000, 16)])

@@ -13,12 +13,14 @@ from typing import NamedTuple
 import constriction
 import numpy as np
 
+from lnic.bitstream.arm_kernels import Kernels
 from lnic.bitstream.latent_coding.buffers import Grid, make_grids
 from lnic.bitstream.latent_coding.clamps import clamps_did_not_bite
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
+from lnic.bitstream.latent_coding.loop_choice import choose_kernels
 from lnic.bitstream.latent_coding.numpy_loop import numpy_loop
 from lnic.bitstream.latent_coding.plan import ArmPlan
-from lnic.bitstream.latent_coding.schedule import Shapes
+from lnic.bitstream.latent_coding.schedule import Shapes, num_steps
 from lnic.bitstream.latent_coding.steps import decode_steps
 from lnic.bitstream.latent_coding.symbols import min_symbol_bits
 from lnic.errors import BitstreamError
@@ -33,17 +35,25 @@ class _Decoded(NamedTuple):
 
 
 def decode_latents(
-    coded: bytes, escapes: bytes, shapes: Shapes, arm: list[QuantizedLinear]
+    coded: bytes,
+    escapes: bytes,
+    shapes: Shapes,
+    arm: list[QuantizedLinear],
+    loop: str | None = None,
 ) -> list[np.ndarray]:
     """Inverse of :func:`.encode.encode_latents`: integer grids (float64 arrays), finest first.
 
     Every failure (range decoder error, escape section too short, latent out of range) raises
-    :class:`BitstreamError`.
+    :class:`BitstreamError`. ``loop`` (``numpy``,
+    ``compiled`` or ``auto``, the default) picks the decoding loop
+    (:func:`.loop_choice.choose_kernels`).
     """
-    words = _words(coded, sum(h * w for h, w in shapes))
+    n_latents = sum(h * w for h, w in shapes)
+    words = _words(coded, n_latents)
     plan = ArmPlan.fold(arm)
+    kernels = choose_kernels(num_steps(shapes), n_latents, loop)
     for clamps in (False, True):
-        decoded = _decode_checked(words, escapes, shapes, plan, clamps)
+        decoded = _decode_checked(words, escapes, shapes, plan, clamps, kernels)
         if decoded is None:
             continue
         out, largest = decoded
@@ -66,7 +76,12 @@ def _words(coded: bytes, n_latents: int) -> np.ndarray:
 
 
 def _decode_checked(
-    words: np.ndarray, escapes: bytes, shapes: Shapes, plan: ArmPlan, clamps: bool
+    words: np.ndarray,
+    escapes: bytes,
+    shapes: Shapes,
+    plan: ArmPlan,
+    clamps: bool,
+    kernels: Kernels | None,
 ) -> _Decoded | None:
     """One pass; a failure of the pass without the clamps gives None (try again with them)."""
     try:
@@ -75,7 +90,7 @@ def _decode_checked(
         raise BitstreamError(f"corrupt latent section ({exc})") from exc
     grids = make_grids(shapes)
     try:
-        decode_pass(decoder, escapes, plan, grids, clamps)
+        decode_pass(decoder, escapes, plan, grids, kernels, clamps)
     except BitstreamError:
         if clamps:
             raise
@@ -96,18 +111,18 @@ def decode_pass(
     escapes: bytes,
     plan: ArmPlan,
     grids: list[Grid],
+    kernels: Kernels | None,
     clamps: bool,
 ) -> None:
     """Decode every grid into its buffer, step by step of the global schedule (with the ARM's
-    clamps if ``clamps``; scale_idx is always clipped)."""
+    clamps if ``clamps``; scale_idx is always clipped), with the compiled ``kernels`` if given,
+    else the numpy loop."""
     steps = decode_steps(grids)
     codes = EscapeCodes(escapes)
-    from lnic.bitstream import arm_kernels  # (imports numba: only when decoding)
-
-    if arm_kernels.AVAILABLE:
+    if kernels is not None:
         from lnic.bitstream.latent_coding.compiled_loop import compiled_loop
 
-        compiled_loop(decoder, codes, plan, steps, clamps)
+        compiled_loop(kernels, decoder, codes, plan, steps, clamps)
     else:
         numpy_loop(decoder, codes, plan, steps, clamps)
     for copy in steps.last_copies:

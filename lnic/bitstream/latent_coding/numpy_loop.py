@@ -115,20 +115,14 @@ class _Arm:
 
 def _gather(v: _Views, segments: list[Segment]) -> None:
     """The context windows of a step of several segments."""
-    for g, t, anchor, _, m, off in segments:
-        if anchor >= 0:
-            np.copyto(v.window[:, :, off : off + m], g.windows[anchor, :, :, :m])
-        else:
-            v.x[:-1, off : off + m] = g.window(t)
+    for g, _, anchor, _, m, off in segments:
+        np.copyto(v.window[:, :, off : off + m], g.windows[anchor, :, :, :m])
 
 
 def _store(r: np.ndarray, m_int: np.ndarray, segments: list[Segment]) -> None:
     """The decoded latents ``r + m_int`` of a step of several segments."""
-    for g, t, anchor, cell, m, off in segments:
-        if anchor >= 0:
-            np.add(r[off : off + m], m_int[off : off + m], out=g.buf[cell : cell + m])
-        else:
-            g.buf[g.front_cells(t)] = r[off : off + m] + m_int[off : off + m]
+    for g, _, _, cell, m, off in segments:
+        np.add(r[off : off + m], m_int[off : off + m], out=g.front(cell, m))
 
 
 def numpy_loop(
@@ -161,7 +155,7 @@ def numpy_loop(
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
         r = take_residual(sym)
         if single:
-            add(r, v.m_int, out=seg.grid.buf[seg.cell : seg.cell + n])
+            add(r, v.m_int, out=seg.grid.front(seg.cell, n))
         else:
             _store(r, v.m_int, segments)
         after_step(sym, segments)
