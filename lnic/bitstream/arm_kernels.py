@@ -136,14 +136,22 @@ def _arm_step(storage, segs, n, x_buf, weights, dims, scratch, out_m, o_buf, bou
     return _fill_probs(o, row_vec, table, prob_buf[: n * n_sym].reshape(n, n_sym))
 
 
-def _store_step(sym, residual, o_buf, n, storage, segs):
+def _store_step(sym, residual, o_buf, n, storage, segs, probs, costs, info):
     """For each segment of ``segs``: ``storage[dst + i lat] = residual[sym[offset + i]] +
-    m_int[offset + i]`` with ``m_int`` = row 1 of ``o_buf`` as [outputs, n]; returns the largest
-    symbol of the step."""
+    m_int[offset + i]`` with ``m_int`` = row 1 of ``o_buf`` as [outputs, n]; adds the decoded
+    symbols' information content to ``info[0]`` (``costs`` indexed by the frequency of the
+    symbol's probability in ``probs`` as [n, symbols], ``costs`` having 2^bits + 1 entries);
+    returns the largest symbol of the step."""
     top = 0
+    n_sym = residual.shape[0]
+    scale = float(costs.shape[0] - 1)
+    bits = 0.0
     for j in range(n):
-        if sym[j] > top:
-            top = sym[j]
+        s = sym[j]
+        if s > top:
+            top = s
+        bits += costs[int(probs[j * n_sym + s] * scale)]
+    info[0] += bits
     for k in range(segs.shape[0]):
         m, off, dst = segs[k, SEG_LENGTH], segs[k, SEG_OFFSET], segs[k, SEG_DST]
         lat = segs[k, SEG_LAT]
@@ -260,4 +268,9 @@ def _warm_up(kernels: Kernels) -> None:
         storage, segs, 2, np.zeros(14), weights, dims, np.zeros(12), np.zeros((3, 3)), o_buf,
         bounds, tables,
     )  # fmt: skip
-    kernels.store_step(np.zeros(2, dtype=np.int32), np.zeros(3), o_buf, 2, storage, segs)
+    costs = np.zeros(5)
+    costs.setflags(write=False)  # as the decoder's cost table
+    kernels.store_step(
+        np.zeros(2, dtype=np.int32), np.zeros(3), o_buf, 2, storage, segs, tables[2], costs,
+        np.zeros(1),
+    )  # fmt: skip

@@ -16,7 +16,12 @@ from lnic.bitstream.arm_kernels import Kernels
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
 from lnic.bitstream.latent_coding.plan import N_OUTPUTS, OUT_HI, OUT_LO, ROW_WEIGHTS, ArmPlan
 from lnic.bitstream.latent_coding.steps import DecodeSteps, Segment
-from lnic.bitstream.latent_coding.symbols import RESIDUAL_VALUE, coder_table, range_model
+from lnic.bitstream.latent_coding.symbols import (
+    RESIDUAL_VALUE,
+    coder_table,
+    frequency_costs,
+    range_model,
+)
 from lnic.bitstream.latent_coding.window import CELLS, ROWS
 from lnic.errors import BitstreamError
 from lnic.format import ARM_ACT_CLAMP
@@ -60,8 +65,9 @@ def compiled_loop(
     plan: ArmPlan,
     steps: DecodeSteps,
     clamps: bool,
-) -> None:
-    """Decode every step (with all of the ARM's clamps if ``clamps``)."""
+) -> float:
+    """Decode every step (with all of the ARM's clamps if ``clamps``); returns the decoded
+    symbols' information content in bits."""
     table = coder_table()
     n_sym, max_n = table.shape[1], steps.max_n
     x_buf = np.empty((CELLS + 1) * max_n)
@@ -77,6 +83,7 @@ def compiled_loop(
     decode, model, output = decoder.decode, range_model(), plan.output
     tables_per_step = [_segment_table(step.segments) for step in steps.steps]
     args = (x_buf, weights, dims, scratch, output, o_buf, bounds, tables)
+    costs, info = frequency_costs(), np.zeros(1)
     for (copies, n, segments, _), segs in zip(steps.steps, tables_per_step):
         if copies:
             for copy in copies:
@@ -87,5 +94,6 @@ def compiled_loop(
             sym = decode(model, prob_buf[: n_sym * n].reshape(n, n_sym))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
-        top = store_step(sym, RESIDUAL_VALUE, o_buf, n, storage, segs)
+        top = store_step(sym, RESIDUAL_VALUE, o_buf, n, storage, segs, prob_buf, costs, info)
         escapes.after_step(sym, segments, top)
+    return float(info[0])
