@@ -57,10 +57,12 @@ _forgone = 0.0
 """Seconds this process's numpy-loop decodes would have saved with the kernels loaded."""
 
 
-def saving(n_steps: int, n_latents: int, costs: LoopCosts = COSTS) -> float:
-    """Seconds the compiled loop saves over the numpy loop, once it is loaded."""
-    numpy_time = costs.numpy_step * n_steps + costs.numpy_latent * n_latents
-    compiled_time = costs.compiled_step * n_steps + costs.compiled_latent * n_latents
+def saving(n_steps: int, n_latents: int, costs: LoopCosts | None = None) -> float:
+    """Seconds the compiled loop saves over the numpy loop, once it is loaded (``costs``:
+    :data:`COSTS` unless given)."""
+    c = costs or COSTS
+    numpy_time = c.numpy_step * n_steps + c.numpy_latent * n_latents
+    compiled_time = c.compiled_step * n_steps + c.compiled_latent * n_latents
     return numpy_time - compiled_time
 
 
