@@ -27,7 +27,6 @@ kernels compiled, so :func:`cache_warm` can tell without importing numba.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -174,11 +173,6 @@ importing numba). False after a failed :func:`load`; setting it False forces the
 _loaded: Kernels | None = None
 
 
-def numba_allowed() -> bool:
-    """:data:`AVAILABLE`, read when asked."""
-    return AVAILABLE
-
-
 def loaded() -> bool:
     """Whether this process has the kernels in memory already (using them costs nothing more)."""
     return _loaded is not None
@@ -192,6 +186,8 @@ def cache_dir() -> Path:
 
 def _marker() -> Path:
     """The file that records a successful compilation of these kernels with this numba."""
+    import importlib.metadata  # (tens of milliseconds: only when the kernels may be used)
+
     key = hashlib.sha256(Path(__file__).read_bytes())
     try:
         key.update(importlib.metadata.version("numba").encode())
@@ -202,8 +198,8 @@ def _marker() -> Path:
 
 
 def cache_warm() -> bool:
-    """Whether the kernels were compiled into the cache before (loading them then takes well
-    under a second instead of several seconds)."""
+    """Whether the kernels were compiled into the cache before (loading them then takes about
+    a second instead of several)."""
     try:
         return _marker().exists()
     except OSError:
@@ -244,8 +240,10 @@ def _compile() -> Kernels:
         cache.mkdir(parents=True, exist_ok=True)
         config.CACHE_DIR = str(cache)
     njit = numba.njit(cache=True, nogil=True, boundscheck=False)
+    # numba resolves the functions _arm_step calls by their global names when it compiles it:
+    # those names now stand for their compiled forms (the Python forms are not callable there)
     module = globals()
-    for helper in ("_gather", "_layer", "_fill_probs"):  # what _arm_step calls, compiled
+    for helper in ("_gather", "_layer", "_fill_probs"):
         module[helper] = njit(module[helper])
     kernels = Kernels(njit(_arm_step), njit(_store_step))
     _warm_up(kernels)
