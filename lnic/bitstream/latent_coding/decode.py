@@ -64,8 +64,10 @@ def decode_latents(
 
 
 CODER_SLACK_BITS = 64
-"""Bits the range coder's output may fall short of the latents' least information content (its
-final flush rounds; measured: it never does, ``benchmarks/decoder_limits.md``)."""
+"""Bits by which a range-coded section may fall short of its symbols' information content under
+the table (the coder's final flush rounds). On the cheapest symbol it never does: constriction's
+quantized probability of it is lower than the table's (all-cheapest sections are 6.6% longer
+than the bound, ``benchmarks/decoder_limits.md``)."""
 
 
 def min_coded_bytes(n_latents: int) -> int:
