@@ -1,5 +1,5 @@
-"""The decoding loop in numpy calls, for when numba is unavailable (same results as the compiled
-loop, :mod:`.compiled_loop`).
+"""The decoding loop in numpy calls: what decodes a single image (it needs no numba start,
+:mod:`.loop_choice`), with the same results as the compiled loop, :mod:`.compiled_loop`.
 
 A step costs about 18 numpy calls, whose fixed cost is most of the time: the loop binds what it
 calls to locals, reuses one set of views per step size and writes every result in place.
