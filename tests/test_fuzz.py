@@ -1,7 +1,8 @@
 """Fuzzing the decoder with mutated real bitstreams (hypothesis).
 
 Property: :func:`lnic.decoder.decode_bytes` either returns an image of the declared size or
-raises an :class:`lnic.errors.LnicError` that one of the decoder's own checks raised. Any other
+raises an :class:`lnic.errors.LnicError` that one of the decoder's own checks raised, with either
+latent decoding loop (numpy, compiled), and without a warning. Any other
 exception is a crash; so is an ``LnicError`` made by the decoder's last-resort wrapper (message
 ``corrupt bitstream (SomeError: ...)``), which only catches failures no check foresaw.
 
@@ -9,9 +10,8 @@ Most mutations break the CRC-32, so half of the examples recompute it: those rea
 checks, the weight parser, the range decoder and the reconstruction. A wrong image is an
 acceptable outcome for damage the range decoder cannot detect.
 
-CI runs a short campaign (``LNIC_FUZZ_EXAMPLES``, default 150); a long one is
-``LNIC_FUZZ_EXAMPLES=20000 OMP_NUM_THREADS=1 python -m pytest -q tests/test_fuzz.py``
-(results in ``benchmarks/fuzz.md``).
+CI runs a short campaign per loop (``LNIC_FUZZ_EXAMPLES``, default 150); the long campaign of
+CRC-valid mutations is ``benchmarks/fuzz_long.py`` (results in ``benchmarks/fuzz.md``).
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from __future__ import annotations
 import os
 import struct
 import time
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lnic.bitstream import arm_kernels  # noqa: F401 (compiles the decoder's kernels before any timing)
+from lnic.bitstream import arm_kernels
 from lnic.bitstream.header import HEADER_FIELDS, HEADER_SIZE, field_offset
 from lnic.decoder import decode_bytes
 from lnic.errors import LnicError
@@ -81,6 +83,7 @@ def mutated(draw) -> tuple[bytes, str]:
     return out, kind
 
 
+@pytest.mark.parametrize("loop", ["numpy", "compiled"])
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -88,13 +91,26 @@ def mutated(draw) -> tuple[bytes, str]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=mutated())
-def test_only_lnic_errors_escape(case):
+def test_only_lnic_errors_escape(loop, case):
+    if loop == "compiled" and arm_kernels.load() is None:  # (compiled before any timing)
+        pytest.skip("numba is not installed")
     data, kind = case
+    previous = os.environ.get("LNIC_DECODE_LOOP")
+    os.environ["LNIC_DECODE_LOOP"] = loop
     start = time.perf_counter()
     try:
-        image = decode_bytes(data)
-    except LnicError as exc:
-        assert not str(exc).startswith(CATCH_ALL), f"unforeseen failure ({kind}): {exc}"
-    else:
-        assert image.dtype == np.uint8 and image.ndim in (2, 3)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                image = decode_bytes(data)
+            except LnicError as exc:
+                assert not str(exc).startswith(CATCH_ALL), f"unforeseen failure ({kind}): {exc}"
+            else:
+                assert image.dtype == np.uint8 and image.ndim in (2, 3)
+    finally:
+        if previous is None:
+            os.environ.pop("LNIC_DECODE_LOOP")
+        else:
+            os.environ["LNIC_DECODE_LOOP"] = previous
+    assert not caught, f"warnings ({kind}): {[str(w.message) for w in caught]}"
     assert time.perf_counter() - start < 20, f"slow decode ({kind})"

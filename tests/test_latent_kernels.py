@@ -1,4 +1,12 @@
-"""The compiled (numba) latent-decoding loop and the numpy loop decode the same latents."""
+"""The compiled (numba) latent-decoding loop and the numpy loop decode the same latents; the
+choice between them; where the compiled kernels are cached."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,19 +19,21 @@ from lnic.format import SYMBOL_RADIUS
 from lnic.model.latents import grid_shapes, num_levels
 
 LOOPS = ["numpy", "compiled"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(params=LOOPS)
 def loop(request, monkeypatch):
-    if request.param == "compiled" and not arm_kernels.AVAILABLE:
+    """Every decode in the test runs with this loop."""
+    if request.param == "compiled" and arm_kernels.load() is None:
         pytest.skip("numba is not installed")
-    monkeypatch.setattr(arm_kernels, "AVAILABLE", request.param == "compiled")
+    monkeypatch.setenv("LNIC_DECODE_LOOP", request.param)
     return request.param
 
 
-def test_numba_is_used_when_installed():
-    """numba is a dependency: without it decoding is ~25% slower (benchmarks/decode_speed.md)."""
-    assert arm_kernels.AVAILABLE
+def test_numba_kernels_load_when_installed():
+    """numba is a dependency: the decoder's choice between the loops needs it."""
+    assert arm_kernels.load() is not None
 
 
 @pytest.mark.parametrize("size", [(16, 16), (37, 53), (64, 48), (300, 16), (2000, 16)])
@@ -87,3 +97,122 @@ def test_both_loops_with_clamps():
     coded, escapes = encode_latents(grids, arm)
     decoded = decode_latents(coded, escapes, shapes, arm)
     assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
+
+
+def test_one_compilation_serves_every_arm_depth(monkeypatch):
+    """The kernels take the ARM's layers as one flat array: decoding ARMs of 1 to 4 hidden
+    layers adds no compiled signature (numba used to compile per depth, 2-2.5 s each)."""
+    kernels = arm_kernels.load()
+    if kernels is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setenv("LNIC_DECODE_LOOP", "compiled")
+    shapes = grid_shapes(20, 24, 3)
+    grids = random_grids(3, shapes)
+    for layers in (1, 2, 3, 4):
+        arm = random_arm(layers, hidden=6 + layers, layers=layers)
+        coded, escapes = encode_latents(grids, arm)
+        decoded = decode_latents(coded, escapes, shapes, arm)
+        assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
+    assert len(kernels.arm_step.signatures) == 1
+    assert len(kernels.store_step.signatures) == 1
+
+
+def test_the_loop_choice(monkeypatch):
+    """The numpy loop unless the compiled one saves more than its start costs; savings the
+    numpy loop forwent add up; once loaded, the kernels run wherever they are faster."""
+    from lnic.bitstream.latent_coding import loop_choice
+
+    costs = loop_choice.LoopCosts(
+        numpy_step=20e-6,
+        numpy_latent=0.18e-6,
+        compiled_step=10e-6,
+        compiled_latent=0.20e-6,
+        warm_start=1.0,
+        cold_start=8.0,
+    )
+    monkeypatch.setattr(loop_choice, "COSTS", costs)
+    monkeypatch.delenv("LNIC_DECODE_LOOP", raising=False)
+    monkeypatch.setattr(arm_kernels, "AVAILABLE", True)
+    monkeypatch.setattr(arm_kernels, "_loaded", None)
+    monkeypatch.setattr(arm_kernels, "load", lambda: "kernels")
+    monkeypatch.setattr(arm_kernels, "cache_warm", lambda: True)
+    monkeypatch.setattr(loop_choice, "_forgone", 0.0)
+    one_image = (1796, 524_256)  # steps and latents of a 768x512 image: saves 7.5 ms
+    narrow = (200_000, 1_000_000)  # saves 1.8 s
+    assert loop_choice.choose_kernels(*one_image) is None
+    assert loop_choice.choose_kernels(*narrow) == "kernels"
+    # many decodes of one size: the forgone savings pay for the start at last
+    monkeypatch.setattr(loop_choice, "_forgone", 0.0)
+    chosen = [loop_choice.choose_kernels(*one_image) for _ in range(200)]
+    first = chosen.index("kernels")
+    assert first == math.ceil(costs.warm_start / loop_choice.saving(*one_image)) - 1 == 133
+    assert chosen[:first] == [None] * first
+    # a cold cache costs a compilation
+    monkeypatch.setattr(loop_choice, "_forgone", 0.0)
+    monkeypatch.setattr(arm_kernels, "cache_warm", lambda: False)
+    assert loop_choice.choose_kernels(*narrow) is None
+    # loaded: the faster loop, no start to pay
+    monkeypatch.setattr(arm_kernels, "_loaded", "kernels")
+    assert loop_choice.choose_kernels(*one_image) == "kernels"
+    assert loop_choice.choose_kernels(10, 10**7) is None  # large steps
+    # forced, or numba disabled
+    assert loop_choice.choose_kernels(10, 10**7, loop="compiled") == "kernels"
+    assert loop_choice.choose_kernels(*narrow, loop="numpy") is None
+    monkeypatch.setattr(arm_kernels, "AVAILABLE", False)
+    assert loop_choice.choose_kernels(*narrow, loop="compiled") is None
+
+
+_COLD_DECODE = """
+import json, sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "scipy":
+            raise ImportError("no scipy here")
+if sys.argv[2] == "no-scipy":
+    sys.meta_path.insert(0, Refuse())
+import lnic
+from lnic.bitstream import arm_kernels
+image = lnic.decode(open(sys.argv[1], "rb").read())
+print(json.dumps({
+    "numba": "numba" in sys.modules,
+    "loaded": arm_kernels.loaded(),
+    "warm": arm_kernels.cache_warm(),
+}))
+"""
+
+
+def _cold_decode(tmp_path: Path, loop: str, scipy: bool = True) -> dict:
+    env = dict(os.environ, LNIC_CACHE_DIR=str(tmp_path / "cache"), LNIC_DECODE_LOOP=loop)
+    env.pop("NUMBA_CACHE_DIR", None)
+    env.pop("LNIC_NO_NUMBA", None)
+    env["PYTHONPATH"] = str(ROOT)
+    golden = str(ROOT / "tests" / "data" / "golden.lnic")
+    run = subprocess.run(
+        [sys.executable, "-c", _COLD_DECODE, golden, "scipy" if scipy else "no-scipy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_kernels_are_cached_in_the_user_cache_folder(tmp_path):
+    """A fresh process compiles the kernels into $LNIC_CACHE_DIR/numba, not into the package,
+    and without scipy (numba's np.dot would need it)."""
+    if arm_kernels.load() is None:
+        pytest.skip("numba is not installed")
+    package = ROOT / "lnic" / "bitstream"
+    before = {p: p.stat().st_mtime for p in package.rglob("*.nb*")}
+    state = _cold_decode(tmp_path, "compiled", scipy=False)
+    assert state == {"numba": True, "loaded": True, "warm": True}
+    cache = tmp_path / "cache" / "numba"
+    assert list(cache.rglob("*arm_kernels*.nbi")) and list(cache.glob("ready-*"))
+    assert {p: p.stat().st_mtime for p in package.rglob("*.nb*")} == before
+
+
+def test_a_small_decode_does_not_import_numba(tmp_path):
+    """The numpy loop decodes a small file faster than numba can start."""
+    state = _cold_decode(tmp_path, "auto")
+    assert state["numba"] is False and state["loaded"] is False

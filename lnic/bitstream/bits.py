@@ -35,17 +35,40 @@ class BitReader:
     ``int(..., 2)`` and an exp-Golomb prefix one ``str.find``.
     """
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, section: str = "network weights") -> None:
+        """``section`` names the data in error messages."""
         self._bits = format(int.from_bytes(data, "big"), f"0{8 * len(data)}b") if data else ""
         self._pos = 0
+        self.section = section
 
     def read(self, nbits: int) -> int:
         end = self._pos + nbits
         if end > len(self._bits):
-            raise BitstreamError("truncated bitstream (network weights)")
+            raise BitstreamError(f"truncated bitstream ({self.section})")
         value = int(self._bits[self._pos : end], 2) if nbits else 0
         self._pos = end
         return value
+
+    @property
+    def position(self) -> int:
+        """Bits read so far."""
+        return self._pos
+
+    def unread(self) -> int:
+        """Bits left after the read position."""
+        return len(self._bits) - self._pos
+
+    def check_padding(self) -> None:
+        """Refuse anything after the read position but the zero bits that pad the last byte:
+        a section must be consumed exactly (unread data means a damaged or inconsistent file)."""
+        left = self.unread()
+        if left >= 8:
+            raise BitstreamError(
+                f"{left} unread bits at the end of the {self.section} (corrupt file, or a header"
+                " that does not match it)"
+            )
+        if "1" in self._bits[self._pos :]:
+            raise BitstreamError(f"non-zero padding bits at the end of the {self.section}")
 
     def zeros(self, limit: int) -> int:
         """Count and skip the zero bits before the next one bit, and that one bit; more than
@@ -53,8 +76,8 @@ class BitReader:
         one = self._bits.find("1", self._pos, self._pos + limit + 1)
         if one < 0:
             if self._pos + limit + 1 > len(self._bits):
-                raise BitstreamError("truncated bitstream (network weights)")
-            raise BitstreamError("corrupt exp-Golomb code in the network weights")
+                raise BitstreamError(f"truncated bitstream ({self.section})")
+            raise BitstreamError(f"corrupt exp-Golomb code ({self.section})")
         zeros = one - self._pos
         self._pos = one + 1
         return zeros

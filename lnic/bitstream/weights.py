@@ -100,7 +100,13 @@ def encode_weights(weights: DecoderWeights) -> bytes:
 
 
 def decode_weights(data: bytes, shapes: DecoderShapes) -> DecoderWeights:
-    """Parse the weights section of a decoder whose layers have ``shapes``."""
-    reader = BitReader(data)
+    """Parse the weights section of a decoder whose layers have ``shapes``.
+
+    The section must hold exactly the records of these shapes and the zero bits that pad its
+    last byte: a header whose architecture contradicts the section (another channel count, say)
+    reads too many values or leaves some unread, and either is a :class:`BitstreamError`.
+    """
+    reader = BitReader(data, "network weights")
     modules = {name: read_module(reader, s) for name, s in shapes.modules().items()}
+    reader.check_padding()
     return DecoderParts.from_modules(**modules)

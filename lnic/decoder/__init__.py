@@ -11,6 +11,13 @@ constriction only.
 
 from lnic.decoder.api import decode_bytes, decode_sections, reconstruct
 from lnic.decoder.profiler import Profiler
-from lnic.decoder.validation import validate_modules
+from lnic.decoder.validation import DEFAULT_MAX_PIXELS, validate_modules
 
-__all__ = ["Profiler", "decode_bytes", "decode_sections", "reconstruct", "validate_modules"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "Profiler",
+    "decode_bytes",
+    "decode_sections",
+    "reconstruct",
+    "validate_modules",
+]

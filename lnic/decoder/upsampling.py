@@ -7,7 +7,9 @@ so any summation order gives the same integers, whatever the BLAS or its thread 
 * every ``floor((acc + 2^(e-1)) / 2^e)`` is ``floor(acc * 2^-e + 1/2)`` with the power-of-two
   scale folded into the taps;
 * the pre-filter is a sum of shifted slices of an edge-padded grid, band by band of rows;
-* the x2 steps apply each axis as products with banded matrices, block by block;
+* the x2 steps apply each axis block by block, as products with one small polyphase block
+  matrix per axis (the same for every block: memory and work are linear in the number of
+  samples whatever the aspect ratio);
 * the row pass of the last x2 step is made on demand (:meth:`FixedPointUpsampler.rows`), so the
   synthesis consumes it while it is in cache and the [levels, H, W] stack is never stored whole.
 
@@ -111,15 +113,16 @@ def prefilter(grids: list[np.ndarray], pre: np.ndarray, e: int) -> list[np.ndarr
     return out
 
 
-def _up_matrix(n: int, size: int, taps: np.ndarray) -> np.ndarray:
-    """[size, n] matrix of the x2 polyphase filter with replicated borders (taps pre-scaled)."""
-    u = np.zeros((size, n))
-    m = np.arange(n)
+def _row_block_matrix(taps: np.ndarray) -> np.ndarray:
+    """[UP_BLOCK + 1, UP_BLOCK // 2 + 5]: output row ``2 i + p`` of a block reads input rows
+    ``i .. i + 4`` (``x[m - 2] .. x[m + 2]`` for ``m = i``) with the weights of phase ``p``.
+
+    A block starting at an odd output row uses the rows from 1 on (its first row is odd).
+    """
+    u = np.zeros((UP_BLOCK + 1, UP_BLOCK // 2 + 5))
     for phase, weights in enumerate(polyphase_taps([float(v) for v in taps])):
-        out = 2 * m + phase
-        keep = out < size
-        for offset, tap in zip(range(-2, 3), weights):
-            np.add.at(u, (out[keep], np.clip(m[keep] + offset, 0, n - 1)), tap)
+        for i in range((UP_BLOCK + 1 - phase + 1) // 2):
+            u[2 * i + phase, i : i + 5] = weights
     return u
 
 
@@ -198,9 +201,9 @@ class FixedPointUpsampler:
             clamp_cols = clamp if x_bound >= clamp else None
             xc = _up_columns(x.reshape(ch * hc, wc), w, t, clamp_cols)
             xc = xc.reshape(ch, hc, xc.shape[1])[:, :, :w]
-            # rows: U @ [ch, hc, w] -> [ch, h, w], written behind the finer grid
+            # rows: [ch, hc, w] -> [ch, h, w] block by block, written behind the finer grid
             x_bound = min(clamp, gain * x_bound + 0.5)
-            u = _up_matrix(hc, h, t)
+            u = _row_block_matrix(t)
             if k == 0:  # the last x2 step: rows on demand
                 self.xc, self.u, self.clamp_rows = xc, u, x_bound >= clamp
             else:
@@ -222,13 +225,24 @@ class FixedPointUpsampler:
     def _rows(
         self, u: np.ndarray, xc: np.ndarray, r0: int, r1: int, out: np.ndarray, clamp: bool
     ) -> None:
-        """Rows r0 .. r1 - 1 of the row pass ``U @ xc`` (rounded, clamped) into ``out``."""
+        """Rows r0 .. r1 - 1 of the row pass of ``xc`` [ch, hc, w] (rounded, clamped) into
+        ``out``, block by block with the block matrix ``u`` (:func:`_row_block_matrix`).
+
+        Output row ``o`` reads input rows ``o // 2 - 2 .. o // 2 + 2``, replicated beyond the
+        borders: interior blocks read a view of ``xc``, the blocks at its edges a small copy.
+        """
         hc = xc.shape[1]
         for o0 in range(r0, r1, UP_BLOCK):
-            o1 = min(r1, o0 + UP_BLOCK)
-            i0, i1 = max(0, o0 // 2 - 2), min(hc, (o1 - 1) // 2 + 3)
-            blk = out[:, o0 - r0 : o1 - r0]
-            np.matmul(u[o0:o1, i0:i1], xc[:, i0:i1], out=blk)
+            n = min(r1, o0 + UP_BLOCK) - o0
+            phase = o0 % 2
+            ni = (phase + n + 1) // 2 + 4  # input rows the block reads
+            i0 = o0 // 2 - 2
+            if 0 <= i0 and i0 + ni <= hc:
+                src = xc[:, i0 : i0 + ni]
+            else:
+                src = xc[:, np.clip(np.arange(i0, i0 + ni), 0, hc - 1)]
+            blk = out[:, o0 - r0 : o0 - r0 + n]
+            np.matmul(u[phase : phase + n, :ni], src, out=blk)
             blk += 0.5
             np.floor(blk, out=blk)
             if clamp:

@@ -15,8 +15,10 @@ order-0 exp-Golomb code in a separate bit section (:mod:`.escapes`).
 The encoder's side is :mod:`.encode`. The decoder's (:mod:`.decode`) folds the ARM into float64
 matrices (:mod:`.plan`), keeps the grids in buffers where a step's context windows are strided
 views (:mod:`.window`, :mod:`.buffers`, :mod:`.coarser`), prepares every step once
-(:mod:`.steps`) and runs them in a compiled loop (:mod:`.compiled_loop`, numba) or a numpy one
-(:mod:`.numpy_loop`); :mod:`.clamps` checks that a pass without the ARM's clamps was exact.
+(:mod:`.steps`) and runs them in a numpy loop (:mod:`.numpy_loop`) or a compiled one
+(:mod:`.compiled_loop`, numba), whichever :mod:`.loop_choice` expects to finish first;
+:mod:`.clamps` checks that a pass without the ARM's clamps was exact. Every section must be
+consumed exactly (:mod:`.escapes`, :func:`.decode.decode_latents`).
 """
 
 from lnic.bitstream.latent_coding.decode import decode_latents

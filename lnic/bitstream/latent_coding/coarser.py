@@ -75,8 +75,9 @@ class _IndexedCopy:
 
     def __init__(self, coarse: Grid, fine: Grid, t0: int, t1: int) -> None:
         counts = coarse.n[t0:t1]
-        t = np.concatenate([np.full(n, tc) for tc, n in zip(range(t0, t1), counts)])
-        y = np.concatenate([np.arange(a, a + n) for a, n in zip(coarse.y0[t0:t1], counts)])
+        t = np.repeat(np.arange(t0, t1), counts)
+        first = np.cumsum(counts) - counts  # index of each wavefront's first latent
+        y = np.arange(len(t)) - np.repeat(first - coarse.y0[t0:t1], counts)
         x = t - ARM_WAVEFRONT_SLOPE * y
         src_cells, dst_cells = [], []
         for i in (0, 1):

@@ -8,17 +8,20 @@ valid file).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import constriction
 import numpy as np
 
+from lnic.bitstream.arm_kernels import Kernels
 from lnic.bitstream.latent_coding.buffers import Grid, make_grids
 from lnic.bitstream.latent_coding.clamps import clamps_did_not_bite
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
+from lnic.bitstream.latent_coding.loop_choice import choose_kernels
 from lnic.bitstream.latent_coding.numpy_loop import numpy_loop
 from lnic.bitstream.latent_coding.plan import ArmPlan
-from lnic.bitstream.latent_coding.schedule import Shapes
+from lnic.bitstream.latent_coding.schedule import Shapes, num_steps
 from lnic.bitstream.latent_coding.steps import decode_steps
 from lnic.bitstream.latent_coding.symbols import min_symbol_bits
 from lnic.errors import BitstreamError
@@ -33,17 +36,25 @@ class _Decoded(NamedTuple):
 
 
 def decode_latents(
-    coded: bytes, escapes: bytes, shapes: Shapes, arm: list[QuantizedLinear]
+    coded: bytes,
+    escapes: bytes,
+    shapes: Shapes,
+    arm: list[QuantizedLinear],
+    loop: str | None = None,
 ) -> list[np.ndarray]:
     """Inverse of :func:`.encode.encode_latents`: integer grids (float64 arrays), finest first.
 
-    Every failure (range decoder error, escape section too short, latent out of range) raises
-    :class:`BitstreamError`.
+    Every failure (range decoder error, escape codes missing or left over, data left in the
+    latent section, latent out of range) raises :class:`BitstreamError`. ``loop`` (``numpy``,
+    ``compiled`` or ``auto``, the default) picks the decoding loop
+    (:func:`.loop_choice.choose_kernels`).
     """
-    words = _words(coded, sum(h * w for h, w in shapes))
+    n_latents = sum(h * w for h, w in shapes)
+    words = _words(coded, n_latents)
     plan = ArmPlan.fold(arm)
+    kernels = choose_kernels(num_steps(shapes), n_latents, loop)
     for clamps in (False, True):
-        decoded = _decode_checked(words, escapes, shapes, plan, clamps)
+        decoded = _decode_checked(words, escapes, shapes, plan, clamps, kernels)
         if decoded is None:
             continue
         out, largest = decoded
@@ -52,21 +63,47 @@ def decode_latents(
     raise AssertionError("unreachable: the clamped pass returns or raises")
 
 
+CODER_SLACK_BITS = 64
+"""Bits by which a range-coded section may fall short of its symbols' information content under
+the table (the coder's final flush rounds). On the cheapest symbol it never does: constriction's
+quantized probability of it is lower than the table's (all-cheapest sections are 6.6% longer
+than the bound, ``benchmarks/decoder_limits.md``)."""
+
+
+def min_coded_bytes(n_latents: int) -> int:
+    """Fewest bytes a range-coded section of ``n_latents`` latents can have: at least one word,
+    and every latent costs at least :func:`.symbols.min_symbol_bits` (the table's likeliest
+    symbol). A crafted small file that declares a huge image is refused against this before
+    any work (``lnic.decoder.validation``)."""
+    bits = n_latents * min_symbol_bits() - CODER_SLACK_BITS
+    return max(4, 4 * math.ceil(bits / 32))
+
+
+def check_coded_length(n_bytes: int, n_latents: int) -> None:
+    """Refuse a range-coded section of ``n_bytes`` that cannot hold ``n_latents`` latents."""
+    if n_bytes % 4:
+        raise BitstreamError("latent section is not a whole number of 32-bit words")
+    need = min_coded_bytes(n_latents)
+    if n_bytes < need:
+        raise BitstreamError(
+            f"latent section of {n_bytes} bytes is too short for the {n_latents} latents the"
+            f" header declares (at least {need} bytes)"
+        )
+
+
 def _words(coded: bytes, n_latents: int) -> np.ndarray:
     """The range-coded section as 32-bit words, refused if it cannot hold ``n_latents``."""
-    if len(coded) % 4:
-        raise BitstreamError("latent section is not a whole number of 32-bit words")
-    if 8 * len(coded) < n_latents * min_symbol_bits() / 2 - 64:
-        # Even a perfectly predicted latent costs min_symbol_bits(): a crafted tiny file that
-        # declares a huge image is refused here instead of being decoded at length.
-        raise BitstreamError(
-            f"latent section of {len(coded)} bytes is too short for {n_latents} latents"
-        )
+    check_coded_length(len(coded), n_latents)
     return np.frombuffer(coded, dtype="<u4").astype(np.uint32)
 
 
 def _decode_checked(
-    words: np.ndarray, escapes: bytes, shapes: Shapes, plan: ArmPlan, clamps: bool
+    words: np.ndarray,
+    escapes: bytes,
+    shapes: Shapes,
+    plan: ArmPlan,
+    clamps: bool,
+    kernels: Kernels | None,
 ) -> _Decoded | None:
     """One pass; a failure of the pass without the clamps gives None (try again with them)."""
     try:
@@ -75,7 +112,8 @@ def _decode_checked(
         raise BitstreamError(f"corrupt latent section ({exc})") from exc
     grids = make_grids(shapes)
     try:
-        decode_pass(decoder, escapes, plan, grids, clamps)
+        info = decode_pass(decoder, escapes, plan, grids, kernels, clamps)
+        _check_consumed(decoder, info, len(words))
     except BitstreamError:
         if clamps:
             raise
@@ -91,25 +129,51 @@ def _decode_checked(
     return _Decoded(out, largest)
 
 
+INFO_MARGIN = 1 / 256
+"""Relative excess of the decoded symbols' information content (from the table) over the
+section's bits that is still no sign of an overrun: constriction's quantized probabilities make
+improbable symbols up to ~0.003 bits cheaper than the table says (0.02% of their cost)."""
+
+
+def _check_consumed(
+    decoder: constriction.stream.queue.RangeDecoder, info_bits: float, n_words: int
+) -> None:
+    """Refuse a latent section that did not hold exactly the declared latents.
+
+    A range decoder reads past the end of its data without complaint (as zeros), so more
+    latents than the section codes (a header declaring another size) show as information
+    content beyond the section's bits; data left over shows as a decoder not exhausted
+    (constriction cannot tell a single trailing word from its own flush; two or more it can).
+    """
+    if info_bits * (1 - INFO_MARGIN) > 32 * n_words + CODER_SLACK_BITS:
+        raise BitstreamError(
+            "the latent section ends before the latents the header declares (corrupt file, or"
+            " a header that does not match it)"
+        )
+    if not decoder.maybe_exhausted():
+        raise BitstreamError("unread data at the end of the latent section (corrupt file)")
+
+
 def decode_pass(
     decoder: constriction.stream.queue.RangeDecoder,
     escapes: bytes,
     plan: ArmPlan,
     grids: list[Grid],
+    kernels: Kernels | None,
     clamps: bool,
-) -> None:
+) -> float:
     """Decode every grid into its buffer, step by step of the global schedule (with the ARM's
-    clamps if ``clamps``; scale_idx is always clipped)."""
+    clamps if ``clamps``; scale_idx is always clipped), with the compiled ``kernels`` if given,
+    else the numpy loop; returns the decoded symbols' information content in bits."""
     steps = decode_steps(grids)
     codes = EscapeCodes(escapes)
-    from lnic.bitstream import arm_kernels  # (imports numba: only when decoding)
-
-    if arm_kernels.AVAILABLE:
+    if kernels is not None:
         from lnic.bitstream.latent_coding.compiled_loop import compiled_loop
 
-        compiled_loop(decoder, codes, plan, steps, clamps)
+        info = compiled_loop(kernels, decoder, codes, plan, steps, clamps)
     else:
-        numpy_loop(decoder, codes, plan, steps, clamps)
+        info = numpy_loop(decoder, codes, plan, steps, clamps)
     for copy in steps.last_copies:
         copy()
     codes.finish()
+    return info

@@ -43,7 +43,7 @@ class EscapeCodes:
     """
 
     def __init__(self, data: bytes) -> None:
-        self.reader = BitReader(data)
+        self.reader = BitReader(data, "latent escape section")
         self.codes_left = count_escape_codes(data)
         self.unchecked: list[np.ndarray] = []
 
@@ -56,8 +56,16 @@ class EscapeCodes:
             self.codes_left -= _read_escapes(self.reader, sym, segments)
 
     def finish(self) -> None:
+        """After the last step: every escape symbol had its code, and every code its symbol
+        (the section holds nothing else but the zero bits padding its last byte)."""
         if self.unchecked and np.concatenate(self.unchecked).max() >= ESCAPE_SYMBOL:
             raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
+        if self.codes_left:
+            raise BitstreamError(
+                f"{self.codes_left} unused escape codes at the end of the latent escape section"
+                " (corrupt bitstream)"
+            )
+        self.reader.check_padding()
 
 
 def _read_escapes(reader: BitReader, sym: np.ndarray, segments: list[Segment]) -> int:
@@ -66,6 +74,8 @@ def _read_escapes(reader: BitReader, sym: np.ndarray, segments: list[Segment]) -
     found = np.flatnonzero(sym >= ESCAPE_SYMBOL).tolist()
     for j in found:
         extra = read_exp_golomb(reader, 0, max_prefix=ESCAPE_BITS_MAX)
+        if extra < 0:  # codes hold |residual| - R >= 0: the encoder writes no other
+            raise BitstreamError("impossible escape code (a negative magnitude)")
         if sym[j] != ESCAPE_SYMBOL:
             extra = -extra  # residual -R
         for seg in segments:

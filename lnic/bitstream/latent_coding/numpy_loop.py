@@ -1,5 +1,5 @@
-"""The decoding loop in numpy calls, for when numba is unavailable (same results as the compiled
-loop, :mod:`.compiled_loop`).
+"""The decoding loop in numpy calls: what decodes a single image (it needs no numba start,
+:mod:`.loop_choice`), with the same results as the compiled loop, :mod:`.compiled_loop`.
 
 A step costs about 18 numpy calls, whose fixed cost is most of the time: the loop binds what it
 calls to locals, reuses one set of views per step size and writes every result in place.
@@ -15,7 +15,12 @@ import numpy as np
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
 from lnic.bitstream.latent_coding.plan import N_OUTPUTS, OUT_HI, OUT_LO, ROW_WEIGHTS, ArmPlan
 from lnic.bitstream.latent_coding.steps import DecodeSteps, Segment
-from lnic.bitstream.latent_coding.symbols import RESIDUAL_VALUE, coder_table, range_model
+from lnic.bitstream.latent_coding.symbols import (
+    RESIDUAL_VALUE,
+    coder_table,
+    range_model,
+    symbol_costs,
+)
 from lnic.bitstream.latent_coding.window import CELLS, COLS, ROWS
 from lnic.errors import BitstreamError
 from lnic.format import ARM_ACT_CLAMP
@@ -115,20 +120,14 @@ class _Arm:
 
 def _gather(v: _Views, segments: list[Segment]) -> None:
     """The context windows of a step of several segments."""
-    for g, t, anchor, _, m, off in segments:
-        if anchor >= 0:
-            np.copyto(v.window[:, :, off : off + m], g.windows[anchor, :, :, :m])
-        else:
-            v.x[:-1, off : off + m] = g.window(t)
+    for g, _, anchor, _, m, off in segments:
+        np.copyto(v.window[:, :, off : off + m], g.windows[anchor, :, :, :m])
 
 
 def _store(r: np.ndarray, m_int: np.ndarray, segments: list[Segment]) -> None:
     """The decoded latents ``r + m_int`` of a step of several segments."""
-    for g, t, anchor, cell, m, off in segments:
-        if anchor >= 0:
-            np.add(r[off : off + m], m_int[off : off + m], out=g.buf[cell : cell + m])
-        else:
-            g.buf[g.front_cells(t)] = r[off : off + m] + m_int[off : off + m]
+    for g, _, _, cell, m, off in segments:
+        np.add(r[off : off + m], m_int[off : off + m], out=g.front(cell, m))
 
 
 def numpy_loop(
@@ -137,13 +136,15 @@ def numpy_loop(
     plan: ArmPlan,
     steps: DecodeSteps,
     clamps: bool,
-) -> None:
-    """Decode every step (with all of the ARM's clamps if ``clamps``)."""
+) -> float:
+    """Decode every step (with all of the ARM's clamps if ``clamps``); returns the decoded
+    symbols' information content in bits."""
     buffers, arm = _Buffers(plan, steps.max_n), _Arm(plan, clamps).run
     decode, model = decoder.decode, range_model()
     take_rows, take_residual = coder_table().take, RESIDUAL_VALUE.take  # (np.take: a wrapper)
     dot, copyto, add, intp, row_weights = np.dot, np.copyto, np.add, np.intp, ROW_WEIGHTS
     after_step = escapes.after_step
+    take_cost, n_sym, info = symbol_costs().take, coder_table().shape[1], 0.0
     for copies, n, segments, single in steps.steps:
         if copies:
             for copy in copies:
@@ -155,13 +156,18 @@ def numpy_loop(
         else:
             _gather(v, segments)
         arm(v)
+        rows = dot(row_weights, v.out).astype(intp)
         try:
-            sym = decode(model, take_rows(dot(row_weights, v.out).astype(intp), 0))
+            sym = decode(model, take_rows(rows, 0))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
+        rows *= n_sym
+        rows += sym
+        info += take_cost(rows).sum()
         r = take_residual(sym)
         if single:
-            add(r, v.m_int, out=seg.grid.buf[seg.cell : seg.cell + n])
+            add(r, v.m_int, out=seg.grid.front(seg.cell, n))
         else:
             _store(r, v.m_int, segments)
         after_step(sym, segments)
+    return float(info)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lnic.bitstream.latent_coding.buffers import Grid, WaveGrid
+from lnic.bitstream.latent_coding.buffers import Grid
 from lnic.bitstream.latent_coding.coarser import coarser_copies
 from lnic.bitstream.latent_coding.schedule import grid_starts, num_steps
 
@@ -26,7 +26,7 @@ class Segment(NamedTuple):
     t: int
     """The wavefront."""
     anchor: int
-    """Index of its windows in ``grid.windows`` (wavefront-major grids), -1 for raster grids."""
+    """Index of its windows in ``grid.windows``."""
     cell: int
     """Buffer cell of its first latent."""
     length: int
@@ -44,7 +44,7 @@ class Step(NamedTuple):
     """Latents decoded in the step."""
     segments: list[Segment]
     single: bool
-    """One segment, of a wavefront-major grid: the fast path of both loops."""
+    """One segment: the fast path of the numpy loop."""
 
 
 class DecodeSteps(NamedTuple):
@@ -70,7 +70,7 @@ def _segments(
         steps = starts[k] + t
         offsets = lens[steps]
         lens[steps] += g.n[t]
-        anchors = g.anchor(t).tolist() if isinstance(g, WaveGrid) else [-1] * len(t)
+        anchors = g.anchor(t).tolist()
         cells = g.cell(t, g.y0[t]).tolist()
         fields = zip(repeat(g), t.tolist(), anchors, cells, g.n[t].tolist(), offsets.tolist())
         for step, seg in zip(steps.tolist(), map(Segment._make, fields)):
@@ -92,7 +92,7 @@ def decode_steps(grids: list[Grid]) -> DecodeSteps:
     for n, segs, before in zip(lens.tolist(), segments, copies):
         pending += before
         if n:  # (a step can be empty when every grid in progress is narrower than the slope)
-            single = len(segs) == 1 and segs[0].anchor >= 0
+            single = len(segs) == 1
             steps.append(Step(pending or None, n, segs, single))
             pending = []
     return DecodeSteps(steps, pending + copies[n_steps], int(lens.max()), grids)

@@ -8,7 +8,7 @@ import constriction
 import numpy as np
 
 from lnic.bitstream.prob_table import N_SYMBOLS, probability_table
-from lnic.format import MU_FRAC_BITS, SYMBOL_ORDER, SYMBOL_RADIUS
+from lnic.format import MU_FRAC_BITS, PROB_BITS, SYMBOL_ORDER, SYMBOL_RADIUS
 
 ESCAPE_SYMBOL = 2 * SYMBOL_RADIUS - 1
 """Symbols >= this are escapes (residuals +R and -R)."""
@@ -58,3 +58,23 @@ def coder_table() -> np.ndarray:
 def min_symbol_bits() -> float:
     """Fewest bits any symbol can cost: -log2 of the table's largest probability."""
     return float(-np.log2(probability_table().max()))
+
+
+@lru_cache(maxsize=1)
+def symbol_costs() -> np.ndarray:
+    """-log2 of :func:`coder_table`, flat: the information content of symbol ``s`` in row ``r``
+    is at ``r * N_SYMBOLS + s``."""
+    out = -np.log2(coder_table().astype(np.float64)).ravel()
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=1)
+def frequency_costs() -> np.ndarray:
+    """-log2(f / 2^PROB_BITS) at index ``f`` (f = 1 .. 2^PROB_BITS; 0 at f = 0, which no table
+    entry has): the information content of a symbol of table probability ``f / 2^PROB_BITS``."""
+    f = np.arange((1 << PROB_BITS) + 1, dtype=np.float64)
+    out = np.zeros_like(f)
+    out[1:] = PROB_BITS - np.log2(f[1:])
+    out.setflags(write=False)
+    return out

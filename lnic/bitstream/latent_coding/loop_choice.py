@@ -1,0 +1,93 @@
+"""Which decoding loop decodes a file: the compiled kernels or the numpy loop.
+
+Both give the same latents. The compiled loop has a lower cost per step, but using it
+first costs importing numba and loading the kernels from its cache, or compiling them when the
+cache is cold (:mod:`lnic.bitstream.arm_kernels`); for one decode of a typical image that costs
+more than it saves. So the decoder estimates both loops' time from the number of steps and
+latents (:data:`COSTS`, measured in ``benchmarks/decoder_limits.md``) and takes the compiled
+loop only when it is faster and the saving exceeds what it has left to pay: nothing once the
+kernels are loaded in this process, the load from a warm cache, or a compilation. (The compiled
+loop wins on steps of few latents, as in tall or wide images: its fixed cost per step is lower;
+on large steps numpy's BLAS products are faster than the kernels' loops.) A process that
+decodes many files counts the savings the numpy loop forwent, and loads the kernels once they
+add up to that price.
+
+``LNIC_DECODE_LOOP=numpy`` or ``=compiled`` overrides the choice (``LNIC_NO_NUMBA`` disables the
+kernels altogether).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import NamedTuple
+
+from lnic.bitstream import arm_kernels
+from lnic.bitstream.arm_kernels import Kernels
+
+log = logging.getLogger(__name__)
+
+LOOP_ENV = "LNIC_DECODE_LOOP"
+
+
+class LoopCosts(NamedTuple):
+    """Seconds per step and per latent of each loop, and the compiled loop's start-up."""
+
+    numpy_step: float
+    numpy_latent: float
+    compiled_step: float
+    compiled_latent: float
+    warm_start: float
+    """Importing numba and loading the kernels from a warm cache."""
+    cold_start: float
+    """Importing numba and compiling the kernels."""
+
+
+COSTS = LoopCosts(
+    numpy_step=20e-6,
+    numpy_latent=0.18e-6,
+    compiled_step=12e-6,
+    compiled_latent=0.19e-6,
+    warm_start=1.3,
+    cold_start=7.4,
+)
+"""Measured on the project's 2-core machine under a load average of about 5 (roughly twice the
+idle times; the ratios are what matter): ``benchmarks/decoder_limits.md``."""
+
+
+_forgone = 0.0
+"""Seconds this process's numpy-loop decodes would have saved with the kernels loaded."""
+
+
+def saving(n_steps: int, n_latents: int, costs: LoopCosts | None = None) -> float:
+    """Seconds the compiled loop saves over the numpy loop, once it is loaded (``costs``:
+    :data:`COSTS` unless given)."""
+    c = costs or COSTS
+    numpy_time = c.numpy_step * n_steps + c.numpy_latent * n_latents
+    compiled_time = c.compiled_step * n_steps + c.compiled_latent * n_latents
+    return numpy_time - compiled_time
+
+
+def choose_kernels(n_steps: int, n_latents: int, loop: str | None = None) -> Kernels | None:
+    """The kernels to decode with (None: the numpy loop) for a pass of ``n_steps`` steps over
+    ``n_latents`` latents; ``loop`` (default: ``$LNIC_DECODE_LOOP``; ``auto`` for any value but
+    ``numpy`` and ``compiled``) forces one loop."""
+    global _forgone
+    loop = loop or os.environ.get(LOOP_ENV) or "auto"
+    if loop == "numpy" or not arm_kernels.AVAILABLE:
+        return None
+    if loop == "compiled":
+        return arm_kernels.load()
+    gain = saving(n_steps, n_latents)
+    if gain <= 0:
+        return None
+    if not arm_kernels.loaded():
+        _forgone += gain
+        # (the cheaper start first: looking at the cache costs an import)
+        if _forgone <= COSTS.warm_start:
+            return None
+        start = COSTS.warm_start if arm_kernels.cache_warm() else COSTS.cold_start
+        if _forgone <= start:
+            return None
+        log.debug("compiled latent loop: saves more than its %.1f s start", start)
+    return arm_kernels.load()
