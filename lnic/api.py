@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lnic.errors import BitstreamError, InputError
+from lnic.errors import InputError
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
@@ -203,32 +203,16 @@ def as_bitstream(data: object, function: str = "lnic.decode") -> bytes:
     )
 
 
-def check_max_pixels(data: bytes, max_pixels: int) -> None:
-    """Refuse, from the header alone, a file that declares more than ``max_pixels`` pixels."""
-    from lnic.bitstream.header import Header
-
-    header = Header.unpack(data)
-    pixels = header.width * header.height
-    if pixels > max_pixels:
-        raise BitstreamError(
-            f"the image is {header.width}x{header.height} ({pixels} pixels), over the limit "
-            f"of {max_pixels} pixels"
-        )
-
-
 def decode(data: bytes, *, max_pixels: int | None = None):
     """Decode a .lnic file's bytes to an (H, W, 3) uint8 array ((H, W) for grayscale files).
 
-    ``max_pixels`` refuses, before any work, a file that declares a larger image (the decoder's
-    own limit applies otherwise). A path instead of bytes is a :class:`TypeError`; a bad file
-    is a :class:`lnic.errors.BitstreamError`.
+    ``max_pixels`` refuses, before any work, a file that declares a larger image (default:
+    ``lnic.decoder.DEFAULT_MAX_PIXELS``, 16,777,216). A path instead of bytes is a
+    :class:`TypeError`; a bad file is a :class:`lnic.errors.BitstreamError`.
     """
     data = as_bitstream(data)
     from lnic.decoder import decode_bytes
 
     if max_pixels is None:
         return decode_bytes(data)
-    check_max_pixels(data, max_pixels)
-    if _supported(decode_bytes, "max_pixels"):
-        return decode_bytes(data, max_pixels=max_pixels)
-    return decode_bytes(data)
+    return decode_bytes(data, max_pixels=max_pixels)

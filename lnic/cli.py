@@ -193,7 +193,7 @@ def _add_decode_and_info(sub) -> None:
         type=_positive_int,
         metavar="N",
         help="refuse files that declare more than N pixels, before decoding anything "
-        "(default: the decoder's own limit)",
+        "(default: 16777216, i.e. 2**24)",
     )
     _common(dec, threads="numba and OpenMP")
     info = sub.add_parser(
