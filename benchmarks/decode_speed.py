@@ -104,15 +104,18 @@ def time_reference(source: Path, path: Path, runs: int) -> dict:
 def time_file(path: Path, runs: int, numpy_loop: bool = False) -> dict:
     """Median wall and CPU milliseconds per stage of ``runs`` decodes of one file
     (``numpy_loop``: with the latent decoder's numpy loop instead of the numba kernels)."""
-    from lnic.bitstream import arm_kernels
+    from lnic.bitstream.latent_coding.loop_choice import LOOP_ENV
     from lnic.decoder import decode_bytes
 
-    compiled = arm_kernels.AVAILABLE
-    arm_kernels.AVAILABLE = compiled and not numpy_loop
+    before = os.environ.get(LOOP_ENV)
+    os.environ[LOOP_ENV] = "numpy" if numpy_loop else "compiled"
     try:
         return _time_decodes(decode_bytes, path, runs)
     finally:
-        arm_kernels.AVAILABLE = compiled
+        if before is None:
+            os.environ.pop(LOOP_ENV, None)
+        else:
+            os.environ[LOOP_ENV] = before
 
 
 def _time_decodes(decode_bytes, path: Path, runs: int) -> dict:
