@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
+
+from lnic.encoder import require_torch
+
+try:
+    import torch
+except ImportError:
+    require_torch()  # raises the one-line error that names the encoder's extra
+    raise
 
 from lnic.bitstream.container import pack_file, unpack_file
 from lnic.bitstream.header import Header
