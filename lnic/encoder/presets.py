@@ -146,12 +146,13 @@ class Preset:
 
     def scaled(self, pixels: int) -> Preset:
         """The preset for an image of ``pixels``: more steps when smaller, at most
-        :data:`MAX_STEP_SCALE` times as many."""
+        :data:`MAX_STEP_SCALE` times as many. The result is set for that image: scaling it
+        again changes nothing."""
         if self.reference_pixels is None or pixels >= self.reference_pixels:
             return self
         factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
         phases = tuple(replace(p, steps=round(p.steps * factor)) for p in self.phases)
-        return replace(self, phases=phases)
+        return replace(self, phases=phases, reference_pixels=None)
 
     def with_steps(self, steps: int) -> Preset:
         """The preset run for exactly ``steps`` steps in all, whatever the image size.
