@@ -2,6 +2,7 @@
 
     nice -n 15 env OMP_NUM_THREADS=1 python benchmarks/target_size.py --preset fast
     nice -n 15 env OMP_NUM_THREADS=1 python benchmarks/target_size.py --preset default
+    ... [--only curves|targets]                          # the plain or the steered encodes
     python benchmarks/target_size.py --report          # only rewrite target_size.md
 
 Images: every sixth of the development set from dev01 (dev01, dev07, ..., dev31), 768x512, from
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -75,6 +77,8 @@ FIELDS = [
     "steps",
     "encode_seconds",
     "commit",
+    "bytes_from_lambda",
+    "dead_zone",
 ]
 
 
@@ -113,11 +117,30 @@ def _find(rows, image: str, preset: str, kind: str, setting: str) -> dict[str, s
     return None
 
 
+class _SizeBeforeCorrection(logging.Handler):
+    """Keeps the size a steered file had from lambda alone (the encoder logs it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.bytes: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "from lambda alone" in record.msg and record.args:
+            self.bytes = int(record.args[1])
+
+
 def _encode(image: str, preset: str, kind: str, setting: str, **kwargs) -> dict[str, str]:
     from lnic.encoder.encode import encode_array
 
     t = time.perf_counter()
-    result = encode_array(_image(image), preset=preset, **kwargs)
+    encoder_log = logging.getLogger("lnic.encoder.encode")
+    before = _SizeBeforeCorrection()
+    encoder_log.addHandler(before)
+    encoder_log.setLevel(logging.INFO)
+    try:
+        result = encode_array(_image(image), preset=preset, **kwargs)
+    finally:
+        encoder_log.removeHandler(before)
     summary = result.summary()
     row = {
         "image": image,
@@ -132,6 +155,8 @@ def _encode(image: str, preset: str, kind: str, setting: str, **kwargs) -> dict[
         "steps": summary.get("steps", ""),
         "encode_seconds": f"{time.perf_counter() - t:.1f}",
         "commit": git_commit()[:12],
+        "bytes_from_lambda": before.bytes or "",
+        "dead_zone": f"{result.dead_zone:.4f}" if kind == "target" else "",
     }
     _append(row)
     print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
@@ -167,18 +192,21 @@ def ensure_curve(rows, image: str, preset: str, bpp_lo: float, bpp_hi: float) ->
         lam = table[i + 1] if i + 1 < len(table) else 0.5 * lam
 
 
-def run(preset: str) -> None:
+def run(preset: str, curves: bool = True, targets: bool = True) -> None:
     rows = load_rows()
     images = IMAGES if preset == "fast" else DEFAULT_PRESET_IMAGES
-    targets = TARGETS[preset]
-    for image in images:
-        ensure_curve(rows, image, preset, min(t.bpp for t in targets), max(t.bpp for t in targets))
-    for image in images:
-        for target in targets:
-            if _find(rows, image, preset, "target", target.label) is None:
-                key = "target_bpp" if target.kind == "bpp" else "target_bytes"
-                value = target.value if target.kind == "bpp" else int(target.value)
-                rows.append(_encode(image, preset, "target", target.label, **{key: value}))
+    wanted = TARGETS[preset]
+    if curves:
+        lo, hi = min(t.bpp for t in wanted), max(t.bpp for t in wanted)
+        for image in images:
+            ensure_curve(rows, image, preset, lo, hi)
+    if targets:
+        for image in images:
+            for target in wanted:
+                if _find(rows, image, preset, "target", target.label) is None:
+                    key = "target_bpp" if target.kind == "bpp" else "target_bytes"
+                    value = target.value if target.kind == "bpp" else int(target.value)
+                    rows.append(_encode(image, preset, "target", target.label, **{key: value}))
 
 
 def _gap(rows, row: dict[str, str]) -> float:
@@ -214,9 +242,9 @@ def report() -> str:
         lines += [
             f"## {preset} preset",
             "",
-            "| image | target | target bytes | bytes | size error | PSNR | rate gap | lambda "
-            "| seconds |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| image | target | target bytes | bytes | size error | from lambda alone | dead zone "
+            "| PSNR | rate gap | lambda | seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         errors, gaps = [], []
         for r in steered:
@@ -224,9 +252,14 @@ def report() -> str:
             gap = _gap(rows, r)
             errors.append(err)
             gaps.append(gap)
+            alone = r.get("bytes_from_lambda") or ""
+            alone_err = (
+                f"{100.0 * (int(alone) / int(r['target_bytes']) - 1.0):+.2f}%" if alone else ""
+            )
             lines.append(
                 f"| {r['image']} | {r['setting']} | {r['target_bytes']} | {r['bytes']} "
-                f"| {err:+.2f}% | {float(r['psnr_rgb']):.3f} | {gap:+.2f}% "
+                f"| {err:+.2f}% | {alone_err} | {r.get('dead_zone') or ''} "
+                f"| {float(r['psnr_rgb']):.3f} | {gap:+.2f}% "
                 f"| {float(r['lmbda']):.5g} | {r['encode_seconds']} |"
             )
         finite = [g for g in gaps if math.isfinite(g)]
@@ -259,19 +292,11 @@ def report() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", choices=sorted(TARGETS), default="fast")
-    parser.add_argument("--curves-only", action="store_true", help="only the plain encodes")
+    parser.add_argument("--only", choices=("curves", "targets"), help="one part of the run")
     parser.add_argument("--report", action="store_true", help="only rewrite the markdown")
     args = parser.parse_args()
     if not args.report:
-        if args.curves_only:
-            rows = load_rows()
-            targets = TARGETS[args.preset]
-            images = IMAGES if args.preset == "fast" else DEFAULT_PRESET_IMAGES
-            lo, hi = min(t.bpp for t in targets), max(t.bpp for t in targets)
-            for image in images:
-                ensure_curve(rows, image, args.preset, lo, hi)
-        else:
-            run(args.preset)
+        run(args.preset, curves=args.only != "targets", targets=args.only != "curves")
     MD_PATH.write_text(report())
 
 

@@ -168,8 +168,8 @@ def test_fit_follows_the_lambda_of_its_steering_during_the_noise_phase():
     steering = RateSteering(1.0, 0.0, pixels=256, noise_steps=40, lmbda=1e-5)
     seen: list[float] = []
     train.fit(model, target, 123.0, _tiny(40, 3), lambda *a: seen.append(a[2]["lmbda"]), steering)
-    # a budget of one bit: every measurement from 20% to 80% of the noise phase raises lambda
-    assert [step for step, _, _ in steering.history] == list(range(8, 32))
-    assert seen[:8] == [pytest.approx(1e-5)] * 8  # the steering's lambda, not the argument's
-    assert all(a < b for a, b in zip(seen[7:32], seen[8:32]))
+    # a budget of one bit: every measurement from 25% to 80% of the noise phase raises lambda
+    assert [step for step, _, _ in steering.history] == list(range(10, 32))
+    assert seen[:10] == [pytest.approx(1e-5)] * 10  # the steering's lambda, not the argument's
+    assert all(a < b for a, b in zip(seen[9:32], seen[10:32]))
     assert seen[31:] == [pytest.approx(steering.lmbda)] * 12  # frozen to the end

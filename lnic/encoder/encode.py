@@ -97,9 +97,9 @@ class EncodeResult:
         }
 
 
-STEERING_AIM = 0.99
-"""The steering aims this fraction of the target: a file above the target costs a correction
-(:mod:`lnic.encoder.size_fit`), one below it nothing."""
+STEERING_AIM = 1.0
+"""The fraction of the target the steering aims at. A file above the target by more than
+:data:`SIZE_TOLERANCE` is corrected (:mod:`lnic.encoder.size_fit`); one below it is not."""
 
 SIZE_TOLERANCE = 0.01
 """A steered file at most this fraction above its target is kept as lambda made it; further
