@@ -181,9 +181,8 @@ def test_a_steered_encode_lands_near_its_target(small_image, tiny_preset, kind):
     result = encode_array(small_image, preset=tiny_preset, **request)
     target = 960
     assert pixels * 2.5 / 8 == target
-    # a tiny training (130 steps) whose networks are half the file: 10% (a plain encode at the
-    # first lambda guess lands 30-40% off)
-    assert abs(len(result.bitstream) / target - 1.0) < 0.10
+    # steered: -1.8% here; a plain encode at the steering's first lambda guess: -25%
+    assert abs(len(result.bitstream) / target - 1.0) < 0.05
     assert np.array_equal(decode(result.bitstream), result.reconstruction)
     summary = result.summary()
     assert summary["target_bytes"] == target
