@@ -19,7 +19,7 @@ except ImportError:
     require_torch()  # raises the one-line error that names the encoder's extra
     raise
 
-from lnic.bitstream.container import pack_file, unpack_file
+from lnic.bitstream.container import Sections, pack_file, unpack_file
 from lnic.bitstream.header import Header
 from lnic.bitstream.latent_coding import encode_latents, latent_bits
 from lnic.bitstream.weights import encode_weights
@@ -112,9 +112,6 @@ MAX_WEIGHT_SHARE = 0.5
 """Before the steering measures the networks' bytes, it expects them to take at most this share
 of the file (on small images their usual ~1.1 kB can exceed a small target)."""
 
-FILE_OVERHEAD_BYTES = 30
-"""The header and checksum of every file: no target at or below it can be met."""
-
 QUANTIZATION_LOSS_WARN_DB = 0.5
 """Weight quantization normally costs < 0.05 dB; more is logged as a warning (a module whose
 weights span ranges that one power-of-two step cannot serve)."""
@@ -160,8 +157,6 @@ def _request(
         return (*resolve_lambda(quality, lmbda), None)
     if quality is not None or lmbda is not None:
         raise InputError("a target size excludes quality and lambda: give one of them")
-    if target.bytes <= FILE_OVERHEAD_BYTES:
-        raise InputError(f"target of {target.bytes} bytes is below the smallest file")
     return None, initial_lambda(8.0 * target.bytes / pixels), target
 
 
@@ -172,18 +167,34 @@ def _plan(preset: str | Preset, pixels: int, steps: int | None) -> Preset:
     return cfg.scaled(pixels) if steps is None else cfg.with_steps(steps)
 
 
-def _pack(header: Header, weights: bytes, latents: bytes, escapes: bytes) -> bytes:
-    """The whole file (every file the encoder writes goes through here)."""
-    return pack_file(header, weights, latents, escapes)
+@dataclass(frozen=True)
+class _Container:
+    """How this encode's files are packed: the header, and the metadata every file carries."""
+
+    header: Header
+    icc_profile: bytes | None = None
+
+    def pack(self, weights: bytes, latents: bytes, escapes: bytes) -> bytes:
+        """The whole file (every file the encoder writes or sizes goes through here)."""
+        return pack_file(self.header, weights, latents, escapes)
+
+    @property
+    def overhead(self) -> int:
+        """The bytes of a file with empty sections: what no target can go below."""
+        return len(self.pack(b"", b"", b""))
 
 
 def _steering(
-    target: SizeTarget, model: OverfittedCodec, plan: Preset, pixels3: np.ndarray, lam: float
+    target: SizeTarget,
+    model: OverfittedCodec,
+    plan: Preset,
+    pixels3: np.ndarray,
+    lam: float,
+    container: _Container,
 ) -> RateSteering:
     """The lambda controller of a steered encode."""
     h, w = pixels3.shape[:2]
-    overhead = len(_pack(Header(w, h, model.arch, 0, 0, 0), b"", b"", b""))
-    budget = STEERING_AIM * target.bytes - overhead
+    budget = STEERING_AIM * target.bytes - container.overhead
 
     def weigh(lmbda: float) -> int:
         """The networks' bytes if the training ended now."""
@@ -196,10 +207,10 @@ def _steering(
     return RateSteering(8.0 * budget, 8.0 * weights, h * w, noise_steps, lam, weigh=weigh)
 
 
-def _write(header: Header, weights: DecoderWeights, grids: list[np.ndarray]) -> bytes:
+def _write(container: _Container, weights: DecoderWeights, grids: list[np.ndarray]) -> bytes:
     """The file of quantized networks and integer latents."""
     latents, escapes = encode_latents(grids, weights.arm)
-    return _pack(header, encode_weights(weights), latents, escapes)
+    return container.pack(encode_weights(weights), latents, escapes)
 
 
 class _Sized(NamedTuple):
@@ -209,18 +220,32 @@ class _Sized(NamedTuple):
 
 
 def _meet_target(
-    sized: _Sized, target: SizeTarget, model: OverfittedCodec, header: Header, weights
+    sized: _Sized, target: SizeTarget, model: OverfittedCodec, container: _Container, weights
 ) -> _Sized:
     """The file as it is, unless it exceeds the target by more than :data:`SIZE_TOLERANCE`:
     then with the latents near a rounding boundary moved to fit (:mod:`.size_fit`)."""
     log.info("target %d bytes: %d bytes from lambda alone", target.bytes, len(sized.data))
     if len(sized.data) <= target.bytes * (1.0 + SIZE_TOLERANCE):
         return sized
-    overhead = len(_pack(header, encode_weights(weights), b"", b""))
+    overhead = len(container.pack(encode_weights(weights), b"", b""))
     rounding = MeanRounding([g.detach().double().numpy() for g in model.latents.grids], weights.arm)
     budget = 8.0 * (target.bytes - overhead) - CODER_SLACK_BITS
     fitted = fit_size(rounding, budget, lambda grids: latent_bits(grids, weights.arm))
-    return _Sized(_write(header, weights, fitted.grids), fitted.grids, fitted.dead_zone)
+    return _Sized(_write(container, weights, fitted.grids), fitted.grids, fitted.dead_zone)
+
+
+def _report_target(target: SizeTarget, sections: Sections, lmbda: float, dead_zone: float) -> None:
+    size = sum(sections.section_bytes().values())
+    if size > target.bytes * (1.0 + SIZE_TOLERANCE):
+        log.warning(
+            "%d bytes for a target of %d bytes: not reached (the networks take %d bytes)",
+            size,
+            target.bytes,
+            sections.section_bytes()["weights"],
+        )
+    log.info(
+        "target %d bytes: %d at lambda %.5g (dead zone %.3f)", target.bytes, size, lmbda, dead_zone
+    )
 
 
 def encode_array(
@@ -254,20 +279,22 @@ def encode_array(
     channels = 1 if image.ndim == 2 else 3
     pixels3 = image.reshape(h, w, channels)
     arch = arch or Architecture(levels=num_levels(h, w), channels=channels)
-    header = Header(w, h, arch, 0, 0, 0)
+    container = _Container(Header(w, h, arch, 0, 0, 0), icc_profile)
+    if target is not None and target.bytes <= container.overhead:
+        raise InputError(f"a file takes at least {container.overhead + 1} bytes")
 
     torch.manual_seed(seed)
     target_t = torch.from_numpy(pixels3.transpose(2, 0, 1).astype(np.float32) / 255.0)
     model = OverfittedCodec(arch, h, w)
-    steering = None if target is None else _steering(target, model, plan, pixels3, lam)
+    steering = None if target is None else _steering(target, model, plan, pixels3, lam, container)
     fit(model, target_t, lam, plan, progress, steering)
     lam = lam if steering is None else steering.lmbda
 
     grids = quantize_latents(model)
     weights = quantize_networks(model, grids, pixels3, lam, lambda trial: reconstruct(trial, grids))
-    sized = _Sized(_write(header, weights, grids), grids, 0.0)
+    sized = _Sized(_write(container, weights, grids), grids, 0.0)
     if target is not None:
-        sized = _meet_target(sized, target, model, header, weights)
+        sized = _meet_target(sized, target, model, container, weights)
     data, grids, dead_zone = sized
     expected = reconstruct(weights, grids)
 
@@ -277,13 +304,7 @@ def encode_array(
         raise SelfCheckError("the decoded bitstream differs from the encoder's reconstruction")
     _report_weight_quantization(model, grids, pixels3, decoded)
     if target is not None:
-        log.info(
-            "target %d bytes: %d bytes at lambda %.5g (dead zone %.3f)",
-            target.bytes,
-            len(data),
-            lam,
-            dead_zone,
-        )
+        _report_target(target, sections, lam, dead_zone)
     return EncodeResult(
         bitstream=data,
         reconstruction=decoded if channels == 3 else decoded[:, :, 0],
