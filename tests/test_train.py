@@ -134,3 +134,42 @@ def test_presets_describe_their_phases():
     record = PRESETS["fast"].record()
     assert [p["phase"] for p in record["phases"]] == ["noise", "ste"]
     assert record["phases"][0]["steps"] == 480 and record["reference_pixels"] == KODAK_PIXELS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("steps", [2, 3, 17, 100, 490, 5000])
+def test_a_step_override_runs_exactly_that_many_steps_in_the_presets_proportions(name, steps):
+    preset = PRESETS[name]
+    run = preset.with_steps(steps)
+    assert run.steps == steps
+    assert run.scaled(16 * 16) is run  # the count holds for every image size
+    noise, ste = (p.steps for p in run.phases)
+    assert ste >= 1
+    share = preset.phases[1].steps / preset.steps
+    assert abs(ste - max(1, share * steps)) <= 1
+    assert [type(p) for p in run.phases] == [type(p) for p in preset.phases]
+    assert run.phases[0].lr == preset.phases[0].lr  # only the steps change
+
+
+@pytest.mark.parametrize("steps", [0, 1, -5, 2.5, True, "10"])
+def test_a_step_override_below_one_step_per_phase_is_refused(steps):
+    from lnic.errors import InputError
+
+    with pytest.raises(InputError, match="steps"):
+        PRESETS["fast"].with_steps(steps)
+
+
+def test_fit_follows_the_lambda_of_its_steering_during_the_noise_phase():
+    from lnic.encoder.rate_control import RateSteering
+
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    target = torch.rand(3, 16, 16)
+    steering = RateSteering(1.0, 0.0, pixels=256, noise_steps=40, lmbda=1e-5)
+    seen: list[float] = []
+    train.fit(model, target, 123.0, _tiny(40, 3), lambda *a: seen.append(a[2]["lmbda"]), steering)
+    # a budget of one bit: every measurement from 25% to 80% of the noise phase raises lambda
+    assert [step for step, _, _ in steering.history] == list(range(10, 32))
+    assert seen[:10] == [pytest.approx(1e-5)] * 10  # the steering's lambda, not the argument's
+    assert all(a < b for a, b in zip(seen[9:32], seen[10:32]))
+    assert seen[31:] == [pytest.approx(steering.lmbda)] * 12  # frozen to the end

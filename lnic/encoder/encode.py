@@ -6,18 +6,34 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import NamedTuple
 
 import numpy as np
-import torch
 
-from lnic.bitstream.container import pack_file, unpack_file
+from lnic.encoder import require_torch
+
+try:
+    import torch
+except ImportError:
+    require_torch()  # raises the one-line error that names the encoder's extra
+    raise
+
+from lnic.bitstream.container import Sections, pack_file, unpack_file
 from lnic.bitstream.header import Header
-from lnic.bitstream.latent_coding import encode_latents
+from lnic.bitstream.latent_coding import encode_latents, latent_bits
 from lnic.bitstream.weights import encode_weights
 from lnic.decoder import decode_sections, reconstruct
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import QUALITY_LAMBDAS, Preset, get_preset
+from lnic.encoder.presets import QUALITY_LAMBDAS, NoisePhase, Preset, get_preset
 from lnic.encoder.quantize import quantize_latents, quantize_networks
+from lnic.encoder.rate_control import (
+    RateSteering,
+    SizeTarget,
+    estimated_weight_bytes,
+    initial_lambda,
+)
+from lnic.encoder.size_fit import MeanRounding, fit_size
 from lnic.encoder.train import fit
 from lnic.errors import InputError, SelfCheckError
 from lnic.image_io import psnr, validate_array
@@ -44,6 +60,14 @@ class EncodeResult:
     encode_seconds: float
     mac_table: dict[str, float]
     section_bytes: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
+    """Training steps run."""
+    target: SizeTarget | None = None
+    """The file size asked for (``None``: a plain quality or lambda encode)."""
+    dead_zone: float = 0.0
+    """The rounding dead zone that took a steered file to its target (0: nearest)."""
+    icc_profile: bytes | None = field(default=None, repr=False)
+    """The colour profile to carry in the file's metadata."""
     model: OverfittedCodec | None = field(default=None, repr=False)
     """The trained float model before quantization (for research: re-quantizing, probing)."""
 
@@ -65,10 +89,28 @@ class EncodeResult:
             "encode_seconds": self.encode_seconds,
             "quality": self.quality,
             "lmbda": self.lmbda,
+            "target_bytes": None if self.target is None else self.target.bytes,
+            "target_bpp": None if self.target is None else self.target.bpp,
+            "steps": self.steps,
             "preset": self.preset,
             "section_bytes": self.section_bytes,
         }
 
+
+STEERING_AIM = 1.0
+"""The fraction of the target the steering aims at. A file above the target by more than
+:data:`SIZE_TOLERANCE` is corrected (:mod:`lnic.encoder.size_fit`); one below it is not."""
+
+SIZE_TOLERANCE = 0.01
+"""A steered file at most this fraction above its target is kept as lambda made it; further
+above, the latents' rounding brings it down to the target (:mod:`lnic.encoder.size_fit`)."""
+
+CODER_SLACK_BITS = 64.0
+"""What the range coder may write beyond the latents' ideal code length (its final words)."""
+
+MAX_WEIGHT_SHARE = 0.5
+"""Before the steering measures the networks' bytes, it expects them to take at most this share
+of the file (on small images their usual ~1.1 kB can exceed a small target)."""
 
 QUANTIZATION_LOSS_WARN_DB = 0.5
 """Weight quantization normally costs < 0.05 dB; more is logged as a warning (a module whose
@@ -89,56 +131,180 @@ def _report_weight_quantization(
 
 
 def resolve_lambda(quality: int | None, lmbda: float | None) -> tuple[int | None, float]:
+    """The quality (``None`` when lambda is given) and lambda of a plain encode request."""
     if lmbda is not None:
+        if isinstance(lmbda, bool) or not isinstance(lmbda, (int, float)):
+            raise InputError(f"lambda must be a number, got {lmbda!r}")
         if not (lmbda > 0 and np.isfinite(lmbda)):
             raise InputError(f"lambda must be a positive number, got {lmbda}")
         return None, float(lmbda)
     quality = 4 if quality is None else quality
-    if quality not in QUALITY_LAMBDAS:
-        raise InputError(f"quality must be 1..8, got {quality}")
+    if isinstance(quality, bool) or quality not in QUALITY_LAMBDAS:
+        raise InputError(f"quality must be 1..8, got {quality!r}")
     return quality, QUALITY_LAMBDAS[quality]
+
+
+def _request(
+    quality: int | None,
+    lmbda: float | None,
+    target_bytes: int | None,
+    target_bpp: float | None,
+    pixels: int,
+) -> tuple[int | None, float, SizeTarget | None]:
+    """(quality, starting lambda, size target) of an encode request."""
+    target = SizeTarget.resolve(target_bytes, target_bpp, pixels)
+    if target is None:
+        return (*resolve_lambda(quality, lmbda), None)
+    if quality is not None or lmbda is not None:
+        raise InputError("a target size excludes quality and lambda: give one of them")
+    return None, initial_lambda(8.0 * target.bytes / pixels), target
+
+
+def _plan(preset: str | Preset, pixels: int, steps: int | None) -> Preset:
+    """The phases run for an image of ``pixels``: the preset's, scaled to the image size, or
+    exactly ``steps`` steps in all."""
+    cfg = preset if isinstance(preset, Preset) else get_preset(preset)
+    return cfg.scaled(pixels) if steps is None else cfg.with_steps(steps)
+
+
+@dataclass(frozen=True)
+class _Container:
+    """How this encode's files are packed: the header, and the metadata every file carries."""
+
+    header: Header
+    icc_profile: bytes | None = None
+
+    def pack(self, weights: bytes, latents: bytes, escapes: bytes) -> bytes:
+        """The whole file (every file the encoder writes or sizes goes through here)."""
+        return pack_file(self.header, weights, latents, escapes)
+
+    @property
+    def overhead(self) -> int:
+        """The bytes of a file with empty sections: what no target can go below."""
+        return len(self.pack(b"", b"", b""))
+
+
+def _steering(
+    target: SizeTarget,
+    model: OverfittedCodec,
+    plan: Preset,
+    pixels3: np.ndarray,
+    lam: float,
+    container: _Container,
+) -> RateSteering:
+    """The lambda controller of a steered encode."""
+    h, w = pixels3.shape[:2]
+    budget = STEERING_AIM * target.bytes - container.overhead
+
+    def weigh(lmbda: float) -> int:
+        """The networks' bytes if the training ended now."""
+        grids = quantize_latents(model)
+        weights = quantize_networks(model, grids, pixels3, lmbda, partial(reconstruct, grids=grids))
+        return len(encode_weights(weights))
+
+    weights = min(estimated_weight_bytes(model.arch), MAX_WEIGHT_SHARE * budget)
+    noise_steps = sum(p.steps for p in plan.phases if isinstance(p, NoisePhase))
+    return RateSteering(8.0 * budget, 8.0 * weights, h * w, noise_steps, lam, weigh=weigh)
+
+
+def _write(container: _Container, weights: DecoderWeights, grids: list[np.ndarray]) -> bytes:
+    """The file of quantized networks and integer latents."""
+    latents, escapes = encode_latents(grids, weights.arm)
+    return container.pack(encode_weights(weights), latents, escapes)
+
+
+class _Sized(NamedTuple):
+    data: bytes
+    grids: list[np.ndarray]
+    dead_zone: float
+
+
+def _meet_target(
+    sized: _Sized, target: SizeTarget, model: OverfittedCodec, container: _Container, weights
+) -> _Sized:
+    """The file as it is, unless it exceeds the target by more than :data:`SIZE_TOLERANCE`:
+    then with the latents near a rounding boundary moved to fit (:mod:`.size_fit`)."""
+    log.info("target %d bytes: %d bytes from lambda alone", target.bytes, len(sized.data))
+    if len(sized.data) <= target.bytes * (1.0 + SIZE_TOLERANCE):
+        return sized
+    overhead = len(container.pack(encode_weights(weights), b"", b""))
+    rounding = MeanRounding([g.detach().double().numpy() for g in model.latents.grids], weights.arm)
+    budget = 8.0 * (target.bytes - overhead) - CODER_SLACK_BITS
+    fitted = fit_size(rounding, budget, lambda grids: latent_bits(grids, weights.arm))
+    return _Sized(_write(container, weights, fitted.grids), fitted.grids, fitted.dead_zone)
+
+
+def _report_target(target: SizeTarget, sections: Sections, lmbda: float, dead_zone: float) -> None:
+    size = sum(sections.section_bytes().values())
+    if size > target.bytes * (1.0 + SIZE_TOLERANCE):
+        log.warning(
+            "%d bytes for a target of %d bytes: not reached (the networks take %d bytes)",
+            size,
+            target.bytes,
+            sections.section_bytes()["weights"],
+        )
+    log.info(
+        "target %d bytes: %d at lambda %.5g (dead zone %.3f)", target.bytes, size, lmbda, dead_zone
+    )
 
 
 def encode_array(
     image: np.ndarray,
-    quality: int | None = 4,
+    quality: int | None = None,
     preset: str | Preset = "default",
     lmbda: float | None = None,
     seed: int = 0,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    *,
+    target_bytes: int | None = None,
+    target_bpp: float | None = None,
+    steps: int | None = None,
+    icc_profile: bytes | None = None,
     arch: Architecture | None = None,
 ) -> EncodeResult:
-    """Encode an (H, W, 3) or (H, W) uint8 array and verify the written bitstream."""
+    """Encode an (H, W, 3) or (H, W) uint8 array and verify the written bitstream.
+
+    ``quality`` (1..8, default 4) or ``lmbda`` set the rate-distortion trade-off; instead,
+    ``target_bytes`` or ``target_bpp`` ask for a file size, and lambda is steered during
+    training to meet it. ``steps`` runs exactly that many training steps instead of the
+    preset's. ``icc_profile`` is carried on the result for the file's metadata.
+    """
     start = time.perf_counter()
     image = validate_array(image)
-    quality, lam = resolve_lambda(quality, lmbda)
-    cfg = preset if isinstance(preset, Preset) else get_preset(preset)
     h, w = image.shape[:2]
+    quality, lam, target = _request(quality, lmbda, target_bytes, target_bpp, h * w)
+    plan = _plan(preset, h * w, steps)
+    if icc_profile is not None and not isinstance(icc_profile, bytes):
+        raise InputError(f"icc_profile must be bytes, got {type(icc_profile).__name__}")
     channels = 1 if image.ndim == 2 else 3
     pixels3 = image.reshape(h, w, channels)
     arch = arch or Architecture(levels=num_levels(h, w), channels=channels)
+    container = _Container(Header(w, h, arch, 0, 0, 0), icc_profile)
+    if target is not None and target.bytes <= container.overhead:
+        raise InputError(f"a file takes at least {container.overhead + 1} bytes")
 
     torch.manual_seed(seed)
-    target = torch.from_numpy(pixels3.transpose(2, 0, 1).astype(np.float32) / 255.0)
+    target_t = torch.from_numpy(pixels3.transpose(2, 0, 1).astype(np.float32) / 255.0)
     model = OverfittedCodec(arch, h, w)
-    fit(model, target, lam, cfg, progress)
+    steering = None if target is None else _steering(target, model, plan, pixels3, lam, container)
+    fit(model, target_t, lam, plan, progress, steering)
+    lam = lam if steering is None else steering.lmbda
 
     grids = quantize_latents(model)
-
-    def recon(weights: DecoderWeights) -> np.ndarray:
-        return reconstruct(weights, grids)
-
-    weights = quantize_networks(model, grids, pixels3, lam, recon)
-    latents, escapes = encode_latents(grids, weights.arm)
-    data = pack_file(Header(w, h, arch, 0, 0, 0), encode_weights(weights), latents, escapes)
-    expected = recon(weights)
+    weights = quantize_networks(model, grids, pixels3, lam, lambda trial: reconstruct(trial, grids))
+    sized = _Sized(_write(container, weights, grids), grids, 0.0)
+    if target is not None:
+        sized = _meet_target(sized, target, model, container, weights)
+    data, grids, dead_zone = sized
+    expected = reconstruct(weights, grids)
 
     sections = unpack_file(data)
     decoded = decode_sections(sections).reshape(h, w, channels)
     if not np.array_equal(decoded, expected):
         raise SelfCheckError("the decoded bitstream differs from the encoder's reconstruction")
     _report_weight_quantization(model, grids, pixels3, decoded)
-    elapsed = time.perf_counter() - start
+    if target is not None:
+        _report_target(target, sections, lam, dead_zone)
     return EncodeResult(
         bitstream=data,
         reconstruction=decoded if channels == 3 else decoded[:, :, 0],
@@ -146,11 +312,15 @@ def encode_array(
         height=h,
         channels=channels,
         lmbda=lam,
-        preset=cfg.name,
+        preset=plan.name,
         quality=quality,
         psnr_rgb=psnr(decoded, pixels3),
-        encode_seconds=elapsed,
+        encode_seconds=time.perf_counter() - start,
         mac_table=arch.mac_table(h, w),
         section_bytes=sections.section_bytes(),
+        steps=plan.steps,
+        target=target,
+        dead_zone=dead_zone,
+        icc_profile=icc_profile,
         model=model,
     )

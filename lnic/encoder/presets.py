@@ -146,12 +146,38 @@ class Preset:
 
     def scaled(self, pixels: int) -> Preset:
         """The preset for an image of ``pixels``: more steps when smaller, at most
-        :data:`MAX_STEP_SCALE` times as many."""
+        :data:`MAX_STEP_SCALE` times as many. The result is set for that image: scaling it
+        again changes nothing."""
         if self.reference_pixels is None or pixels >= self.reference_pixels:
             return self
         factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
         phases = tuple(replace(p, steps=round(p.steps * factor)) for p in self.phases)
-        return replace(self, phases=phases)
+        return replace(self, phases=phases, reference_pixels=None)
+
+    def with_steps(self, steps: int) -> Preset:
+        """The preset run for exactly ``steps`` steps in all, whatever the image size.
+
+        Every phase keeps its share of the steps (largest remainders round up) and every
+        straight-through phase keeps at least one step, so that the run still ends on the
+        parameters that hard rounding saw.
+        """
+        from lnic.errors import InputError
+
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < len(self.phases):
+            raise InputError(
+                f"steps must be an integer of at least {len(self.phases)}, got {steps!r}"
+            )
+        kept = [isinstance(p, StraightThroughPhase) for p in self.phases]
+        shares = [steps * p.steps / max(self.steps, 1) for p in self.phases]
+        counts = [max(int(share), int(keep)) for share, keep in zip(shares, kept)]
+        by_remainder = sorted(range(len(counts)), key=lambda i: counts[i] - shares[i])
+        for i in by_remainder[: max(steps - sum(counts), 0)]:
+            counts[i] += 1
+        while sum(counts) > steps:  # the kept minimums took steps from the largest phase
+            largest = max(range(len(counts)), key=lambda i: counts[i] - int(kept[i]))
+            counts[largest] -= 1
+        phases = tuple(replace(p, steps=n) for p, n in zip(self.phases, counts))
+        return replace(self, phases=phases, reference_pixels=None)
 
     def describe(self) -> str:
         """One line: the steps of each phase (``lnic encode --help``)."""

@@ -10,6 +10,7 @@ from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.native.ops import SoftRoundNoise, gaussian_noise, usable
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset, Proxy, StepSettings
+from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
 from lnic.encoder.soap import Soap
 
 BETAS = (0.9, 0.95)
@@ -127,23 +128,30 @@ def fit(
     lmbda: float,
     preset: Preset,
     progress: Progress | None = None,
+    steering: RateSteering | None = None,
 ) -> dict[str, float]:
     """Train ``model`` in place on ``target`` [C, H, W] in 0..1 through the preset's phases;
     returns the last step's loss terms.
 
     Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
-    the model ends with the best parameters that rounding saw.
+    the model ends with the best parameters that rounding saw. With ``steering``, lambda starts
+    at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` is then unused).
     """
     keep_large_allocations()
     preset = preset.scaled(target.shape[1] * target.shape[2])
-    lam = torch.tensor(float(lmbda))
+    lam = torch.tensor(float(lmbda if steering is None else steering.lmbda))
     optimizers = _Optimizers(model)
     best = _Best(model)
-    done, total = 0, preset.steps
+    done, noise_done, total = 0, 0, preset.steps
     stats: dict[str, float] = {}
     for phase in preset.phases:
         for i in range(phase.steps):
             settings = phase.at(i)
+            if settings.proxy is not None:
+                if steering is not None and steering.due(noise_done):
+                    steering.observe(noise_done, hard_rounded_bits(model))
+                    lam.fill_(steering.lmbda)
+                noise_done += 1
             optimizers.zero_grad()
             loss, mse, bpp = _step(model, target, lam, settings.proxy)
             if settings.proxy is None:
@@ -155,6 +163,7 @@ def fit(
                 "mse": mse.item(),
                 "bpp": bpp.item(),
                 "phase": float(settings.proxy is None),
+                "lmbda": lam.item(),
             }
             if progress is not None:
                 progress(done, total, stats)
