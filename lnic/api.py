@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from lnic.errors import InputError
@@ -53,13 +53,6 @@ def _check_image_argument(image: object, function: str) -> None:
         )
 
 
-def _supported(function: Callable, name: str) -> bool:
-    """True if ``function`` takes a keyword ``name`` (options other parts of lnic add)."""
-    import inspect
-
-    return name in inspect.signature(function).parameters
-
-
 def encode_result(
     image,
     quality: int | None = None,
@@ -77,7 +70,7 @@ def encode_result(
 
     One of ``quality`` (1..8, default 4), ``lmbda``, ``target_bytes`` and ``target_bpp``;
     ``steps`` overrides the preset's number of optimisation steps; ``icc_profile`` is carried
-    in the file. Options the installed encoder does not offer are an :class:`InputError`.
+    in the file.
     """
     _check_image_argument(image, "lnic.encode")
     targets = [v is not None for v in (quality, lmbda, target_bytes, target_bpp)]
@@ -85,33 +78,18 @@ def encode_result(
         raise InputError("give at most one of quality, lmbda, target_bytes and target_bpp")
     from lnic.encoder.encode import encode_array
 
-    options: dict[str, Any] = {}
-    for name, value in (
-        ("target_bytes", target_bytes),
-        ("target_bpp", target_bpp),
-        ("steps", steps),
-    ):
-        if value is not None:
-            if not _supported(encode_array, name):
-                raise InputError(f"this version of the encoder does not offer {name}")
-            options[name] = value
-    if icc_profile is not None and _supported(encode_array, "icc_profile"):
-        options["icc_profile"] = bytes(icc_profile)
-    result = encode_array(
-        image, quality=quality, preset=preset, lmbda=lmbda, seed=seed, progress=progress, **options
+    return encode_array(
+        image,
+        quality=quality,
+        preset=preset,
+        lmbda=lmbda,
+        seed=seed,
+        progress=progress,
+        target_bytes=target_bytes,
+        target_bpp=target_bpp,
+        steps=steps,
+        icc_profile=None if icc_profile is None else bytes(icc_profile),
     )
-    return _with_profile(result, icc_profile)
-
-
-def _with_profile(result, icc_profile: bytes | None):
-    """``result`` whose file carries ``icc_profile``: the profile's section is added if the
-    encoder did not write it (the coded sections, and so the checked pixels, are unchanged)."""
-    from lnic.bitstream.container import unpack_file, unpack_prefix, with_icc_profile
-
-    if icc_profile is None or unpack_prefix(result.bitstream)[1] == bytes(icc_profile):
-        return result
-    data = with_icc_profile(result.bitstream, bytes(icc_profile))
-    return replace(result, bitstream=data, section_bytes=unpack_file(data).section_bytes())
 
 
 def encode_with_stats(

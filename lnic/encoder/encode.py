@@ -176,7 +176,7 @@ class _Container:
 
     def pack(self, weights: bytes, latents: bytes, escapes: bytes) -> bytes:
         """The whole file (every file the encoder writes or sizes goes through here)."""
-        return pack_file(self.header, weights, latents, escapes)
+        return pack_file(self.header, weights, latents, escapes, icc_profile=self.icc_profile)
 
     @property
     def overhead(self) -> int:
