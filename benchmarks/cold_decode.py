@@ -45,11 +45,13 @@ import sys, time
 t0 = time.perf_counter()
 import lnic.cli, lnic.commands
 from lnic.decoder import decode_bytes
-from lnic.image_io import write_png
+from lnic.image_formats import image_bytes, output_format
+from lnic.outputs import replace_file
+from pathlib import Path
 t1 = time.perf_counter()
 image = decode_bytes(open(sys.argv[1], "rb").read())
 t2 = time.perf_counter()
-write_png(sys.argv[2], image)
+replace_file(Path(sys.argv[2]), image_bytes(image, output_format(sys.argv[2], ".png")))
 t3 = time.perf_counter()
 print(t1 - t0, t2 - t1, t3 - t2)
 """
