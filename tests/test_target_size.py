@@ -65,6 +65,7 @@ def test_the_networks_share_grows_with_their_size():
 
 
 def _steering(**settings) -> RateSteering:
+    settings.setdefault("min_reach", 1.0)  # no amplification unless a test asks for it
     return RateSteering(
         budget_bits=1500.0, weight_bits=500.0, pixels=100, noise_steps=100, lmbda=0.01,
         settings=SteeringSettings(**settings),
@@ -77,15 +78,37 @@ def test_steering_measures_only_between_its_start_and_freeze():
     assert due == list(range(20, 80, 5))
 
 
-def test_steering_raises_lambda_above_the_budget_and_lowers_it_below():
-    s = _steering(drift=0.0, file_over_float=1.0, gain=0.5, max_move=10.0)
-    s.observe(50, 2000.0)  # predicted twice the budget
-    assert s.lmbda == pytest.approx(0.01 * 2.0**0.5)
-    s.observe(55, 500.0)  # half the budget
+def test_steering_sets_lambda_where_the_predicted_rate_meets_the_budget():
+    s = _steering(drift=0.0, file_over_float=1.0, elasticity=1.0, lag=1e-3)
+    s.observe(50, 2000.0)  # twice the budget at the first lambda: twice the lambda
+    assert s.lmbda == pytest.approx(0.02)
+    s.observe(55, 1000.0)  # a lag later the rate reflects 0.02, and meets the budget
+    assert s.adapted == pytest.approx(0.02) and s.lmbda == pytest.approx(0.02)
+    s.observe(60, 500.0)
     assert s.lmbda == pytest.approx(0.01)
-    s.observe(60, 1000.0)
-    assert s.lmbda == pytest.approx(0.01)
-    assert [h[1] for h in s.history] == pytest.approx([20.0, 5.0, 10.0])
+    assert [h[1] for h in s.history] == pytest.approx([20.0, 10.0, 5.0])
+
+
+def test_steering_expects_the_rate_to_follow_lambda_late():
+    s = _steering(drift=0.0, file_over_float=1.0, elasticity=1.0, lag=0.15)
+    s.observe(30, 2000.0)
+    s.observe(35, 2000.0)  # a third of a lag later the rate reflects 0.01 * 2 ** 0.28
+    follow = 1.0 - math.exp(-1.0 / 3.0)
+    assert s.adapted == pytest.approx(0.01 * 2**follow)
+    assert s.lmbda == pytest.approx(0.02 * 2**follow)  # not 0.04, which would overshoot
+
+
+def test_late_changes_of_lambda_are_amplified_by_what_they_can_still_reach():
+    clock = [min(1.0, i / 50) for i in range(100)]  # learning done by half the phase
+    s = _steering(drift=0.0, file_over_float=1.0, elasticity=1.0, lag=0.1, min_reach=0.25)
+    s.clock = clock
+    s.observe(40, 2000.0)  # 20% of the learning left: reach 1 - exp(-2)
+    reach = 1.0 - math.exp(-2.0)
+    assert s.lmbda == pytest.approx(0.01 * 2 ** (1.0 / reach))
+    late = _steering(drift=0.0, file_over_float=1.0, elasticity=1.0, lag=0.1, min_reach=0.25)
+    late.clock = clock
+    late.observe(60, 1100.0)  # no learning left: at most the power 1 / min_reach
+    assert late.lmbda == pytest.approx(0.01 * 1.1**4)
 
 
 def test_steering_weighs_the_networks_once_and_leaves_the_latents_the_rest():
@@ -116,13 +139,29 @@ def test_weighed_networks_are_expected_to_shrink_as_lambda_grows():
     assert s.latent_bits == pytest.approx(1500.0 - 800.0 * 10**-0.1)
 
 
+@pytest.mark.parametrize(("rate", "restart"), [(1000.0, False), (1500.0, False), (4000.0, True)])
+def test_a_first_lambda_far_off_asks_to_train_again(rate, restart):
+    s = _steering(drift=0.0, file_over_float=1.0, elasticity=1.0, restart_factor=1.6)
+    s.may_restart = True
+    s.observe(30, rate)
+    assert s.restart is restart and s.lmbda == pytest.approx(0.01 * rate / 1000.0)
+    s.observe(35, 16000.0)  # only the first measurement may ask
+    assert s.restart is False
+    never = _steering(drift=0.0, file_over_float=1.0, elasticity=1.0)
+    never.observe(30, 4000.0)
+    assert never.restart is False
+
+
 def test_steering_moves_are_bounded_and_lambda_stays_in_its_range():
-    s = _steering(drift=0.0, max_move=0.1, lmbda_max=0.0105)
+    s = _steering(drift=0.0, max_factor=1.5)
+    s.observe(50, 1e9)
+    assert s.lmbda == pytest.approx(0.015)
+    s = _steering(drift=0.0, max_factor=1.5)
+    s.observe(50, 1e-9)
+    assert s.lmbda == pytest.approx(0.01 / 1.5)
+    s = _steering(drift=0.0, lmbda_max=0.0105)
     s.observe(50, 1e9)
     assert s.lmbda == pytest.approx(0.0105)
-    s = _steering(drift=0.0, max_move=0.1)
-    s.observe(50, 1e9)
-    assert s.lmbda == pytest.approx(0.01 * math.exp(0.1))
 
 
 def test_steering_expects_the_rate_to_keep_falling_early_in_training():
@@ -170,25 +209,29 @@ def test_fit_size_picks_the_narrowest_dead_zone_that_fits():
     assert hopeless.dead_zone == MAX_DEAD_ZONE  # as far as it goes, still over
 
 
-@pytest.mark.parametrize("kind", ["bytes", "bpp"])
-def test_a_steered_encode_lands_near_its_target(small_image, tiny_preset, kind):
-    """64x48 with the tiny preset at 2.5 bpp (the networks are about half of such a file)."""
+def test_a_steered_encode_lands_near_its_target(kodak23):
+    """128x96 at 2 bpp, the fast preset's phases in 490 steps. The networks are a third of
+    such a file and their final size is known only at the end, so small images land within
+    5-14% (768x512 images: benchmarks/target_size.md); the first lambda guess alone misses by
+    more than half."""
     from lnic import decode
     from lnic.encoder.encode import encode_array
+    from lnic.encoder.rate_control import initial_lambda
 
-    pixels = small_image.shape[0] * small_image.shape[1]
-    request = {"target_bytes": 960} if kind == "bytes" else {"target_bpp": 2.5}
-    result = encode_array(small_image, preset=tiny_preset, **request)
-    target = 960
-    assert pixels * 2.5 / 8 == target
-    # steered: -1.8% here; a plain encode at the steering's first lambda guess: -25%
-    assert abs(len(result.bitstream) / target - 1.0) < 0.05
-    assert np.array_equal(decode(result.bitstream), result.reconstruction)
-    summary = result.summary()
-    assert summary["target_bytes"] == target
-    assert summary["target_bpp"] == (2.5 if kind == "bpp" else None)
-    assert summary["quality"] is None and summary["lmbda"] == result.lmbda
-    assert summary["steps"] == tiny_preset.steps
+    image = np.ascontiguousarray(kodak23[160:256, 300:428])
+    target = 96 * 128 * 2 // 8
+    by_bpp = encode_array(image, preset="fast", steps=490, target_bpp=2.0)
+    by_bytes = encode_array(image, preset="fast", steps=490, target_bytes=target)
+    assert by_bpp.bitstream == by_bytes.bitstream  # one target, however it is asked
+    assert abs(len(by_bpp.bitstream) / target - 1.0) < 0.12
+    guess = encode_array(image, preset="fast", steps=490, lmbda=initial_lambda(2.0))
+    assert abs(len(guess.bitstream) / target - 1.0) > 0.25
+    assert np.array_equal(decode(by_bpp.bitstream), by_bpp.reconstruction)
+    summary, other = by_bpp.summary(), by_bytes.summary()
+    assert summary["target_bytes"] == other["target_bytes"] == target
+    assert summary["target_bpp"] == 2.0 and other["target_bpp"] is None
+    assert summary["quality"] is None and summary["lmbda"] == by_bpp.lmbda
+    assert summary["steps"] in (490, 126 + 490)  # with the probe where the first guess was far
 
 
 def test_a_step_override_reaches_the_result(small_image, tiny_preset):

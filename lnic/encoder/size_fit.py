@@ -1,7 +1,7 @@
 """The last correction of a steered encode that came out above its target.
 
 Lambda steering (:mod:`lnic.encoder.rate_control`) lands within a few percent of the target.
-A file above it is brought down by rounding the latents that sit within ``d`` of a rounding
+A file too far above it is brought down by rounding the latents that sit within ``d`` of a rounding
 boundary (``|frac(y) - 1/2| < d``) to the neighbour nearer the ARM's predicted mean instead of
 the nearest integer. Such a latent costs fewer bits there, and the trained decoder sees a
 change of one step in few latents.

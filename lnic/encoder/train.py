@@ -135,7 +135,8 @@ def fit(
 
     Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
     the model ends with the best parameters that rounding saw. With ``steering``, lambda starts
-    at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` is then unused).
+    at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` is then unused);
+    training stops early where the steering asks to start again (``steering.restart``).
     """
     keep_large_allocations()
     preset = preset.scaled(target.shape[1] * target.shape[2])
@@ -150,6 +151,8 @@ def fit(
             if settings.proxy is not None:
                 if steering is not None and steering.due(noise_done):
                     steering.observe(noise_done, hard_rounded_bits(model))
+                    if steering.restart:
+                        return stats  # the caller trains a new model at the new lambda
                     lam.fill_(steering.lmbda)
                 noise_done += 1
             optimizers.zero_grad()
