@@ -24,9 +24,28 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lnic.bench.data import shared_dir
-from lnic.bench.provenance import git_commit
 from lnic.encoder.presets import QUALITY_LAMBDAS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """``$LNIC_SHARED`` or ``../shared``; no lnic helper, so older checkouts can be probed."""
+    return Path(os.environ.get("LNIC_SHARED", ROOT.parent / "shared"))
+
+
+def git_commit() -> str:
+    """The commit of the lnic that is imported (a probe runs another checkout's code)."""
+    import subprocess
+
+    import lnic
+
+    where = Path(lnic.__file__).resolve().parent
+    out = subprocess.run(
+        ["git", "-C", str(where), "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
+
 
 FIELDS = [
     "tag", "image", "quality", "seed", "preset", "bytes", "bpp", "psnr_rgb", "J", "seconds",
