@@ -14,6 +14,7 @@ import warnings
 
 from lnic import __version__
 from lnic.errors import LnicError
+from lnic.threads import THREAD_VARIABLES, set_threads  # noqa: F401 (re-exported)
 
 EXIT_CODES = {
     0: "success",
@@ -72,6 +73,15 @@ examples:
   lnic encode photo.png -o photo.lnic --preset fast   # quick look (under a minute)
   lnic encode - -o photo.lnic < photo.png             # the image from standard input
   lnic encode photo.png -o photo.lnic --json          # last line: one JSON object
+  lnic encode photos/ -o encoded/ --preset fast       # every image in photos/, 1 per core
+  lnic encode a.png b.jpg -o encoded/ --workers 2     # several files, two at a time
+  lnic encode photos/ -o encoded/ --ray head:6379     # as tasks on a Ray cluster
+
+batch runs: the outputs are OUTDIR/NAME.lnic; OUTDIR/summary.csv has one row per input (file,
+output, status ok/skipped/failed, bytes, bpp, psnr, seconds, settings, error). A re-run skips
+outputs already made with the same settings (quality, lambda, size, bpp, preset, steps, seed)
+and encodes the others again; a file that fails (or whose worker is killed) leaves no output,
+and the exit code is 1.
 
 input: any image Pillow reads (PNG, JPEG, WebP, TIFF, BMP, ...; HEIC with pillow-heif
 installed), 8-bit or 16-bit, RGB or grayscale, 16x16 up to 16384 per side. The EXIF
@@ -137,8 +147,19 @@ def _add_encode(sub) -> None:
         epilog=_encode_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    enc.add_argument("input", help="image file, or - for standard input")
-    enc.add_argument("-o", "--output", required=True, help=".lnic file, or - for standard output")
+    enc.add_argument(
+        "input",
+        nargs="+",
+        help="image file, or - for standard input; several files or folders (the images "
+        "directly inside them) make a batch run into the folder given by -o",
+    )
+    enc.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help=".lnic file, or - for standard output; for a batch run, the output folder "
+        "(created if missing)",
+    )
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument(
         "-q",
@@ -173,7 +194,21 @@ def _add_encode(sub) -> None:
     enc.add_argument("--seed", type=int, default=0, help="random seed of the encoder (default 0)")
     enc.add_argument("-v", "--verbose", action="store_true", help="print the per-module MAC table")
     enc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _common(enc, threads="torch, OpenMP and numba")
+    _common(enc, threads="torch, OpenMP and numba (a batch run: of each worker, default 1)")
+    batch = enc.add_argument_group("batch runs (several inputs or a folder)")
+    batch.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="encodes at once: local processes (default: the CPU cores), or with --ray the "
+        "tasks in flight (default: the cluster's CPUs / --threads)",
+    )
+    batch.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the encodes as tasks on the Ray cluster at ADDRESS (HOST:PORT); "
+        "needs pip install 'lnic[cluster]'",
+    )
 
 
 def _add_decode_and_info(sub) -> None:
@@ -240,24 +275,6 @@ def _wants_bench(argv: list[str]) -> bool:
     """True when the first positional argument selects the bench sub-command."""
     positional = [a for a in argv if not a.startswith("-")]
     return bool(positional) and positional[0] == "bench"
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def set_threads(n: int) -> None:
-    """Use ``n`` threads: set the variables torch, OpenMP, BLAS and numba read when they load
-    (the heavy imports come after this), and tell those already loaded."""
-    for var in THREAD_VARIABLES:
-        os.environ[var] = str(n)
-    if "numba" not in sys.modules:
-        os.environ["NUMBA_NUM_THREADS"] = str(n)
-    else:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
 
 
 def _run(args: argparse.Namespace) -> int:

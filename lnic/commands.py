@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import TextIO
@@ -98,15 +99,29 @@ def _import_encoder() -> None:
         ) from exc
 
 
+def _is_batch(inputs: list[str]) -> bool:
+    """Several inputs, or one folder: a batch run into an output folder."""
+    return len(inputs) > 1 or (inputs[0] != STDIO and os.path.isdir(inputs[0]))
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
+    if _is_batch(args.input):
+        from lnic.commands_batch import cmd_encode_batch
+
+        return cmd_encode_batch(args)
     from lnic.api import encode_result
     from lnic.image_io import load_image
 
-    source = open_input(args.input, MAX_FILE_BYTES, read=False)
+    (input_name,) = args.input
+    msgs = _Messages(args)
+    for flag in ("workers", "ray"):
+        if getattr(args, flag) is not None:
+            msgs.note(f"--{flag} applies to batch runs (several inputs or a folder); ignored")
+    source = open_input(input_name, MAX_FILE_BYTES, read=False)
     out = resolve_output(args.output, [source.ident])
     _refuse_image_name(out)
     msgs = _Messages(args, out)
-    name = _display(args.input)
+    name = _display(input_name)
     image = load_image(source.path or source.data, name)
     _import_encoder()
     for note in image.notes:
