@@ -116,7 +116,7 @@ def run_local(
                     continue
                 job, worker.job = worker.job, None
                 if isinstance(outcome, Failed) and not worker.process.is_alive():
-                    log.warning("%s: %s", job.input, outcome.error)
+                    log.info("%s: %s", job.input, outcome.error)
                     pool.remove(worker)
                 yield job, outcome
     finally:
