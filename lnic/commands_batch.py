@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +18,6 @@ from pathlib import Path
 from lnic.batch import BatchOptions, Settings, run_batch
 from lnic.batch.plan import SUMMARY_NAME
 from lnic.batch.summary import Row
-from lnic.commands import print_json
 from lnic.errors import InputError, LnicError
 from lnic.outputs import STDIO
 
@@ -65,7 +65,8 @@ def cmd_encode_batch(args: argparse.Namespace) -> int:
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "skipped", "failed")}
     summary = Path(args.output) / SUMMARY_NAME
     if args.json:
-        print_json({"summary": str(summary), **counts, "files": [asdict(r) for r in rows]})
+        obj = {"summary": str(summary), **counts, "files": [asdict(r) for r in rows]}
+        print(json.dumps(obj))
     elif not args.quiet:
         print(
             f"{len(rows)} files: {counts['ok']} encoded, {counts['skipped']} skipped, "

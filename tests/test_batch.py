@@ -8,6 +8,7 @@ the start of its worker processes.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -114,13 +115,16 @@ def test_a_killed_worker_fails_its_file_only_and_the_next_run_redoes_it(
 def test_a_bad_input_is_a_failed_row_and_the_others_are_encoded(folder, tmp_path, capsys):
     (folder / "x.png").write_text("a text file with an image's name\n")
     outdir = tmp_path / "out"
-    assert main(["encode", str(folder), "-o", str(outdir), "--workers", "2", *FAST]) == 1
+    argv = ["encode", str(folder), "-o", str(outdir), "--workers", "2", "--json", *FAST]
+    assert main(argv) == 1
     assert _statuses(outdir) == {**dict.fromkeys(NAMES, "ok"), "x.png": "failed"}
+    out, err = capsys.readouterr()
+    report = json.loads(out.splitlines()[-1])
+    assert (report["ok"], report["skipped"], report["failed"]) == (3, 0, 1)
+    assert "x.png: failed: " in err
     (failed,) = [r for r in read_summary(outdir / "summary.csv") if r["status"] == "failed"]
     assert "x.png" in failed["error"] and "\n" not in failed["error"]
     assert not (outdir / "x.lnic").exists()
-    err = capsys.readouterr().err
-    assert "x.png: failed: " in err
 
 
 def test_settings_key_changes_with_every_setting():

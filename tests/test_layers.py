@@ -132,6 +132,14 @@ def test_format_constants_import_nothing_of_lnic():
         ("lnic.encoder", "lnic.bench"),
         ("lnic.encoder", "lnic.cli"),
         ("lnic.decoder", "lnic.cli"),
+        ("lnic.model", "lnic.batch"),
+        ("lnic.bitstream", "lnic.batch"),
+        ("lnic.decoder", "lnic.batch"),
+        ("lnic.encoder", "lnic.batch"),
+        ("lnic.batch", "lnic.bench"),
+        ("lnic.batch", "lnic.cli"),
+        ("lnic.batch", "lnic.commands"),
+        ("lnic.batch", "lnic.commands_batch"),
     ],
 )
 def test_layers_point_down(lower, upper):
@@ -170,12 +178,20 @@ def _loaded_after(code: str) -> set[str]:
     return set(out.stdout.split())
 
 
-HEAVY = ("torch", "scipy", "matplotlib")
+HEAVY = ("torch", "scipy", "matplotlib", "ray")
 
 
 def test_importing_the_decoder_loads_no_heavy_packages():
     loaded = _loaded_after("import lnic.decoder")
     assert "lnic.decoder" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY}
+
+
+def test_the_batch_driver_loads_neither_torch_nor_ray():
+    """A batch run's driver only hands out jobs: the workers load the encoder, and ray is
+    loaded only for --ray."""
+    loaded = _loaded_after("import lnic.batch, lnic.batch.local, lnic.commands_batch")
+    assert "lnic.batch.run" in loaded
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
 
 
