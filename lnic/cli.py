@@ -120,7 +120,9 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _common(cmd: argparse.ArgumentParser, threads: str = "") -> None:
+def _common(
+    cmd: argparse.ArgumentParser, threads: str = "", default: str = "their own defaults"
+) -> None:
     cmd.add_argument(
         "--json",
         action="store_true",
@@ -134,7 +136,7 @@ def _common(cmd: argparse.ArgumentParser, threads: str = "") -> None:
             "--threads",
             type=_positive_int,
             metavar="N",
-            help=f"threads for {threads} (default: their own defaults)",
+            help=f"threads for {threads} (default: {default})",
         )
 
 
@@ -143,7 +145,8 @@ def _add_encode(sub) -> None:
         "encode",
         help="fit a decoder to an image and write an .lnic bitstream",
         description="Fit latents and a tiny decoder to one image, quantize and range-code them,\n"
-        "then decode the written file to check it.",
+        "then decode the written file to check it. Several inputs or a folder: each image\n"
+        "into its own file in the output folder, on parallel workers.",
         epilog=_encode_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -194,7 +197,11 @@ def _add_encode(sub) -> None:
     enc.add_argument("--seed", type=int, default=0, help="random seed of the encoder (default 0)")
     enc.add_argument("-v", "--verbose", action="store_true", help="print the per-module MAC table")
     enc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _common(enc, threads="torch, OpenMP and numba (a batch run: of each worker, default 1)")
+    _common(
+        enc,
+        threads="torch, OpenMP and numba",
+        default="their own defaults; in a batch run, of each worker: 1",
+    )
     batch = enc.add_argument_group("batch runs (several inputs or a folder)")
     batch.add_argument(
         "--workers",

@@ -17,7 +17,16 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden.lnic"
 
-OPTIONAL = ("torch", "scipy", "matplotlib", "tqdm", "imagecodecs", "pillow_heif", "pillow_avif")
+OPTIONAL = (
+    "torch",
+    "scipy",
+    "matplotlib",
+    "tqdm",
+    "imagecodecs",
+    "pillow_heif",
+    "pillow_avif",
+    "ray",
+)
 """Packages that only the extras install."""
 
 PLAIN_INSTALL = {"numpy", "constriction", "numba", "pillow"}
@@ -39,6 +48,7 @@ def test_a_plain_install_has_what_decoding_needs_and_no_torch():
     assert "torch" in extras["encode"] and "tqdm" in extras["encode"]
     assert {"scipy", "matplotlib", "imagecodecs", "pillow-avif-plugin"} <= extras["bench"]
     assert "pillow-heif" in extras["heic"]
+    assert extras["cluster"] == {"ray"}
     (everything,) = project["optional-dependencies"]["all"]
     assert everything.replace(" ", "") == "lnic[encode,heic,bench]"
 
