@@ -49,6 +49,11 @@ def cmd_encode_batch(args: argparse.Namespace) -> int:
     """``lnic encode IN... -o OUTDIR``: one row per input in ``OUTDIR/summary.csv``."""
     if args.output == STDIO:
         raise InputError("-: several inputs need an output folder, not standard output")
+    if Path(args.output).suffix.lower() == ".lnic" and not Path(args.output).is_dir():
+        raise InputError(
+            f"{args.output}: several inputs (or a folder) are written into an output folder; "
+            "name one without .lnic"
+        )
     if not args.ray:
         _check_encoder_installed()
     prefix = f"lnic {args.command}"

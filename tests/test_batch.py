@@ -153,8 +153,10 @@ def test_outputs_keep_the_extension_where_stems_collide(tmp_path):
 def test_standard_input_or_output_in_a_batch_is_refused(folder, tmp_path, capsys):
     assert main(["encode", str(folder), "-", "-o", str(tmp_path / "o")]) == 1
     assert main(["encode", str(folder), "-o", "-"]) == 1
+    assert main(["encode", str(folder), "-o", str(tmp_path / "x.lnic")]) == 1  # a file's name
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 2 and all(line.startswith("lnic encode: error: ") for line in lines)
+    assert len(lines) == 3 and all(line.startswith("lnic encode: error: ") for line in lines)
+    assert not (tmp_path / "x.lnic").exists() and not (tmp_path / "o").exists()
 
 
 def test_ray_without_ray_installed_says_how_to_install_it(folder, tmp_path):

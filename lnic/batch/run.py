@@ -137,7 +137,7 @@ def run_batch(
     for index, (name, output) in enumerate(zip(files, outputs)):
         job = Job(index, name, str(output), settings, options.threads)
         if same_file(name, output):
-            settle(index, Row(name, str(output), "failed", settings=key, error="is the output"))
+            settle(index, Row(name, str(output), "failed", settings=key, error="is its own output"))
         elif (record := done_record(output, key)) is not None:
             settle(index, _skipped(job, record))
         else:
