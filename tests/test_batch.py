@@ -180,6 +180,18 @@ def test_ray_without_ray_installed_says_how_to_install_it(folder, tmp_path):
     assert run.returncode == 1
     (line,) = run.stderr.splitlines()
     assert line.startswith("lnic encode: error: ") and "pip install 'lnic[cluster]'" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_ray_with_no_head_at_the_address_is_one_line_at_once(folder, tmp_path, capsys):
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{_free_port()}"
+    t = time.monotonic()
+    assert main(["encode", str(folder), "-o", str(tmp_path / "o"), "--ray", address]) == 1
+    assert time.monotonic() - t < 30  # Ray alone would keep retrying for minutes
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"lnic encode: error: --ray {address}: no Ray head answers")
+    assert not (tmp_path / "o").exists()
 
 
 # --- Ray ------------------------------------------------------------------------------------

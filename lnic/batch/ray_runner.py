@@ -11,6 +11,7 @@ to ``retries`` times; the encoder's own failures (a bad image) are not retried.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
@@ -31,6 +32,24 @@ def import_ray():
     except ImportError as exc:
         raise LnicError(f"--ray needs ray, which is not installed: {INSTALL_HINT}") from exc
     return ray
+
+
+CONNECT_TIMEOUT_S = 10.0
+"""How long the driver tries to reach a ``HOST:PORT`` address before giving up (Ray itself
+would keep retrying for minutes)."""
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail in one line, before Ray starts, when ``HOST:PORT`` accepts no connection (a wrong
+    address, a head that is not running); other address forms are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise LnicError(f"--ray {address}: no Ray head answers there ({reason})") from exc
 
 
 def encode_task(
@@ -61,6 +80,7 @@ def run_ray(
     (default: the cluster's CPUs divided by ``threads``), which also bounds the images held
     in memory by the driver."""
     ray = import_ray()
+    check_reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as exc:

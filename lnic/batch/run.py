@@ -115,6 +115,11 @@ def run_batch(
     status ``failed``; an LnicError means the run could not start (no inputs, an unusable
     OUTDIR, clashing output names, no Ray cluster)."""
     outdir = Path(outdir)
+    if options.ray:  # fail before any folder is made: no ray, or no head at that address
+        from lnic.batch.ray_runner import check_reachable, import_ray
+
+        import_ray()
+        check_reachable(options.ray)
     files = collect_inputs(inputs)
     outputs = output_paths(files, outdir)
     prepare_outdir(outdir)
