@@ -22,13 +22,19 @@ from lnic.batch.jobs import Encoded, Failed, Job, run_job
 log = logging.getLogger(__name__)
 
 
-def _worker_main(conn: Connection, threads: int) -> None:
+LOG_FORMAT = "%(levelname)s %(name)s: {file}: %(message)s"
+"""A worker's log lines (the encoder's warnings) on stderr, naming the file being encoded."""
+
+
+def _worker_main(conn: Connection, threads: int, log_level: int) -> None:
     """A worker's loop: receive a job, send back its outcome, until the driver sends None or
     goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     from lnic.threads import set_threads
 
     set_threads(threads)
+    handler = logging.StreamHandler()
+    logging.basicConfig(level=log_level, handlers=[handler])
     while True:
         try:
             job = conn.recv()
@@ -36,6 +42,7 @@ def _worker_main(conn: Connection, threads: int) -> None:
             return
         if job is None:
             return
+        handler.setFormatter(logging.Formatter(LOG_FORMAT.replace("{file}", job.input)))
         conn.send(run_job(job))
 
 
@@ -48,7 +55,8 @@ class _Worker:
 
 def _start(ctx, threads: int) -> _Worker:
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_worker_main, args=(child, threads), daemon=True)
+    level = logging.getLogger().getEffectiveLevel()  # the driver's: --quiet, -v
+    process = ctx.Process(target=_worker_main, args=(child, threads, level), daemon=True)
     process.start()
     child.close()
     return _Worker(process, parent)
