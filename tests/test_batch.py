@@ -23,7 +23,7 @@ from PIL import Image
 
 import lnic
 from lnic.batch.jobs import KILL_HOOK_VARIABLE, Settings
-from lnic.batch.plan import RECORD_FOLDER, output_paths
+from lnic.batch.plan import RECORD_FOLDER, output_paths, prepare_outdir
 from lnic.batch.summary import read_summary
 from lnic.cli import main
 from lnic.errors import InputError
@@ -148,6 +148,18 @@ def test_outputs_keep_the_extension_where_stems_collide(tmp_path):
     assert [p.name for p in paths] == ["a.png.lnic", "a.jpg.lnic", "b.lnic"]
     with pytest.raises(InputError, match="would both be written"):
         output_paths(["x/a.png", "y/a.png"], tmp_path)
+
+
+def test_a_new_run_removes_the_temporary_files_a_killed_driver_left(tmp_path):
+    outdir = tmp_path / "out"
+    (outdir / RECORD_FOLDER).mkdir(parents=True)
+    stale = [outdir / ".a.lnic.k2j4x9.tmp", outdir / RECORD_FOLDER / ".a.lnic.json.8fq1.tmp"]
+    kept = [outdir / "a.lnic", outdir / "notes.tmp", outdir / ".keep"]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    prepare_outdir(outdir)
+    assert [p.exists() for p in stale] == [False, False]
+    assert all(p.exists() for p in kept)
 
 
 def test_standard_input_or_output_in_a_batch_is_refused(folder, tmp_path, capsys):
