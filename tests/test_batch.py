@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import lnic
-from lnic.batch.jobs import KILL_HOOK_VARIABLE, Settings
+from lnic.batch.jobs import KILL_HOOK_VARIABLE, KILL_ONCE_VARIABLE, Settings
 from lnic.batch.plan import RECORD_FOLDER, output_paths, prepare_outdir
 from lnic.batch.summary import read_summary
 from lnic.cli import main
@@ -216,12 +216,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def ray_head():
+def ray_head(tmp_path):
     """A Ray head on loopback, started for this test alone (``ray start --block`` in its own
-    process group, so that ending that group ends every process it started)."""
+    process group, so that ending that group ends every process it started). Its workers kill
+    themselves once while encoding c.png (the marker file says it happened)."""
     pytest.importorskip("ray")
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+    env |= {KILL_HOOK_VARIABLE: "c.png", KILL_ONCE_VARIABLE: str(tmp_path / "killed-once")}
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block"]
     cmd += ["--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
     cmd += ["--include-dashboard=false", "--disable-usage-stats"]
@@ -247,7 +249,9 @@ def ray_head():
             head.wait()
 
 
-def test_ray_tasks_write_the_same_bytes_as_local_workers(folder, tmp_path, ray_head):
+def test_ray_tasks_write_the_same_bytes_as_local_workers_and_retry_a_killed_one(
+    folder, tmp_path, ray_head
+):
     local, remote = tmp_path / "local", tmp_path / "ray"
     assert main(["encode", str(folder), "-o", str(local), "--workers", "2", *FAST]) == 0
     argv = ["encode", str(folder), "-o", str(remote), "--ray", ray_head, "--workers", "2"]
@@ -256,3 +260,4 @@ def test_ray_tasks_write_the_same_bytes_as_local_workers(folder, tmp_path, ray_h
     for name in ("a.lnic", "b.lnic", "c.lnic"):
         assert (remote / name).read_bytes() == (local / name).read_bytes(), name
     assert _leftovers(remote) == []
+    assert (tmp_path / "killed-once").exists()  # c.png's first task was killed, then retried

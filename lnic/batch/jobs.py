@@ -23,6 +23,10 @@ KILL_HOOK_VARIABLE = "LNIC_BATCH_TEST_KILL"
 """Test hook: a worker whose job's input file is named this (its base name) kills its own
 process with SIGKILL after the first training step, as a crash or the OOM killer would."""
 
+KILL_ONCE_VARIABLE = "LNIC_BATCH_TEST_KILL_ONCE_MARKER"
+"""With the test hook: a file path; the worker kills itself only if that file does not exist
+yet, and creates it first (so that a retried job then succeeds)."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -92,15 +96,23 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def _kill_hook(job: Job):
-    """The progress callback that carries out :data:`KILL_HOOK_VARIABLE` (None: no hook)."""
-    if os.environ.get(KILL_HOOK_VARIABLE) != os.path.basename(job.input):
+def kill_hook(name: str):
+    """The progress callback that carries out :data:`KILL_HOOK_VARIABLE` for the input file
+    ``name`` (None: no hook for it)."""
+    if os.environ.get(KILL_HOOK_VARIABLE) != os.path.basename(name):
         return None
+    marker = os.environ.get(KILL_ONCE_VARIABLE)
 
     def kill(step: int, _total: int, _stats: dict[str, float]) -> None:
-        if step >= 1:
-            log.warning("%s: test hook: killing worker %d", job.input, os.getpid())
-            os.kill(os.getpid(), signal.SIGKILL)
+        if step < 1:
+            return
+        if marker:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+        log.warning("test hook: killing worker %d", os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
 
     return kill
 
@@ -148,7 +160,7 @@ def run_job(job: Job) -> Encoded | Failed:
     try:
         image = load_image(job.input, job.input)
         encoded = encode_pixels(
-            image.pixels, image.icc_profile, job.settings, job.threads, _kill_hook(job)
+            image.pixels, image.icc_profile, job.settings, job.threads, kill_hook(job.input)
         )
     except Exception as exc:  # every failure becomes the file's row, never the run's end
         log.debug("%s failed", job.input, exc_info=True)

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from lnic.batch.jobs import Encoded, Failed, Job, Settings, encode_pixels, one_line
+from lnic.batch.jobs import Encoded, Failed, Job, Settings, encode_pixels, kill_hook, one_line
 from lnic.errors import LnicError
 
 log = logging.getLogger(__name__)
@@ -53,11 +53,12 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 
 def encode_task(
-    pixels: np.ndarray, icc_profile: bytes | None, settings: Settings, threads: int
+    name: str, pixels: np.ndarray, icc_profile: bytes | None, settings: Settings, threads: int
 ) -> Encoded | Failed:
-    """The body of a Ray task: encode the pixels, or say in one line why not."""
+    """The body of a Ray task: encode the pixels of the file ``name``, or say in one line why
+    not."""
     try:
-        return encode_pixels(pixels, icc_profile, settings, threads)
+        return encode_pixels(pixels, icc_profile, settings, threads, kill_hook(name))
     except Exception as exc:  # the file's row, not a retry: the encoder is deterministic
         return Failed(one_line(exc))
 
@@ -97,7 +98,7 @@ def run_ray(
             except LnicError as exc:
                 yield job, Failed(one_line(exc))
                 continue
-            ref = task.remote(image.pixels, image.icc_profile, job.settings, threads)
+            ref = task.remote(job.input, image.pixels, image.icc_profile, job.settings, threads)
             in_flight[ref] = (job, tuple(image.notes))
             while len(in_flight) >= workers:
                 yield _next_done(ray, in_flight)
