@@ -110,3 +110,15 @@ def test_prefilter_starts_as_the_identity_and_its_taps_are_used():
     np.testing.assert_array_equal(row, [[1.25, 2.25, 4.5, 7.0]])
     col = prefilter_axis(np.array([[1.0], [2.0], [4.0], [8.0]]), (0.0, 0.0, 0.0, 1.0), 0)
     np.testing.assert_array_equal(col[:, 0], [1 + 8, 1 + 8, 1 + 8, 1 + 8])
+
+
+def test_no_synthesis_hidden_unit_starts_dead():
+    """The noise proxy's first input is unit-scale noise; every first-layer unit must pass it on
+    some pixels (a default-range bias next to the tiny initial weights kills about half)."""
+    torch.manual_seed(0)
+    synthesis = Synthesis(levels=7, hidden=40, channels=3)
+    z = torch.randn(7, 32, 32)
+    pre = torch.einsum("hl,lp->hp", synthesis.lin1.weight, z.reshape(7, -1))
+    pre = pre + synthesis.lin1.bias[:, None]
+    alive = (pre > 0).any(dim=1)
+    assert bool(alive.all()), f"{int((~alive).sum())} of 40 hidden units never activate"

@@ -6,6 +6,12 @@ the output starts near zero and, more importantly, the first layer stays small w
 grow large, so one quantization step of a latent is a small change of the image. With PyTorch's
 default range the latents stay within +-3 and the image within ~32 dB
 (benchmarks/training_notes.md).
+
+Both biases start at zero. PyTorch's default bias range is that of the default weights, so with
+weights divided by ``out_features**2`` a default first-layer bias would outweigh the weighted
+latents and leave about half of the hidden units dead (negative before the ReLU) from the first
+step; on the development set that costs ~7% of rate at equal distortion and makes the result
+swing with the seed (benchmarks/ablation.md).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class Synthesis(nn.Module):
         with torch.no_grad():
             for lin in (self.lin1, self.lin2):
                 lin.weight.div_(lin.out_features**2)
+            self.lin1.bias.zero_()
             self.lin2.bias.zero_()
         self.conv_a = nn.Conv2d(channels, channels, 3)
         self.conv_b = nn.Conv2d(channels, channels, 3)
