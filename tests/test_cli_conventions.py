@@ -74,6 +74,16 @@ def test_quiet_prints_nothing(golden, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["icc_profile_bytes"] == 0
 
 
+def test_decode_writes_png_at_the_fast_zlib_level(golden, tmp_path):
+    """The PNG's zlib stream says its level (FLEVEL 0: fastest); the default would be 2."""
+    out = tmp_path / "a.png"
+    assert main(["decode", str(golden), "-o", str(out), "--quiet"]) == 0
+    data = out.read_bytes()
+    idat = data.index(b"IDAT") + 4
+    assert data[idat] & 0x0F == 8  # deflate
+    assert data[idat + 1] >> 6 == 0, f"zlib level flag {data[idat + 1] >> 6}"
+
+
 def test_decode_json_reports_format_and_profile(golden, tmp_path, capsys):
     assert main(["decode", str(golden), "-o", str(tmp_path / "a.tif"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
