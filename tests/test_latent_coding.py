@@ -140,3 +140,20 @@ def test_both_decoding_passes(monkeypatch):
         decoded = decode_latents(coded, escapes, shapes, arm)
         assert all(np.array_equal(a, b) for a, b in zip(grids, decoded))
         assert passes == expected
+
+
+@pytest.mark.parametrize("chunk", [1, 40, 1 << 16])
+def test_banded_arm_gives_the_whole_grid_symbols(chunk, monkeypatch):
+    """The encoder's ARM runs on bands of rows (bounded memory); the symbols equal those of the
+    whole-grid context, with odd grid sizes, two-row bands and grids shorter than a band."""
+    from lnic.bitstream.latent_coding import encode as encode_module
+    from lnic.model.arm import arm_integer, gather_context
+
+    shapes = grid_shapes(37, 29, num_levels(37, 29))
+    grids = random_grids(5, shapes, spread=3.0)
+    arm = random_arm(6)
+    mu_q, scale_idx = arm_integer(arm, gather_context([g.astype(np.float64) for g in grids]))
+    monkeypatch.setattr(encode_module, "ARM_CHUNK", chunk)
+    sym = encode_module.latent_symbols(grids, arm)
+    assert np.array_equal(sym.mu_frac, mu_q & 15)
+    assert np.array_equal(sym.scale_idx, scale_idx)

@@ -7,9 +7,10 @@ speed and memory.
   by a power of two commutes with float64 rounding, and every value is an integer multiple of
   ``2^-e`` far below ``2^53``, so matrix products are exact whatever the BLAS, its summation
   order or its thread count).
-* Memory stays proportional to the image (no hidden-width intermediate at full size): the 1x1
-  layers run per block of rows as the upsampler makes them, the two 3x3 convolutions per band
-  of rows with a halo of two rows (recomputed, not stored).
+* No float64 plane of the whole image: the 1x1 layers run per block of rows as the upsampler
+  makes them, the two 3x3 convolutions per band of rows, each stage on rows still in cache; the
+  rows a band shares with the next carry over (:class:`_Stream`), nothing is recomputed, and any
+  band size gives the same pixels.
 * Clamps that a bound computed from the weights and the input shows cannot bite are skipped.
 """
 
@@ -185,66 +186,127 @@ def _padded(channels: int, rows: int, width: int) -> _Padded:
     return _Padded(flat, plane, flat[1:].reshape(channels, rows + 3, wp)[:, : rows + 2])
 
 
-def _synthesis_y(plan: _Plan, upsampler: FixedPointUpsampler) -> _Padded:
-    """The 1x1 layers on blocks of UP_BLOCK rows of the upsampled stack, made on demand, into
-    ``y`` with a replicated border."""
-    levels = upsampler.levels
-    height, width = upsampler.shape
-    y = _padded(plan.channels, height, width)
-    block = np.empty((levels + 1, UP_BLOCK, width))
-    block[levels] = 1.0
-    rows = max(1, BLOCK_PIXELS // width)
-    hidden = np.empty((plan.lin1.shape[0], rows * width))
-    out = np.empty((plan.lin2.shape[0], rows * width))
-    for r0 in range(0, height, UP_BLOCK):
-        n = min(height, r0 + UP_BLOCK) - r0
-        upsampler.rows(r0, r0 + n, block[:levels, :n])
-        z = block[:, :n].reshape(levels + 1, n * width)
-        _pointwise(z, plan, y.view[:, 1 + r0 : 1 + r0 + n, 1:-1], hidden, out)
-    _replicate_edges(y.view, True, True)
-    return y
+Y_AHEAD = 4
+"""The y window holds about this many blocks of UP_BLOCK rows beyond a band (the rows made
+ahead of need move to the window's front about once every Y_AHEAD - 1 blocks)."""
 
 
-def _residual_convs(plan: _Plan, y: _Padded) -> np.ndarray:
-    """``u = y + conv_a(y)``, then ``u + conv_b(relu(u))`` rounded to uint8 [C, H, W], band by
-    band of rows."""
-    c, height, width = plan.channels, y.view.shape[1] - 2, y.view.shape[2] - 2
-    wp = width + 2
-    band = max(1, BAND_PIXELS // width)
-    conv1 = _Conv3x3(plan.conv_a, c, width, band + 2, plan.clamp_a)
-    conv2 = _Conv3x3(plan.conv_b, c, width, band, plan.clamp_b)
-    u_buf = np.empty((c, (band + 2) * wp))
-    r = _padded(c, band, width)  # relu(u) with a border, laid out like y
-    out_buf = np.empty((c, band * wp))
-    planar = np.empty((c, height, width), dtype=np.uint8)
-    scale = 255.0 * 2.0**-SYNTH_FRAC_BITS
-    for r0 in range(0, height, band):
-        r1 = min(height, r0 + band)
-        # u = y + conv_a(y) on rows a0 .. a1 - 1: the band and one row either side (inside)
-        a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
-        na = a1 - a0
-        u = conv1(y.flat, y.plane, 1 + a0 * wp, na, u_buf[:, : na * wp])
-        if plan.clamp_a:
-            u += y.view[:, a0 + 1 : a1 + 1]
+def _band_rows(width: int) -> int:
+    """Rows per band of the 3x3 convolutions: about :data:`BAND_PIXELS` pixels."""
+    return max(1, BAND_PIXELS // width)
+
+
+class _Stream:
+    """The synthesis band by band of output rows, every stage reading its input while it is in
+    cache: the upsampler's rows, then the 1x1 layers (``y``), then ``u = y + conv_a(y)``, then
+    ``u + conv_b(relu(u))``.
+
+    No stage holds the whole image (whole-image float64 planes leave the cache between
+    stages, and at 4K they cost more than the arithmetic): ``u`` lives in a window of a band
+    and two rows, ``y`` in one of a band and a few blocks of upsampled rows (made UP_BLOCK
+    rows at a time, as the upsampler's row pass is most efficient).
+    Band ``[r0, r1)`` needs ``relu(u)`` on rows ``r0 - 1 .. r1``; the previous band left rows
+    ``r0 - 1`` and ``r0`` of ``u`` at the end of its window (they move to the front), so each
+    band computes only ``u`` rows ``r0 + 1 .. r1`` (rows ``0 .. r1`` for the first band), from
+    ``y`` rows ``r0 .. r1 + 1`` of which two likewise carry over. Every row is computed once;
+    rows beyond the image are the replicated border rows of the format.
+    """
+
+    def __init__(self, plan: _Plan, upsampler: FixedPointUpsampler, band: int) -> None:
+        self.plan, self.upsampler, self.band = plan, upsampler, band
+        c, levels = plan.channels, upsampler.levels
+        self.height, self.width = height, width = upsampler.shape
+        self.wp = width + 2
+        self.conv1 = _Conv3x3(plan.conv_a, c, width, band + 1, plan.clamp_a)
+        self.conv2 = _Conv3x3(plan.conv_b, c, width, band, plan.clamp_b)
+        self.y = _padded(c, band + Y_AHEAD * UP_BLOCK, width)  # y rows base .. y_done - 1
+        self.base, self.y_done = -1, 0
+        self.u = np.empty((c, band + 2, self.wp))  # u rows r0 - 1 .. r1 (conv layout)
+        self.r = _padded(c, band, width)  # relu(u) on the same rows, with a border
+        self.out = np.empty((c, band * self.wp))
+        self.carry = 0  # the u window's row of the next band's row r0 - 1
+        self.block = np.empty((levels + 1, UP_BLOCK, width))
+        self.block[levels] = 1.0
+        rows = max(1, BLOCK_PIXELS // width)
+        self.hidden = np.empty((plan.lin1.shape[0], rows * width))
+        self.lin_out = np.empty((plan.lin2.shape[0], rows * width))
+
+    def _make_y(self, r0: int, r1: int, dst: np.ndarray) -> None:
+        """y rows ``r0 .. r1 - 1`` into ``dst`` [C, r1 - r0, W], by blocks of upsampled rows."""
+        levels, width = self.upsampler.levels, self.width
+        for b0 in range(r0, r1, UP_BLOCK):
+            n = min(r1, b0 + UP_BLOCK) - b0
+            self.upsampler.rows(b0, b0 + n, self.block[:levels, :n])
+            z = self.block[:, :n].reshape(levels + 1, n * width)
+            _pointwise(z, self.plan, dst[:, b0 - r0 : b0 - r0 + n], self.hidden, self.lin_out)
+
+    def _y_window(self, s: int, e: int) -> int:
+        """Make y rows ``s - 1 .. e`` present in the y window; returns the window row of
+        ``s - 1``. Rows are made UP_BLOCK at a time, ahead of need; the rows still to be used
+        move to the front when the window is full."""
+        view, height = self.y.view, self.height
+        if s == 0:
+            self.base = -1  # window row j holds y row base + j
+        stop = min(e + 1, height)
+        while self.y_done < stop:
+            end = min(height, self.y_done + UP_BLOCK)
+            if end - self.base + 1 > view.shape[1]:  # (one row spare for the bottom border)
+                keep = slice(s - 1 - self.base, self.y_done - self.base)
+                view[:, : keep.stop - keep.start] = view[:, keep]
+                self.base = s - 1
+            lo, hi = self.y_done - self.base, end - self.base
+            self._make_y(self.y_done, end, view[:, lo:hi, 1:-1])
+            self.y_done = end
+        first = s - 1 - self.base
+        _replicate_edges(view[:, first : e - self.base + 1], s == 0, e == height)
+        return first
+
+    def band_pixels(self, r0: int, r1: int, dst: np.ndarray) -> None:
+        """Output rows ``r0 .. r1 - 1`` (bands in order, each starting where the last ended)
+        into ``dst`` [r1 - r0, W, C] uint8."""
+        plan, wp, height = self.plan, self.wp, self.height
+        n, u = r1 - r0, self.u
+        # u rows s .. e - 1 are new; the window holds rows r0 - 1 .. r1 at rows 0 .. n + 1
+        s, e = (0, min(height, r1 + 1)) if r0 == 0 else (r0 + 1, min(height, r1 + 1))
+        if r0 > 0:
+            u[:, 0:2] = u[:, self.carry : self.carry + 2]
+        if e > s:
+            first, y = self._y_window(s, e), self.y
+            at = s - r0 + 1
+            flat_u = u.reshape(plan.channels, -1)  # (a view: u is contiguous)
+            self.conv1(
+                y.flat, y.plane, 1 + first * wp, e - s, flat_u[:, at * wp : (at + e - s) * wp]
+            )
+            if plan.clamp_a:
+                u[:, at : at + e - s] += y.view[:, first + 1 : first + 1 + e - s]
+        self.carry = n
         # relu(u) on rows r0 - 1 .. r1 (replicated beyond the image), then conv_b on the band
         top, bottom = r0 == 0, r1 == height
-        rv = r.view[:, : r1 - r0 + 2]
-        np.maximum(u, 0.0, out=rv[:, top : top + na])
+        rv = self.r.view[:, : n + 2]
+        np.maximum(u[:, top : n + 2 - bottom], 0.0, out=rv[:, top : n + 2 - bottom])
         _replicate_edges(rv, top, bottom)
-        out = conv2(r.flat, r.plane, 1, r1 - r0, out_buf[:, : (r1 - r0) * wp])
-        out += u[:, r0 - a0 : r1 - a0]
+        out = self.conv2(self.r.flat, self.r.plane, 1, n, self.out[:, : n * wp])
+        out += u[:, 1 : n + 1]
         # pixel = clip(floor(out * 255 / 2^12 + 1/2), 0, 255); the format clamps out to +-2^24
         # first, which the clip to 0..255 makes redundant, and the conversion to uint8 of the
         # clipped, non-negative value truncates: the floor
-        out *= scale
+        out *= 255.0 * 2.0**-SYNTH_FRAC_BITS
         out += 0.5
         clip_ufunc(out, 0.0, 255.0, out=out)
-        planar[:, r0:r1] = out[:, :, 1:-1]
-    return planar
+        dst[...] = out[:, :, 1:-1].transpose(1, 2, 0)
 
 
-def synthesize(weights: SynthesisWeights, upsampler: FixedPointUpsampler) -> np.ndarray:
-    """Exact integer synthesis of the upsampled latents to uint8 (H, W, C)."""
+def synthesize(
+    weights: SynthesisWeights, upsampler: FixedPointUpsampler, band: int | None = None
+) -> np.ndarray:
+    """Exact integer synthesis of the upsampled latents to uint8 (H, W, C), band by band of
+    ``band`` rows (default: about :data:`BAND_PIXELS` pixels; any band gives the same pixels)."""
     plan = _plan(weights, upsampler.levels, upsampler.bound)
-    planar = _residual_convs(plan, _synthesis_y(plan, upsampler))
-    return np.ascontiguousarray(planar.transpose(1, 2, 0))
+    height, width = upsampler.shape
+    band = band or _band_rows(width)
+    image = np.empty((height, width, plan.channels), dtype=np.uint8)
+    stream = _Stream(plan, upsampler, band)
+    for r0 in range(0, height, band):
+        r1 = min(height, r0 + band)
+        stream.band_pixels(r0, r1, image[r0:r1])
+    return image

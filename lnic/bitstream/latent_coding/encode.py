@@ -16,8 +16,8 @@ from lnic.bitstream.latent_coding.symbols import (
     table_rows,
 )
 from lnic.bitstream.prob_table import bits_table
-from lnic.format import LATENT_CLAMP, MU_FRAC_BITS, SYMBOL_RADIUS
-from lnic.model.arm import arm_integer, gather_context
+from lnic.format import ARM_CONTEXT, LATENT_CLAMP, MU_FRAC_BITS, SYMBOL_RADIUS
+from lnic.model.arm import CONTEXT_PAD, N_CONTEXT, arm_integer, coarser_colocated, shifted
 from lnic.model.quantized import QuantizedLinear
 
 CHUNK = 1 << 16
@@ -39,11 +39,49 @@ class LatentSymbols(NamedTuple):
     """``|latent - m_int| - R`` where the residual is an escape, else -1."""
 
 
+ARM_CHUNK = 1 << 16
+"""About this many latents per ARM evaluation of :func:`latent_symbols`: its float64 context
+and hidden activations take ~0.9 kB per latent, which on a 12 MP image would be 15 GB at once."""
+
+
+def _band_context(grids: list[np.ndarray], k: int, y0: int, y1: int) -> np.ndarray:
+    """ARM inputs of rows ``y0 .. y1 - 1`` of grid ``k`` (``y0`` even), raster order: the same
+    rows as :func:`lnic.model.arm.gather_context` gives for them."""
+    g = grids[k]
+    p = CONTEXT_PAD
+    top = max(0, y0 - p)  # rows above the band that its context reads, zeros above the grid
+    padded = np.pad(g[top:y1], ((p - (y0 - top), 0), (p, p))).astype(np.float64)
+    n, w = y1 - y0, g.shape[1]
+    cols = [shifted(padded, dy, dx, n, w) for dy, dx in ARM_CONTEXT]
+    if k + 1 < len(grids):
+        coarser = grids[k + 1][y0 // 2 : (y1 + 1) // 2].astype(np.float64)
+        cols.append(coarser_colocated(coarser, (n, w)))
+    else:
+        cols.append(np.zeros((n, w)))
+    return np.stack(cols, -1).reshape(n * w, N_CONTEXT)
+
+
 def latent_symbols(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> LatentSymbols:
-    """Residuals, table rows and escape magnitudes of integer grids (finest first)."""
-    ctx = gather_context([g.astype(np.float64) for g in grids])
-    mu_q, scale_idx = arm_integer(arm, ctx)
+    """Residuals, table rows and escape magnitudes of integer grids (finest first).
+
+    The ARM runs on bands of rows of about :data:`ARM_CHUNK` latents (even row counts, so that a
+    band's coarser rows start on a whole coarser row): memory is the output's, a few bytes
+    per latent, whatever the image size.
+    """
     flat = np.concatenate([g.ravel() for g in grids]).astype(np.int64)
+    mu_q = np.empty(flat.size, dtype=np.int64)
+    scale_idx = np.empty(flat.size, dtype=np.int64)
+    at = 0
+    for k, g in enumerate(grids):
+        h, w = g.shape
+        rows = max(2, ARM_CHUNK // max(w, 1) // 2 * 2)
+        for y0 in range(0, h, rows):
+            y1 = min(h, y0 + rows)
+            n = (y1 - y0) * w
+            mu_q[at : at + n], scale_idx[at : at + n] = arm_integer(
+                arm, _band_context(grids, k, y0, y1)
+            )
+            at += n
     resid = flat - (mu_q >> MU_FRAC_BITS)
     clipped = np.clip(resid, -SYMBOL_RADIUS, SYMBOL_RADIUS)
     escape = np.where(np.abs(resid) >= SYMBOL_RADIUS, np.abs(resid) - SYMBOL_RADIUS, -1)

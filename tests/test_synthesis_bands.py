@@ -1,0 +1,79 @@
+"""The decoder's synthesis streams the image band by band of rows: any band size gives the
+pixels of the whole-image integer reference (``upsample_integer`` + ``synthesis_integer``).
+
+The bands carry rows of ``y`` and ``u`` from one to the next instead of recomputing a halo, and
+the window of ``y`` rows moves its rows to the front when full: odd image sizes, one-row bands,
+a band as tall as the image and a small window check every edge of that bookkeeping.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lnic.bitstream.container import unpack_file
+from lnic.bitstream.latent_coding import decode_latents
+from lnic.bitstream.weights import decode_weights
+from lnic.decoder import synthesis
+from lnic.decoder.upsampling import FixedPointUpsampler
+from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
+from lnic.model.latents import grid_shapes
+from lnic.model.parts import DecoderWeights
+from lnic.model.synthesis import synthesis_integer
+from lnic.model.upsampling import upsample_integer
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from make_golden import synthetic_bitstream  # noqa: E402
+
+
+def _parts(height: int, width: int, channels: int, seed: int):
+    sections = unpack_file(synthetic_bitstream(height, width, channels, seed, 3.0, check=False))
+    h = sections.header
+    weights = decode_weights(sections.weights, h.arch.weight_shapes())
+    shapes = grid_shapes(h.height, h.width, h.arch.levels)
+    return weights, decode_latents(sections.latents, sections.escapes, shapes, weights.arm)
+
+
+def _loud_conv_a(weights: DecoderWeights) -> DecoderWeights:
+    """conv_a with weights large enough that its clamp may bite (the other path of the plan)."""
+    conv_a = weights.synthesis.conv_a
+    loud = replace(conv_a, weight=conv_a.weight * 64)
+    return replace(weights, synthesis=replace(weights.synthesis, conv_a=loud))
+
+
+def _reference(weights: DecoderWeights, grids: list[np.ndarray]) -> np.ndarray:
+    z = upsample_integer(grids, weights.upsampling, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    y = synthesis_integer(weights.synthesis, z, SYNTH_FRAC_BITS, SYNTH_ACT_CLAMP)
+    pixels = np.clip(np.floor(y * (255.0 * 2.0**-SYNTH_FRAC_BITS) + 0.5), 0, 255)
+    return pixels.astype(np.uint8).transpose(1, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "channels", "loud"),
+    [(45, 29, 3, False), (45, 29, 3, True), (37, 17, 1, False), (17, 43, 3, False)],
+)
+def test_every_band_size_gives_the_whole_image_pixels(height, width, channels, loud, monkeypatch):
+    weights, grids = _parts(height, width, channels, seed=height + width)
+    if loud:
+        weights = _loud_conv_a(weights)
+    want = _reference(weights, grids)
+    upsampler = FixedPointUpsampler(grids, weights.upsampling)
+    plan = synthesis._plan(weights.synthesis, upsampler.levels, upsampler.bound)
+    assert plan.clamp_a == loud  # both ways of adding y to conv_a(y) are exercised
+    monkeypatch.setattr(synthesis, "Y_AHEAD", 1)  # a small y window: it moves its rows often
+    for band in sorted({1, 2, 3, 7, 16, height, height + 5}):
+        got = synthesis.synthesize(weights.synthesis, upsampler, band)
+        assert np.array_equal(got, want), f"band of {band} rows"
+
+
+def test_default_bands_on_a_wide_image_equal_the_reference():
+    """A width over BAND_PIXELS: bands of one row, the y window made 16 rows at a time."""
+    weights, grids = _parts(40, synthesis.BAND_PIXELS + 3, 3, seed=5)
+    upsampler = FixedPointUpsampler(grids, weights.upsampling)
+    assert synthesis._band_rows(upsampler.shape[1]) == 1
+    got = synthesis.synthesize(weights.synthesis, upsampler)
+    assert np.array_equal(got, _reference(weights, grids))
