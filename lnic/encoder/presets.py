@@ -33,6 +33,20 @@ KODAK_PIXELS = 768 * 512
 MAX_STEP_SCALE = 4.0
 """Images smaller than a preset's ``reference_pixels`` get at most this many times its steps."""
 
+MIN_STEP_SCALE = 0.5
+"""The smallest images get this share of a preset's steps (:data:`STEP_RAMP_PIXELS`)."""
+
+STEP_RAMP_PIXELS = 64 * 64
+"""Below :data:`MAX_STEP_SCALE` times this many pixels, the step scale falls with the pixel
+count (``pixels / STEP_RAMP_PIXELS``, at least :data:`MIN_STEP_SCALE`).
+
+A step of a small image costs a fixed ~5-8 ms (kernel calls, the optimisers), not its pixels,
+so extra steps there buy no quality at the same time; and a small decoder
+(:mod:`lnic.encoder.sizing`) converges in fewer steps: on dev-set crops at qualities 2 and 5,
+16x16 files are no better after 980 steps than after 245, and 64x64 ones gain little from
+the 4x steps a 128x128 one needs (``benchmarks/small_images/arch.md``).
+"""
+
 
 class Proxy(NamedTuple):
     """The differentiable stand-in for rounding at one step: soft-round + Gaussian noise."""
@@ -146,11 +160,12 @@ class Preset:
 
     def scaled(self, pixels: int) -> Preset:
         """The preset for an image of ``pixels``: more steps when smaller, at most
-        :data:`MAX_STEP_SCALE` times as many. The result is set for that image: scaling it
-        again changes nothing."""
+        :data:`MAX_STEP_SCALE` times as many, and fewer again below :data:`STEP_RAMP_PIXELS`
+        (:func:`step_scale`). The result is set for that image: scaling it again changes
+        nothing."""
         if self.reference_pixels is None or pixels >= self.reference_pixels:
             return self
-        factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
+        factor = step_scale(pixels, self.reference_pixels)
         phases = tuple(replace(p, steps=round(p.steps * factor)) for p in self.phases)
         return replace(self, phases=phases, reference_pixels=None)
 
@@ -190,6 +205,16 @@ class Preset:
             "reference_pixels": self.reference_pixels,
             "phases": [{"phase": p.key, **asdict(p)} for p in self.phases],
         }
+
+
+def step_scale(pixels: int, reference_pixels: int) -> float:
+    """How many times a preset's steps an image of ``pixels`` gets: ``reference_pixels /
+    pixels`` (the same time per image), at most :data:`MAX_STEP_SCALE`, and at most
+    ``pixels / STEP_RAMP_PIXELS`` but no less than :data:`MIN_STEP_SCALE` (small images)."""
+    if pixels >= reference_pixels:
+        return 1.0
+    ramp = max(MIN_STEP_SCALE, pixels / STEP_RAMP_PIXELS)
+    return min(MAX_STEP_SCALE, reference_pixels / pixels, ramp)
 
 
 def _preset(name: str, noise_steps: int, ste_steps: int) -> Preset:
