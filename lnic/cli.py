@@ -63,9 +63,9 @@ examples:
 def _encode_epilog() -> str:
     from lnic.encoder.presets import (
         MAX_STEP_SCALE,
-        MIN_STEP_SCALE,
         PRESETS,
         QUALITY_LAMBDAS,
+        SMALL_IMAGE_STEPS,
         STEP_RAMP_PIXELS,
     )
 
@@ -98,9 +98,9 @@ notice. Images with an alpha channel are refused. EXIF data is not kept.
 quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):
   {lambdas}
 
-presets (optimisation steps for a 768x512 image; smaller images get up to {MAX_STEP_SCALE:g}x more,
-those under {STEP_RAMP_PIXELS} pixels fewer, down to {MIN_STEP_SCALE:g}x; small images get a smaller
-decoder):
+presets (optimisation steps for a 768x512 image; smaller images get up to {MAX_STEP_SCALE:g}x more
+from {STEP_RAMP_PIXELS} pixels up and at most {SMALL_IMAGE_STEPS} steps below; small images get a
+smaller decoder):
 {presets}
 """
 
