@@ -29,16 +29,27 @@ class SizeClass:
 
 
 SIZE_CLASSES: tuple[SizeClass, ...] = (
-    SizeClass(128 * 128, arm_hidden=4, arm_layers=2, synth_hidden=8),
+    SizeClass(32 * 32, arm_hidden=4, arm_layers=2, synth_hidden=8),
+    SizeClass(128 * 128, arm_hidden=4, arm_layers=2, synth_hidden=16),
     SizeClass(256 * 256, arm_hidden=8, arm_layers=2, synth_hidden=16),
 )
 """Size classes, smallest first; larger images get :class:`Architecture`'s defaults.
 
-Measured on dev05 and dev11 centre crops at qualities 2 and 5 (fast preset's 490 steps),
-against the default 16 -> 16 ARM and 40-wide synthesis: at 16x16 the 4 -> 4 ARM and 8-wide
-synthesis save 5.7-8.5 bpp at equal J (weights 104-136 bytes instead of 235-317), at 64x64
-0.55-0.6 bpp, at 128x128 0.16-0.19 bpp; at 256x256 the 8 -> 8 ARM and 16-wide synthesis
-save 0.02-0.06 bpp and a third of the time, and the 4 -> 4 ARM loses a little.
+Measured with the fast preset's 490 steps on centre crops of dev01, dev03, dev04, dev05, dev07
+and dev11 at qualities 2 and 5, one seed (``benchmarks/small_images/arch.md``), as the bpp saved
+at equal ``MSE + lambda * bpp`` against the default 16 -> 16 ARM and 40-wide synthesis:
+
+- 16x16: the 4 -> 4 ARM saves 4.6-5.7 bpp at quality 2 and 8.5-8.8 at quality 5 (of 10-15
+  bpp); its weights take ~100-140 bytes instead of ~240-320. The 8-wide synthesis beats the
+  16-wide one at quality 2 (by 0.2 and 1.0 bpp on two images).
+- 64x64: 0.5-0.6 bpp at quality 2 and 0.4-0.6 at quality 5 (of 1-3 bpp); the 16-wide
+  synthesis is the better one at quality 5 (by 0.24 bpp over five images), and it keeps
+  headroom at high rates, where an 8-wide one was once seen stuck near 26 dB.
+- 128x128: 0.13-0.19 bpp at quality 2 and 0.07-0.16 at quality 5.
+- 256x256 (dev05 only): the 8 -> 8 ARM and 16-wide synthesis save 0.02-0.06 bpp and a third
+  of the time; the 4 -> 4 ARM loses a little there.
+
+The 2-wide one-layer ARMs are as good on these crops but run without the native kernels.
 """
 
 
