@@ -149,7 +149,7 @@ def compare(args: argparse.Namespace) -> None:
     from lnic.encoder.presets import QUALITY_LAMBDAS
 
     with Path(args.out).open() as fh:
-        rows = list(csv.DictReader(fh))
+        rows = list({_key(r): r for r in reversed(list(csv.DictReader(fh)))}.values())
     base = {
         (r["image"], r["size"], r["quality"], r["seed"]): float(r["J"])
         for r in rows
