@@ -61,7 +61,13 @@ examples:
 
 
 def _encode_epilog() -> str:
-    from lnic.encoder.presets import MAX_STEP_SCALE, PRESETS, QUALITY_LAMBDAS
+    from lnic.encoder.presets import (
+        MAX_STEP_SCALE,
+        PRESETS,
+        QUALITY_LAMBDAS,
+        SMALL_IMAGE_STEPS,
+        STEP_RAMP_PIXELS,
+    )
 
     lambdas = "   ".join(f"{q}: {lam:g}" for q, lam in QUALITY_LAMBDAS.items())
     presets = "\n".join(f"  {p.name:<8} {p.describe()}" for p in PRESETS.values())
@@ -92,7 +98,9 @@ notice. Images with an alpha channel are refused. EXIF data is not kept.
 quality -> lambda (loss = MSE + lambda * bits/pixel, MSE on 0..1 images):
   {lambdas}
 
-presets (optimisation steps for a 768x512 image; smaller images get up to {MAX_STEP_SCALE:g}x more):
+presets (optimisation steps for a 768x512 image; smaller images get up to {MAX_STEP_SCALE:g}x more
+from {STEP_RAMP_PIXELS} pixels up and at most {SMALL_IMAGE_STEPS} steps below; small images get a
+smaller decoder):
 {presets}
 """
 

@@ -13,6 +13,7 @@ from lnic.encoder.presets import (
     KODAK_PIXELS,
     MAX_STEP_SCALE,
     PRESETS,
+    SMALL_IMAGE_STEPS,
     NoisePhase,
     Preset,
     Proxy,
@@ -107,11 +108,26 @@ def test_small_images_get_up_to_four_times_the_steps_of_every_phase():
     assert preset.scaled(2 * KODAK_PIXELS) is preset
     half = preset.scaled(KODAK_PIXELS // 2)
     assert [p.steps for p in half.phases] == [2 * p.steps for p in preset.phases]
-    tiny = preset.scaled(96 * 96)
-    assert [p.steps for p in tiny.phases] == [MAX_STEP_SCALE * p.steps for p in preset.phases]
-    assert tiny.phases[0].lr == preset.phases[0].lr  # only the steps change
+    small = preset.scaled(192 * 192)
+    assert [p.steps for p in small.phases] == [MAX_STEP_SCALE * p.steps for p in preset.phases]
+    assert small.phases[0].lr == preset.phases[0].lr  # only the steps change
     unscaled = _tiny(30, 5)
     assert unscaled.scaled(16 * 16) is unscaled
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_tiny_images_get_a_bounded_step_budget_not_four_times_more(name):
+    """A tiny image's steps cost their fixed overhead, not pixels, and longer training only
+    grows its networks: up to 64x64 no preset runs more than SMALL_IMAGE_STEPS steps (or more
+    than its own), and the work (steps x pixels) still grows with the image."""
+    preset = PRESETS[name]
+    for side in (16, 24, 32, 48, 64):
+        scaled = preset.scaled(side * side)
+        assert scaled.steps <= min(preset.steps, SMALL_IMAGE_STEPS)
+        assert all(p.steps >= 1 for p in scaled.phases)
+    assert PRESETS["fast"].scaled(16 * 16).steps == PRESETS["fast"].steps
+    work = [preset.scaled(side * side).steps * side * side for side in (16, 32, 64, 96, 128)]
+    assert work == sorted(work)
 
 
 def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():

@@ -34,11 +34,11 @@ from lnic.encoder.rate_control import (
     initial_lambda,
 )
 from lnic.encoder.size_fit import MeanRounding, fit_size
+from lnic.encoder.sizing import choose_architecture
 from lnic.encoder.train import fit
 from lnic.errors import InputError, SelfCheckError
 from lnic.image_io import psnr, validate_array
 from lnic.model.architecture import Architecture
-from lnic.model.latents import num_levels
 from lnic.model.parts import DecoderWeights
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,9 @@ def encode_array(
     ``quality`` (1..8, default 4) or ``lmbda`` set the rate-distortion trade-off; instead,
     ``target_bytes`` or ``target_bpp`` ask for a file size, and lambda is steered during
     training to meet it. ``steps`` runs exactly that many training steps instead of the
-    preset's. ``icc_profile`` is carried on the result for the file's metadata.
+    preset's. ``icc_profile`` is carried on the result for the file's metadata. ``arch`` is
+    the decoder to train (default: :func:`lnic.encoder.sizing.choose_architecture`'s for the
+    image size).
     """
     start = time.perf_counter()
     image = validate_array(image)
@@ -320,7 +322,7 @@ def encode_array(
         raise InputError(f"icc_profile must be bytes, got {type(icc_profile).__name__}")
     channels = 1 if image.ndim == 2 else 3
     pixels3 = image.reshape(h, w, channels)
-    arch = arch or Architecture(levels=num_levels(h, w), channels=channels)
+    arch = arch or choose_architecture(h, w, channels)
     container = _Container(Header(w, h, arch, 0, 0, 0), icc_profile)
     if target is not None and target.bytes <= container.overhead:
         raise InputError(f"a file takes at least {container.overhead + 1} bytes")

@@ -33,6 +33,27 @@ KODAK_PIXELS = 768 * 512
 MAX_STEP_SCALE = 4.0
 """Images smaller than a preset's ``reference_pixels`` get at most this many times its steps."""
 
+STEP_RAMP_PIXELS = 64 * 64
+"""Images of at most this many pixels get no extra steps; above, the scale grows with the pixel
+count (``pixels / STEP_RAMP_PIXELS``) until :data:`MAX_STEP_SCALE` (128x128 pixels).
+
+A step of a small image costs a fixed ~5-8 ms (kernel calls, the optimisers) rather than its
+pixels, and a small image's small decoder (:mod:`lnic.encoder.sizing`) is fitted sooner: on
+dev-set crops (dev05, dev11, qualities 2 and 5, fast preset) 16x16 and 64x64 files are no
+better after 980 steps than after 490, while 128x128 ones still gain from 1,960
+(``benchmarks/small_images/arch.md``).
+"""
+
+SMALL_IMAGE_STEPS = 490
+"""The most steps any preset runs on an image of at most :data:`STEP_RAMP_PIXELS` pixels; the
+cap grows with the square of ``pixels / STEP_RAMP_PIXELS`` above, so it binds only on the
+slower presets' small images (the fast preset's 490 steps never reach it).
+
+Training longer makes a tiny image's file larger, not better: the networks' weights grow in
+size while the loss ignores their bits; at 16x16, 980 steps gave a higher ``MSE + lambda * bpp``
+than 490 in all 8 dev-set encodes measured (2 images, 2 qualities, 2 architectures).
+"""
+
 
 class Proxy(NamedTuple):
     """The differentiable stand-in for rounding at one step: soft-round + Gaussian noise."""
@@ -146,12 +167,14 @@ class Preset:
 
     def scaled(self, pixels: int) -> Preset:
         """The preset for an image of ``pixels``: more steps when smaller, at most
-        :data:`MAX_STEP_SCALE` times as many. The result is set for that image: scaling it
-        again changes nothing."""
+        :data:`MAX_STEP_SCALE` times as many, from :data:`STEP_RAMP_PIXELS` up
+        (:func:`step_scale`), and at most :func:`small_image_step_cap` steps. The result is set
+        for that image: scaling it again changes nothing."""
         if self.reference_pixels is None or pixels >= self.reference_pixels:
             return self
-        factor = min(MAX_STEP_SCALE, self.reference_pixels / pixels)
-        phases = tuple(replace(p, steps=round(p.steps * factor)) for p in self.phases)
+        factor = step_scale(pixels, self.reference_pixels)
+        factor = min(factor, small_image_step_cap(pixels) / max(self.steps, 1))
+        phases = tuple(replace(p, steps=max(round(p.steps * factor), 1)) for p in self.phases)
         return replace(self, phases=phases, reference_pixels=None)
 
     def with_steps(self, steps: int) -> Preset:
@@ -190,6 +213,21 @@ class Preset:
             "reference_pixels": self.reference_pixels,
             "phases": [{"phase": p.key, **asdict(p)} for p in self.phases],
         }
+
+
+def step_scale(pixels: int, reference_pixels: int) -> float:
+    """How many times a preset's steps an image of ``pixels`` gets: ``reference_pixels /
+    pixels`` (the same time per image), at most :data:`MAX_STEP_SCALE` and at most
+    ``pixels / STEP_RAMP_PIXELS``, but never fewer than the preset's own steps."""
+    if pixels >= reference_pixels:
+        return 1.0
+    ramp = max(1.0, pixels / STEP_RAMP_PIXELS)
+    return min(MAX_STEP_SCALE, reference_pixels / pixels, ramp)
+
+
+def small_image_step_cap(pixels: int) -> float:
+    """The most steps of any preset for an image of ``pixels`` (:data:`SMALL_IMAGE_STEPS`)."""
+    return SMALL_IMAGE_STEPS * max(1.0, pixels / STEP_RAMP_PIXELS) ** 2
 
 
 def _preset(name: str, noise_steps: int, ste_steps: int) -> Preset:

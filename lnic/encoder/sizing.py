@@ -1,0 +1,69 @@
+"""The decoder's size per image size: the encoder's choice, written in the header.
+
+The networks' weights cost about the same bytes whatever the image, so on a small image the
+default decoder (~1,200 parameters, ~600-900 bytes once quantized) takes most of the file and
+its quantization, which trades their bits against the image's error, blurs the image. C3 and
+Cool-chic choose the decoder per image; lnic chooses it by the image's pixel count from
+measurements of dev-set centre crops (``benchmarks/small_images/arch.md``): the smallest size
+class that holds the image gives the ARM's and the synthesis' widths. The MAC budget of the
+default architecture is a ceiling, not a target. The decoder reads whatever the header says, so
+the choice needs no format change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lnic.model.architecture import Architecture
+from lnic.model.latents import num_levels
+
+
+@dataclass(frozen=True)
+class SizeClass:
+    """The network widths of images of at most ``max_pixels`` pixels."""
+
+    max_pixels: int
+    arm_hidden: int
+    arm_layers: int
+    synth_hidden: int
+
+
+SIZE_CLASSES: tuple[SizeClass, ...] = (
+    SizeClass(32 * 32, arm_hidden=4, arm_layers=2, synth_hidden=8),
+    SizeClass(128 * 128, arm_hidden=4, arm_layers=2, synth_hidden=16),
+    SizeClass(256 * 256, arm_hidden=8, arm_layers=2, synth_hidden=16),
+)
+"""Size classes, smallest first; larger images get :class:`Architecture`'s defaults.
+
+Measured with the fast preset's 490 steps on centre crops of dev01, dev03, dev04, dev05, dev07
+and dev11 at qualities 2 and 5, one seed (``benchmarks/small_images/arch.md``), as the bpp saved
+at equal ``MSE + lambda * bpp`` against the default 16 -> 16 ARM and 40-wide synthesis:
+
+- 16x16: the 4 -> 4 ARM saves 4.6-5.7 bpp at quality 2 and 8.5-8.8 at quality 5 (of 10-15
+  bpp); its weights take ~100-140 bytes instead of ~240-320. The 8-wide synthesis beats the
+  16-wide one at quality 2 (by 0.2 and 1.0 bpp on two images).
+- 64x64: 0.5-0.6 bpp at quality 2 and 0.4-0.6 at quality 5 (of 1-3 bpp); the 16-wide
+  synthesis is the better one at quality 5 (by 0.24 bpp over five images), and it keeps
+  headroom at high rates, where an 8-wide one was once seen stuck near 26 dB.
+- 128x128: 0.13-0.19 bpp at quality 2 and 0.07-0.16 at quality 5.
+- 256x256 (dev05 only): the 8 -> 8 ARM and 16-wide synthesis save 0.02-0.06 bpp and a third
+  of the time; the 4 -> 4 ARM loses a little there.
+
+The 2-wide one-layer ARMs are as good on these crops but run without the native kernels.
+"""
+
+
+def choose_architecture(height: int, width: int, channels: int = 3) -> Architecture:
+    """The decoder the encoder trains for an image of ``height`` x ``width``: the widths of the
+    smallest :data:`SIZE_CLASSES` entry that holds it, with every latent level it allows."""
+    levels = num_levels(height, width)
+    for size in SIZE_CLASSES:
+        if height * width <= size.max_pixels:
+            return Architecture(
+                levels=levels,
+                arm_hidden=size.arm_hidden,
+                arm_layers=size.arm_layers,
+                synth_hidden=size.synth_hidden,
+                channels=channels,
+            )
+    return Architecture(levels=levels, channels=channels)
