@@ -26,13 +26,13 @@ from lnic.image_io import load_image
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PRESET = (
     "from lnic.encoder.presets import NoisePhase, Preset, StraightThroughPhase\n"
-    "TINY = Preset('test', (NoisePhase(40), StraightThroughPhase(5)))\n"
+    "TINY = Preset('test', (NoisePhase(150), StraightThroughPhase(10)))\n"
 )
 
 
 @pytest.fixture
 def fast_encoder(monkeypatch):
-    """Every preset name gives a preset of 45 steps (x4 for these small images)."""
+    """Every preset name gives a preset of 160 steps (small images get the preset's steps)."""
     import lnic.encoder.encode as encode_module
 
     namespace: dict = {}
