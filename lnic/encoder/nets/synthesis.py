@@ -10,7 +10,7 @@ default range the latents stay within +-3 and the image within ~32 dB
 Both biases start at zero. PyTorch's default bias range is that of the default weights, so with
 weights divided by ``out_features**2`` a default first-layer bias would outweigh the weighted
 latents and leave about half of the hidden units dead (negative before the ReLU) from the first
-step; on the development set that costs ~7% of rate at equal distortion and makes the result
+step; on the development set that costs ~6.7% of rate at equal distortion and makes the result
 swing with the seed (benchmarks/ablation.md).
 """
 
