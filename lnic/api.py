@@ -103,6 +103,7 @@ def encode_with_stats(
     target_bpp: float | None = None,
     steps: int | None = None,
     icc_profile: bytes | None = None,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> EncodeStats:
     """Encode an (H, W, 3) or (H, W) uint8 array; returns the bytes with their statistics.
 
@@ -114,6 +115,7 @@ def encode_with_stats(
         preset,
         lmbda,
         seed,
+        progress,
         target_bytes=target_bytes,
         target_bpp=target_bpp,
         steps=steps,

@@ -12,10 +12,13 @@ import json
 import logging
 import os
 import signal
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lnic.api import EncodeStats
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +72,9 @@ class Job:
 
 @dataclass(frozen=True)
 class Encoded:
-    """A job's bitstream and what the encoder measured (the driver writes the file)."""
+    """A job's bitstream with what the encoder measured (the driver writes the file)."""
 
-    data: bytes = field(repr=False)
-    width: int
-    height: int
-    bpp: float
-    psnr: float
-    seconds: float
+    stats: EncodeStats
     notes: tuple[str, ...] = ()
     """The image reader's notices (16-bit samples reduced, EXIF dropped, ...)."""
 
@@ -129,28 +127,21 @@ def encode_pixels(
     from lnic.threads import set_threads
 
     set_threads(threads)
-    from lnic.api import encode_result
+    from lnic.api import encode_with_stats
 
-    result = encode_result(
+    stats = encode_with_stats(
         pixels,
         settings.quality,
         settings.preset,
         settings.lmbda,
         settings.seed,
-        progress,
         target_bytes=settings.size,
         target_bpp=settings.bpp,
         steps=settings.steps,
         icc_profile=icc_profile,
+        progress=progress,
     )
-    return Encoded(
-        data=result.bitstream,
-        width=result.width,
-        height=result.height,
-        bpp=result.bpp,
-        psnr=result.psnr_rgb,
-        seconds=result.encode_seconds,
-    )
+    return Encoded(stats)
 
 
 def run_job(job: Job) -> Encoded | Failed:

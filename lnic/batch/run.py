@@ -63,25 +63,25 @@ def _row(job: Job, outcome: Encoded | Failed) -> Row:
         return Row(job.input, job.output, "failed", settings=key, error=outcome.error)
     output = Path(job.output)
     try:
-        replace_file(output, outcome.data)
+        replace_file(output, outcome.stats.data)
         record = Record(
             settings_key=key,
             settings=job.settings.describe(),
-            bytes=len(outcome.data),
-            sha256=digest(outcome.data),
-            width=outcome.width,
-            height=outcome.height,
-            bpp=outcome.bpp,
-            psnr=outcome.psnr,
-            seconds=outcome.seconds,
+            bytes=len(outcome.stats.data),
+            sha256=digest(outcome.stats.data),
+            width=outcome.stats.width,
+            height=outcome.stats.height,
+            bpp=outcome.stats.bpp,
+            psnr=outcome.stats.psnr,
+            seconds=outcome.stats.seconds,
         )
         write_record(output, record)
     except OSError as exc:
         error = f"cannot write {job.output} ({exc.strerror or exc})"
         return Row(job.input, job.output, "failed", settings=key, error=error)
+    stats = outcome.stats
     return Row(
-        job.input, job.output, "ok", len(outcome.data), outcome.bpp, outcome.psnr,
-        outcome.seconds, key,
+        job.input, job.output, "ok", len(stats.data), stats.bpp, stats.psnr, stats.seconds, key,
     )  # fmt: skip
 
 
