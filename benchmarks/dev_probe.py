@@ -71,11 +71,30 @@ def _append(out: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def _encode(rgb: np.ndarray, quality: int, seed: int, preset: str) -> dict:
+def _architecture(spec: str | None, rgb: np.ndarray):  # noqa: ANN202 (older checkouts)
+    """``--arch ARM_HIDDEN,ARM_LAYERS,SYNTH_HIDDEN`` as an Architecture for ``rgb``, or None."""
+    if not spec:
+        return None
+    from lnic.model.architecture import Architecture
+    from lnic.model.latents import num_levels
+
+    arm_hidden, arm_layers, synth_hidden = (int(v) for v in spec.split(","))
+    levels = num_levels(rgb.shape[0], rgb.shape[1])
+    return Architecture(levels, arm_hidden, arm_layers, synth_hidden)
+
+
+def _encode(rgb: np.ndarray, quality: int, seed: int, preset: str, arch: str | None) -> dict:
     import lnic
 
     t = time.time()
-    data = lnic.encode(rgb, quality=quality, preset=preset, seed=seed)
+    if arch:
+        from lnic.encoder.encode import encode_array
+
+        result = encode_array(rgb, quality, preset, seed=seed, arch=_architecture(arch, rgb))
+        data = result.bitstream
+        print("sections:", result.section_bytes, flush=True)
+    else:
+        data = lnic.encode(rgb, quality=quality, preset=preset, seed=seed)
     seconds = time.time() - t
     mse = float(np.mean((lnic.decode(data).astype(np.float64) - rgb) ** 2))
     bpp = 8 * len(data) / (rgb.shape[0] * rgb.shape[1])
@@ -104,7 +123,7 @@ def run(args: argparse.Namespace) -> None:
                 row = {"tag": args.tag, "image": image, "quality": quality, "seed": seed}
                 row |= {"preset": args.preset, "commit": git_commit()}
                 row |= {"threads": os.environ.get("OMP_NUM_THREADS", "")}
-                row |= _encode(rgb, int(quality), int(seed), args.preset)
+                row |= _encode(rgb, int(quality), int(seed), args.preset, args.arch)
                 _append(args.out, row)
                 print(row, flush=True)
 
@@ -141,6 +160,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/dev/probes.csv"))
+    parser.add_argument(
+        "--arch",
+        metavar="ARM_HIDDEN,ARM_LAYERS,SYNTH_HIDDEN",
+        help="train this decoder instead of the encoder's choice (tag the variant accordingly)",
+    )
     parser.add_argument("--compare", metavar="BASE,VARIANT", help="print the comparison table")
     args = parser.parse_args()
     compare(args) if args.compare else run(args)
