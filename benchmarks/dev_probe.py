@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from csv_rows import append_row, read_rows
 from PIL import Image
 
 from lnic.encoder.presets import QUALITY_LAMBDAS
@@ -54,21 +55,7 @@ FIELDS = [
 
 
 def _done(out: Path) -> set[tuple[str, ...]]:
-    if not out.exists():
-        return set()
-    with out.open() as fh:
-        return {
-            (r["tag"], r["image"], r["quality"], r["seed"], r["preset"]) for r in csv.DictReader(fh)
-        }
-
-
-def _append(out: Path, row: dict) -> None:
-    new = not out.exists()
-    with out.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    return {(r["tag"], r["image"], r["quality"], r["seed"], r["preset"]) for r in read_rows(out)}
 
 
 def _architecture(spec: str | None, rgb: np.ndarray):  # noqa: ANN202 (older checkouts)
@@ -124,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
                 row |= {"preset": args.preset, "commit": git_commit()}
                 row |= {"threads": os.environ.get("OMP_NUM_THREADS", "")}
                 row |= _encode(rgb, int(quality), int(seed), args.preset, args.arch)
-                _append(args.out, row)
+                append_row(args.out, FIELDS, row)
                 print(row, flush=True)
 
 

@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from csv_rows import append_row
 
 from benchmarks.dev_probe import git_commit, shared_dir
 
@@ -91,7 +92,6 @@ def run(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     done, commit = _done(out), git_commit()
-    new = not out.exists()
     grid = itertools.product(
         args.images.split(","),
         (int(s) for s in args.sizes.split(",")),
@@ -134,12 +134,7 @@ def run(args: argparse.Namespace) -> None:
             seconds=f"{seconds:.2f}",
             commit=commit,
         )
-        with out.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, FIELDS)
-            if new:
-                writer.writeheader()
-                new = False
-            writer.writerow(row)
+        append_row(out, FIELDS, row)
         logging.info("%s", row)
 
 

@@ -38,6 +38,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from csv_rows import append_row
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "small_images"
@@ -135,12 +136,7 @@ def run_lnic(args: argparse.Namespace) -> None:
                     arch=f"a{a.arm_hidden}x{a.arm_layers}s{a.synth_hidden}L{a.levels}",
                     commit=commit,
                 )
-                new = not path.exists()
-                with path.open("a", newline="") as fh:
-                    writer = csv.DictWriter(fh, FIELDS)
-                    if new:
-                        writer.writeheader()
-                    writer.writerow(row)
+                append_row(path, FIELDS, row)
                 print(row, flush=True)
 
 

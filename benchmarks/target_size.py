@@ -21,7 +21,6 @@ the rows that are there, so the run can be stopped and resumed.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import math
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from csv_rows import append_row, read_rows
 
 from lnic.bench.provenance import git_commit
 
@@ -95,19 +95,7 @@ def _image(name: str) -> np.ndarray:
 
 
 def load_rows() -> list[dict[str, str]]:
-    if not CSV_PATH.is_file():
-        return []
-    with CSV_PATH.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _append(row: dict[str, object]) -> None:
-    new = not CSV_PATH.is_file()
-    with CSV_PATH.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    return read_rows(CSV_PATH)
 
 
 def _find(rows, image: str, preset: str, kind: str, setting: str) -> dict[str, str] | None:
@@ -158,7 +146,7 @@ def _encode(image: str, preset: str, kind: str, setting: str, **kwargs) -> dict[
         "bytes_from_lambda": before.bytes or "",
         "dead_zone": f"{result.dead_zone:.4f}" if kind == "target" else "",
     }
-    _append(row)
+    append_row(CSV_PATH, FIELDS, row)
     print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     return {k: str(v) for k, v in row.items()}
 

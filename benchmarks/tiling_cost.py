@@ -30,7 +30,6 @@ thread.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
 from collections import defaultdict
@@ -38,6 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from csv_rows import append_row, read_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "tiling_cost.csv"
@@ -106,25 +106,9 @@ def _key(row: dict) -> tuple[str, ...]:
     return tuple(str(row[k]) for k in ("image", "quality", "seed", "preset", "part", "threads"))
 
 
-def _rows(out: Path) -> list[dict]:
-    if not out.exists():
-        return []
-    with out.open() as fh:
-        return list(csv.DictReader(fh))
-
-
-def _append(out: Path, row: dict) -> None:
-    new = not out.exists()
-    with out.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
 def run(args: argparse.Namespace) -> None:
     """Every missing row, ``args.workers`` encodes at a time."""
-    done = {_key(r) for r in _rows(args.out)}
+    done = {_key(r) for r in read_rows(args.out)}
     jobs = []
     for seed in args.seeds.split(","):
         for image in args.images.split(","):
@@ -141,7 +125,7 @@ def run(args: argparse.Namespace) -> None:
     for batch, workers in ((single, args.workers), ([j for j in jobs if j not in single], 1)):
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for row in pool.map(encode_row, batch):
-                _append(args.out, row)
+                append_row(args.out, FIELDS, row)
                 print(row, flush=True)
 
 
@@ -165,7 +149,7 @@ def report(args: argparse.Namespace) -> None:
     from lnic.encoder.presets import QUALITY_LAMBDAS
 
     groups: dict[tuple[str, ...], dict[tuple[str, str], dict]] = defaultdict(dict)
-    for r in _rows(args.out):
+    for r in read_rows(args.out):
         groups[(r["image"], r["quality"], r["seed"], r["preset"])][(r["part"], r["threads"])] = r
     print(
         "| image | q | seed | whole: bytes, dB | tiles: bytes, dB | rate at equal PSNR | "

@@ -1,0 +1,30 @@
+"""The benchmark scripts' resumable CSV files: one row appended per finished encode, so a killed
+run loses only the encode in progress and a re-run skips the rows already there.
+
+The scripts run as ``python benchmarks/NAME.py`` (this folder is then on ``sys.path``), also
+with another checkout's lnic on ``PYTHONPATH``, so this module imports nothing of lnic.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Every row of ``path`` (none if it does not exist yet)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_row(path: Path, fields: Sequence[str], row: Mapping[str, object]) -> None:
+    """Append ``row`` to ``path``, writing the header of ``fields`` first if the file is new."""
+    new = not path.is_file()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fields))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
