@@ -177,6 +177,7 @@ print(json.dumps({
     "numba": "numba" in sys.modules,
     "loaded": arm_kernels.loaded(),
     "warm": arm_kernels.cache_warm(),
+    "pixels": __import__("hashlib").sha256(image.tobytes()).hexdigest(),
 }))
 """
 
@@ -198,17 +199,24 @@ def _cold_decode(tmp_path: Path, loop: str, scipy: bool = True) -> dict:
     return json.loads(run.stdout.splitlines()[-1])
 
 
-def test_kernels_are_cached_in_the_user_cache_folder(tmp_path):
+@pytest.mark.parametrize("scipy", [True, False], ids=["blas", "loops"])
+def test_kernels_are_cached_in_the_user_cache_folder(tmp_path, scipy):
     """A fresh process compiles the kernels into $LNIC_CACHE_DIR/numba, not into the package,
-    and without scipy (numba's np.dot would need it)."""
+    with BLAS products where scipy is installed and loops where it is not (a decode-only
+    install), each variant in its own folder; both decode the same pixels as the numpy loop."""
     if arm_kernels.load() is None:
         pytest.skip("numba is not installed")
     package = ROOT / "lnic" / "bitstream"
     before = {p: p.stat().st_mtime for p in package.rglob("*.nb*")}
-    state = _cold_decode(tmp_path, "compiled", scipy=False)
+    state = _cold_decode(tmp_path, "compiled", scipy=scipy)
+    numpy_loop = _cold_decode(tmp_path, "numpy", scipy=scipy)
+    assert state["pixels"] == numpy_loop["pixels"]
+    del state["pixels"]
     assert state == {"numba": True, "loaded": True, "warm": True}
     cache = tmp_path / "cache" / "numba"
-    assert list(cache.rglob("*arm_kernels*.nbi")) and list(cache.glob("ready-*"))
+    variant = cache / ("blas" if scipy else "loops")
+    assert list(variant.rglob("*arm_kernels*.nbi")) and list(cache.glob("ready-*"))
+    assert not list((cache / ("loops" if scipy else "blas")).rglob("*.nbi"))
     assert {p: p.stat().st_mtime for p in package.rglob("*.nb*")} == before
 
 

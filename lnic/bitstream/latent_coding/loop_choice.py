@@ -7,8 +7,8 @@ more than it saves. So the decoder estimates both loops' time from the number of
 latents (:data:`COSTS`, measured in ``benchmarks/decoder_limits.md``) and takes the compiled
 loop only when it is faster and the saving exceeds what it has left to pay: nothing once the
 kernels are loaded in this process, the load from a warm cache, or a compilation. (The compiled
-loop wins on steps of few latents, as in tall or wide images: its fixed cost per step is lower;
-on large steps numpy's BLAS products are faster than the kernels' loops.) A process that
+loop wins most on steps of few latents, as in tall or wide images: its fixed cost per step is
+half the numpy loop's.) A process that
 decodes many files counts the savings the numpy loop forwent, and loads the kernels once they
 add up to that price.
 
@@ -44,15 +44,16 @@ class LoopCosts(NamedTuple):
 
 
 COSTS = LoopCosts(
-    numpy_step=20e-6,
+    numpy_step=30e-6,
     numpy_latent=0.18e-6,
-    compiled_step=12e-6,
-    compiled_latent=0.19e-6,
-    warm_start=1.3,
-    cold_start=7.4,
+    compiled_step=15e-6,
+    compiled_latent=0.15e-6,
+    warm_start=1.0,
+    cold_start=4.4,
 )
-"""Measured on the project's 2-core machine under a load average of about 5 (roughly twice the
-idle times; the ratios are what matter): ``benchmarks/decoder_limits.md``."""
+"""Measured on the project's 2-core machine, idle but for the measurement
+(``benchmarks/decoder_limits.md``): a 768x512 decode saves ~40 ms with the kernels loaded, so a
+process switches after about 25 such images when numba's cache is warm."""
 
 
 _forgone = 0.0
