@@ -70,7 +70,10 @@ def _architecture(spec: str | None, rgb: np.ndarray):  # noqa: ANN202 (older che
     return Architecture(levels, arm_hidden, arm_layers, synth_hidden)
 
 
-def _encode(rgb: np.ndarray, quality: int, seed: int, preset: str, arch: str | None) -> dict:
+def _encode(
+    rgb: np.ndarray, quality: int, seed: int, preset: str, arch: str | None, keep: Path | None
+) -> dict:
+    """One encode's row; ``keep``: also write its bitstream there."""
     import lnic
 
     t = time.time()
@@ -83,6 +86,9 @@ def _encode(rgb: np.ndarray, quality: int, seed: int, preset: str, arch: str | N
     else:
         data = lnic.encode(rgb, quality=quality, preset=preset, seed=seed)
     seconds = time.time() - t
+    if keep is not None:
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(data)
     mse = float(np.mean((lnic.decode(data).astype(np.float64) - rgb) ** 2))
     bpp = 8 * len(data) / (rgb.shape[0] * rgb.shape[1])
     return {
@@ -110,7 +116,10 @@ def run(args: argparse.Namespace) -> None:
                 row = {"tag": args.tag, "image": image, "quality": quality, "seed": seed}
                 row |= {"preset": args.preset, "commit": git_commit()}
                 row |= {"threads": os.environ.get("OMP_NUM_THREADS", "")}
-                row |= _encode(rgb, int(quality), int(seed), args.preset, args.arch)
+                keep = None
+                if args.keep:
+                    keep = args.keep / f"{args.tag}-{image}-q{quality}-s{seed}-{args.preset}.lnic"
+                row |= _encode(rgb, int(quality), int(seed), args.preset, args.arch, keep)
                 append_row(args.out, FIELDS, row)
                 print(row, flush=True)
 
@@ -151,6 +160,13 @@ def main() -> None:
         "--arch",
         metavar="ARM_HIDDEN,ARM_LAYERS,SYNTH_HIDDEN",
         help="train this decoder instead of the encoder's choice (tag the variant accordingly)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="also keep each encode's bitstream in DIR (for studies of the coded networks and "
+        "latents, e.g. re-coding them under another entropy model)",
     )
     parser.add_argument("--compare", metavar="BASE,VARIANT", help="print the comparison table")
     args = parser.parse_args()
