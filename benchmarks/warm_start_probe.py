@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from lnic.bitstream.container import unpack_file
 from lnic.bitstream.weights import best_order, decode_weights
 from lnic.encoder.encode import encode_array
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import QUALITY_LAMBDAS
+from lnic.encoder.presets import QUALITY_LAMBDAS, Preset, get_preset
 from lnic.encoder.quantize import _float_layers
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +55,16 @@ def _networks(model: OverfittedCodec) -> dict[str, dict[str, torch.Tensor]]:
     return {n: {k: v.clone() for k, v in getattr(model, n).state_dict().items()} for n in NETWORKS}
 
 
-def _encode(rgb: np.ndarray, quality: int, preset: str, seed: int, start: dict | None):
+def _preset(name: str, net_lr_scale: float) -> str | Preset:
+    """The preset ``name`` with every phase's network learning rate scaled."""
+    if net_lr_scale == 1.0:
+        return name
+    base = get_preset(name)
+    phases = tuple(replace(p, net_lr=p.net_lr * net_lr_scale) for p in base.phases)
+    return replace(base, phases=phases)
+
+
+def _encode(rgb: np.ndarray, quality: int, preset: str | Preset, seed: int, start: dict | None):  # noqa: ANN202
     """An encode whose model starts from ``start``'s networks (None: the usual random start);
     returns the result and the model's networks as they were after their initialisation."""
     initial: dict = {}
@@ -111,14 +121,16 @@ def run(args: argparse.Namespace) -> None:
     donor_tag = f"{args.donor}-{args.donor_preset}"
     for seed in args.seeds.split(","):
         for image in args.images.split(","):
-            for tag in ("base", "warm"):
+            warm_tag = "warm" if args.net_lr_scale == 1.0 else f"warm-netlr{args.net_lr_scale:g}"
+            for tag in ("base", warm_tag):
                 key = (tag, image, str(args.quality), seed, args.preset, donor_tag)
                 if key in done:
                     continue
                 rgb = _rgb(image)
                 t = time.time()
-                start = donor if tag == "warm" else None
-                result, initial = _encode(rgb, args.quality, args.preset, int(seed), start)
+                start, scale = (None, 1.0) if tag == "base" else (donor, args.net_lr_scale)
+                preset = _preset(args.preset, scale)
+                result, initial = _encode(rgb, args.quality, preset, int(seed), start)
                 seconds = time.time() - t
                 mse = float(np.mean((result.reconstruction.astype(np.float64) - rgb) ** 2))
                 bpp = 8 * len(result.bitstream) / (rgb.shape[0] * rgb.shape[1])
@@ -140,21 +152,25 @@ def compare(args: argparse.Namespace) -> None:
     print("| image | q | seed | preset | donor | base B, dB | warm B, dB | rate at equal D | "
           "drift base / warm | weights as differences from the start (warm) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
-    gains = []
+    gains: dict[str, list[float]] = defaultdict(list)
+    rows = []
     for (image, q, seed, preset, donor), by in sorted(pairs.items()):
-        if "base" not in by or "warm" not in by:
+        for tag in sorted(set(by) - {"base"}):
+            rows.append((image, q, seed, preset, donor, tag, by.get("base"), by[tag]))
+    for image, q, seed, preset, donor, tag, a, b in rows:
+        if a is None:
             continue
-        a, b = by["base"], by["warm"]
         gain = (float(b["J"]) - float(a["J"])) / QUALITY_LAMBDAS[int(q)] / float(a["bpp"])
-        gains.append(gain)
+        gains[f"{preset} {tag}"].append(gain)
         print(
-            f"| {image} | {q} | {seed} | {preset} | {donor} | {a['bytes']}, "
+            f"| {image} | {q} | {seed} | {preset} | {donor} {tag} | {a['bytes']}, "
             f"{float(a['psnr_rgb']):.3f} | {b['bytes']}, {float(b['psnr_rgb']):.3f} | "
             f"{gain:+.1%} | {a['drift']} / {b['drift']} | {b['plain_bytes']} -> "
             f"{b['delta_bytes']} B |"
         )
-    if gains:
-        print(f"\nmean rate at equal distortion over {len(gains)} pairs: {np.mean(gains):+.1%}")
+    for name, values in sorted(gains.items()):
+        print(f"\n{name}: mean rate at equal distortion over {len(values)} pairs: "
+              f"{np.mean(values):+.1%}")  # fmt: skip
 
 
 def main() -> None:
@@ -165,6 +181,12 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=4)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument(
+        "--net-lr-scale",
+        type=float,
+        default=1.0,
+        help="scale the warm encodes' network learning rates (their rows are tagged with it)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--compare", action="store_true", help="print the comparison table")
     args = parser.parse_args()
