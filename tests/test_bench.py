@@ -91,6 +91,17 @@ def test_bd_rate_known_shifts():
     assert bd_rate(bpp[::-1], psnr[::-1], 0.9 * bpp, psnr) == pytest.approx(-10.0, abs=1e-6)
 
 
+def test_bd_rate_within_a_psnr_range_sees_only_that_range():
+    bpp = np.array([0.1, 0.25, 0.5, 1.0, 2.0])
+    psnr = np.array([26.0, 29.0, 32.5, 36.0, 40.0])
+    test = bpp.copy()
+    test[3:] *= 1.5  # worse above 32.5 dB; PCHIP slopes reach one point back, to 29 dB
+    assert bd_rate(bpp, psnr, test, psnr, psnr_range=(26.0, 29.0)) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(bpp, psnr, test, psnr) > 5.0
+    with pytest.raises(BDError):
+        bd_rate(bpp, psnr, test, psnr, psnr_range=(41.0, 45.0))
+
+
 def test_rate_gap_of_single_points():
     bpp = [0.1, 0.25, 0.5, 1.0, 2.0]
     psnr = [26.0, 29.0, 32.5, 36.0, 40.0]

@@ -40,11 +40,21 @@ def _clean(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarr
 
 
 def _mean_over_overlap(
-    x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray
+    x1: np.ndarray,
+    y1: np.ndarray,
+    x2: np.ndarray,
+    y2: np.ndarray,
+    within: tuple[float, float] | None = None,
 ) -> tuple[float, float]:
-    """Mean of the PCHIP fits of ``y1(x1)`` and ``y2(x2)`` over the shared ``x`` range."""
+    """Mean of the PCHIP fits of ``y1(x1)`` and ``y2(x2)`` over the shared ``x`` range.
+
+    ``within`` narrows that range further, so that two records with different spans can be
+    compared with an anchor over the same interval.
+    """
     lo = max(x1[0], x2[0])
     hi = min(x1[-1], x2[-1])
+    if within is not None:
+        lo, hi = max(lo, within[0]), min(hi, within[1])
     if not hi > lo:
         raise BDError(f"the curves do not overlap (shared range [{lo:.4g}, {hi:.4g}])")
     m1 = PchipInterpolator(x1, y1).integrate(lo, hi) / (hi - lo)
@@ -64,16 +74,17 @@ def bd_rate(
     anchor_psnr: Sequence[float],
     test_bpp: Sequence[float],
     test_psnr: Sequence[float],
+    psnr_range: tuple[float, float] | None = None,
 ) -> float:
     """Bjontegaard delta rate of the test curve against the anchor, in percent.
 
     Negative values mean the test codec needs fewer bits than the anchor for the same PSNR.
-    Raises :class:`BDError` when a curve has fewer than two points or the PSNR ranges do not
-    overlap.
+    ``psnr_range`` (dB) limits the integral to part of the shared range. Raises
+    :class:`BDError` when a curve has fewer than two points or the PSNR ranges do not overlap.
     """
     q1, r1 = _clean(anchor_psnr, _log_rate(anchor_bpp))
     q2, r2 = _clean(test_psnr, _log_rate(test_bpp))
-    m1, m2 = _mean_over_overlap(q1, r1, q2, r2)
+    m1, m2 = _mean_over_overlap(q1, r1, q2, r2, psnr_range)
     return (math.exp(m2 - m1) - 1.0) * 100.0
 
 
