@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
+from dev_probe import shared_dir
 from PIL import Image
 
 from lnic.bench.provenance import git_commit
@@ -29,12 +29,6 @@ from lnic.bitstream.weights import best_order, decode_weights
 from lnic.encoder.encode import encode_array
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.quantize import _float_layers
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _shared() -> Path:
-    return Path(os.environ.get("LNIC_SHARED", ROOT.parent / "shared"))
 
 
 def _raw(layer: torch.nn.Linear) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +45,7 @@ def _balance_factor(model: OverfittedCodec) -> float:
 
 def drift(image: str, quality: int, preset: str, seed: int) -> dict:
     """One encode's drift and code lengths, by module and layer."""
-    path = _shared() / "datasets" / "wiki-dev" / f"{image}.png"
+    path = shared_dir() / "datasets" / "wiki-dev" / f"{image}.png"
     rgb = np.asarray(Image.open(path).convert("RGB"))
     result = encode_array(rgb, quality, preset, seed=seed)
     sections = unpack_file(result.bitstream)
