@@ -19,7 +19,8 @@ are appended as encodes end and finished ones are skipped, so a killed run resum
         lnic --tag after --preset fast
     python benchmarks/small_images.py table          # the markdown table of every tag and preset
 
-The table gives, per tag, preset and size: the mean encode seconds and weight bytes over all
+The table gives, per tag, preset and size: the median encode seconds (a run paused for an idle
+measurement leaves one row with the pause in its time) and the mean weight bytes over all
 qualities and images, the weights' mean share of the file, and the mean over images of the
 per-image BD-rate (PSNR-RGB) against AVIF-s4 and HEIC (negative: lnic needs fewer bits).
 """
@@ -160,7 +161,7 @@ def table(args: argparse.Namespace) -> None:
     groups: dict[tuple[str, str, int], list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["tag"], r["preset"], int(r["size"]))].append(r)
-    head = "| tag | preset | size | encodes | encode s | weight B | weight share | "
+    head = "| tag | preset | size | encodes | median encode s | weight B | weight share | "
     print(head + " | ".join(f"BD-rate vs {c}" for c in ANCHORS) + " | arch |")
     print("|---" * (7 + len(ANCHORS)) + "|---|")
     for (tag, preset, size), rs in sorted(groups.items()):
@@ -182,7 +183,7 @@ def table(args: argparse.Namespace) -> None:
                     pass
             bds.append(f"{np.mean(per_image):+.1f}% ({len(per_image)} img)" if per_image else "-")
         share = np.mean([int(r["weight_bytes"]) / int(r["bytes"]) for r in rs])
-        seconds = np.mean([float(r["encode_s"]) for r in rs])
+        seconds = np.median([float(r["encode_s"]) for r in rs])
         weights = np.mean([int(r["weight_bytes"]) for r in rs])
         archs = ", ".join(sorted({r["arch"] for r in rs}))
         print(
