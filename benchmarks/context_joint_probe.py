@@ -1,0 +1,153 @@
+"""Does an ARM that also sees every coarser grid pay once the latents train with it?
+
+``context_probe.py`` fits ARMs to latents that were trained for the format's context, which
+bounds the gain from below. This probe trains the whole model with the richer context, a float
+model only (no file: the integer ARM and the format do not have the extra inputs): the
+``ancestors`` context adds to the format's 13 inputs the co-located latents of grids k+2, k+3,
+... (5 inputs, 0 where there is no such grid), all decoded before a latent under lnic's
+wavefront schedule. Both variants start from the same initialisation (the extended ARM's extra
+first-layer weights at zero, so both compute the same function at step 0) and train with the
+same preset; the row holds the hard-rounded ``J = MSE + lambda * bpp`` of the latents (the
+networks' bits are not in it: the extra inputs add 16 weights each, ~70 B at the module's step).
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/context_joint_probe.py \\
+        --images dev03,dev12,dev30 --quality 4 --preset fast --seeds 0,1
+    python benchmarks/context_joint_probe.py --compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from csv_rows import append_row, read_rows
+from dev_probe import git_commit, shared_dir
+from PIL import Image
+
+from lnic.encoder.nets.arm import Arm, CausalContext
+from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.encoder.nets.entropy import laplace_bits
+from lnic.encoder.nets.mlp import mlp_channels_first
+from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
+from lnic.encoder.sizing import choose_architecture
+from lnic.encoder.train import _loss, fit
+from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN
+
+OUT = Path(__file__).resolve().parent / "dev" / "context_joint.csv"
+FIELDS = ["variant", "image", "quality", "seed", "preset", "J", "mse", "bpp", "seconds", "commit"]
+EXTRA = 5
+"""Ancestor inputs: grids k+2 .. k+6 (lnic has at most 7 grids)."""
+
+
+def ancestor_rows(grids: list[torch.Tensor]) -> torch.Tensor:
+    """[EXTRA, N]: the co-located latents of grids k+2, k+3, ... for every latent of grid k."""
+    rows = []
+    for k, g in enumerate(grids):
+        h, w = g.shape
+        cols = []
+        for j in range(k + 2, k + 2 + EXTRA):
+            if j < len(grids):
+                f = 2 ** (j - k)
+                cols.append(grids[j].repeat_interleave(f, 0).repeat_interleave(f, 1)[:h, :w])
+            else:
+                cols.append(g.new_zeros(h, w))
+        rows.append(torch.stack(cols).reshape(EXTRA, h * w))
+    return torch.cat(rows, 1)
+
+
+class AncestorArm(Arm):
+    """The format's ARM with EXTRA more inputs (torch path only)."""
+
+    @classmethod
+    def from_arm(cls, arm: Arm) -> AncestorArm:
+        new = cls.__new__(cls)
+        torch.nn.Module.__init__(new)
+        new.hidden = arm.hidden
+        new.out = arm.out
+        first = arm.hidden[0]
+        wider = torch.nn.Linear(first.in_features + EXTRA, first.out_features)
+        with torch.no_grad():
+            wider.weight.zero_()
+            wider.weight[:, : first.in_features] = first.weight
+            wider.bias.copy_(first.bias)
+        new.hidden[0] = wider
+        return new
+
+    def bits(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
+        del native  # the extra inputs have no native kernel
+        flat = torch.cat([g.reshape(-1) for g in grids])
+        ctx = torch.cat([CausalContext.apply(*grids), ancestor_rows(grids)], 0)
+        out = mlp_channels_first(ctx, self.linears())
+        return laplace_bits(flat, out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)).sum()
+
+
+def _rgb(image: str) -> np.ndarray:
+    path = shared_dir() / "datasets" / "wiki-dev" / f"{image}.png"
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def run(args: argparse.Namespace) -> None:
+    done = {(r["variant"], r["image"], r["quality"], r["seed"], r["preset"])
+            for r in read_rows(args.out)}  # fmt: skip
+    lam = QUALITY_LAMBDAS[args.quality]
+    for seed in args.seeds.split(","):
+        for image in args.images.split(","):
+            for variant in ("base", "ancestors"):
+                key = (variant, image, str(args.quality), seed, args.preset)
+                if key in done:
+                    continue
+                rgb = _rgb(image)
+                h, w = rgb.shape[:2]
+                target = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
+                torch.manual_seed(int(seed))
+                model = OverfittedCodec(choose_architecture(h, w, 3), h, w)
+                if variant == "ancestors":
+                    model.arm = AncestorArm.from_arm(model.arm)
+                t = time.time()
+                preset = get_preset(args.preset)
+                fit(model, target, lam, preset.with_steps(args.steps) if args.steps else preset)
+                with torch.no_grad():
+                    j, mse, bpp = _loss(model, target, torch.tensor(lam), None)
+                row = dict(zip(FIELDS[:5], key))
+                row |= {"J": float(j), "mse": float(mse), "bpp": round(float(bpp), 6)}
+                row |= {"seconds": round(time.time() - t, 1), "commit": git_commit()}
+                append_row(args.out, FIELDS, row)
+                print(row, flush=True)
+
+
+def compare(args: argparse.Namespace) -> None:
+    pairs: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for r in read_rows(args.out):
+        pairs[(r["image"], r["quality"], r["seed"], r["preset"])][r["variant"]] = r
+    print("| image | q | seed | preset | base bpp | rate at equal D |")
+    print("|---|---|---|---|---|---|")
+    gains = []
+    for (image, q, seed, preset), by in sorted(pairs.items()):
+        if {"base", "ancestors"} <= set(by):
+            a, b = by["base"], by["ancestors"]
+            gain = (float(b["J"]) - float(a["J"])) / QUALITY_LAMBDAS[int(q)] / float(a["bpp"])
+            gains.append(gain)
+            print(f"| {image} | {q} | {seed} | {preset} | {float(a['bpp']):.4f} | {gain:+.1%} |")
+    if gains:
+        print(f"\nmean over {len(gains)} pairs: {np.mean(gains):+.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", default="dev03,dev12,dev30")
+    parser.add_argument("--quality", type=int, default=4)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--steps", type=int, help="run this many steps (a smoke test)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--compare", action="store_true", help="print the comparison table")
+    args = parser.parse_args()
+    compare(args) if args.compare else run(args)
+
+
+if __name__ == "__main__":
+    main()
