@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from csv_rows import append_row, read_rows
-from dev_probe import git_commit, shared_dir
-from PIL import Image
+from dev_probe import dev_image, git_commit
 
 from lnic.encoder.nets.arm import Arm, CausalContext
 from lnic.encoder.nets.codec import OverfittedCodec
@@ -85,11 +84,6 @@ class AncestorArm(Arm):
         return laplace_bits(flat, out[0], out[1].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)).sum()
 
 
-def _rgb(image: str) -> np.ndarray:
-    path = shared_dir() / "datasets" / "wiki-dev" / f"{image}.png"
-    return np.asarray(Image.open(path).convert("RGB"))
-
-
 def run(args: argparse.Namespace) -> None:
     done = {(r["variant"], r["image"], r["quality"], r["seed"], r["preset"])
             for r in read_rows(args.out)}  # fmt: skip
@@ -100,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
                 key = (variant, image, str(args.quality), seed, args.preset)
                 if key in done:
                     continue
-                rgb = _rgb(image)
+                rgb = dev_image(image)
                 h, w = rgb.shape[:2]
                 target = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
                 torch.manual_seed(int(seed))

@@ -35,6 +35,12 @@ def shared_dir() -> Path:
     return Path(os.environ.get("LNIC_SHARED", ROOT.parent / "shared"))
 
 
+def dev_image(name: str) -> np.ndarray:
+    """The development-set photo ``name`` (e.g. ``dev03``) as an (H, W, 3) uint8 array."""
+    path = shared_dir() / "datasets" / "wiki-dev" / f"{name}.png"
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
 def git_commit() -> str:
     """The commit of the lnic that is imported (a probe runs another checkout's code)."""
     import subprocess
@@ -101,9 +107,8 @@ def _encode(
 
 
 def run(args: argparse.Namespace) -> None:
-    shared = shared_dir()
-    if shared is None:
-        raise SystemExit("shared/ not found beside the checkout (or set LNIC_SHARED)")
+    if not (shared_dir() / "datasets" / "wiki-dev").is_dir():
+        raise SystemExit(f"no datasets/wiki-dev in {shared_dir()} (set LNIC_SHARED)")
     done = _done(args.out)
     for seed in args.seeds.split(","):
         for image in args.images.split(","):
@@ -111,8 +116,7 @@ def run(args: argparse.Namespace) -> None:
                 key = (args.tag, image, quality, seed, args.preset)
                 if key in done:
                     continue
-                path = shared / "datasets" / "wiki-dev" / f"{image}.png"
-                rgb = np.asarray(Image.open(path).convert("RGB"))
+                rgb = dev_image(image)
                 row = {"tag": args.tag, "image": image, "quality": quality, "seed": seed}
                 row |= {"preset": args.preset, "commit": git_commit()}
                 row |= {"threads": os.environ.get("OMP_NUM_THREADS", "")}

@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from csv_rows import append_row, read_rows
-from dev_probe import git_commit, shared_dir
-from PIL import Image
+from dev_probe import dev_image, git_commit
 
 import lnic.encoder.encode as encode_module
 from lnic.bitstream.container import unpack_file
@@ -44,11 +43,6 @@ FIELDS = [
     "weights_bytes", "drift", "plain_bytes", "delta_bytes", "seconds", "commit",
 ]  # fmt: skip
 NETWORKS = ("arm", "upsampler", "synthesis")
-
-
-def _rgb(image: str) -> np.ndarray:
-    path = shared_dir() / "datasets" / "wiki-dev" / f"{image}.png"
-    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def _networks(model: OverfittedCodec) -> dict[str, dict[str, torch.Tensor]]:
@@ -114,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
     donor_path = HERE / "dev" / f"warm_donor-{args.donor}-q{args.quality}-{args.donor_preset}.pt"
     if not donor_path.exists():
         t = time.time()
-        result, _ = _encode(_rgb(args.donor), args.quality, args.donor_preset, 0, None)
+        result, _ = _encode(dev_image(args.donor), args.quality, args.donor_preset, 0, None)
         torch.save(_networks(result.model), donor_path)
         print(f"donor {args.donor}: {len(result.bitstream)} B in {time.time() - t:.0f} s")
     donor = torch.load(donor_path)
@@ -126,7 +120,7 @@ def run(args: argparse.Namespace) -> None:
                 key = (tag, image, str(args.quality), seed, args.preset, donor_tag)
                 if key in done:
                     continue
-                rgb = _rgb(image)
+                rgb = dev_image(image)
                 t = time.time()
                 start, scale = (None, 1.0) if tag == "base" else (donor, args.net_lr_scale)
                 preset = _preset(args.preset, scale)
