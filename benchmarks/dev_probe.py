@@ -77,16 +77,25 @@ def _architecture(spec: str | None, rgb: np.ndarray):  # noqa: ANN202 (older che
 
 
 def _encode(
-    rgb: np.ndarray, quality: int, seed: int, preset: str, arch: str | None, keep: Path | None
+    rgb: np.ndarray,
+    quality: int,
+    seed: int,
+    preset: str,
+    arch: str | None,
+    keep: Path | None,
+    steps: int | None = None,
 ) -> dict:
-    """One encode's row; ``keep``: also write its bitstream there."""
+    """One encode's row; ``keep``: also write its bitstream there; ``steps``: run exactly that
+    many training steps (the preset's schedule stretched or shrunk)."""
     import lnic
 
     t = time.time()
-    if arch:
+    if arch or steps:
         from lnic.encoder.encode import encode_array
 
-        result = encode_array(rgb, quality, preset, seed=seed, arch=_architecture(arch, rgb))
+        result = encode_array(
+            rgb, quality, preset, seed=seed, arch=_architecture(arch, rgb), steps=steps
+        )
         data = result.bitstream
         print("sections:", result.section_bytes, flush=True)
     else:
@@ -123,7 +132,9 @@ def run(args: argparse.Namespace) -> None:
                 keep = None
                 if args.keep:
                     keep = args.keep / f"{args.tag}-{image}-q{quality}-s{seed}-{args.preset}.lnic"
-                row |= _encode(rgb, int(quality), int(seed), args.preset, args.arch, keep)
+                row |= _encode(
+                    rgb, int(quality), int(seed), args.preset, args.arch, keep, args.steps
+                )
                 append_row(args.out, FIELDS, row)
                 print(row, flush=True)
 
@@ -164,6 +175,11 @@ def main() -> None:
         "--arch",
         metavar="ARM_HIDDEN,ARM_LAYERS,SYNTH_HIDDEN",
         help="train this decoder instead of the encoder's choice (tag the variant accordingly)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="run exactly this many training steps (tag the variant accordingly)",
     )
     parser.add_argument(
         "--keep",
