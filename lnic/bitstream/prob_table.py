@@ -43,8 +43,10 @@ TABLE_SHA256 = "14014429100f9e28a5d27614e8cd108da1527b77f5c7008f0a2290b2058499e3
 log = logging.getLogger(__name__)
 
 
-def _laplace_row(ctx: decimal.Context, mean: decimal.Decimal, scale: decimal.Decimal) -> list[int]:
-    """Integer frequencies of residuals -R..R (ends = tails), sum 2**PROB_BITS, each >= 1."""
+def _laplace_row(
+    ctx: decimal.Context, mean: decimal.Decimal, scale: decimal.Decimal, prob_bits: int
+) -> list[int]:
+    """Integer frequencies of residuals -R..R (ends = tails), sum 2**prob_bits, each >= 1."""
     # CDF at the bin edges r + 1/2 for r = -R .. R-1.
     half = decimal.Decimal("0.5")
     cdf = []
@@ -55,7 +57,7 @@ def _laplace_row(ctx: decimal.Context, mean: decimal.Decimal, scale: decimal.Dec
         else:
             cdf.append(1 - half * ctx.exp(-z))
     probs = [cdf[0]] + [b - a for a, b in zip(cdf[:-1], cdf[1:])] + [1 - cdf[-1]]
-    total = 1 << PROB_BITS
+    total = 1 << prob_bits
     budget = total - N_SYMBOLS  # every symbol gets 1 for free, the rest by probability
     freqs = [1 + int((p * budget).to_integral_value(rounding=decimal.ROUND_FLOOR)) for p in probs]
     freqs[int(np.argmax(freqs))] += total - sum(freqs)
@@ -88,21 +90,25 @@ def _load_shipped() -> np.ndarray | None:
     return raw.astype(np.int64)
 
 
-def compute_frequency_table() -> np.ndarray:
-    """Compute the table from its definition with :mod:`decimal` (about one second)."""
+def compute_frequency_table(prob_bits: int = PROB_BITS) -> np.ndarray:
+    """Compute the table from its definition with :mod:`decimal` (about one second).
+
+    ``prob_bits`` other than the format's gives the table a format with another probability
+    precision would have (``benchmarks/table_precision.py`` measures what it would save).
+    """
     ctx = decimal.Context(prec=28)
     table = np.zeros((N_MU_FRAC, N_SCALES, N_SYMBOLS), dtype=np.int64)
     with decimal.localcontext(ctx):
-        _fill(ctx, table)
+        _fill(ctx, table, prob_bits)
     return table
 
 
-def _fill(ctx: decimal.Context, table: np.ndarray) -> None:
+def _fill(ctx: decimal.Context, table: np.ndarray, prob_bits: int) -> None:
     for s in range(N_SCALES):
         log_scale = decimal.Decimal(LOG_SCALE_MIN) + decimal.Decimal(s) / (1 << LOG_SCALE_STEP_BITS)
         scale = ctx.exp(log_scale)
         for f in range(N_MU_FRAC):
-            table[f, s] = _laplace_row(ctx, decimal.Decimal(f) / N_MU_FRAC, scale)
+            table[f, s] = _laplace_row(ctx, decimal.Decimal(f) / N_MU_FRAC, scale, prob_bits)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,121 @@
+"""What the probability table's resolution costs, on real files: exact, no training.
+
+The coder reads each latent's probabilities from a shipped table indexed by the ARM's mean in
+1/16 steps (``MU_FRAC_BITS``) and its log-scale in 1/8 steps (``LOG_SCALE_STEP_BITS``), so both
+sides agree bit for bit. The ARM itself computes both with 8 fractional bits. This script decodes
+a file's latents and ARM, and gives the latents' code length under
+
+- ``table``: the format's table (the file's latent section, up to the coder's few bytes);
+- ``laplace``: a discretised Laplace on the table's own grid of means and log-scales (what the
+  table's integer frequencies lose against the distribution they stand for);
+- ``finer_mu``, ``finer_scale``: the mean in 1/64 steps, or the log-scale in 1/32 steps;
+- ``finer``: a discretised Laplace at the ARM's mean and log-scale rounded to 1/64 and 1/32
+  (what a 4x finer table would give; probabilities floored as the table's);
+- ``exact``: the same at the ARM's full 8-bit outputs;
+- ``table20``, ``table24``: the format's table with its probabilities in 20 or 24 bits instead
+  of 16 (every symbol keeps at least one count: at 16 bits the 48 unlikely symbols of a row
+  hold 48/65536 of the mass, so a latent that is certainly zero still costs 0.00106 bits).
+
+The gap between ``table`` and ``finer`` is what a format change to a finer table would save on
+these latents, before any retraining.
+
+    python benchmarks/table_precision.py FILE.lnic [FILE.lnic ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expm1
+
+from lnic.bitstream.container import unpack_file
+from lnic.bitstream.latent_coding import decode_latents
+from lnic.bitstream.latent_coding.encode import latent_symbols
+from lnic.bitstream.prob_table import bits_table, compute_frequency_table
+from lnic.bitstream.weights import decode_weights
+from lnic.format import ARM_ACT_CLAMP, ARM_ACT_FRAC_BITS, PROB_BITS, SYMBOL_RADIUS
+from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN, gather_context
+from lnic.model.latents import grid_shapes
+from lnic.model.quantized import integer_linear
+
+
+def laplace_bits(x: np.ndarray, mu: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
+    """-log2 of the mass of [x - 1/2, x + 1/2] under Laplace(mu, e^log_scale), floored."""
+    b = np.exp(np.clip(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
+    d = np.abs(x - mu)
+    tail = 0.5 * np.exp(-(np.maximum(d, 0.5) - 0.5) / b) * -expm1(-1.0 / b)
+    near = -expm1(-0.5 / b) - 0.5 * np.exp(-0.5 / b) * (np.cosh(np.minimum(d, 0.5) / b) - 1) * 2
+    p = np.where(d >= 0.5, tail, near)
+    return -np.log2(np.maximum(p, 2.0**-PROB_BITS))
+
+
+def table_bits(prob_bits: int) -> np.ndarray:
+    """-log2 of the table's probabilities were they integers summing to 2**prob_bits."""
+    return -np.log2(compute_frequency_table(prob_bits) / 2.0**prob_bits)
+
+
+def measure(path: Path, precisions: tuple[int, ...]) -> dict:
+    sections = unpack_file(path.read_bytes())
+    h = sections.header
+    weights = decode_weights(sections.weights, h.arch.weight_shapes())
+    grids = decode_latents(
+        sections.latents,
+        sections.escapes,
+        grid_shapes(h.height, h.width, h.arch.levels),
+        weights.arm,
+    )
+    x = gather_context([g.astype(np.float64) for g in grids]) * 2.0**ARM_ACT_FRAC_BITS
+    for i, layer in enumerate(weights.arm):
+        x = integer_linear(
+            layer, x, ARM_ACT_FRAC_BITS, ARM_ACT_CLAMP, relu=i < len(weights.arm) - 1
+        )
+    mu, log_scale = x[:, 0] / 2.0**ARM_ACT_FRAC_BITS, x[:, 1] / 2.0**ARM_ACT_FRAC_BITS
+    flat = np.concatenate([g.ravel() for g in grids]).astype(np.float64)
+    sym = latent_symbols(grids, weights.arm)
+    index = (sym.mu_frac, sym.scale_idx, sym.residual + SYMBOL_RADIUS)
+    table = bits_table()[index]
+    plain = sym.escape < 0  # escapes cost the same under every model: compare the rest
+    mu16, mu64 = np.round(mu * 16) / 16, np.round(mu * 64) / 64
+    s8, s32 = np.round(log_scale * 8) / 8, np.round(log_scale * 32) / 32
+    models = {
+        "table": table,
+        "laplace": laplace_bits(flat, mu16, s8),  # the table's grid, unquantized probabilities
+        "finer_mu": laplace_bits(flat, mu64, s8),
+        "finer_scale": laplace_bits(flat, mu16, s32),
+        "finer": laplace_bits(flat, mu64, s32),
+        "exact": laplace_bits(flat, mu, log_scale),
+    }
+    for bits in precisions:
+        models[f"table{bits}"] = table_bits(bits)[index]
+    out = {"file": path.name, "latent_section_bytes": len(sections.latents)}
+    for name, bits in models.items():
+        out[f"{name}_bytes"] = round(float(bits[plain].sum() / 8), 1)
+    for name in list(models)[1:]:
+        out[f"{name}_saves"] = round(1 - out[f"{name}_bytes"] / out["table_bytes"], 4)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("files", nargs="+", type=Path)
+    ap.add_argument(
+        "--precisions", default="20,24", help="table probability bits to try (format: 16)"
+    )
+    ap.add_argument("--out", type=Path, help="append one JSON line per file here")
+    args = ap.parse_args()
+    precisions = tuple(int(b) for b in args.precisions.split(",") if b)
+    for path in args.files:
+        row = measure(path, precisions)
+        print(json.dumps(row), flush=True)
+        if args.out:
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
