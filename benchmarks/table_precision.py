@@ -14,7 +14,8 @@ a file's latents and ARM, and gives the latents' code length under
 - ``exact``: the same at the ARM's full 8-bit outputs;
 - ``table20``, ``table24``: the format's table with its probabilities in 20 or 24 bits instead
   of 16 (every symbol keeps at least one count: at 16 bits the 48 unlikely symbols of a row
-  hold 48/65536 of the mass, so a latent that is certainly zero still costs 0.00106 bits).
+  hold 48/65536 of the mass, so a latent that is certainly zero still costs 0.00106 bits);
+  ``coded20``, ``coded24``: the real range-coded section under those tables.
 
 The gap between ``table`` and ``finer`` is what a format change to a finer table would save on
 these latents, before any retraining.
@@ -33,7 +34,8 @@ from scipy.special import expm1
 
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.latent_coding import decode_latents
-from lnic.bitstream.latent_coding.encode import latent_symbols
+from lnic.bitstream.latent_coding.encode import encode_latents, latent_symbols
+from lnic.bitstream.latent_coding.symbols import SYMBOL_RESIDUAL
 from lnic.bitstream.prob_table import bits_table, compute_frequency_table
 from lnic.bitstream.weights import decode_weights
 from lnic.format import ARM_ACT_CLAMP, ARM_ACT_FRAC_BITS, PROB_BITS, SYMBOL_RADIUS
@@ -57,6 +59,14 @@ def table_bits(prob_bits: int) -> np.ndarray:
     return -np.log2(compute_frequency_table(prob_bits) / 2.0**prob_bits)
 
 
+def coder_rows(prob_bits: int) -> np.ndarray:
+    """The range coder's table (as :func:`lnic.bitstream.latent_coding.symbols.coder_table`) at
+    ``prob_bits``: float32 is exact for multiples of 2**-24."""
+    p = compute_frequency_table(prob_bits) / 2.0**prob_bits
+    rows = p.transpose(1, 0, 2).reshape(-1, p.shape[2])[:, SYMBOL_RESIDUAL + SYMBOL_RADIUS]
+    return np.ascontiguousarray(rows, dtype=np.float32)
+
+
 def measure(path: Path, precisions: tuple[int, ...]) -> dict:
     sections = unpack_file(path.read_bytes())
     h = sections.header
@@ -78,6 +88,7 @@ def measure(path: Path, precisions: tuple[int, ...]) -> dict:
     index = (sym.mu_frac, sym.scale_idx, sym.residual + SYMBOL_RADIUS)
     table = bits_table()[index]
     plain = sym.escape < 0  # escapes cost the same under every model: compare the rest
+    out: dict = {"file": path.name, "latent_section_bytes": len(sections.latents)}
     mu16, mu64 = np.round(mu * 16) / 16, np.round(mu * 64) / 64
     s8, s32 = np.round(log_scale * 8) / 8, np.round(log_scale * 32) / 32
     models = {
@@ -90,7 +101,8 @@ def measure(path: Path, precisions: tuple[int, ...]) -> dict:
     }
     for bits in precisions:
         models[f"table{bits}"] = table_bits(bits)[index]
-    out = {"file": path.name, "latent_section_bytes": len(sections.latents)}
+        coded, _ = encode_latents(grids, weights.arm, coder_rows(bits))
+        out[f"coded{bits}_bytes"] = len(coded)  # real range-coded bytes
     for name, bits in models.items():
         out[f"{name}_bytes"] = round(float(bits[plain].sum() / 8), 1)
     for name in list(models)[1:]:

@@ -33,6 +33,20 @@ def test_escapes_round_trip_and_size_matches_estimate():
     assert estimate <= actual_bits <= estimate * 1.02 + 96
 
 
+def test_another_table_codes_the_same_symbols_in_other_bytes():
+    """``encode_latents(table=...)`` (for measurements) codes with the given table: the format's
+    own table gives the file's bytes, a uniform one over all symbols gives other bytes."""
+    from lnic.bitstream.latent_coding.symbols import coder_table
+
+    shapes = grid_shapes(32, 32, 3)
+    grids = random_grids(5, shapes)
+    arm = random_arm(6)
+    own, _ = encode_latents(grids, arm)
+    assert encode_latents(grids, arm, coder_table())[0] == own
+    uniform = np.full_like(coder_table(), 1.0 / coder_table().shape[1])
+    assert encode_latents(grids, arm, uniform)[0] != own
+
+
 @pytest.mark.parametrize("size", [(9, 13), (20, 7), (5, 40)])
 def test_coding_order_respects_the_context(size):
     """Every latent comes after its causal neighbours and its co-located coarser latent, in a

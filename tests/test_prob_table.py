@@ -30,3 +30,18 @@ def test_rows_are_laplace_shaped():
     # a mean of 8/16 splits the mass evenly between residuals 0 and 1
     half = t[8, 30]
     assert abs(int(half[centre]) - int(half[centre + 1])) <= 8
+
+
+def test_a_finer_table_keeps_its_rows_and_shrinks_the_floor():
+    """``compute_frequency_table(prob_bits)`` (what benchmarks/table_precision.py measures):
+    rows sum to the asked total, every symbol keeps one count, and the likeliest symbol of the
+    narrowest row, which the 16-bit table leaves 48 counts short of certain, gets nearer."""
+    from lnic.bitstream.prob_table import compute_frequency_table
+
+    t20 = compute_frequency_table(20)
+    assert (t20.sum(-1) == 1 << 20).all() and t20.min() >= 1
+    t16 = frequency_table()
+    assert t16[0, 0].max() == (1 << 16) - (N_SYMBOLS - 1)
+    assert t20[0, 0].max() == (1 << 20) - (N_SYMBOLS - 1)
+    # same distribution: each row's probabilities agree to the coarser table's resolution
+    assert np.abs(t20 / 2.0**20 - t16 / 2.0**16).max() < 2 * N_SYMBOLS / 2.0**16

@@ -95,8 +95,14 @@ def latent_bits(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> float:
     return bits + sum(exp_golomb_length(int(e), 0) for e in sym.escape[sym.escape >= 0])
 
 
-def encode_latents(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> tuple[bytes, bytes]:
-    """Returns (range-coded section, escape section) for integer grids (finest first)."""
+def encode_latents(
+    grids: list[np.ndarray], arm: list[QuantizedLinear], table: np.ndarray | None = None
+) -> tuple[bytes, bytes]:
+    """Returns (range-coded section, escape section) for integer grids (finest first).
+
+    ``table`` replaces :func:`coder_table` (rows and columns as there): the bytes another
+    probability table would give, for measurements only; files use the format's table.
+    """
     if any(np.abs(g).max(initial=0) > LATENT_CLAMP for g in grids):
         raise ValueError("latents exceed LATENT_CLAMP")
     sym = latent_symbols(grids, arm)
@@ -104,7 +110,7 @@ def encode_latents(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> tuple
     symbols = residual_symbols(sym.residual[order]).astype(np.int32)
     rows = table_rows(sym.mu_frac, sym.scale_idx)[order]
     escape = sym.escape[order]
-    table = coder_table()
+    table = coder_table() if table is None else table
     encoder = constriction.stream.queue.RangeEncoder()
     model = range_model()
     for i in range(0, len(symbols), CHUNK):
