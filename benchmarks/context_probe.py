@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from csv_rows import emit_json_line
 
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.latent_coding import decode_latents
@@ -197,10 +197,7 @@ def main() -> None:
                     "extra_mac_per_px": round(16 * (ctx.shape[1] - 13) * target.size / pixels, 1),
                     "seconds": round(time.time() - t, 1),
                 }  # fmt: skip
-                print(json.dumps(row), flush=True)
-                if args.out:
-                    with args.out.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
+                emit_json_line(row, args.out)
 
 
 if __name__ == "__main__":

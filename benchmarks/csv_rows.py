@@ -1,5 +1,6 @@
 """The benchmark scripts' resumable CSV files: one row appended per finished encode, so a killed
-run loses only the encode in progress and a re-run skips the rows already there.
+run loses only the encode in progress and a re-run skips the rows already there; and the
+JSON-lines records of the probes that measure files rather than encode them.
 
 The scripts run as ``python benchmarks/NAME.py`` (this folder is then on ``sys.path``), also
 with another checkout's lnic on ``PYTHONPATH``, so this module imports nothing of lnic.
@@ -8,6 +9,7 @@ with another checkout's lnic on ``PYTHONPATH``, so this module imports nothing o
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,3 +30,12 @@ def append_row(path: Path, fields: Sequence[str], row: Mapping[str, object]) -> 
         if new:
             writer.writeheader()
         writer.writerow(row)
+
+
+def emit_json_line(row: Mapping[str, object], out: Path | None) -> None:
+    """Print ``row`` as one JSON line, and append it to ``out`` when one is given."""
+    line = json.dumps(row)
+    print(line, flush=True)
+    if out is not None:
+        with out.open("a") as fh:
+            fh.write(line + "\n")

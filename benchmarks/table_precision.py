@@ -26,10 +26,10 @@ these latents, before any retraining.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+from csv_rows import emit_json_line
 from scipy.special import expm1
 
 from lnic.bitstream.container import unpack_file
@@ -122,11 +122,7 @@ def main() -> None:
     args = ap.parse_args()
     precisions = tuple(int(b) for b in args.precisions.split(",") if b)
     for path in args.files:
-        row = measure(path, precisions)
-        print(json.dumps(row), flush=True)
-        if args.out:
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+        emit_json_line(measure(path, precisions), args.out)
 
 
 if __name__ == "__main__":
