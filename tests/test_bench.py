@@ -384,7 +384,9 @@ def test_report_includes_lnic_csv_and_anchors(tmp_path):
     subset.mkdir()
     keep = {"kodim01", "kodim05", "kodim14", "kodim23"}
     picked = [ln for ln in lines[1:] if ln.split(",")[0] in keep]
-    (subset / "lnic.csv").write_text("\n".join([header, *picked]) + "\n")
+    # and one image of a run under way, at one setting only: not in the subset
+    partial = next(ln for ln in lines[1:] if ln.split(",")[0] == "kodim02")
+    (subset / "lnic.csv").write_text("\n".join([header, *picked, partial]) + "\n")
     text = write_report(subset, ANCHORS).read_text()
     assert "(*)" in text
     assert "| lnic | -10.0% | -10.0% (" in text

@@ -27,6 +27,8 @@ __all__ = [
     "Curve",
     "PerImage",
     "aggregate",
+    "complete_images",
+    "complete_rows",
     "curve_to_json",
     "load_curve_file",
     "load_per_image_table",
@@ -90,32 +92,70 @@ def _mac_from_rows(rows: list[Result]) -> float | None:
     return float(np.mean(macs)) if macs else None
 
 
-def aggregate(results: list[Result], complete_only: bool = True) -> dict[str, Curve]:
-    """Mean curves per codec: mean bpp and mean metrics over images at each setting.
+def complete_images(rows: list[Result]) -> set[str]:
+    """The images that have a row at every setting that any image has."""
+    settings = {r.setting for r in rows}
+    by_image: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        by_image[r.image].add(r.setting)
+    return {image for image, have in by_image.items() if have == settings}
 
-    With ``complete_only`` a setting is kept only if it has a row for every image that the codec
-    has rows for (so that an unfinished run does not mix image sets); dropped settings are logged.
-    """
+
+def complete_rows(results: list[Result]) -> list[Result]:
+    """The rows of every codec that :func:`aggregate` averages (see :func:`_complete_rows`), so
+    that per-image tables can use the same images as the mean curves."""
     by_codec: dict[str, list[Result]] = defaultdict(list)
     for r in results:
         by_codec[r.codec].append(r)
+    return [r for codec, rows in by_codec.items() for r in _complete_rows(codec, rows)]
+
+
+def _complete_rows(codec: str, rows: list[Result]) -> list[Result]:
+    """The rows of one codec that make a mean curve over one set of images.
+
+    Either every image at the settings they all have (an extra setting run on a few images is
+    dropped), or the images that have every setting (a run under way: its last images have only
+    some settings, and keeping them would drop those settings); whichever keeps more rows.
+    """
+    images = {r.image for r in rows}
+    per_setting: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        per_setting[r.setting].add(r.image)
+    shared = {s for s, have in per_setting.items() if have == images}
+    full = complete_images(rows)
+    by_settings = [r for r in rows if r.setting in shared]
+    by_images = [r for r in rows if r.image in full]
+    if len(by_images) > len(by_settings):
+        left = sorted(images - full)
+        log.warning("%s: %s not at every setting yet, left out of the mean curve", codec, left)
+        return by_images
+    for setting in sorted(set(per_setting) - shared):
+        log.warning(
+            "%s setting %s: %d of %d images, left out of the mean curve",
+            codec,
+            setting,
+            len(per_setting[setting]),
+            len(images),
+        )
+    return by_settings
+
+
+def aggregate(results: list[Result], complete_only: bool = True) -> dict[str, Curve]:
+    """Mean curves per codec: mean bpp and mean metrics over images at each setting.
+
+    With ``complete_only`` every point of a codec's curve averages the same images
+    (:func:`_complete_rows` chooses which rows); left-out rows are logged.
+    """
+    by_codec: dict[str, list[Result]] = defaultdict(list)
+    for r in complete_rows(results) if complete_only else results:
+        by_codec[r.codec].append(r)
     curves: dict[str, Curve] = {}
     for codec, rows in by_codec.items():
-        images = {r.image for r in rows}
         by_setting: dict[str, dict[str, Result]] = defaultdict(dict)
         for r in rows:
             by_setting[r.setting][r.image] = r  # a repeated row: the last one wins
         points = []
         for setting, per_image in by_setting.items():
-            if complete_only and set(per_image) != images:
-                log.warning(
-                    "%s setting %s: %d of %d images, left out of the mean curve",
-                    codec,
-                    setting,
-                    len(per_image),
-                    len(images),
-                )
-                continue
             rs = list(per_image.values())
             points.append(
                 (
@@ -139,7 +179,7 @@ def aggregate(results: list[Result], complete_only: bool = True) -> dict[str, Cu
             ms_ssim=_optional(list(cols[4])),
             encode_s=_optional(list(cols[5])),
             decode_s=_optional(list(cols[6])),
-            images=len(images),
+            images=len({r.image for r in rows}),
             mac_per_pixel=_mac_from_rows(rows),
             commits=sorted({r.commit for r in rows if r.commit}) or None,
         )

@@ -11,7 +11,14 @@ from pathlib import Path
 from lnic.bench.anchors import load_per_image_anchors, load_published
 from lnic.bench.codecs import preset_of
 from lnic.bench.compare import per_image_curve
-from lnic.bench.curves import Curve, PerImage, aggregate, load_curve_file, per_image_points
+from lnic.bench.curves import (
+    Curve,
+    PerImage,
+    aggregate,
+    complete_rows,
+    load_curve_file,
+    per_image_points,
+)
 from lnic.bench.results import Result, load_results
 from lnic.bench.run_info import RUN_INFO
 
@@ -74,7 +81,8 @@ def collect(
     if (out / RUN_INFO).exists():
         info = json.loads((out / RUN_INFO).read_text(encoding="utf-8"))
     results = _load_rows(out)
-    measured = aggregate(results)
+    kept = complete_rows(results)  # the rows of the mean curves; the per-image tables use them too
+    measured = aggregate(kept, complete_only=False)
     _describe(measured, info)
     rows: dict[str, list[Result]] = {}
     for r in results:
@@ -92,4 +100,4 @@ def collect(
     for path in extra_curves:
         for c in load_curve_file(path, source="published"):
             published[c.name] = c
-    return ReportInputs(measured, per_image_points(results), published, per_image, info, rows)
+    return ReportInputs(measured, per_image_points(kept), published, per_image, info, rows)

@@ -306,10 +306,11 @@ def _plots_section(inputs: ReportInputs) -> list[str]:
     subset = smallest_subset(inputs)
     if subset is not None:
         codec, images = subset
+        names = ", ".join(sorted(images))
         lines.append(
             f"`{SUBSET_PLOT}`: every measured codec and the per-image anchors averaged over the "
-            f"{len(images)} images of {codec} only ({', '.join(sorted(images))}), the curves to "
-            "compare it with by eye."
+            f"{len(images)} images that {codec} has at all its settings ({names}), the curves "
+            "to compare it with by eye."
         )
     lines.append("")
     return lines

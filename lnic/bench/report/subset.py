@@ -1,8 +1,8 @@
 """The subset plot: every curve redrawn over the images of the codec that covers the fewest.
 
-When a measured codec covers fewer images than the others (lnic's Kodak rows: 8 of 24), the mean
-curves of the main plot average different images; redrawn over that codec's images only, the
-curves can be compared by eye.
+When a measured codec covers fewer images than the others (lnic's Kodak rows while its run is
+under way), the mean curves of the main plot average different images; redrawn over that
+codec's complete images only, the curves can be compared by eye.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from lnic.bench.compare import per_image_curve
-from lnic.bench.curves import Curve, aggregate
+from lnic.bench.curves import Curve, aggregate, complete_images
 from lnic.bench.data import image_key
 from lnic.bench.report.inputs import ReportInputs
 
@@ -22,9 +22,11 @@ SUBSET_PLOT = "rd-psnr-subset.png"
 
 
 def smallest_subset(inputs: ReportInputs) -> tuple[str, set[str]] | None:
-    """The measured codec with the fewest images, and those, if a codec or anchor has more."""
+    """The measured codec with the fewest complete images
+    (:func:`lnic.bench.curves.complete_images`), and those, if a codec or anchor has more."""
     sets = {
-        codec: {image_key(r.image) for r in rows} for codec, rows in sorted(inputs.rows.items())
+        codec: {image_key(i) for i in complete_images(rows)}
+        for codec, rows in sorted(inputs.rows.items())
     }
     if not sets:
         return None
@@ -32,7 +34,7 @@ def smallest_subset(inputs: ReportInputs) -> tuple[str, set[str]] | None:
     sizes += [len(points) for _, points in inputs.per_image_anchors.values()]
     largest = max(sizes)
     codec = min(sets, key=lambda c: len(sets[c]))
-    if len(sets[codec]) >= largest:
+    if not sets[codec] or len(sets[codec]) >= largest:
         return None
     return codec, sets[codec]
 
