@@ -29,42 +29,32 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 from csv_rows import emit_json_line
-from scipy.special import expm1
 
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.latent_coding import decode_latents
 from lnic.bitstream.latent_coding.encode import encode_latents, latent_symbols
-from lnic.bitstream.latent_coding.symbols import SYMBOL_RESIDUAL
+from lnic.bitstream.latent_coding.symbols import coder_rows
 from lnic.bitstream.prob_table import bits_table, compute_frequency_table
 from lnic.bitstream.weights import decode_weights
-from lnic.format import ARM_ACT_CLAMP, ARM_ACT_FRAC_BITS, PROB_BITS, SYMBOL_RADIUS
-from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN, gather_context
+from lnic.encoder.nets.entropy import laplace_bits as encoder_laplace_bits
+from lnic.format import ARM_ACT_FRAC_BITS, PROB_BITS, SYMBOL_RADIUS
+from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN, arm_outputs, gather_context
 from lnic.model.latents import grid_shapes
-from lnic.model.quantized import integer_linear
 
 
 def laplace_bits(x: np.ndarray, mu: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
-    """-log2 of the mass of [x - 1/2, x + 1/2] under Laplace(mu, e^log_scale), floored."""
-    b = np.exp(np.clip(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
-    d = np.abs(x - mu)
-    tail = 0.5 * np.exp(-(np.maximum(d, 0.5) - 0.5) / b) * -expm1(-1.0 / b)
-    near = -expm1(-0.5 / b) - 0.5 * np.exp(-0.5 / b) * (np.cosh(np.minimum(d, 0.5) / b) - 1) * 2
-    p = np.where(d >= 0.5, tail, near)
-    return -np.log2(np.maximum(p, 2.0**-PROB_BITS))
+    """-log2 of the mass of [x - 1/2, x + 1/2] under Laplace(mu, e^log_scale) (the encoder's
+    rate, :func:`lnic.encoder.nets.entropy.laplace_bits`), floored as the table's."""
+    clipped = np.clip(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX)
+    t = [torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)) for v in (x, mu, clipped)]
+    return np.minimum(encoder_laplace_bits(*t).numpy(), PROB_BITS)
 
 
 def table_bits(prob_bits: int) -> np.ndarray:
     """-log2 of the table's probabilities were they integers summing to 2**prob_bits."""
     return -np.log2(compute_frequency_table(prob_bits) / 2.0**prob_bits)
-
-
-def coder_rows(prob_bits: int) -> np.ndarray:
-    """The range coder's table (as :func:`lnic.bitstream.latent_coding.symbols.coder_table`) at
-    ``prob_bits``: float32 is exact for multiples of 2**-24."""
-    p = compute_frequency_table(prob_bits) / 2.0**prob_bits
-    rows = p.transpose(1, 0, 2).reshape(-1, p.shape[2])[:, SYMBOL_RESIDUAL + SYMBOL_RADIUS]
-    return np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def measure(path: Path, precisions: tuple[int, ...]) -> dict:
@@ -77,11 +67,7 @@ def measure(path: Path, precisions: tuple[int, ...]) -> dict:
         grid_shapes(h.height, h.width, h.arch.levels),
         weights.arm,
     )
-    x = gather_context([g.astype(np.float64) for g in grids]) * 2.0**ARM_ACT_FRAC_BITS
-    for i, layer in enumerate(weights.arm):
-        x = integer_linear(
-            layer, x, ARM_ACT_FRAC_BITS, ARM_ACT_CLAMP, relu=i < len(weights.arm) - 1
-        )
+    x = arm_outputs(weights.arm, gather_context([g.astype(np.float64) for g in grids]))
     mu, log_scale = x[:, 0] / 2.0**ARM_ACT_FRAC_BITS, x[:, 1] / 2.0**ARM_ACT_FRAC_BITS
     flat = np.concatenate([g.ravel() for g in grids]).astype(np.float64)
     sym = latent_symbols(grids, weights.arm)
@@ -101,7 +87,8 @@ def measure(path: Path, precisions: tuple[int, ...]) -> dict:
     }
     for bits in precisions:
         models[f"table{bits}"] = table_bits(bits)[index]
-        coded, _ = encode_latents(grids, weights.arm, coder_rows(bits))
+        rows = coder_rows(compute_frequency_table(bits) / 2.0**bits)
+        coded, _ = encode_latents(grids, weights.arm, rows)
         out[f"coded{bits}_bytes"] = len(coded)  # real range-coded bytes
     for name, bits in models.items():
         out[f"{name}_bytes"] = round(float(bits[plain].sum() / 8), 1)

@@ -74,10 +74,16 @@ def arm_integer(
     Returns ``(mu_q, scale_idx)``: the mean in 1/16 units and the scale row of the probability
     table, both int64 arrays.
     """
+    return table_indices(arm_outputs(layers, context))
+
+
+def arm_outputs(layers: list[QuantizedLinear], context: np.ndarray) -> np.ndarray:
+    """The exact fixed-point ARM's last-layer outputs [N, 2] (mean and log-scale with
+    ARM_ACT_FRAC_BITS fractional bits), before :func:`table_indices` rounds them to the table."""
     x = context.astype(np.float64) * 2.0**ARM_ACT_FRAC_BITS
     for i, layer in enumerate(layers):
         x = integer_linear(layer, x, ARM_ACT_FRAC_BITS, ARM_ACT_CLAMP, relu=i < len(layers) - 1)
-    return table_indices(x)
+    return x
 
 
 def table_indices(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -45,12 +45,23 @@ def coder_table() -> np.ndarray:
     the residual ``SYMBOL_RESIDUAL[s]``. float32 halves the bytes the decoder copies per latent,
     and the zigzag order lets constriction find the likeliest symbols first.
     """
-    t = probability_table()  # [16, N_SCALES, N_SYMBOLS], columns residual -R .. R
-    rows = t.transpose(1, 0, 2).reshape(-1, N_SYMBOLS)[:, SYMBOL_RESIDUAL + SYMBOL_RADIUS]
+    out = coder_rows(probability_table())
+    out.setflags(write=False)
+    return out
+
+
+def coder_rows(probabilities: np.ndarray) -> np.ndarray:
+    """A [16, N_SCALES, N_SYMBOLS] table of probabilities (columns residual -R .. R) laid out as
+    :func:`coder_table`; a table of another precision (benchmarks/table_precision.py) too.
+
+    Raises ``AssertionError`` unless every probability is exact in float32 (multiples of 2^-24).
+    """
+    rows = probabilities.transpose(1, 0, 2).reshape(-1, N_SYMBOLS)[
+        :, SYMBOL_RESIDUAL + SYMBOL_RADIUS
+    ]
     out = np.ascontiguousarray(rows, dtype=np.float32)
     if not np.array_equal(out.astype(np.float64), rows):
         raise AssertionError("table probabilities are not exact in float32")
-    out.setflags(write=False)
     return out
 
 
