@@ -596,3 +596,25 @@ def test_git_commit_and_what_makes_it_dirty():
     assert not _changes_code(" M benchmarks/kodak/lnic-default.csv")
     assert not _changes_code(" M README.md") and not _changes_code("R  a.md -> docs/b.md")
     assert {"platform", "processor", "cpu_count", "python"} <= set(machine_info())
+
+
+def test_mean_curves_and_the_subset_plot_keep_the_same_images():
+    """A run under way (one image at one setting) leaves that image out; a setting run on one
+    image only leaves that setting out; the subset plot draws the images the curve averages."""
+    from lnic.bench.curves import complete_rows
+    from lnic.bench.report.inputs import ReportInputs
+    from lnic.bench.report.subset import smallest_subset
+
+    def row(image: str, setting: str) -> Result:
+        return Result(image, "c", setting, 8, 8, 10, 0.1 * int(setting), 30.0 + int(setting))
+
+    full = [row(f"img{i}", s) for i in range(4) for s in "1234"]
+    under_way = full + [row("img4", "1")]
+    assert {r.image for r in complete_rows(under_way)} == {"img0", "img1", "img2", "img3"}
+    assert len(aggregate(under_way)["c"]) == 4
+    extra = full + [row("img0", "5")]
+    assert {r.setting for r in complete_rows(extra)} == {"1", "2", "3", "4"}
+    assert aggregate(extra)["c"].images == 4
+    wider = [Result(f"img{i}", "d", "1", 8, 8, 10, 0.1, 30.0) for i in range(6)]
+    inputs = ReportInputs({}, {}, {}, {}, rows={"c": extra, "d": wider})
+    assert smallest_subset(inputs) == ("c", {"img0", "img1", "img2", "img3"})

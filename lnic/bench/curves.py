@@ -27,7 +27,6 @@ __all__ = [
     "Curve",
     "PerImage",
     "aggregate",
-    "complete_images",
     "complete_rows",
     "curve_to_json",
     "load_curve_file",
@@ -92,7 +91,7 @@ def _mac_from_rows(rows: list[Result]) -> float | None:
     return float(np.mean(macs)) if macs else None
 
 
-def complete_images(rows: list[Result]) -> set[str]:
+def _complete_images(rows: list[Result]) -> set[str]:
     """The images that have a row at every setting that any image has."""
     settings = {r.setting for r in rows}
     by_image: dict[str, set[str]] = defaultdict(set)
@@ -122,7 +121,7 @@ def _complete_rows(codec: str, rows: list[Result]) -> list[Result]:
     for r in rows:
         per_setting[r.setting].add(r.image)
     shared = {s for s, have in per_setting.items() if have == images}
-    full = complete_images(rows)
+    full = _complete_images(rows)
     by_settings = [r for r in rows if r.setting in shared]
     by_images = [r for r in rows if r.image in full]
     if len(by_images) > len(by_settings):

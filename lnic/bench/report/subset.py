@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from lnic.bench.compare import per_image_curve
-from lnic.bench.curves import Curve, aggregate, complete_images
+from lnic.bench.curves import Curve, aggregate, complete_rows
 from lnic.bench.data import image_key
 from lnic.bench.report.inputs import ReportInputs
 
@@ -22,10 +22,10 @@ SUBSET_PLOT = "rd-psnr-subset.png"
 
 
 def smallest_subset(inputs: ReportInputs) -> tuple[str, set[str]] | None:
-    """The measured codec with the fewest complete images
-    (:func:`lnic.bench.curves.complete_images`), and those, if a codec or anchor has more."""
+    """The measured codec whose mean curve averages the fewest images
+    (:func:`lnic.bench.curves.complete_rows`), and those, if a codec or anchor has more."""
     sets = {
-        codec: {image_key(i) for i in complete_images(rows)}
+        codec: {image_key(r.image) for r in complete_rows(rows)}
         for codec, rows in sorted(inputs.rows.items())
     }
     if not sets:
