@@ -232,7 +232,7 @@ def load(path: Path, npz: bool) -> tuple[list[np.ndarray], list | None]:
     h = s.header
     arm = decode_weights(s.weights, h.arch.weight_shapes()).arm
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
-    return decode_latents(s.latents, s.escapes, shapes, arm), arm
+    return decode_latents(s.latents, s.escapes, shapes, arm, h.prob_bits), arm
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def _latents(path: Path) -> tuple[list[np.ndarray], int, int]:
     h = sections.header
     weights = decode_weights(sections.weights, h.arch.weight_shapes())
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
-    grids = decode_latents(sections.latents, sections.escapes, shapes, weights.arm)
+    grids = decode_latents(sections.latents, sections.escapes, shapes, weights.arm, h.prob_bits)
     return [g.astype(np.float64) for g in grids], len(sections.latents), h.height * h.width
 
 

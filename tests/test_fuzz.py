@@ -34,7 +34,10 @@ from lnic.decoder import decode_bytes
 from lnic.errors import LnicError
 
 DATA = Path(__file__).parent / "data"
-SEEDS = [(DATA / "golden.lnic").read_bytes(), (DATA / "golden_synthetic.lnic").read_bytes()]
+SEEDS = [
+    (DATA / name).read_bytes()
+    for name in ("golden.lnic", "golden_synthetic.lnic", "golden-v4.lnic")  # versions 5 and 4
+]
 EXAMPLES = int(os.environ.get("LNIC_FUZZ_EXAMPLES", "150"))
 CATCH_ALL = "corrupt bitstream ("  # the message of decode_bytes' last-resort wrapper
 

@@ -2,7 +2,8 @@
 
 Any drift of the format (header, weights, table, coding order) or of the decoder's integer
 arithmetic changes these hashes. A deliberate format change regenerates the files with
-``tests/data/make_golden.py`` and bumps ``FORMAT_VERSION``.
+``tests/data/make_golden.py`` and bumps ``FORMAT_VERSION``; the previous version's files stay
+(``*-v4.lnic``) and must keep decoding to their pixels.
 
 The files are also decoded by a slow, straightforward reference decoder written from
 docs/format.md (per-wavefront context gathering, the model's ``arm_integer``,
@@ -32,8 +33,8 @@ from lnic.format import (
     ARM_CONTEXT,
     ARM_WAVEFRONT_SLOPE,
     ESCAPE_BITS_MAX,
+    FORMAT_VERSION,
     GRID_LAG,
-    PROB_BITS,
     SYMBOL_RADIUS,
     SYNTH_ACT_CLAMP,
     SYNTH_FRAC_BITS,
@@ -45,18 +46,21 @@ from lnic.model.upsampling import upsample_integer
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(DATA))
-from make_golden import pixel_hash, synthetic_bitstream  # noqa: E402
+from make_golden import pixel_hash, recode, synthetic_bitstream  # noqa: E402
 
+_REAL = ((24, 32, 3), "6f08a9ba877355ab205c033ca69a2bfb4a6b6ddc3de2a7b689328a035b6da7e3")
+_SYNTHETIC = ((37, 40), "8e8fe6da8832ea00fa7d73ab3c9ea461601501f1c30d73b04903ba83c1743759")
 GOLDEN = {
-    "golden.lnic": (
-        (24, 32, 3),
-        "6f08a9ba877355ab205c033ca69a2bfb4a6b6ddc3de2a7b689328a035b6da7e3",
-    ),
-    "golden_synthetic.lnic": (
-        (37, 40),
-        "8e8fe6da8832ea00fa7d73ab3c9ea461601501f1c30d73b04903ba83c1743759",
-    ),
+    # this version's files: version 4's latents re-coded (make_golden.py --recode), same pixels
+    "golden.lnic": _REAL,
+    "golden_synthetic.lnic": _SYNTHETIC,
+    # version 4 (16-bit table)
+    "golden-v4.lnic": _REAL,
+    "golden_synthetic-v4.lnic": _SYNTHETIC,
 }
+"""Committed bitstream -> (decoded shape, pixel SHA-256)."""
+
+PREVIOUS = {"golden.lnic": "golden-v4.lnic", "golden_synthetic.lnic": "golden_synthetic-v4.lnic"}
 
 
 def reference_decode(data: bytes) -> np.ndarray:
@@ -67,10 +71,11 @@ def reference_decode(data: bytes) -> np.ndarray:
     arm = weights.arm
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
     levels = len(shapes)
-    freqs = compute_frequency_table()  # [16, scales, 49]: residuals -R .. R
+    prob_bits = {3: 16, 4: 16, 5: 20}[h.version]  # docs/format.md, "Probability table"
+    freqs = compute_frequency_table(prob_bits)  # [16, scales, 49]: residuals -R .. R
     # range-coder symbol s stands for residual 0, +1, -1, +2, -2, ..., +R, -R
     residual_of = [(s + 1) // 2 if s % 2 else -(s // 2) for s in range(2 * SYMBOL_RADIUS + 1)]
-    table = freqs[:, :, [r + SYMBOL_RADIUS for r in residual_of]] / 2.0**PROB_BITS
+    table = freqs[:, :, [r + SYMBOL_RADIUS for r in residual_of]] / 2.0**prob_bits
     table = table.astype(np.float32)
     decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(s.latents, "<u4").copy())
     model = constriction.stream.model.Categorical(perfect=False)
@@ -124,17 +129,31 @@ def test_fast_decoder_matches_the_reference_decoder(name):
 
 
 GOLDEN_FILE_DIGESTS = {
-    "golden.lnic": "4fc143c7cecee4a3",
-    "golden_synthetic.lnic": "49bf8abee32458dc",
+    "golden.lnic": "93f53989b8fd9b4f",
+    "golden_synthetic.lnic": "f31d439e68a1c662",
+    "golden-v4.lnic": "4fc143c7cecee4a3",
+    "golden_synthetic-v4.lnic": "49bf8abee32458dc",
 }
 """sha256 (first 16 hex digits) of each committed bitstream: ``make_golden.py`` rewrites the
 files, and a rewrite must come with new digests here on purpose."""
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_the_golden_files_are_of_the_versions_they_stand_for():
+    versions = {name: (DATA / name).read_bytes()[4] for name in GOLDEN}
+    assert versions == {name: 4 if "-v4" in name else FORMAT_VERSION for name in GOLDEN}
+
+
+@pytest.mark.parametrize("name", sorted(PREVIOUS))
+def test_recoding_the_previous_version_gives_the_golden_file(name):
+    """This version's encoder, given the latents of the version 4 file, writes the committed
+    file byte for byte: encoder and decoder agree on this version's table."""
+    assert recode((DATA / PREVIOUS[name]).read_bytes()) == (DATA / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(PREVIOUS.values()))
 def test_version_3_files_still_decode(name):
-    """A version 3 file (the same sections behind a header without the flags byte) decodes to
-    the same pixels: version 4 only added optional metadata."""
+    """A version 3 file (the same sections as version 4 behind a header without the flags
+    byte) decodes to the same pixels: version 4 only added optional metadata."""
     from dataclasses import replace
 
     from lnic.bitstream.container import pack_file
@@ -269,14 +288,17 @@ def test_tall_narrow_grids_and_the_raster_layout(force_raster, monkeypatch):
         assert np.array_equal(lnic.decode(data), reference_decode(data))
 
 
-def test_shipped_table_equals_the_computed_one():
-    """prob_table.npy (loaded by the decoder) is exactly what the decimal definition gives."""
+@pytest.mark.parametrize("bits", [16, 20])
+def test_shipped_table_equals_the_computed_one(bits):
+    """prob_table_<bits>.npy (loaded by the decoder) is exactly what the decimal definition
+    gives, for every precision a readable version uses."""
     from lnic.bitstream import prob_table
 
-    shipped = prob_table._load_shipped()
-    assert shipped is not None, "prob_table.npy missing or altered"
-    assert np.array_equal(shipped, compute_frequency_table())
-    assert np.array_equal(prob_table.frequency_table(), shipped)
+    assert bits in prob_table.SHIPPED_PRECISIONS
+    shipped = prob_table._load_shipped(bits)
+    assert shipped is not None, f"prob_table_{bits}.npy missing or altered"
+    assert np.array_equal(shipped, compute_frequency_table(bits))
+    assert np.array_equal(prob_table.frequency_table(bits), shipped)
 
 
 @pytest.mark.parametrize("e", [0, 8, 15])

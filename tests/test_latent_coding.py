@@ -132,9 +132,9 @@ def test_both_decoding_passes(monkeypatch):
     passes = []
     decode_pass = decode.decode_pass
 
-    def spy(*args):
-        passes.append(args[-1])
-        return decode_pass(*args)
+    def spy(decoder, escapes, plan, grids, kernels, clamps, *rest):
+        passes.append(clamps)
+        return decode_pass(decoder, escapes, plan, grids, kernels, clamps, *rest)
 
     monkeypatch.setattr(decode, "decode_pass", spy)
     shapes = grid_shapes(20, 20, 2)

@@ -35,7 +35,9 @@ def _parts(height: int, width: int, channels: int, seed: int):
     h = sections.header
     weights = decode_weights(sections.weights, h.arch.weight_shapes())
     shapes = grid_shapes(h.height, h.width, h.arch.levels)
-    return weights, decode_latents(sections.latents, sections.escapes, shapes, weights.arm)
+    return weights, decode_latents(
+        sections.latents, sections.escapes, shapes, weights.arm, h.prob_bits
+    )
 
 
 def _loud_conv_a(weights: DecoderWeights) -> DecoderWeights:

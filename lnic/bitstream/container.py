@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from lnic.bitstream.header import Header
 from lnic.errors import BitstreamError
-from lnic.format import FLAG_ICC_PROFILE, FORMAT_VERSION, MAX_ICC_BYTES
+from lnic.format import FLAG_ICC_PROFILE, FLAGS_SINCE_VERSION, MAX_ICC_BYTES
 
 _CRC = struct.Struct("<I")
 _LENGTH = struct.Struct("<I")
@@ -117,7 +117,9 @@ def unpack_file(data: bytes) -> Sections:
 
 def with_icc_profile(data: bytes, icc_profile: bytes | None) -> bytes:
     """``data`` (a whole file) re-packed with ``icc_profile`` (None removes it); the coded
-    sections, and so the pixels, are unchanged (a version 3 file becomes a version 4 file)."""
+    sections, and so the pixels, are unchanged: a version 3 file becomes a version 4 file (the
+    first with metadata), later versions stay what they are, since the version also names the
+    probability table the latents are coded with."""
     s = unpack_file(data)
-    header = replace(s.header, version=FORMAT_VERSION)
+    header = replace(s.header, version=max(s.header.version, FLAGS_SINCE_VERSION))
     return pack_file(header, s.weights, s.latents, s.escapes, icc_profile)

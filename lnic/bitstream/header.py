@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from lnic.errors import BitstreamError
 from lnic.format import (
+    FLAGS_SINCE_VERSION,
     FORMAT_VERSION,
     KNOWN_FLAGS,
     MAGIC,
     MAX_DIMENSION,
     MAX_LEVELS,
     MAX_PIXELS,
+    PROB_BITS_OF_VERSION,
     READABLE_VERSIONS,
 )
 from lnic.model.architecture import Architecture
@@ -38,9 +40,15 @@ the sizes of the three coded sections, then the flags that announce optional sec
 version 3 header ends before ``flags``."""
 
 _V3_FIELDS = tuple(HEADER_FIELDS)[:-1]
+
+
+def _fields(version: int) -> tuple[str, ...]:
+    return tuple(HEADER_FIELDS) if version >= FLAGS_SINCE_VERSION else _V3_FIELDS
+
+
 _LAYOUTS = {
-    version: struct.Struct("<" + "".join(HEADER_FIELDS[n] for n in names))
-    for version, names in ((3, _V3_FIELDS), (FORMAT_VERSION, tuple(HEADER_FIELDS)))
+    version: struct.Struct("<" + "".join(HEADER_FIELDS[n] for n in _fields(version)))
+    for version in READABLE_VERSIONS
 }
 _PREFIX = struct.Struct("<" + HEADER_FIELDS["magic"] + HEADER_FIELDS["version"])
 HEADER_SIZE = _LAYOUTS[FORMAT_VERSION].size
@@ -79,15 +87,20 @@ class Header:
         return self.arch.channels
 
     @property
+    def prob_bits(self) -> int:
+        """Precision of the probability table this file's latents are coded with."""
+        return PROB_BITS_OF_VERSION[self.version]
+
+    @property
     def size(self) -> int:
         """Bytes of this header in the file."""
         return header_size(self.version)
 
     def pack(self) -> bytes:
-        """The header's bytes; version 3 (no flags byte) is written for tests of old files."""
+        """The header's bytes; older versions are written for tests of old files."""
         if self.version not in _LAYOUTS:
             raise ValueError(f"cannot write format version {self.version}")
-        if self.flags & ~KNOWN_FLAGS or (self.version == 3 and self.flags):
+        if self.flags & ~KNOWN_FLAGS or (self.version < FLAGS_SINCE_VERSION and self.flags):
             raise ValueError(f"flags {self.flags:#x} are not defined in version {self.version}")
         values = {
             "magic": MAGIC,
@@ -100,8 +113,7 @@ class Header:
             "escape_bytes": self.escape_bytes,
             "flags": self.flags,
         }
-        names = _V3_FIELDS if self.version == 3 else HEADER_FIELDS
-        return _LAYOUTS[self.version].pack(*(values[name] for name in names))
+        return _LAYOUTS[self.version].pack(*(values[name] for name in _fields(self.version)))
 
     @classmethod
     def unpack(cls, data: bytes) -> Header:
@@ -119,7 +131,7 @@ class Header:
         layout = _LAYOUTS[version]
         if len(data) < layout.size:
             raise BitstreamError("truncated header")
-        f = dict(zip(_V3_FIELDS if version == 3 else HEADER_FIELDS, layout.unpack_from(data)))
+        f = dict(zip(_fields(version), layout.unpack_from(data)))
         width, height = f["width"], f["height"]
         if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
             raise BitstreamError(

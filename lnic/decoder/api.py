@@ -51,7 +51,9 @@ def decode_sections(sections: Sections, profiler: Profiler | None = None) -> np.
             validate_modules(weights)
         with prof.stage("entropy_decoding"):
             shapes = grid_shapes(h.height, h.width, h.arch.levels)
-            grids = decode_latents(sections.latents, sections.escapes, shapes, weights.arm)
+            grids = decode_latents(
+                sections.latents, sections.escapes, shapes, weights.arm, h.prob_bits
+            )
         image = reconstruct(weights, grids, profiler)
     return image[:, :, 0] if h.channels == 1 else image
 

@@ -46,7 +46,7 @@ def check_sections(sections: Sections) -> None:
     image."""
     h = sections.header
     n_latents = sum(a * b for a, b in grid_shapes(h.height, h.width, h.arch.levels))
-    check_coded_length(len(sections.latents), n_latents)
+    check_coded_length(len(sections.latents), n_latents, h.prob_bits)
 
 
 _BIAS_FRAC_BITS: dict[str, int | None] = {

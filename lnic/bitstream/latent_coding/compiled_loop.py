@@ -65,10 +65,11 @@ def compiled_loop(
     plan: ArmPlan,
     steps: DecodeSteps,
     clamps: bool,
+    prob_bits: int,
 ) -> float:
-    """Decode every step (with all of the ARM's clamps if ``clamps``); returns the decoded
-    symbols' information content in bits."""
-    table = coder_table()
+    """Decode every step (with all of the ARM's clamps if ``clamps``) under the table of
+    precision ``prob_bits``; returns the decoded symbols' information content in bits."""
+    table = coder_table(prob_bits)
     n_sym, max_n = table.shape[1], steps.max_n
     x_buf = np.empty((CELLS + 1) * max_n)
     weights = np.concatenate([m.ravel() for m in plan.hidden])
@@ -83,7 +84,7 @@ def compiled_loop(
     decode, model, output = decoder.decode, range_model(), plan.output
     tables_per_step = [_segment_table(step.segments) for step in steps.steps]
     args = (x_buf, weights, dims, scratch, output, o_buf, bounds, tables)
-    costs, info = frequency_costs(), np.zeros(1)
+    costs, info = frequency_costs(prob_bits), np.zeros(1)
     for (copies, n, segments, _), segs in zip(steps.steps, tables_per_step):
         if copies:
             for copy in copies:

@@ -25,7 +25,7 @@ from lnic.bitstream.latent_coding.schedule import Shapes, num_steps
 from lnic.bitstream.latent_coding.steps import decode_steps
 from lnic.bitstream.latent_coding.symbols import min_symbol_bits
 from lnic.errors import BitstreamError
-from lnic.format import LATENT_CLAMP
+from lnic.format import LATENT_CLAMP, PROB_BITS
 from lnic.model.quantized import QuantizedLinear
 
 
@@ -40,9 +40,13 @@ def decode_latents(
     escapes: bytes,
     shapes: Shapes,
     arm: list[QuantizedLinear],
+    prob_bits: int = PROB_BITS,
     loop: str | None = None,
 ) -> list[np.ndarray]:
     """Inverse of :func:`.encode.encode_latents`: integer grids (float64 arrays), finest first.
+
+    ``prob_bits`` is the precision of the table the section is coded with (the file's version
+    names it: :attr:`.header.Header.prob_bits`).
 
     Every failure (range decoder error, escape codes missing or left over, data left in the
     latent section, latent out of range) raises :class:`BitstreamError`. ``loop`` (``numpy``,
@@ -50,11 +54,11 @@ def decode_latents(
     (:func:`.loop_choice.choose_kernels`).
     """
     n_latents = sum(h * w for h, w in shapes)
-    words = _words(coded, n_latents)
+    words = _words(coded, n_latents, prob_bits)
     plan = ArmPlan.fold(arm)
     kernels = choose_kernels(num_steps(shapes), n_latents, loop)
     for clamps in (False, True):
-        decoded = _decode_checked(words, escapes, shapes, plan, clamps, kernels)
+        decoded = _decode_checked(words, escapes, shapes, plan, clamps, kernels, prob_bits)
         if decoded is None:
             continue
         out, largest = decoded
@@ -70,20 +74,21 @@ quantized probability of it is lower than the table's (all-cheapest sections are
 than the bound, ``benchmarks/decoder_limits.md``)."""
 
 
-def min_coded_bytes(n_latents: int) -> int:
+def min_coded_bytes(n_latents: int, prob_bits: int = PROB_BITS) -> int:
     """Fewest bytes a range-coded section of ``n_latents`` latents can have: at least one word,
     and every latent costs at least :func:`.symbols.min_symbol_bits` (the table's likeliest
     symbol). A crafted small file that declares a huge image is refused against this before
     any work (``lnic.decoder.validation``)."""
-    bits = n_latents * min_symbol_bits() - CODER_SLACK_BITS
+    bits = n_latents * min_symbol_bits(prob_bits) - CODER_SLACK_BITS
     return max(4, 4 * math.ceil(bits / 32))
 
 
-def check_coded_length(n_bytes: int, n_latents: int) -> None:
-    """Refuse a range-coded section of ``n_bytes`` that cannot hold ``n_latents`` latents."""
+def check_coded_length(n_bytes: int, n_latents: int, prob_bits: int = PROB_BITS) -> None:
+    """Refuse a range-coded section of ``n_bytes`` that cannot hold ``n_latents`` latents
+    coded with the table of precision ``prob_bits``."""
     if n_bytes % 4:
         raise BitstreamError("latent section is not a whole number of 32-bit words")
-    need = min_coded_bytes(n_latents)
+    need = min_coded_bytes(n_latents, prob_bits)
     if n_bytes < need:
         raise BitstreamError(
             f"latent section of {n_bytes} bytes is too short for the {n_latents} latents the"
@@ -91,9 +96,9 @@ def check_coded_length(n_bytes: int, n_latents: int) -> None:
         )
 
 
-def _words(coded: bytes, n_latents: int) -> np.ndarray:
+def _words(coded: bytes, n_latents: int, prob_bits: int) -> np.ndarray:
     """The range-coded section as 32-bit words, refused if it cannot hold ``n_latents``."""
-    check_coded_length(len(coded), n_latents)
+    check_coded_length(len(coded), n_latents, prob_bits)
     return np.frombuffer(coded, dtype="<u4").astype(np.uint32)
 
 
@@ -104,6 +109,7 @@ def _decode_checked(
     plan: ArmPlan,
     clamps: bool,
     kernels: Kernels | None,
+    prob_bits: int,
 ) -> _Decoded | None:
     """One pass; a failure of the pass without the clamps gives None (try again with them)."""
     try:
@@ -112,7 +118,7 @@ def _decode_checked(
         raise BitstreamError(f"corrupt latent section ({exc})") from exc
     grids = make_grids(shapes)
     try:
-        info = decode_pass(decoder, escapes, plan, grids, kernels, clamps)
+        info = decode_pass(decoder, escapes, plan, grids, kernels, clamps, prob_bits)
         _check_consumed(decoder, info, len(words))
     except BitstreamError:
         if clamps:
@@ -129,10 +135,12 @@ def _decode_checked(
     return _Decoded(out, largest)
 
 
-INFO_MARGIN = 1 / 256
+INFO_MARGIN = 1 / 64
 """Relative excess of the decoded symbols' information content (from the table) over the
-section's bits that is still no sign of an overrun: constriction's quantized probabilities make
-improbable symbols up to ~0.003 bits cheaper than the table says (0.02% of their cost)."""
+section's bits that is still no sign of an overrun: constriction's 24-bit quantization of the
+probabilities makes improbable symbols cheaper than the table says, by up to 0.43% of their
+cost under the 2^20 table (a symbol of probability 2^-20 coded 3,000 times), 0.02% under the
+2^16 table."""
 
 
 def _check_consumed(
@@ -161,18 +169,24 @@ def decode_pass(
     grids: list[Grid],
     kernels: Kernels | None,
     clamps: bool,
+    prob_bits: int = PROB_BITS,
 ) -> float:
     """Decode every grid into its buffer, step by step of the global schedule (with the ARM's
     clamps if ``clamps``; scale_idx is always clipped), with the compiled ``kernels`` if given,
-    else the numpy loop; returns the decoded symbols' information content in bits."""
+    else the numpy loop, under the table of precision ``prob_bits``; returns the decoded
+    symbols' information content in bits."""
     steps = decode_steps(grids)
     codes = EscapeCodes(escapes)
-    if kernels is not None:
-        from lnic.bitstream.latent_coding.compiled_loop import compiled_loop
+    try:
+        if kernels is not None:
+            from lnic.bitstream.latent_coding.compiled_loop import compiled_loop
 
-        info = compiled_loop(kernels, decoder, codes, plan, steps, clamps)
-    else:
-        info = numpy_loop(decoder, codes, plan, steps, clamps)
+            info = compiled_loop(kernels, decoder, codes, plan, steps, clamps, prob_bits)
+        else:
+            info = numpy_loop(decoder, codes, plan, steps, clamps, prob_bits)
+    except BitstreamError:
+        codes.check_symbols()
+        raise
     for copy in steps.last_copies:
         copy()
     codes.finish()

@@ -55,11 +55,17 @@ class EscapeCodes:
         elif (sym.max() if top is None else top) >= ESCAPE_SYMBOL:
             self.codes_left -= _read_escapes(self.reader, sym, segments)
 
+    def check_symbols(self) -> None:
+        """Refuse the file if a symbol decoded after the last code was an escape. A pass that
+        fails later (its latents went wrong at that escape) calls it too, so that the error
+        names the first cause rather than what followed from it."""
+        if self.unchecked and np.concatenate(self.unchecked).max() >= ESCAPE_SYMBOL:
+            raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
+
     def finish(self) -> None:
         """After the last step: every escape symbol had its code, and every code its symbol
         (the section holds nothing else but the zero bits padding its last byte)."""
-        if self.unchecked and np.concatenate(self.unchecked).max() >= ESCAPE_SYMBOL:
-            raise BitstreamError("escape symbol without an escape code (corrupt bitstream)")
+        self.check_symbols()
         if self.codes_left:
             raise BitstreamError(
                 f"{self.codes_left} unused escape codes at the end of the latent escape section"

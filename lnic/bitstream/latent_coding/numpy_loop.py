@@ -136,15 +136,17 @@ def numpy_loop(
     plan: ArmPlan,
     steps: DecodeSteps,
     clamps: bool,
+    prob_bits: int,
 ) -> float:
-    """Decode every step (with all of the ARM's clamps if ``clamps``); returns the decoded
-    symbols' information content in bits."""
+    """Decode every step (with all of the ARM's clamps if ``clamps``) under the table of
+    precision ``prob_bits``; returns the decoded symbols' information content in bits."""
     buffers, arm = _Buffers(plan, steps.max_n), _Arm(plan, clamps).run
     decode, model = decoder.decode, range_model()
-    take_rows, take_residual = coder_table().take, RESIDUAL_VALUE.take  # (np.take: a wrapper)
+    table = coder_table(prob_bits)
+    take_rows, take_residual = table.take, RESIDUAL_VALUE.take  # (np.take: a wrapper)
     dot, copyto, add, intp, row_weights = np.dot, np.copyto, np.add, np.intp, ROW_WEIGHTS
     after_step = escapes.after_step
-    take_cost, n_sym, info = symbol_costs().take, coder_table().shape[1], 0.0
+    take_cost, n_sym, info = symbol_costs(prob_bits).take, table.shape[1], 0.0
     for copies, n, segments, single in steps.steps:
         if copies:
             for copy in copies:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import constriction
 import numpy as np
@@ -37,15 +37,15 @@ def range_model() -> constriction.stream.model.Categorical:
     return constriction.stream.model.Categorical(perfect=False)
 
 
-@lru_cache(maxsize=1)
-def coder_table() -> np.ndarray:
+@cache
+def coder_table(prob_bits: int = PROB_BITS) -> np.ndarray:
     """What the range coder is given: [N_SCALES * 16, N_SYMBOLS] float32, row ``scale * 16 + f``.
 
-    Column ``s`` holds the table probability (an exact multiple of 2^-16, exact in float32) of
-    the residual ``SYMBOL_RESIDUAL[s]``. float32 halves the bytes the decoder copies per latent,
-    and the zigzag order lets constriction find the likeliest symbols first.
+    Column ``s`` holds the table probability (an exact multiple of 2^-prob_bits, exact in
+    float32) of the residual ``SYMBOL_RESIDUAL[s]``. float32 halves the bytes the decoder
+    copies per latent, and the zigzag order lets constriction find the likeliest symbols first.
     """
-    out = coder_rows(probability_table())
+    out = coder_rows(probability_table(prob_bits))
     out.setflags(write=False)
     return out
 
@@ -65,27 +65,27 @@ def coder_rows(probabilities: np.ndarray) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=1)
-def min_symbol_bits() -> float:
+@cache
+def min_symbol_bits(prob_bits: int = PROB_BITS) -> float:
     """Fewest bits any symbol can cost: -log2 of the table's largest probability."""
-    return float(-np.log2(probability_table().max()))
+    return float(-np.log2(probability_table(prob_bits).max()))
 
 
-@lru_cache(maxsize=1)
-def symbol_costs() -> np.ndarray:
+@cache
+def symbol_costs(prob_bits: int = PROB_BITS) -> np.ndarray:
     """-log2 of :func:`coder_table`, flat: the information content of symbol ``s`` in row ``r``
     is at ``r * N_SYMBOLS + s``."""
-    out = -np.log2(coder_table().astype(np.float64)).ravel()
+    out = -np.log2(coder_table(prob_bits).astype(np.float64)).ravel()
     out.setflags(write=False)
     return out
 
 
-@lru_cache(maxsize=1)
-def frequency_costs() -> np.ndarray:
-    """-log2(f / 2^PROB_BITS) at index ``f`` (f = 1 .. 2^PROB_BITS; 0 at f = 0, which no table
-    entry has): the information content of a symbol of table probability ``f / 2^PROB_BITS``."""
-    f = np.arange((1 << PROB_BITS) + 1, dtype=np.float64)
+@cache
+def frequency_costs(prob_bits: int = PROB_BITS) -> np.ndarray:
+    """-log2(f / 2^prob_bits) at index ``f`` (f = 1 .. 2^prob_bits; 0 at f = 0, which no table
+    entry has): the information content of a symbol of table probability ``f / 2^prob_bits``."""
+    f = np.arange((1 << prob_bits) + 1, dtype=np.float64)
     out = np.zeros_like(f)
-    out[1:] = PROB_BITS - np.log2(f[1:])
+    out[1:] = prob_bits - np.log2(f[1:])
     out.setflags(write=False)
     return out

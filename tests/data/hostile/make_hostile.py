@@ -170,7 +170,7 @@ def repack(data: bytes, **changes) -> bytes:
     s = _sections(data)
     header = s.header
     for name, value in changes.pop("header", {}).items():
-        if name in ("width", "height"):
+        if name in ("width", "height", "version"):
             header = replace(header, **{name: value})
         else:
             header = replace(header, arch=replace(header.arch, **{name: value}))
@@ -231,10 +231,12 @@ def _weights_bits(data: bytes) -> int:
     return sum(module_bits(m) for m in weights.modules().values())
 
 
-def _bomb(height: int, width: int, keep: int) -> bytes:
-    """A quiet file of the size with its latent section cut to ``keep`` bytes."""
+def _bomb(height: int, width: int, keep: int, version: int | None = None) -> bytes:
+    """A quiet file of the size with its latent section cut to ``keep`` bytes (and its header
+    set to ``version``, whose table fixes the minimum)."""
     data = quiet_bitstream(height, width)
-    return repack(data, latents=_sections(data).latents[:keep])
+    header = {} if version is None else {"version": version}
+    return repack(data, latents=_sections(data).latents[:keep], header=header)
 
 
 def _with_escape(edit: Callable[[list[int]], list[int]]) -> bytes:
@@ -274,15 +276,24 @@ ENTRIES = [
     ),
     Entry(
         "bomb_4096x4096.lnic",
-        lambda: _bomb(4096, 4096, 2600),
-        "a 2.8 kB file declaring 4096x4096: its latent section is below the minimum for the"
-        " latents declared",
+        lambda: _bomb(4096, 4096, 160),
+        "a 406-byte file declaring 4096x4096: its latent section (160 bytes) is below the"
+        " minimum for the latents declared (180 bytes with the 2^20 table)",
         "too short",
     ),
     Entry(
         "bomb_8000x5000.lnic",
-        lambda: _bomb(5000, 8000, 4600),
-        "a 4.8 kB file declaring 40 megapixels (the format's limit)",
+        lambda: _bomb(5000, 8000, 400),
+        "a 646-byte file declaring 40 megapixels (the format's limit; minimum 436 bytes of"
+        " latents)",
+        "too short",
+    ),
+    Entry(
+        "bomb_4096x4096-v4.lnic",
+        lambda: _bomb(4096, 4096, 240, version=4),
+        "the quiet 4096x4096 file of version 5 (240 bytes of latents) labelled version 4: below"
+        " version 4's minimum (its 2^16 table makes every latent cost at least 0.00106 bits:"
+        " 2,960 bytes)",
         "too short",
     ),
     Entry(
