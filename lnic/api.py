@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lnic.encoder.presets import DEFAULT_PRESET
 from lnic.errors import InputError
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
@@ -56,7 +57,7 @@ def _check_image_argument(image: object, function: str) -> None:
 def encode_result(
     image,
     quality: int | None = None,
-    preset: str = "default",
+    preset: str = DEFAULT_PRESET,
     lmbda: float | None = None,
     seed: int = 0,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
@@ -95,7 +96,7 @@ def encode_result(
 def encode_with_stats(
     image,
     quality: int | None = None,
-    preset: str = "default",
+    preset: str = DEFAULT_PRESET,
     lmbda: float | None = None,
     seed: int = 0,
     *,
@@ -141,7 +142,7 @@ def encode_with_stats(
 def encode(
     image,
     quality: int | None = None,
-    preset: str = "default",
+    preset: str = DEFAULT_PRESET,
     lmbda: float | None = None,
     seed: int = 0,
     *,

@@ -149,6 +149,8 @@ def _common(
 
 
 def _add_encode(sub) -> None:
+    from lnic.encoder.presets import DEFAULT_PRESET, PRESETS
+
     enc = sub.add_parser(
         "encode",
         help="fit a decoder to an image and write an .lnic bitstream",
@@ -195,8 +197,8 @@ def _add_encode(sub) -> None:
     enc.add_argument(
         "-p",
         "--preset",
-        default="default",
-        choices=["fast", "default", "slow"],
+        default=DEFAULT_PRESET,
+        choices=list(PRESETS),
         help="encoder effort: fast (quick look), default, slow (best rate-distortion)",
     )
     enc.add_argument(

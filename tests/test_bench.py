@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from lnic.bench import BDError, bd_psnr, bd_rate, rate_gap
-from lnic.bench.codecs import CODECS, Codec, CodecUnavailable, LnicCodec, codec_name, get_codec
+from lnic.bench.codecs import (
+    CODECS,
+    Codec,
+    CodecUnavailable,
+    LnicCodec,
+    codec_name,
+    get_codec,
+    preset_of,
+)
 from lnic.bench.compare import mean_per_image_bd_rate, per_image_curve
 from lnic.bench.curves import aggregate, curve_to_json, load_curve_file, load_per_image_table
 from lnic.bench.data import default_anchors_dir, default_dataset_dir
@@ -231,7 +239,10 @@ def test_chroma_formats(image):
 
 def test_codec_specs_and_settings():
     assert codec_name(get_codec("lnic:fast")) == "lnic-fast"
-    assert codec_name(get_codec("lnic")) == "lnic-default"
+    assert codec_name(get_codec("lnic")) == "lnic"
+    assert codec_name(get_codec("lnic:default")) == "lnic"
+    assert preset_of("lnic") == "default" and preset_of("lnic-slow") == "slow"
+    assert preset_of("jpeg") is None
     with pytest.raises(ValueError):
         get_codec("nope")
     with pytest.raises(ValueError):
@@ -506,49 +517,49 @@ def test_cli_resumes_lnic_rows_in_their_layout(monkeypatch, tmp_path, image):
     short = COLUMN_SETS["short"]
     assert "ms_ssim" not in short and short[-1] == "commit"
     # a row made before, at another commit, and a killed run's partial line
-    done = Result("kodim99", "lnic-default", "q4", 96, 64, 400, 0.52, 30.0, commit="abc1234")
-    ResultsFile(out / "lnic-default.csv", short).append(done)
-    with open(out / "lnic-default.csv", "a") as fh:
-        fh.write("kodim99,lnic-default,q2,96,64,2")
+    done = Result("kodim99", "lnic", "q4", 96, 64, 400, 0.52, 30.0, commit="abc1234")
+    ResultsFile(out / "lnic.csv", short).append(done)
+    with open(out / "lnic.csv", "a") as fh:
+        fh.write("kodim99,lnic,q2,96,64,2")
     calls = _fake_lnic(monkeypatch, image)
     argv = ["bench", "--dataset", str(data), "--codecs", "lnic:default", "--no-anchors"]
     argv += ["--images", "kodim99", "--settings", "4,2", "--columns", "short", "-o", str(out)]
     assert main([*argv, "--no-progress", "--no-report"]) == 0
     assert calls == [(2, "default")]  # q4 was done, kodim98 not asked for
-    text = (out / "lnic-default.csv").read_text()
+    text = (out / "lnic.csv").read_text()
     assert text.splitlines()[0] == ",".join(short)
-    rows = load_results(out / "lnic-default.csv")
+    rows = load_results(out / "lnic.csv")
     assert [(r.image, r.setting, r.commit) for r in rows] == [
         ("kodim99", "q4", "abc1234"),
         ("kodim99", "q2", git_commit()),
     ]
     assert math.isnan(rows[1].ms_ssim)
     info = json.loads((out / "run.json").read_text())
-    assert info["codecs"]["lnic-default"]["preset"] == "default"
-    assert info["commit"] == info["codecs"]["lnic-default"]["commit"] == git_commit()
+    assert info["codecs"]["lnic"]["preset"] == "default"
+    assert info["commit"] == info["codecs"]["lnic"]["commit"] == git_commit()
     assert "--images kodim99" in info["commands"][0] and "--columns short" in info["commands"][0]
     # the same command again has nothing left to do
     assert main([*argv, "--no-progress", "--no-report"]) == 0
     assert calls == [(2, "default")]
     # the report's JSON records the preset and the commits of the rows
     assert main(["bench", "--report", str(out), "--no-anchors"]) == 0
-    doc = json.loads((out / "lnic-default.json").read_text())
+    doc = json.loads((out / "lnic.json").read_text())
     assert doc["preset"] == "default" and doc["commits"] == sorted(["abc1234", git_commit()])
     assert "`abc1234`" in (out / "report.md").read_text()
 
 
 def test_csv_without_commit_column_gains_it(tmp_path):
-    path = tmp_path / "lnic-default.csv"
+    path = tmp_path / "lnic.csv"
     old = "image,codec,setting,width,height,bytes,bpp,psnr_rgb,encode_s,decode_s"
-    path.write_text(old + "\nkodim01,lnic-default,q4,768,512,22978,0.46748861,29.265664,1,0.1\n")
+    path.write_text(old + "\nkodim01,lnic,q4,768,512,22978,0.46748861,29.265664,1,0.1\n")
     with pytest.raises(ValueError):  # asked for fewer columns than the file has
         ResultsFile(path, ("image", "codec", "setting", "bpp", "psnr_rgb")).columns()
     rf = ResultsFile(path)
     assert rf.columns() == (*old.split(","), "commit")
-    rf.append(Result("kodim01", "lnic-default", "q2", 768, 512, 8042, 0.16, 25.7, commit="c0"))
+    rf.append(Result("kodim01", "lnic", "q2", 768, 512, 8042, 0.16, 25.7, commit="c0"))
     lines = path.read_text().splitlines()
     assert lines[0] == old + ",commit"
-    assert lines[1] == "kodim01,lnic-default,q4,768,512,22978,0.46748861,29.265664,1.00000,0.10000,"
+    assert lines[1] == "kodim01,lnic,q4,768,512,22978,0.46748861,29.265664,1.00000,0.10000,"
     assert lines[2].endswith(",c0")
 
 
@@ -574,9 +585,9 @@ def test_cli_summary_per_image_against_each_anchor(tmp_path, capsys):
     rows = ["image,codec,setting,bpp,psnr_rgb"]
     for img in ("kodim01", "kodim05"):
         for k, (b, p) in enumerate(zip(*vtm[img], strict=True)):
-            rows.append(f"{img},lnic-default,q{k + 1},{0.9 * b},{p}")
-    (tmp_path / "lnic-default.csv").write_text("\n".join(rows) + "\n")
-    assert main(["bench", "--summary", str(tmp_path / "lnic-default.csv")]) == 0
+            rows.append(f"{img},lnic,q{k + 1},{0.9 * b},{p}")
+    (tmp_path / "lnic.csv").write_text("\n".join(rows) + "\n")
+    assert main(["bench", "--summary", str(tmp_path / "lnic.csv")]) == 0
     text = capsys.readouterr().out
     assert "| image | points | BD-rate vs VTM-23.13 | BD-rate vs Cool-chic 5.0 |" in text
     assert "| kodim01 | 5 | -10.0% | " in text and "| kodim05 | 5 | -10.0% | " in text
@@ -593,7 +604,7 @@ def test_git_commit_and_what_makes_it_dirty():
     assert commit == "unknown" or (len(head) == 40 and all(c in "0123456789abcdef" for c in head))
     assert short_commit("0123456789" * 4 + "-dirty") == "0123456-dirty"
     assert _changes_code(" M lnic/decoder.py") and _changes_code("M  benchmarks/decode_speed.py")
-    assert not _changes_code(" M benchmarks/kodak/lnic-default.csv")
+    assert not _changes_code(" M benchmarks/kodak/lnic.csv")
     assert not _changes_code(" M README.md") and not _changes_code("R  a.md -> docs/b.md")
     assert {"platform", "processor", "cpu_count", "python"} <= set(machine_info())
 

@@ -27,6 +27,7 @@ import lnic
 from lnic.bitstream.bits import BitReader, read_exp_golomb
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.prob_table import compute_frequency_table
+from lnic.bitstream.recode import recode
 from lnic.bitstream.weights import decode_weights
 from lnic.decoder import Profiler, decode_bytes
 from lnic.format import (
@@ -46,7 +47,7 @@ from lnic.model.upsampling import upsample_integer
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(DATA))
-from make_golden import pixel_hash, recode, synthetic_bitstream  # noqa: E402
+from make_golden import pixel_hash, synthetic_bitstream  # noqa: E402
 
 _REAL = ((24, 32, 3), "6f08a9ba877355ab205c033ca69a2bfb4a6b6ddc3de2a7b689328a035b6da7e3")
 _SYNTHETIC = ((37, 40), "8e8fe6da8832ea00fa7d73ab3c9ea461601501f1c30d73b04903ba83c1743759")

@@ -7,7 +7,7 @@ that the older record, the newer one and VTM's points share on each image, and a
 newer record's BD-rate against the older one directly.
 
     python benchmarks/kodak/compare_records.py \
-        benchmarks/kodak/history/lnic-default-5c75864-format3.csv benchmarks/kodak/lnic-default.csv
+        benchmarks/kodak/history/lnic-default-5c75864-format3.csv benchmarks/kodak/lnic.csv
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/bin/bash
 # lnic's default preset on all 24 Kodak images: two processes side by side, one thread each,
 # niced, each over half of the images (the 8 images of the earlier record first, so that its
-# comparison comes early); rows are appended to benchmarks/kodak/lnic-default.csv as
+# comparison comes early); rows are appended to benchmarks/kodak/lnic.csv as
 # encodes end, and the same command resumes a killed run (finished rows are skipped).
 #
 #   bash benchmarks/kodak/run_lnic.sh                 # qualities 1,3,5,8 (the curve's span)

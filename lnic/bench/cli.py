@@ -16,7 +16,7 @@ examples:
   lnic bench --dataset DIR --codecs avif,heic --settings avif=20,40,60 -o out/
   lnic bench --dataset DIR --codecs lnic:fast --settings 1,3,5 --images kodim01,kodim23 -o out/
   lnic bench --report benchmarks/kodak          # regenerate JSON, report and plots
-  lnic bench --summary benchmarks/kodak/lnic-default.csv   # per-image BD-rates vs the anchors
+  lnic bench --summary benchmarks/kodak/lnic.csv   # per-image BD-rates vs the anchors
   lnic bench --quick                            # 2 cropped images, 2 codecs, 2 settings
   lnic bench --list-codecs
 

@@ -248,6 +248,10 @@ is nearly flat around them. ``slow`` has no time target and gives the best rate-
 """
 
 
+DEFAULT_PRESET = "default"
+"""The preset of ``lnic encode`` and :func:`lnic.encode` when none is named."""
+
+
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; :class:`lnic.errors.InputError` names the choices."""
     from lnic.errors import InputError

@@ -103,28 +103,9 @@ def synthetic_bitstream(
     return pack_file(Header(width, height, arch, 0, 0, 0), weights, latents, escapes)
 
 
-def recode(data: bytes) -> bytes:
-    """``data`` with its latents re-coded by this version's coder (same latents, weights and
-    pixels; header of this version, without metadata)."""
-    from dataclasses import replace
-
-    from lnic.bitstream.container import pack_file, unpack_file
-    from lnic.bitstream.latent_coding import decode_latents, encode_latents
-    from lnic.bitstream.weights import decode_weights
-    from lnic.format import FORMAT_VERSION
-    from lnic.model.latents import grid_shapes
-
-    s = unpack_file(data)
-    h = s.header
-    arm = decode_weights(s.weights, h.arch.weight_shapes()).arm
-    shapes = grid_shapes(h.height, h.width, h.arch.levels)
-    grids = decode_latents(s.latents, s.escapes, shapes, arm, h.prob_bits)
-    latents, escapes = encode_latents([g.astype(np.int64) for g in grids], arm)
-    return pack_file(replace(h, version=FORMAT_VERSION, flags=0), s.weights, latents, escapes)
-
-
 def _recode_previous() -> int:
     import lnic
+    from lnic.bitstream.recode import recode
 
     for name in ("golden.lnic", "golden_synthetic.lnic"):
         old = (HERE / name.replace(".lnic", "-v4.lnic")).read_bytes()

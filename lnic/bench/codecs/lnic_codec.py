@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from lnic.bench.codecs.base import Codec, as_rgb
+from lnic.encoder.presets import DEFAULT_PRESET  # (no torch: the harness runs without it)
 
 __all__ = ["LnicCodec", "preset_of"]
 
@@ -23,13 +24,14 @@ class LnicCodec(Codec):
     default_settings = ("q1", "q2", "q3", "q4", "q5", "q6")
     setting_range = (1.0, 8.0)
 
-    def __init__(self, preset: str = "default") -> None:
+    def __init__(self, preset: str = DEFAULT_PRESET) -> None:
         self.preset = preset
 
     @property
     def codec_name(self) -> str:
-        """Name in the CSV: ``lnic-PRESET``."""
-        return f"{self.name}-{self.preset}"
+        """Name in the CSV: ``lnic`` for the default preset (the codec a user gets), else
+        ``lnic-PRESET``."""
+        return self.name if self.preset == DEFAULT_PRESET else f"{self.name}-{self.preset}"
 
     def validate_setting(self, setting: str) -> str:
         """``q4``, ``Q4`` and ``4`` all give ``q4``."""
@@ -55,6 +57,9 @@ class LnicCodec(Codec):
 
 
 def preset_of(codec: str) -> str | None:
-    """The preset in an lnic codec name (``lnic-fast`` -> ``fast``); None for other codecs."""
+    """The preset in an lnic codec name (``lnic-fast`` -> ``fast``, ``lnic`` -> ``default``);
+    None for other codecs."""
+    if codec == LnicCodec.name:
+        return DEFAULT_PRESET
     prefix = f"{LnicCodec.name}-"
     return codec[len(prefix) :] if codec.startswith(prefix) else None
