@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -593,6 +594,9 @@ def test_cli_summary_per_image_against_each_anchor(tmp_path, capsys):
     assert "| kodim01 | 5 | -10.0% | " in text and "| kodim05 | 5 | -10.0% | " in text
     assert "| **mean** | | **-10.0%** | " in text
     assert "rate vs Cool-chic 5.0 at equal PSNR" in text
+    # per setting: both images' points at 90% of VTM's rate, so -10% over 2 images each
+    for k in range(1, 6):
+        assert re.search(rf"\| q{k} \| 2 \| [0-9.]+ \| [0-9.]+ \| -10\.0% \(2\) \|", text)
     assert main(["bench", "--summary", str(tmp_path), "--codecs", "lnic:fast"]) == 1
 
 
