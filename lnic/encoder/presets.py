@@ -237,14 +237,16 @@ def _preset(name: str, noise_steps: int, ste_steps: int) -> Preset:
 PRESETS: dict[str, Preset] = {
     "fast": _preset("fast", 480, 10),
     "default": _preset("default", 3900, 10),
-    "slow": _preset("slow", 6170, 30),
+    "slow": _preset("slow", 9970, 30),
 }
 """Step budgets set by time on the project's 2-core CPU for a 768x512 image
 (benchmarks/encode_speed.md).
 
 ``fast`` stays within a minute. ``default`` aims at five minutes: its steps are where kodim01
 at quality 4 reaches about +10% of rate against Cool-chic 5.0, and the rate-distortion curve
-is nearly flat around them. ``slow`` has no time target and gives the best rate-distortion.
+is nearly flat around them. ``slow`` gives the best rate-distortion within 900 reference steps
+on every CPU measured: 10,000 steps, where the smooth images that still gain from steps get most
+of what 3x the default's would give (benchmarks/ablation.md).
 """
 
 
