@@ -244,9 +244,10 @@ PRESETS: dict[str, Preset] = {
 
 ``fast`` stays within a minute. ``default`` aims at five minutes: its steps are where kodim01
 at quality 4 reaches about +10% of rate against Cool-chic 5.0, and the rate-distortion curve
-is nearly flat around them. ``slow`` gives the best rate-distortion within 900 reference steps
-on every CPU measured: 10,000 steps, where the smooth images that still gain from steps get most
-of what 3x the default's would give (benchmarks/ablation.md).
+is nearly flat around them. ``slow`` gives the best rate-distortion within 900 reference steps:
+10,000 steps (721 reference steps measured on an Intel Xeon, about 670 expected on the AMD
+machines from their step time), where the smooth images that still gain from steps get most of
+what 3x the default's would give (benchmarks/ablation.md).
 """
 
 
