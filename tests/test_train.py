@@ -133,7 +133,7 @@ def test_tiny_images_get_a_bounded_step_budget_not_four_times_more(name):
 def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
     noise = NoisePhase(11)
     first, last = noise.at(0), noise.at(10)
-    assert first == (noise.lr, noise.net_lr, Proxy(noise.temperature_start, noise.noise_start))
+    assert first == (noise.lr, noise.net_lr, Proxy(noise.temperature_start, noise.noise_start), 1.0)
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
     assert noise.at(5).latent_lr == pytest.approx(noise.lr / 2)
@@ -189,3 +189,31 @@ def test_fit_follows_the_lambda_of_its_steering_during_the_noise_phase():
     assert seen[:10] == [pytest.approx(1e-5)] * 10  # the steering's lambda, not the argument's
     assert all(a < b for a, b in zip(seen[9:32], seen[10:32]))
     assert seen[31:] == [pytest.approx(steering.lmbda)] * 12  # frozen to the end
+
+
+def test_a_rate_boost_starts_lambda_higher_and_returns_to_it_halfway():
+    noise = NoisePhase(11, rate_boost=3.0, rate_boost_until=0.5)
+    scales = [noise.at(i).rate_scale for i in range(11)]
+    assert scales[0] == pytest.approx(3.0)
+    assert scales[2] == pytest.approx(1 + 2 * 0.5 * (1 + math.cos(math.pi * 0.4)))
+    assert all(a > b for a, b in zip(scales[:5], scales[1:6]))
+    assert scales[5:] == [1.0] * 6
+    assert all(NoisePhase(11).at(i).rate_scale == 1.0 for i in range(11))
+
+
+def test_fit_trains_at_the_boosted_lambda_but_not_under_a_size_target():
+    from lnic.encoder.rate_control import RateSteering
+
+    torch.manual_seed(0)
+    target = torch.rand(3, 16, 16)
+    preset = Preset("boost", (NoisePhase(10, rate_boost=4.0), StraightThroughPhase(2)))
+    seen: list[float] = []
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    train.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]))
+    assert seen[0] == pytest.approx(0.04)
+    assert seen[5:] == [pytest.approx(0.01)] * 7
+    steering = RateSteering(1e6, 0.0, pixels=256, noise_steps=10, lmbda=0.01)
+    seen.clear()
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    train.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]), steering)
+    assert seen[0] == pytest.approx(0.01)

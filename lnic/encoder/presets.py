@@ -69,6 +69,8 @@ class StepSettings(NamedTuple):
     latent_lr: float
     net_lr: float
     proxy: Proxy | None
+    rate_scale: float = 1.0
+    """The factor on lambda at this step (:attr:`NoisePhase.rate_boost`)."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -109,6 +111,8 @@ class NoisePhase:
     temperature_end: float = 0.05
     noise_start: float = 0.25
     noise_end: float = 0.15
+    rate_boost: float = 1.0
+    rate_boost_until: float = 0.5
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -116,8 +120,26 @@ class NoisePhase:
         temperature = _linear(self.temperature_start, self.temperature_end, frac)
         noise_std = _linear(self.noise_start, self.noise_end, frac)
         return StepSettings(
-            _cosine(self.lr, frac), _cosine(self.net_lr, frac), Proxy(temperature, noise_std)
+            _cosine(self.lr, frac),
+            _cosine(self.net_lr, frac),
+            Proxy(temperature, noise_std),
+            self.rate_scale(frac),
         )
+
+    def rate_scale(self, frac: float) -> float:
+        """Lambda's factor at ``frac`` of the phase: ``rate_boost`` at the start, falling along
+        a half cosine to 1 at ``rate_boost_until`` and 1 after it.
+
+        A continuation on lambda, as for L1-regularised problems: the rate term is what moves
+        slowly (the image appears within the first quarter of the schedule, then the rate falls
+        almost linearly until the learning rate runs out), so a larger lambda early finds a
+        sparser, cheaper set of latents sooner, and the second half refits the distortion at
+        the target lambda.
+        """
+        if self.rate_boost == 1.0 or frac >= self.rate_boost_until:
+            return 1.0
+        ramp = 0.5 * (1 + math.cos(math.pi * frac / self.rate_boost_until))
+        return 1.0 + (self.rate_boost - 1.0) * ramp
 
 
 @dataclass(frozen=True)

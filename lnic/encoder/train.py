@@ -131,11 +131,13 @@ def fit(
     steering: RateSteering | None = None,
 ) -> dict[str, float]:
     """Train ``model`` in place on ``target`` [C, H, W] in 0..1 through the preset's phases;
-    returns the last step's loss terms.
+    returns the last step's loss terms (``lmbda``: the lambda that step used, after the
+    phase's :meth:`~lnic.encoder.presets.NoisePhase.rate_scale`).
 
     Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
     the model ends with the best parameters that rounding saw. With ``steering``, lambda starts
-    at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` is then unused);
+    at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` and the phases'
+    rate boost are then unused: the steering judges the rate at its own lambda);
     training stops early where the steering asks to start again (``steering.restart``).
     """
     keep_large_allocations()
@@ -156,7 +158,10 @@ def fit(
                     lam.fill_(steering.lmbda)
                 noise_done += 1
             optimizers.zero_grad()
-            loss, mse, bpp = _step(model, target, lam, settings.proxy)
+            # A size target's steering measures the rate against its own lambda: no boost there.
+            boosted = steering is None and settings.rate_scale != 1.0
+            step_lam = lam * settings.rate_scale if boosted else lam
+            loss, mse, bpp = _step(model, target, step_lam, settings.proxy)
             if settings.proxy is None:
                 best.offer(loss.item())
             optimizers.step(settings)
@@ -166,7 +171,7 @@ def fit(
                 "mse": mse.item(),
                 "bpp": bpp.item(),
                 "phase": float(settings.proxy is None),
-                "lmbda": lam.item(),
+                "lmbda": step_lam.item(),
             }
             if progress is not None:
                 progress(done, total, stats)
