@@ -99,6 +99,10 @@ class NoisePhase:
     Learning rates are peaks: latents start at zero and must grow to many quantization steps
     for a precise image, so they learn at 0.16 (Cool-chic's effective rate, gain 16 x 1e-2),
     which beats 0.05; the networks diverge on some images above 1e-2.
+
+    ``rate_boost`` multiplies lambda early in the phase (:meth:`rate_scale`); every preset keeps
+    it at 1, since a boost of 3 left one of two seeds of a smooth dev-set image 1.3 dB short
+    (benchmarks/ablation.md); probes set it with ``--set noise.rate_boost=...``.
     """
 
     key: ClassVar[str] = "noise"
