@@ -172,9 +172,10 @@ def compare(args: argparse.Namespace) -> None:
         if base not in by_tag or variant not in by_tag:
             continue
         a, b = by_tag[base], by_tag[variant]
+        lmbda = QUALITY_LAMBDAS[int(q)]
         d_j = float(b["J"]) - float(a["J"])
-        gain = d_j / QUALITY_LAMBDAS[int(q)] / float(a["bpp"])
-        model_gain = log_model_rate_gap(a, b, QUALITY_LAMBDAS[int(q)])
+        gain = d_j / lmbda / float(a["bpp"])
+        model_gain = log_model_rate_gap(a, b, lmbda)
         gains.append(gain)
         model_gains.append(model_gain)
         print(

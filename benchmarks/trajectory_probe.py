@@ -43,14 +43,10 @@ def snapshot(model: OverfittedCodec, target: torch.Tensor) -> dict[str, object]:
     mu, log_scale = model.arm.forward_grids(grids)
     flat = torch.cat([g.reshape(-1) for g in grids])
     bits = laplace_bits(flat, mu, log_scale)
-    per_grid, start = [], 0
-    for g in grids:
-        n = g.numel()
-        per_grid.append(float(bits[start : start + n].sum()))
-        start += n
+    per_grid = torch.split(bits, [g.numel() for g in grids])
     return {
         "mse": mse,
-        "bits": per_grid,
+        "bits": [float(b.sum()) for b in per_grid],
         "nonzero": [float((g != 0).float().mean()) for g in grids],
     }
 
@@ -91,9 +87,9 @@ def show(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in args.out.open()]
     rows = [r for r in rows if r["image"] == args.show]
     for tag in dict.fromkeys(r["tag"] for r in rows):
-        print(f"\n{tag} (seed, quality: {rows[0]['seed']}, {rows[0]['quality']})")
-        print("frac   J         bpp     PSNR   bpp per grid (finest first)")
         runs = [r for r in rows if r["tag"] == tag]
+        print(f"\n{tag} (seed, quality: {runs[0]['seed']}, {runs[0]['quality']})")
+        print("frac   J         bpp     PSNR   bpp per grid (finest first)")
         nearest = {min(runs, key=lambda r: abs(r["frac"] - t / 10))["step"] for t in range(1, 11)}
         for r in (r for r in runs if r["step"] in nearest):
             pixels = sum(r["bits"]) / r["bpp"]

@@ -159,8 +159,7 @@ def fit(
                 noise_done += 1
             optimizers.zero_grad()
             # A size target's steering measures the rate against its own lambda: no boost there.
-            boosted = steering is None and settings.rate_scale != 1.0
-            step_lam = lam * settings.rate_scale if boosted else lam
+            step_lam = lam * settings.rate_scale if steering is None else lam
             loss, mse, bpp = _step(model, target, step_lam, settings.proxy)
             if settings.proxy is None:
                 best.offer(loss.item())
