@@ -1,0 +1,96 @@
+"""How hard does Adam's eps damp the latents' updates? The second moments of one dev-set encode.
+
+Adam moves a parameter by ``lr * m / (sqrt(v) + eps)``: where ``sqrt(v)`` is near ``eps`` the
+update shrinks. The latents' gradients scale as 1 / pixels (the loss is a mean over pixels), so
+on a 768x512 image many of them sit near the default eps of 1e-8. This trains one development
+photo as the encoder does (same seed, model and preset; the float model only, no file) and at
+a few steps records, per grid (finest first), the 10/50/90th percentiles of ``sqrt(v_hat)`` and
+the share of latents below ``eps``::
+
+    OMP_NUM_THREADS=1 python benchmarks/adam_state_probe.py --image dev14 --quality 4 --stop 1000
+
+Rows go to ``benchmarks/dev/adam_state.jsonl`` (one JSON object per record point).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from csv_rows import emit_json_line
+from dev_probe import dev_image, git_commit
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
+from lnic.encoder.sizing import choose_architecture
+from lnic.encoder.train import BETAS, fit
+
+OUT = Path(__file__).resolve().parent / "dev" / "adam_state.jsonl"
+MARKS = (50, 200, 500, 1000, 2000, 3000)
+SAMPLE = 200_000
+"""Latents per grid drawn for the percentiles (``torch.quantile`` refuses larger inputs)."""
+
+
+class _Stop(Exception):
+    """Ends the training at ``--stop`` steps."""
+
+
+def second_moments(optimizer: torch.optim.Optimizer, grids: list[torch.Tensor]) -> list[dict]:
+    """Per grid: percentiles of ``sqrt(v_hat)`` and the share below the optimizer's eps."""
+    rows = []
+    for grid in grids:
+        state = optimizer.state[grid]
+        v_hat = state["exp_avg_sq"] / (1 - BETAS[1] ** float(state["step"]))
+        root = v_hat.sqrt().flatten()
+        sample = root[torch.randperm(len(root))[:SAMPLE]]
+        q = torch.quantile(sample, torch.tensor([0.1, 0.5, 0.9])).tolist()
+        eps = next(g["eps"] for g in optimizer.param_groups if any(p is grid for p in g["params"]))
+        below = (root < eps).float().mean().item()
+        rows.append({"p10": q[0], "p50": q[1], "p90": q[2], "below_eps": below})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", default="dev14")
+    ap.add_argument("--quality", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--stop", type=int, default=1000, help="stop after this many steps")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+
+    pixels = dev_image(args.image)
+    h, w = pixels.shape[:2]
+    target = torch.from_numpy(pixels.transpose(2, 0, 1).astype("float32") / 255.0)
+    torch.manual_seed(args.seed)
+    model = OverfittedCodec(choose_architecture(h, w, pixels.shape[2]), h, w)
+    grids = list(model.latents.grids)
+    seen: list[torch.optim.Optimizer] = []
+
+    def capture(optimizer: torch.optim.Optimizer, *_: object) -> None:
+        if not seen and any(p is grids[0] for g in optimizer.param_groups for p in g["params"]):
+            seen.append(optimizer)
+
+    handle = register_optimizer_step_post_hook(capture)
+    base = {"image": args.image, "quality": args.quality, "seed": args.seed, "commit": git_commit()}
+
+    def progress(done: int, total: int, stats: dict[str, float]) -> None:
+        if done in MARKS or done == args.stop:
+            row = base | {"step": done, "of": total, "J": stats["loss"], "proxy_bpp": stats["bpp"]}
+            emit_json_line(row | {"grids": second_moments(seen[0], grids)}, args.out)
+        if done >= args.stop:
+            raise _Stop
+
+    try:
+        fit(model, target, QUALITY_LAMBDAS[args.quality], get_preset(args.preset), progress)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+
+
+if __name__ == "__main__":
+    main()
