@@ -19,13 +19,12 @@ from pathlib import Path
 
 import torch
 from csv_rows import emit_json_line
-from dev_probe import dev_image, git_commit
+from dev_probe import git_commit
 from torch.optim.optimizer import register_optimizer_step_post_hook
+from trajectory_probe import fit_start
 
-from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
-from lnic.encoder.sizing import choose_architecture
-from lnic.encoder.train import BETAS, fit
+from lnic.encoder.train import fit
 
 OUT = Path(__file__).resolve().parent / "dev" / "adam_state.jsonl"
 MARKS = (50, 200, 500, 1000, 2000, 3000)
@@ -41,12 +40,13 @@ def second_moments(optimizer: torch.optim.Optimizer, grids: list[torch.Tensor]) 
     """Per grid: percentiles of ``sqrt(v_hat)`` and the share below the optimizer's eps."""
     rows = []
     for grid in grids:
+        group = next(g for g in optimizer.param_groups if any(p is grid for p in g["params"]))
         state = optimizer.state[grid]
-        v_hat = state["exp_avg_sq"] / (1 - BETAS[1] ** float(state["step"]))
+        v_hat = state["exp_avg_sq"] / (1 - group["betas"][1] ** float(state["step"]))
         root = v_hat.sqrt().flatten()
         sample = root[torch.randperm(len(root))[:SAMPLE]]
         q = torch.quantile(sample, torch.tensor([0.1, 0.5, 0.9])).tolist()
-        eps = next(g["eps"] for g in optimizer.param_groups if any(p is grid for p in g["params"]))
+        eps = group["eps"]
         below = (root < eps).float().mean().item()
         rows.append({"p10": q[0], "p50": q[1], "p90": q[2], "below_eps": below})
     return rows
@@ -62,11 +62,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
-    pixels = dev_image(args.image)
-    h, w = pixels.shape[:2]
-    target = torch.from_numpy(pixels.transpose(2, 0, 1).astype("float32") / 255.0)
-    torch.manual_seed(args.seed)
-    model = OverfittedCodec(choose_architecture(h, w, pixels.shape[2]), h, w)
+    target, model = fit_start(args.image, args.seed)
     grids = list(model.latents.grids)
     seen: list[torch.optim.Optimizer] = []
 

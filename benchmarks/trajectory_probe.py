@@ -34,6 +34,16 @@ from lnic.encoder.train import fit
 OUT = Path(__file__).resolve().parent / "dev" / "trajectories.jsonl"
 
 
+def fit_start(image: str, seed: int) -> tuple[torch.Tensor, OverfittedCodec]:
+    """The target [3, H, W] in 0..1 and the fresh model of dev photo ``image`` that the encoder
+    would train from with ``seed``."""
+    rgb = dev_image(image)
+    h, w = rgb.shape[:2]
+    target = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
+    torch.manual_seed(seed)
+    return target, OverfittedCodec(choose_architecture(h, w), h, w)
+
+
 @torch.no_grad()
 def snapshot(model: OverfittedCodec, target: torch.Tensor) -> dict[str, object]:
     """The hard-rounded state: MSE, bits per grid (float ARM), non-zero share per grid."""
@@ -52,17 +62,14 @@ def snapshot(model: OverfittedCodec, target: torch.Tensor) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> None:
-    rgb = dev_image(args.image)
-    h, w = rgb.shape[:2]
-    target = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
+    target, model = fit_start(args.image, args.seed)
+    h, w = target.shape[1:]
     preset = get_preset(args.preset)
     if args.set:
         preset = override(preset, args.set)
     if args.steps:
         preset = preset.with_steps(args.steps)
     lam = QUALITY_LAMBDAS[args.quality]
-    torch.manual_seed(args.seed)
-    model = OverfittedCodec(choose_architecture(h, w), h, w)
     tag = args.tag or f"{args.preset}-{preset.scaled(h * w).steps}"
     base = {"tag": tag, "image": args.image, "quality": args.quality, "seed": args.seed}
     base |= {"commit": git_commit()}
