@@ -41,6 +41,18 @@ from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN, coarser_colocated, gath
 from lnic.model.latents import grid_shapes
 
 VARIANTS = ("base", "ancestors", "parent3x3", "both")
+ORACLES = ("local5", "block8")
+"""Side information no causal context has, to bound what a hyperprior (Cool-chic 5's
+hyperlatents: grids that are only entropy context) could tell the ARM:
+
+- ``local5``: the log of the mean magnitude of the 24 latents around each latent (5x5 window,
+  itself excluded, future ones included): free oracle side information, an upper bound;
+- ``block8``: per 8x8 block of its grid, the block's mean magnitude quantized to one of
+  :data:`BLOCK_LEVELS` levels (the latent itself is 1/64 of it); the row also gives the levels'
+  zeroth-order entropy in bytes, what sending that map would cost at most.
+"""
+BLOCK_LEVELS = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0)
+"""Lower edges of ``block8``'s magnitude levels (a block of zeros is level 0)."""
 PROB_FLOOR = 2.0**-16
 """The coder's table gives no symbol less than this probability."""
 
@@ -85,11 +97,46 @@ def _parent3x3(grids: list[np.ndarray], k: int) -> list[np.ndarray]:
     return cols
 
 
+def _local5(g: np.ndarray) -> np.ndarray:
+    """log(0.05 + mean |y|) of the 24 latents around each latent (zeros outside the grid)."""
+    a = np.pad(np.abs(g), 2)
+    h, w = g.shape
+    total = sum(a[dy : dy + h, dx : dx + w] for dy in range(5) for dx in range(5))
+    return np.log(0.05 + (total - np.abs(g)) / 24)
+
+
+def _block8(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-latent level of its 8x8 block, the [blocks] level map) of grid ``g``."""
+    h, w = g.shape
+    bh, bw = -(-h // 8), -(-w // 8)
+    a = np.zeros((bh * 8, bw * 8))
+    a[:h, :w] = np.abs(g)
+    mean = a.reshape(bh, 8, bw, 8).mean((1, 3))
+    levels = np.digitize(mean, BLOCK_LEVELS[1:]) + (mean > 0)
+    per_latent = np.repeat(np.repeat(levels, 8, 0), 8, 1)[:h, :w]
+    return per_latent.astype(np.float64), levels
+
+
+def block_map_bytes(grids: list[np.ndarray]) -> float:
+    """Zeroth-order entropy of every grid's ``block8`` level map, in bytes (each grid its own
+    histogram): at most what a side channel would pay to send the maps."""
+    total = 0.0
+    for g in grids:
+        levels = _block8(g)[1].ravel()
+        p = np.bincount(levels) / levels.size
+        p = p[p > 0]
+        total += -(p * np.log2(p)).sum() * levels.size / 8
+    return total
+
+
 def contexts(grids: list[np.ndarray], variant: str) -> np.ndarray:
     """[N, inputs] ARM inputs of every latent (finest grid first, raster order)."""
     base = gather_context(grids)
     if variant == "base":
         return base
+    if variant in ORACLES:
+        side = [_local5(g) if variant == "local5" else _block8(g)[0] for g in grids]
+        return np.concatenate([base, np.concatenate([c.reshape(-1, 1) for c in side], 0)], 1)
     extra = []
     for k, g in enumerate(grids):
         cols = []
@@ -166,7 +213,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("files", nargs="+", type=Path)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"of {VARIANTS + ORACLES}")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--steps", type=int, default=1500, help="steps of each of the two stages")
     ap.add_argument("--batch", type=int, default=1 << 16, help="latents per step")
@@ -195,6 +242,7 @@ def main() -> None:
                     "section_bytes": section_bytes,
                     "per_grid_bytes": [round(b, 1) for b in per_grid],
                     "extra_mac_per_px": round(16 * (ctx.shape[1] - 13) * target.size / pixels, 1),
+                    "side_bytes": round(block_map_bytes(grids), 1) if variant == "block8" else 0,
                     "seconds": round(time.time() - t, 1),
                 }  # fmt: skip
                 emit_json_line(row, args.out)

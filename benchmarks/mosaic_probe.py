@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,8 +68,11 @@ def row(result: dict, tag: str, seed: int, code: str, command: str) -> dict:
     }  # fmt: skip
 
 
-def encode(image: Path, tag: str, seed: int, quality: int, out: Path | None) -> None:
-    """``lnic encode`` of ``image`` with the lnic importable here; one JSON line."""
+def encode(
+    image: Path, tag: str, seed: int, quality: int, out: Path | None, keep: Path | None = None
+) -> None:
+    """``lnic encode`` of ``image`` with the lnic importable here; one JSON line (and the file
+    kept at ``keep``, for probes that read files, such as ``context_probe.py``)."""
     import lnic
 
     root = Path(lnic.__file__).resolve().parents[1]
@@ -82,6 +86,8 @@ def encode(image: Path, tag: str, seed: int, quality: int, out: Path | None) -> 
             [sys.executable, "-m", "lnic.cli", *args],
             capture_output=True, text=True, env=env, check=True,
         )  # fmt: skip
+        if keep is not None:
+            shutil.copyfile(f"{tmp}/out.lnic", keep)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     emit_json_line(row(result, tag, seed, _commit(root), "lnic " + " ".join(args)), out)
 
@@ -100,11 +106,12 @@ def main() -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--quality", type=int, default=4)
     e.add_argument("--out", type=Path, help="append the JSON line here")
+    e.add_argument("--keep", type=Path, help="keep the encoded file here")
     args = ap.parse_args()
     if args.command == "make":
         make(args.names.split(","), args.output)
     else:
-        encode(args.image, args.tag, args.seed, args.quality, args.out)
+        encode(args.image, args.tag, args.seed, args.quality, args.out, args.keep)
 
 
 if __name__ == "__main__":
