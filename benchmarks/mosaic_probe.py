@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from csv_rows import emit_json_line
+from dev_probe import git_commit
 from PIL import Image
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "wiki-dev"
@@ -43,16 +44,15 @@ def make(names: list[str], out: Path, dev: Path = DEV) -> None:
     Image.fromarray(np.concatenate(rows, 0)).save(out)
 
 
-def _commit(module_dir: Path) -> str:
-    out = subprocess.run(
-        ["git", "-C", str(module_dir), "rev-parse", "HEAD"], capture_output=True, text=True
-    )
+def _commit(root: Path) -> str:
+    """:func:`dev_probe.git_commit` of the lnic at ``root``, marked where its ``lnic/`` has
+    uncommitted changes (a variant checkout's one-line edit)."""
     dirty = subprocess.run(
-        ["git", "-C", str(module_dir), "status", "--porcelain", "--", "lnic"],
+        ["git", "-C", str(root), "status", "--porcelain", "--", "lnic"],
         capture_output=True,
         text=True,
     ).stdout.strip()
-    return out.stdout.strip() + ("+uncommitted lnic changes" if dirty else "")
+    return git_commit() + ("+uncommitted lnic changes" if dirty else "")
 
 
 def row(result: dict, tag: str, seed: int, code: str, command: str) -> dict:

@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--preset", default="default")
     ap.add_argument("--refit-steps", type=int, default=1000)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--wide", type=int, default=64)
     ap.add_argument("--cache", type=Path, help="trained model (.pt): loaded if present, else saved")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -101,18 +101,19 @@ def main() -> None:
     target, model = fit_start(args.image, args.seed)
     pixels = target.shape[1] * target.shape[2]
     lam = QUALITY_LAMBDAS[args.quality]
-    started = time.time()
+    encode_s = None  # the model came from --cache: no encode was timed
     if args.cache is not None and args.cache.is_file():
         model.load_state_dict(torch.load(args.cache))
     else:
+        started = time.time()
         fit(model, target, lam, get_preset(args.preset))
+        encode_s = round(time.time() - started, 1)
         if args.cache is not None:
             torch.save(model.state_dict(), args.cache)
-    encode_s = time.time() - started
     grids = rounded(model)
     base = {"image": args.image, "quality": args.quality, "seed": args.seed}
     base |= {"preset": args.preset, "commit": git_commit(), "refit_steps": args.refit_steps}
-    base |= {"lr": args.lr, "encode_s": round(encode_s, 1)}
+    base |= {"lr": args.lr, "encode_s": encode_s}
     p0, b0 = psnr(model, grids, target), bits(model, grids)
     emit_json_line({**base, "refit": "none", "psnr": p0, "latent_bpp": b0 / pixels}, args.out)
 
