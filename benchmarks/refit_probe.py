@@ -36,7 +36,7 @@ from trajectory_probe import fit_start
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.nets.synthesis import Synthesis
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
-from lnic.encoder.train import fit
+from lnic.encoder.train import BETAS, fit
 
 OUT = Path(__file__).resolve().parent / "dev" / "refit_probe.jsonl"
 
@@ -74,7 +74,7 @@ def widened(synthesis: Synthesis, hidden: int, seed: int) -> Synthesis:
 
 
 def refit(params: list[torch.nn.Parameter], loss_fn, steps: int, lr: float) -> None:
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.95))
+    opt = torch.optim.Adam(params, lr=lr, betas=BETAS)  # the encoder's moment decays
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
