@@ -133,7 +133,13 @@ def test_tiny_images_get_a_bounded_step_budget_not_four_times_more(name):
 def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
     noise = NoisePhase(11)
     first, last = noise.at(0), noise.at(10)
-    assert first == (noise.lr, noise.net_lr, Proxy(noise.temperature_start, noise.noise_start), 1.0)
+    assert first == (
+        noise.lr,
+        noise.net_lr,
+        Proxy(noise.temperature_start, noise.noise_start),
+        1.0,
+        1.0,
+    )
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
     assert noise.at(5).latent_lr == pytest.approx(noise.lr / 2)
@@ -217,3 +223,14 @@ def test_fit_trains_at_the_boosted_lambda_but_not_under_a_size_target():
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     train.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]), steering)
     assert seen[0] == pytest.approx(0.01)
+
+
+def test_a_grid_lr_ratio_gives_each_latent_grid_its_own_learning_rate():
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    optimizers = train._Optimizers(model)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizers.step(NoisePhase(11, lr=0.2, grid_lr_ratio=0.5).at(0))
+    assert [g["lr"] for g in optimizers.latents.param_groups] == pytest.approx([0.2, 0.1, 0.05])
+    optimizers.step(NoisePhase(11, lr=0.2).at(0))
+    assert [g["lr"] for g in optimizers.latents.param_groups] == pytest.approx([0.2] * 3)

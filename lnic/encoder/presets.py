@@ -71,6 +71,9 @@ class StepSettings(NamedTuple):
     proxy: Proxy | None
     rate_scale: float = 1.0
     """The factor on lambda at this step (:attr:`NoisePhase.rate_boost`)."""
+    grid_lr_ratio: float = 1.0
+    """Grid ``k`` (0 = finest) learns at ``latent_lr * grid_lr_ratio**k``
+    (:attr:`NoisePhase.grid_lr_ratio`)."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -117,6 +120,7 @@ class NoisePhase:
     noise_end: float = 0.15
     rate_boost: float = 1.0
     rate_boost_until: float = 0.5
+    grid_lr_ratio: float = 1.0
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -128,6 +132,7 @@ class NoisePhase:
             _cosine(self.net_lr, frac),
             Proxy(temperature, noise_std),
             self.rate_scale(frac),
+            self.grid_lr_ratio,
         )
 
     def rate_scale(self, frac: float) -> float:

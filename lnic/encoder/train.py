@@ -81,7 +81,8 @@ class _Optimizers:
             *model.synthesis.parameters(),
             *model.arm.parameters(),
         ]
-        self.latents = torch.optim.Adam(latents, betas=BETAS, fused=True)
+        # one group per grid (finest first), so that a phase can set each grid's rate
+        self.latents = torch.optim.Adam([{"params": [g]} for g in latents], betas=BETAS, fused=True)
         self.networks = Soap(networks, betas=BETAS)
 
     def zero_grad(self) -> None:
@@ -90,10 +91,12 @@ class _Optimizers:
 
     def step(self, settings: StepSettings) -> None:
         """One update of every parameter at the learning rates of ``settings``."""
-        for optimizer, lr in ((self.latents, settings.latent_lr), (self.networks, settings.net_lr)):
-            for group in optimizer.param_groups:
-                group["lr"] = max(lr, MIN_LR)
-            optimizer.step()
+        for k, group in enumerate(self.latents.param_groups):
+            group["lr"] = max(settings.latent_lr * settings.grid_lr_ratio**k, MIN_LR)
+        for group in self.networks.param_groups:
+            group["lr"] = max(settings.net_lr, MIN_LR)
+        self.latents.step()
+        self.networks.step()
 
 
 class _Best:
