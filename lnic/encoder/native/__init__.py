@@ -41,7 +41,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "mlp2_forward": [p, n, i, i, i, p, p, i],
         "mlp2_backward": [p, n, i, i, i, p, p, p, p, i],
         "resconv_forward": [p, n, n, i, p, p, i, p, i],
-        "resconv_backward": [p, n, n, i, p, i, p, p, p, p, i],
+        "resconv_backward": [p, n, n, i, p, i, p, p, p, i],
         "up_forward": [p, n, n, n, n, p, p, i],
         "up_backward": [p, n, n, n, n, p, p, p, p, i],
         "pre_forward": [p, n, n, n, p, p, i],

@@ -1,6 +1,6 @@
 #include "dense.h"
 
-#define MAXC 4 /* input channels per pass of the residual convolutions' weight gradient */
+#define MAXC 4 /* channels the residual convolutions keep in registers (more: a slower path) */
 
 /* Synthesis MLP: x [K][N] -> out [C][N] = w2 relu(w1 x + b1) + b2;
  * params = w1 [H][K], b1 [H], w2 [C][H], b2 [C]. */
@@ -83,83 +83,157 @@ static inline void conv_taps_grad(const float *g, long W, const float *rows, lon
         }
 }
 
-void resconv_forward(const float *y, long H, long W, int C, const float *w, const float *b,
-                     int relu, float *out, int nt) {
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (long r = 0; r < H; r++) {
-        /* act(y) of rows r-1, r, r+1 (clamped), columns padded: [C][3][W + 2] */
-        float (*row)[3][W + 2] = malloc(sizeof(float) * C * 3 * (W + 2));
+/* out[o][x] = init[o][x] + bias[o] + sum_{i, ky, kx} wt(o, i, ky, kx) * rows[i * 3 + ky][x + kx]
+ * for o < C, x < n (init, bias: NULL for zero; wt(o, i, ky, kx) = wt[((o * so + i * si) + ky * 3
+ * + kx)] with the kx taps reversed if flip). With C a constant (inlined), a vector of every output
+ * channel stays in registers and each loaded input vector serves all C of them: a 3 -> 3
+ * convolution is then 27 loads and 81 multiply-adds per LANES pixels instead of 81 passes over
+ * the row. */
+static inline void conv3_rows(const float *const *rows, const float *wt, long so, long si,
+                              int flip, int C, long n, const float *const *init,
+                              const float *bias, float *const *out) {
+    float wk[MAXC][MAXC][9];
+    for (int o = 0; o < C; o++)
         for (int i = 0; i < C; i++)
-            for (int ky = 0; ky < 3; ky++) {
-                long sr = r + ky - 1;
-                sr = sr < 0 ? 0 : (sr >= H ? H - 1 : sr);
-                const float *src = y + ((long)i * H + sr) * W;
-                for (long x = 0; x < W; x++) row[i][ky][x + 1] = act(src[x], relu);
-                row[i][ky][0] = row[i][ky][1];
-                row[i][ky][W + 1] = row[i][ky][W];
-            }
+            for (int t = 0; t < 9; t++)
+                wk[o][i][t] = wt[o * so + i * si + (t / 3) * 3 + (flip ? 2 - t % 3 : t % 3)];
+    long x = 0;
+    for (; x + LANES <= n; x += LANES) {
+        vf acc[MAXC];
         for (int o = 0; o < C; o++) {
-            float *dst = out + ((long)o * H + r) * W;
-            const float *res = y + ((long)o * H + r) * W;
-            for (long x = 0; x < W; x++) dst[x] = res[x] + b[o];
-            for (int i = 0; i < C; i++)
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++) {
-                        const float wk = w[((o * C + i) * 3 + ky) * 3 + kx];
-                        const float *s = row[i][ky] + kx;
-                        for (long x = 0; x < W; x++) dst[x] += wk * s[x];
-                    }
+            acc[o] = init ? LDV(init[o] + x) : (vf){};
+            if (bias) acc[o] += bias[o];
         }
-        free(row);
+        for (int i = 0; i < C; i++)
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const vf v = LDV(rows[i * 3 + ky] + x + kx);
+                    for (int o = 0; o < C; o++) acc[o] += wk[o][i][ky * 3 + kx] * v;
+                }
+        for (int o = 0; o < C; o++) STV(out[o] + x, acc[o]);
+    }
+    for (; x < n; x++)
+        for (int o = 0; o < C; o++) {
+            float a = (init ? init[o][x] : 0.f) + (bias ? bias[o] : 0.f);
+            for (int i = 0; i < C; i++)
+                for (int t = 0; t < 9; t++) a += wk[o][i][t] * rows[i * 3 + t / 3][x + t % 3];
+            out[o][x] = a;
+        }
+}
+
+/* conv3_rows with C a compile-time constant for C = 1 .. MAXC (more channels: one output channel
+ * at a time through the same code, which then keeps nothing in registers). */
+static void conv3_rows_c(const float *const *rows, const float *wt, long so, long si, int flip,
+                         int C, long n, const float *const *init, const float *bias,
+                         float *const *out) {
+    switch (C) {
+    case 1: conv3_rows(rows, wt, so, si, flip, 1, n, init, bias, out); break;
+    case 2: conv3_rows(rows, wt, so, si, flip, 2, n, init, bias, out); break;
+    case 3: conv3_rows(rows, wt, so, si, flip, 3, n, init, bias, out); break;
+    case 4: conv3_rows(rows, wt, so, si, flip, 4, n, init, bias, out); break;
+    default:
+        for (long x = 0; x < n; x++)
+            for (int o = 0; o < C; o++) {
+                float a = (init ? init[o][x] : 0.f) + (bias ? bias[o] : 0.f);
+                for (int i = 0; i < C; i++)
+                    for (int t = 0; t < 9; t++)
+                        a += wt[o * so + i * si + (t / 3) * 3 + (flip ? 2 - t % 3 : t % 3)] *
+                             rows[i * 3 + t / 3][x + t % 3];
+                out[o][x] = a;
+            }
     }
 }
 
-/* Given g = d loss / d out: gy [C][H][W], chunk_grads [NCHUNK][C*C*9 + C] (weights, then
- * biases), gpad: scratch [C][H+2][W+2]. */
-void resconv_backward(const float *y, long H, long W, int C, const float *w, int relu,
-                      const float *g, float *gy, float *gpad, float *chunk_grads, int nt) {
-    const long Wp = W + 2, Hp = H + 2;
-    const int P = C * C * 9 + C;
-    /* gradient of the padded activation, row by row (a gather: rows are independent) */
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (long q = 0; q < Hp; q++) {
-        for (int i = 0; i < C; i++) {
-            float *dst = gpad + ((long)i * Hp + q) * Wp;
-            for (long x = 0; x < Wp; x++) dst[x] = 0.f;
-            for (int ky = 0; ky < 3; ky++) {
-                const long pr = q - ky; /* output row whose tap ky reads padded row q */
-                if (pr < 0 || pr >= H) continue;
-                for (int o = 0; o < C; o++) {
-                    const float *gr = g + ((long)o * H + pr) * W;
-                    for (int kx = 0; kx < 3; kx++) {
-                        const float wk = w[((o * C + i) * 3 + ky) * 3 + kx];
-                        float *d = dst + kx;
-                        for (long x = 0; x < W; x++) d[x] += wk * gr[x];
-                    }
+void resconv_forward(const float *y, long H, long W, int C, const float *w, const float *b,
+                     int relu, float *out, int nt) {
+#pragma omp parallel num_threads(nt)
+    {
+        /* act(y) of rows r-1, r, r+1 (clamped), columns padded: [C][3][W + 2] */
+        float *buf = malloc(sizeof(float) * C * 3 * (W + 2));
+        const float *rows[C * 3];
+        const float *init[C];
+        float *dst[C];
+        for (int t = 0; t < C * 3; t++) rows[t] = buf + t * (W + 2);
+#pragma omp for schedule(static)
+        for (long r = 0; r < H; r++) {
+            for (int i = 0; i < C; i++)
+                for (int ky = 0; ky < 3; ky++) {
+                    const float *src = y + ((long)i * H + clampl(r + ky - 1, H)) * W;
+                    float *row = buf + (i * 3 + ky) * (W + 2);
+                    for (long x = 0; x < W; x++) row[x + 1] = act(src[x], relu);
+                    row[0] = row[1];
+                    row[W + 1] = row[W];
                 }
+            for (int o = 0; o < C; o++) {
+                init[o] = y + ((long)o * H + r) * W;
+                dst[o] = out + ((long)o * H + r) * W;
+            }
+            conv3_rows_c(rows, w, C * 9, 9, 0, C, W, init, b, dst);
+        }
+        free(buf);
+    }
+}
+
+/* Row q of the gradient of act(y) padded by one on each side: into dst[i] [W + 2],
+ * dst[i][x] = sum_{o, ky, kx} w(o, i, ky, kx) g[o][q - ky][x - kx] (g zero outside), a 3x3
+ * convolution of g with the weights transposed in (o, i) and reversed in kx; buf [C][3][W + 4]
+ * holds the rows of g with two zeros at each end. */
+static void grad_padded_row(const float *g, long H, long W, int C, const float *w, long q,
+                            float *buf, float *const *dst) {
+    const float *rows[C * 3];
+    for (int o = 0; o < C; o++)
+        for (int ky = 0; ky < 3; ky++) {
+            const long pr = q - ky; /* the output row whose tap ky reads padded row q */
+            float *row = buf + (o * 3 + ky) * (W + 4);
+            if (pr < 0 || pr >= H)
+                memset(row + 2, 0, sizeof(float) * W);
+            else
+                memcpy(row + 2, g + ((long)o * H + pr) * W, sizeof(float) * W);
+            rows[o * 3 + ky] = row;
+        }
+    /* output channel i of this convolution reads input channel o through w(o, i) */
+    conv3_rows_c(rows, w, 9, C * 9, 1, C, W + 2, NULL, NULL, dst);
+}
+
+/* Given g = d loss / d out: gy [C][H][W] and chunk_grads [NCHUNK][C*C*9 + C] (weights, then
+ * biases). */
+void resconv_backward(const float *y, long H, long W, int C, const float *w, int relu,
+                      const float *g, float *gy, float *chunk_grads, int nt) {
+    const long Wp = W + 2;
+    const int P = C * C * 9 + C;
+    /* gy = g + act'(y) * (the padded gradient with the replicated border folded back onto the
+     * edge pixels), one row at a time: padded row r + 1, plus rows 0 and H + 1 at the edges */
+#pragma omp parallel num_threads(nt)
+    {
+        float *buf = calloc((size_t)C * 3 * (W + 4), sizeof(float));
+        float *rowbuf = malloc(sizeof(float) * 2 * C * Wp);
+        float *row[C], *edge[C];
+        for (int i = 0; i < C; i++) {
+            row[i] = rowbuf + i * Wp;
+            edge[i] = rowbuf + (C + i) * Wp;
+        }
+#pragma omp for schedule(static)
+        for (long r = 0; r < H; r++) {
+            grad_padded_row(g, H, W, C, w, r + 1, buf, row);
+            for (int side = 0; side < 2; side++) {
+                if (!(side == 0 ? r == 0 : r == H - 1)) continue;
+                grad_padded_row(g, H, W, C, w, side == 0 ? 0 : H + 1, buf, edge);
+                for (int i = 0; i < C; i++)
+                    for (long x = 0; x < Wp; x++) row[i][x] += edge[i][x];
+            }
+            for (int i = 0; i < C; i++) {
+                float *src = row[i];
+                src[1] += src[0];
+                src[W] += src[W + 1];
+                const float *yr = y + ((long)i * H + r) * W;
+                const float *gr = g + ((long)i * H + r) * W;
+                float *dst = gy + ((long)i * H + r) * W;
+                for (long x = 0; x < W; x++)
+                    dst[x] = gr[x] + ((!relu || yr[x] > 0.f) ? src[x + 1] : 0.f);
             }
         }
-    }
-    /* fold the replicated border back onto the edge pixels, then gy = g + act'(y) * that */
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int i = 0; i < C; i++) {
-        float *gp = gpad + (long)i * Hp * Wp;
-        for (long x = 0; x < Wp; x++) {
-            gp[Wp + x] += gp[x];
-            gp[H * Wp + x] += gp[(H + 1) * Wp + x];
-        }
-        for (long r = 1; r <= H; r++) {
-            gp[r * Wp + 1] += gp[r * Wp];
-            gp[r * Wp + W] += gp[r * Wp + W + 1];
-        }
-        for (long r = 0; r < H; r++) {
-            const float *src = gp + (r + 1) * Wp + 1;
-            const float *yr = y + ((long)i * H + r) * W;
-            const float *gr = g + ((long)i * H + r) * W;
-            float *dst = gy + ((long)i * H + r) * W;
-            for (long x = 0; x < W; x++)
-                dst[x] = gr[x] + ((!relu || yr[x] > 0.f) ? src[x] : 0.f);
-        }
+        free(rowbuf);
+        free(buf);
     }
     /* weight and bias gradients over NCHUNK fixed chunks of rows */
 #pragma omp parallel for schedule(static) num_threads(nt)

@@ -68,7 +68,6 @@ class ResidualConv3x3(torch.autograd.Function):
         c, h, w = y.shape
         grad = grad.contiguous()
         g_y = torch.empty_like(y)
-        pad = y.new_empty(c, h + 2, w + 2)
         chunks = y.new_empty(NCHUNK, c * c * 9 + c)
         run_kernel(
             "resconv_backward",
@@ -80,7 +79,6 @@ class ResidualConv3x3(torch.autograd.Function):
             int(ctx.relu),
             grad,
             g_y,
-            pad,
             chunks,
         )
         total = chunks.sum(0)
