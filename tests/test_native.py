@@ -527,3 +527,23 @@ def test_native_gaussian_noise_is_gaussian_seeded_and_thread_count_free():
     assert abs(stats.pearsonr(z[:-1], z[1:])[0]) < 0.01  # neighbours independent
     torch.manual_seed(4)
     assert not torch.equal(gaussian_noise(like, 0.25), draws[0])
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(300, 61), (70, 67)])
+def test_arm_rate_on_grids_gives_the_same_bits_with_and_without_gradients(shape):
+    """With a gradient to come, the forward computes the bits in the backward kernel's pass (the
+    fused one for the first shape, the two-step one for the second): the value must be the
+    forward kernel's."""
+    from lnic.encoder.native.arm_ops import ArmRateGrids
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(3)
+    shapes = grid_shapes(*shape, 4)
+    flat = (torch.randn(sum(h * w for h, w in shapes)) * 2).requires_grad_()
+    params = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
+    with_grad = ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params)
+    with torch.no_grad():
+        without = ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params)
+    assert with_grad.requires_grad and not without.requires_grad
+    assert with_grad.item() == without.item() > 0

@@ -162,10 +162,11 @@ typedef struct {
     float *gctx, *gx, *gflat, *gco;
 } ArmGradOut;
 
-/* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P]. */
+/* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P], and
+ * (if bits_out is not NULL) the chunk's bits, summed as arm_rate_forward_src sums them. */
 static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, int H,
                                const float *p, float ls_min, float ls_max, float g, int c,
-                               const ArmGradOut *o, float *chunk_grads) {
+                               const ArmGradOut *o, float *chunk_grads, double *bits_out) {
     const long nblk = (N + B - 1) / B;
     const int P = H * K + H + H * H + H + 2 * H + 2;
     const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
@@ -174,6 +175,7 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
     float *acc = calloc((size_t)P * LANES, sizeof(float));
     float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
           *gb2 = gw2 + H * H * LANES, *gw3 = gb2 + H * LANES, *gb3 = gw3 + 2 * H * LANES;
+    double acc_bits = 0.0;
     for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
         const long s = blk * B;
         const int m = N - s < B ? (int)(N - s) : B;
@@ -182,6 +184,9 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
         const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
         arm_forward_block(cb, ld, K, H, p, h1, h2, out);
         laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
+        float s_bits = 0.f;
+        for (int r = 0; r < B; r++) s_bits += bits[r];
+        acc_bits += s_bits;
         for (int r = 0; r < 2 * B; r++) gout[r] *= g;
         dense_backward(h2, B, H, w3, 2, gout, gw3, gb3, g2);
         mask_relu(g2, h2, H);
@@ -198,18 +203,21 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
     }
     sum_lanes(acc, P, chunk_grads);
     free(acc);
+    if (bits_out != NULL) *bits_out = acc_bits;
 }
 
 /* Gradients of g * sum(bits): gctx [K][N] (the inputs' gradient), gx [N], chunk_grads
- * [NCHUNK][P]. */
+ * [NCHUNK][P]; chunk_bits [NCHUNK] (if not NULL): the forward's value on the way. */
 static void arm_rate_backward_src(const ArmSrc *a, const float *x, long N, int K, int H,
                                   const float *p, float ls_min, float ls_max, float g,
-                                  float *gctx, float *gx, float *chunk_grads, int nt) {
+                                  float *gctx, float *gx, float *chunk_grads, double *chunk_bits,
+                                  int nt) {
     const int P = H * K + H + H * H + H + 2 * H + 2;
     const ArmGradOut o = {gctx, gx, NULL, NULL};
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++)
-        arm_backward_chunk(a, x, N, K, H, p, ls_min, ls_max, g, c, &o, chunk_grads + (long)c * P);
+        arm_backward_chunk(a, x, N, K, H, p, ls_min, ls_max, g, c, &o, chunk_grads + (long)c * P,
+                           chunk_bits == NULL ? NULL : chunk_bits + c);
 }
 
 void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
@@ -220,9 +228,10 @@ void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, co
 
 void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, const float *p,
                        float ls_min, float ls_max, float g, float *gctx, float *gx,
-                       float *chunk_grads, int nt) {
+                       float *chunk_grads, double *chunk_bits, int nt) {
     const ArmSrc a = {ctx, NULL, NULL, {0}, 0, 0, NULL};
-    arm_rate_backward_src(&a, x, N, K, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads, nt);
+    arm_rate_backward_src(&a, x, N, K, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads, chunk_bits,
+                          nt);
 }
 
 /* The same on the grids (flat [N], L <= MAX_LEVELS grids): the context is gathered per block, and
@@ -245,7 +254,7 @@ void arm_rate_grids_forward(const float *flat, const long *shapes, int L, const 
 int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, const int *offs,
                                   int nc, long N, int H, const float *p, float ls_min,
                                   float ls_max, float g, float *gflat, float *gco,
-                                  float *chunk_grads, int nt) {
+                                  float *chunk_grads, double *chunk_bits, int nt) {
     const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
     long reach = 0;
     for (int k = 0; k < L; k++)
@@ -262,7 +271,8 @@ int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, 
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int c = phase; c < NCHUNK; c += 2)
             arm_backward_chunk(&a, flat, N, K, H, p, ls_min, ls_max, g, c, &o,
-                               chunk_grads + (long)c * P);
+                               chunk_grads + (long)c * P,
+                               chunk_bits == NULL ? NULL : chunk_bits + c);
     }
     for (int k = 1; k < L; k++) {
         const long h = shapes[2 * k], w = shapes[2 * k + 1];
@@ -278,8 +288,9 @@ int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, 
 
 void arm_rate_grids_backward(const float *flat, const long *shapes, int L, const int *offs,
                              int nc, long N, int H, const float *p, float ls_min, float ls_max,
-                             float g, float *gctx, float *gx, float *chunk_grads, int nt) {
+                             float g, float *gctx, float *gx, float *chunk_grads,
+                             double *chunk_bits, int nt) {
     const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
     arm_rate_backward_src(&a, flat, N, nc + 1, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads,
-                          nt);
+                          chunk_bits, nt);
 }

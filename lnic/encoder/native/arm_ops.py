@@ -56,6 +56,7 @@ class ArmRate(torch.autograd.Function):
             g_context,
             g_x,
             chunks,
+            None,
         )
         return (g_context, g_x, None, None, *unpack_params(chunks.sum(0), shapes))
 
@@ -67,10 +68,16 @@ class ArmRateGrids(torch.autograd.Function):
     equals ``ArmRate.apply(CausalContextFlat.apply(flat, shapes), flat, ...)``: the kernel
     gathers each block's context from the grids (``flat``: the grids concatenated, finest
     first) into a cache-resident buffer, so the [N_CONTEXT, N] context is neither written nor
-    read back in the forward pass. The backward scatters each block's context gradient straight
-    onto the grids (``arm_rate_grids_backward_fused``: even chunks, then odd ones, so the sums
-    do not depend on the thread count); where the chunks are too short for that (small or very
-    wide images) it writes the context's gradient once and gathers it with ``context_backward``.
+    read back.
+
+    The output is a scalar, so its gradients are those of ``bits`` times one number: where a
+    gradient will be asked for, the forward computes ``bits`` and its gradients in one pass of
+    the backward kernel (which evaluates the ARM anyway) and the backward only scales them, so
+    a training step runs the ARM's forward once instead of twice. That pass scatters each
+    block's context gradient straight onto the grids (``arm_rate_grids_backward_fused``: even
+    chunks, then odd ones, so the sums do not depend on the thread count); where the chunks are
+    too short for that (small or very wide images) it writes the context's gradient once and
+    gathers it with ``context_backward``.
     """
 
     @staticmethod
@@ -79,63 +86,44 @@ class ArmRateGrids(torch.autograd.Function):
         dims = torch.tensor([d for s in shapes for d in s], dtype=torch.int64)
         hidden = params[0].shape[0]
         packed = pack_params(params)
-        chunks = torch.empty(NCHUNK, dtype=torch.float64)
-        run_kernel(
-            "arm_rate_grids_forward",
-            flat,
-            dims,
-            len(shapes),
-            _CONTEXT_OFFSETS,
-            len(ARM_CONTEXT),
-            flat.numel(),
-            hidden,
-            packed,
-            ls_min,
-            ls_max,
-            chunks,
-        )
-        ctx.save_for_backward(flat, packed)
-        ctx.meta = (dims, len(shapes), ls_min, ls_max, hidden, [p.shape for p in params])
-        return chunks.sum().to(torch.float32)
+        bits = torch.empty(NCHUNK, dtype=torch.float64)
+        args = (flat, dims, len(shapes), _CONTEXT_OFFSETS, len(ARM_CONTEXT), flat.numel(), hidden)
+        if not any(ctx.needs_input_grad):
+            run_kernel("arm_rate_grids_forward", *args, packed, ls_min, ls_max, bits)
+            return bits.sum().to(torch.float32)
+        g_flat, g_params = _bits_and_gradients(args, packed, ls_min, ls_max, bits)
+        ctx.save_for_backward(g_flat, g_params)
+        ctx.shapes = [p.shape for p in params]
+        return bits.sum().to(torch.float32)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        flat, packed = ctx.saved_tensors
-        dims, levels, ls_min, ls_max, hidden, shapes = ctx.meta
-        n = flat.numel()
-        chunks = torch.empty(NCHUNK, packed.numel())
-        g_flat = torch.empty_like(flat)
-        args = (
-            flat,
-            dims,
-            levels,
-            _CONTEXT_OFFSETS,
-            len(ARM_CONTEXT),
-            n,
-            hidden,
-            packed,
-            ls_min,
-            ls_max,
-            float(grad),
-        )
-        if call_kernel(
-            "arm_rate_grids_backward_fused", *args, g_flat, torch.empty_like(flat), chunks
-        ):
-            return (g_flat, None, None, None, *unpack_params(chunks.sum(0), shapes))
-        g_context = flat.new_empty(len(ARM_CONTEXT) + 1, n)
-        g_x = torch.empty_like(flat)
-        run_kernel("arm_rate_grids_backward", *args, g_context, g_x, chunks)
-        run_kernel(
-            "context_backward",
-            g_context,
-            dims,
-            levels,
-            _CONTEXT_OFFSETS,
-            len(ARM_CONTEXT),
-            g_flat,
-            n,
-        )
-        return (g_flat.add_(g_x), None, None, None, *unpack_params(chunks.sum(0), shapes))
+        g_flat, g_params = ctx.saved_tensors
+        return (g_flat * grad, None, None, None, *unpack_params(g_params * grad, ctx.shapes))
+
+
+def _bits_and_gradients(
+    args: tuple, packed: torch.Tensor, ls_min: float, ls_max: float, bits: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass of the ARM's backward kernel at gradient 1: ``bits`` [NCHUNK] gets each chunk's
+    bits; returns d bits / d flat and d bits / d packed parameters."""
+    flat = args[0]
+    n = flat.numel()
+    chunks = torch.empty(NCHUNK, packed.numel())
+    g_flat = torch.empty_like(flat)
+    common = (*args, packed, ls_min, ls_max, 1.0)
+    if call_kernel(
+        "arm_rate_grids_backward_fused", *common, g_flat, torch.empty_like(flat), chunks, bits
+    ):
+        return g_flat, chunks.sum(0)
+    dims, levels = args[1], args[2]
+    g_context = flat.new_empty(len(ARM_CONTEXT) + 1, n)
+    g_x = torch.empty_like(flat)
+    run_kernel("arm_rate_grids_backward", *common, g_context, g_x, chunks, bits)
+    run_kernel(
+        "context_backward", g_context, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), g_flat, n
+    )
+    return g_flat.add_(g_x), chunks.sum(0)
 
 
 class CausalContextFlat(torch.autograd.Function):
