@@ -547,3 +547,33 @@ def test_arm_rate_on_grids_gives_the_same_bits_with_and_without_gradients(shape)
         without = ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *params)
     assert with_grad.requires_grad and not without.requires_grad
     assert with_grad.item() == without.item() > 0
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 64, 48), (1, 300, 301)])
+def test_squared_error_equals_torchs_mse_loss(shape):
+    from lnic.encoder.native.ops import SquaredError
+
+    torch.manual_seed(shape[2])
+    x = torch.rand(*shape, requires_grad=True)
+    target = torch.rand(*shape)
+    _compare(
+        lambda: torch.nn.functional.mse_loss(x, target), lambda: SquaredError.apply(x, target), [x]
+    )
+
+
+@needs_native
+def test_squared_error_does_not_depend_on_the_thread_count():
+    from lnic.encoder.native.ops import SquaredError
+
+    torch.manual_seed(0)
+    x, target = torch.rand(3, 200, 300), torch.rand(3, 200, 300)
+    threads = torch.get_num_threads()
+    try:
+        values = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            values.append(SquaredError.apply(x, target).item())
+    finally:
+        torch.set_num_threads(threads)
+    assert values[0] == values[1] == values[2]

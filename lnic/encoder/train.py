@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 
 from lnic.encoder.allocator import keep_large_allocations
-from lnic.encoder.native.ops import SoftRoundNoise, gaussian_noise, usable
+from lnic.encoder.native.ops import SoftRoundNoise, gaussian_noise, mean_squared_error, usable
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset, Proxy, StepSettings
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
@@ -56,7 +56,7 @@ def _loss(
         noise_std = torch.tensor(quantize.noise_std)
         grids = [proxy(g, temperature, noise_std) for g in model.latents.grids]
     recon, bits = model(grids, grids)
-    mse = torch.nn.functional.mse_loss(recon, target)  # one fused pass each way (same values)
+    mse = mean_squared_error(recon, target)
     bpp = bits / (target.shape[1] * target.shape[2])
     return mse + lmbda * bpp, mse, bpp
 

@@ -50,6 +50,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "proxy_backward": [p, p, n, f, p, p, i],
         "context_forward": [p, p, i, p, i, p, n, i],
         "context_backward": [p, p, i, p, i, p, n, i],
+        "mse_forward": [p, p, n, p, p, i],
     }
     for name, argtypes in signatures.items():
         kernel = getattr(lib, name)

@@ -10,3 +10,4 @@
 #include "upsampling.c"
 #include "proxy.c"
 #include "context.c"
+#include "loss.c"
