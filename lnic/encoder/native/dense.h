@@ -68,38 +68,28 @@ static inline void dense(const float *x, long ldx, int K, const float *w, const 
     affine(x, ldx, K, w, K, 1, b, H, relu, out);
 }
 
-/* Backward of one dense layer over a block: given g_out [H][B] (already masked by the
- * activation's derivative), accumulate gw16 [H][K][LANES] += g_out x^T and gb16 [H][LANES] +=
- * g_out lane-wise (sample r adds to lane r % LANES: no horizontal sum per block, whose latency
- * chain would dominate; the caller sums the lanes once per chunk), and, if gx is not NULL, write
- * gx [K][B] = w^T g_out. */
-static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
-                                  const float *g_out, float *gw16, float *gb16, float *gx) {
+/* Weight and bias gradients of one dense layer over S blocks: given g_out[s] [H][B] (already
+ * masked by the activation's derivative) and its inputs x[s] (row stride ldx[s]), accumulate
+ * gw16 [H][K][LANES] += sum_s g_out[s] x[s]^T and gb16 [H][LANES] += g_out lane-wise (sample r
+ * adds to lane r % LANES: no horizontal sum per block, whose latency chain would dominate; the
+ * caller sums the lanes once per chunk). The weights go in tiles of JT outputs x JT inputs: 16
+ * independent accumulators of LANES lanes stay in registers while the S blocks' rows stream
+ * past, so each tile's accumulators are loaded and stored once per S blocks (with one output's
+ * accumulators only, the chain of dependent adds would bound the loop). Rows past H or K read
+ * zeros and accumulate into a scratch tile. The sums run block by block, in order. */
+static inline void dense_grads(const float *const *x, const long *ldx, int K,
+                               const float *const *g_out, int H, int S, float *gw16,
+                               float *gb16) {
     for (int j = 0; j < H; j++) {
-        const float *gj = g_out + j * B;
-        float vb[LANES];
-        for (int l = 0; l < LANES; l++) vb[l] = gb16[j * LANES + l];
-        for (int q = 0; q < B; q += LANES)
-            for (int l = 0; l < LANES; l++) vb[l] += gj[q + l];
-        for (int l = 0; l < LANES; l++) gb16[j * LANES + l] = vb[l];
+        vf vb = LDV(gb16 + j * LANES);
+        for (int s = 0; s < S; s++)
+            for (int q = 0; q < B; q += LANES) vb += LDV(g_out[s] + j * B + q);
+        STV(gb16 + j * LANES, vb);
     }
-    /* weight gradients, in tiles of JT outputs x JT inputs: 16 independent accumulators of
-     * LANES lanes stay in registers while each block's rows stream past (with one output's
-     * accumulators only, the chain of dependent adds would bound the loop). Rows past H or K read
-     * zeros and accumulate into a scratch tile. */
     float sink[JT * JT * LANES] __attribute__((aligned(64))) = {0};
     for (int j0 = 0; j0 < H; j0 += JT)
         for (int k0 = 0; k0 < K; k0 += JT) {
-            const float *g0, *g1, *g2, *g3, *x0, *x1, *x2, *x3;
             float *d[JT * JT];
-            g0 = j0 < H ? g_out + j0 * B : ZERO_BLOCK;
-            g1 = j0 + 1 < H ? g_out + (j0 + 1) * B : ZERO_BLOCK;
-            g2 = j0 + 2 < H ? g_out + (j0 + 2) * B : ZERO_BLOCK;
-            g3 = j0 + 3 < H ? g_out + (j0 + 3) * B : ZERO_BLOCK;
-            x0 = k0 < K ? x + k0 * ldx : ZERO_BLOCK;
-            x1 = k0 + 1 < K ? x + (k0 + 1) * ldx : ZERO_BLOCK;
-            x2 = k0 + 2 < K ? x + (k0 + 2) * ldx : ZERO_BLOCK;
-            x3 = k0 + 3 < K ? x + (k0 + 3) * ldx : ZERO_BLOCK;
             for (int a = 0; a < JT; a++)
                 for (int c = 0; c < JT; c++)
                     d[a * JT + c] = (j0 + a < H && k0 + c < K)
@@ -109,13 +99,27 @@ static inline void dense_backward(const float *x, long ldx, int K, const float *
             ACC_LOAD(0); ACC_LOAD(1); ACC_LOAD(2); ACC_LOAD(3); ACC_LOAD(4); ACC_LOAD(5);
             ACC_LOAD(6); ACC_LOAD(7); ACC_LOAD(8); ACC_LOAD(9); ACC_LOAD(10); ACC_LOAD(11);
             ACC_LOAD(12); ACC_LOAD(13); ACC_LOAD(14); ACC_LOAD(15);
-            for (int q = 0; q < B; q += LANES) {
-                const vf ga = LDV(g0 + q), gb = LDV(g1 + q), gc = LDV(g2 + q), gd = LDV(g3 + q);
-                const vf xa = LDV(x0 + q), xb = LDV(x1 + q), xc = LDV(x2 + q), xd = LDV(x3 + q);
-                v0 += ga * xa; v1 += ga * xb; v2 += ga * xc; v3 += ga * xd;
-                v4 += gb * xa; v5 += gb * xb; v6 += gb * xc; v7 += gb * xd;
-                v8 += gc * xa; v9 += gc * xb; v10 += gc * xc; v11 += gc * xd;
-                v12 += gd * xa; v13 += gd * xb; v14 += gd * xc; v15 += gd * xd;
+            for (int s = 0; s < S; s++) {
+                const float *gs = g_out[s], *xs = x[s];
+                const long ld = ldx[s];
+                const float *g0 = j0 < H ? gs + j0 * B : ZERO_BLOCK;
+                const float *g1 = j0 + 1 < H ? gs + (j0 + 1) * B : ZERO_BLOCK;
+                const float *g2 = j0 + 2 < H ? gs + (j0 + 2) * B : ZERO_BLOCK;
+                const float *g3 = j0 + 3 < H ? gs + (j0 + 3) * B : ZERO_BLOCK;
+                const float *x0 = k0 < K ? xs + k0 * ld : ZERO_BLOCK;
+                const float *x1 = k0 + 1 < K ? xs + (k0 + 1) * ld : ZERO_BLOCK;
+                const float *x2 = k0 + 2 < K ? xs + (k0 + 2) * ld : ZERO_BLOCK;
+                const float *x3 = k0 + 3 < K ? xs + (k0 + 3) * ld : ZERO_BLOCK;
+                for (int q = 0; q < B; q += LANES) {
+                    const vf ga = LDV(g0 + q), gb = LDV(g1 + q), gc = LDV(g2 + q),
+                             gd = LDV(g3 + q);
+                    const vf xa = LDV(x0 + q), xb = LDV(x1 + q), xc = LDV(x2 + q),
+                             xd = LDV(x3 + q);
+                    v0 += ga * xa; v1 += ga * xb; v2 += ga * xc; v3 += ga * xd;
+                    v4 += gb * xa; v5 += gb * xb; v6 += gb * xc; v7 += gb * xd;
+                    v8 += gc * xa; v9 += gc * xb; v10 += gc * xc; v11 += gc * xd;
+                    v12 += gd * xa; v13 += gd * xb; v14 += gd * xc; v15 += gd * xd;
+                }
             }
 #define ACC_STORE(i) STV(d[i], v##i)
             ACC_STORE(0); ACC_STORE(1); ACC_STORE(2); ACC_STORE(3); ACC_STORE(4); ACC_STORE(5);
@@ -124,9 +128,19 @@ static inline void dense_backward(const float *x, long ldx, int K, const float *
 #undef ACC_LOAD
 #undef ACC_STORE
         }
-    if (gx == NULL) return;
-    /* input gradient gx [K][B] = w^T g_out */
+}
+
+/* The input gradient of one dense layer w [H][K] over a block: gx [K][B] = w^T g_out. */
+static inline void dense_input_grad(const float *g_out, const float *w, int H, int K, float *gx) {
     affine(g_out, B, H, w, 1, K, NULL, K, 0, gx);
+}
+
+/* Backward of one dense layer over one block: dense_grads of that block and, if gx is not
+ * NULL, dense_input_grad. */
+static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
+                                  const float *g_out, float *gw16, float *gb16, float *gx) {
+    dense_grads(&x, &ldx, K, &g_out, H, 1, gw16, gb16);
+    if (gx != NULL) dense_input_grad(g_out, w, H, K, gx);
 }
 
 /* dst[p] = sum of the lanes of acc16 [P][LANES] (in lane order). */

@@ -1,6 +1,7 @@
 #include "dense.h"
 
 #define MAXC 4 /* channels the residual convolutions keep in registers (more: a slower path) */
+#define GROUP 8 /* blocks per group of the MLP backward's weight gradients */
 
 /* Synthesis MLP: x [K][N] -> out [C][N] = w2 relu(w1 x + b1) + b2;
  * params = w1 [H][K], b1 [H], w2 [C][H], b2 [C]. */
@@ -21,7 +22,10 @@ void mlp2_forward(const float *x, long N, int K, int H, int C, const float *p, f
     }
 }
 
-/* Given gout [C][N]: gx [K][N] (if not NULL) and chunk_grads [NCHUNK][P]. */
+/* Given gout [C][N]: gx [K][N] (if not NULL) and chunk_grads [NCHUNK][P]. A chunk's blocks go
+ * in groups of GROUP: each block's activations and input gradients first, then the weight
+ * gradients of the whole group (dense_grads), so that the accumulator tiles are loaded and
+ * stored once per group instead of once per block. */
 void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                    const float *gout, float *gx, float *chunk_grads, int nt) {
     const long nblk = (N + B - 1) / B;
@@ -29,28 +33,46 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
     const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H;
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++) {
-        float h[MAX_HIDDEN * B], tmp[MAX_IN * B], gt[MAX_IN * B], gh[MAX_HIDDEN * B],
-            gxb[MAX_IN * B];
+        /* per block of a group: hidden activations and their gradient [H][B], the output
+         * gradient [C][B], and the inputs' zero-padded copy for a partial block [K][B] */
+        float *scratch = malloc(sizeof(float) * GROUP * B * (2 * H + C + K));
         float *acc = calloc((size_t)P * LANES, sizeof(float));
         float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
               *gb2 = gw2 + C * H * LANES;
-        for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
-            const long s = blk * B;
-            const int m = N - s < B ? (int)(N - s) : B;
-            long ld, ldg;
-            const float *xb = block_in(x, N, K, s, m, tmp, &ld);
-            const float *gb = block_in(gout, N, C, s, m, gt, &ldg);
-            float go[MAX_IN * B];
-            for (int k = 0; k < C; k++) memcpy(go + k * B, gb + k * ldg, sizeof(float) * B);
-            dense(xb, ld, K, w1, b1, H, 1, h);
-            dense_backward(h, B, H, w2, C, go, gw2, gb2, gh);
-            mask_relu(gh, h, H);
-            dense_backward(xb, ld, K, w1, H, gh, gw1, gb1, gx == NULL ? NULL : gxb);
-            if (gx != NULL)
-                for (int k = 0; k < K; k++) memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
+        float gt[MAX_IN * B], gxb[MAX_IN * B];
+        const float *xb[GROUP], *hs[GROUP], *gos[GROUP], *ghs[GROUP];
+        long ld[GROUP], ldh[GROUP];
+        const long first = c * nblk / NCHUNK, last = (c + 1) * nblk / NCHUNK;
+        for (long blk0 = first; blk0 < last; blk0 += GROUP) {
+            const int ns = last - blk0 < GROUP ? (int)(last - blk0) : GROUP;
+            for (int g = 0; g < ns; g++) {
+                float *h = scratch + (long)g * B * (2 * H + C + K), *gh = h + H * B,
+                      *go = gh + H * B, *tmp = go + C * B;
+                const long s = (blk0 + g) * B;
+                const int m = N - s < B ? (int)(N - s) : B;
+                long ldg;
+                xb[g] = block_in(x, N, K, s, m, tmp, &ld[g]);
+                const float *gb = block_in(gout, N, C, s, m, gt, &ldg);
+                for (int k = 0; k < C; k++) memcpy(go + k * B, gb + k * ldg, sizeof(float) * B);
+                dense(xb[g], ld[g], K, w1, b1, H, 1, h);
+                dense_input_grad(go, w2, C, H, gh);
+                mask_relu(gh, h, H);
+                if (gx != NULL) {
+                    dense_input_grad(gh, w1, H, K, gxb);
+                    for (int k = 0; k < K; k++)
+                        memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
+                }
+                hs[g] = h;
+                gos[g] = go;
+                ghs[g] = gh;
+                ldh[g] = B;
+            }
+            dense_grads(hs, ldh, H, gos, C, ns, gw2, gb2);
+            dense_grads(xb, ld, K, ghs, H, ns, gw1, gb1);
         }
         sum_lanes(acc, P, chunk_grads + (long)c * P);
         free(acc);
+        free(scratch);
     }
 }
 
