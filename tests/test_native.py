@@ -577,3 +577,56 @@ def test_squared_error_does_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(threads)
     assert values[0] == values[1] == values[2]
+
+
+def _sampled_grads(fn, tensors, stride):
+    """Gradients of ``fn`` with weight gradients sampled at every phase of ``stride``."""
+    from lnic.encoder.native.ops import sampled_weight_gradients
+
+    out = []
+    for phase in range(stride):
+        with sampled_weight_gradients(stride, phase):
+            out.append(_grads(fn, tensors)[1])
+    return out
+
+
+@needs_native
+@pytest.mark.parametrize("shape", [(300, 61), (70, 67)])
+def test_sampled_weight_gradients_average_to_the_exact_ones(shape):
+    """One block in `stride` gives each network's weight gradient (times `stride`): over the
+    phases they average to the exact gradient, each phase differs from it, and the latents'
+    and inputs' gradients stay exact (the ARM on both of its backward paths, the MLP)."""
+    from lnic.encoder.native.arm_ops import ArmRateGrids
+    from lnic.encoder.native.synthesis_ops import Mlp2
+    from lnic.model.latents import grid_shapes
+
+    torch.manual_seed(5)
+    shapes = grid_shapes(*shape, 4)
+    flat = (torch.randn(sum(h * w for h, w in shapes)) * 2).requires_grad_()
+    arm = [p.data.normal_(0, 0.4).requires_grad_() for p in Arm(16, 2).parameters()]
+    x = torch.randn(7, shape[0] * shape[1], requires_grad=True)
+    mlp = [torch.randn(40, 7), torch.randn(40), torch.randn(3, 40), torch.randn(3)]
+    mlp = [p.mul_(0.3).requires_grad_() for p in mlp]
+    cases = [
+        (lambda: ArmRateGrids.apply(flat, shapes, LOG_SCALE_MIN, LOG_SCALE_MAX, *arm), flat, arm),
+        (lambda: Mlp2.apply(x, *mlp).square().sum(), x, mlp),
+    ]
+    for fn, inputs, weights in cases:
+        exact = _grads(fn, [inputs, *weights])[1]
+        sampled = _sampled_grads(fn, [inputs, *weights], 2)
+        for grads in sampled:
+            torch.testing.assert_close(grads[0], exact[0])
+            assert not torch.allclose(grads[1], exact[1])
+        mean = [(a + b) / 2 for a, b in zip(sampled[0][1:], sampled[1][1:])]
+        _assert_grads_close(mean, exact[1:])
+
+
+def test_weight_sampling_is_refused_outside_its_range():
+    from lnic.encoder.native.ops import sampled_weight_gradients, weight_sampling
+
+    for stride, phase in [(0, 0), (2, 2), (3, -1)]:
+        with pytest.raises(ValueError), sampled_weight_gradients(stride, phase):
+            pass
+    with sampled_weight_gradients(4, 3):
+        assert weight_sampling() == (4, 3)
+    assert weight_sampling() == (1, 0)

@@ -139,6 +139,7 @@ def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
         Proxy(noise.temperature_start, noise.noise_start),
         1.0,
         1.0,
+        1,
     )
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)

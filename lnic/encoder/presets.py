@@ -74,6 +74,9 @@ class StepSettings(NamedTuple):
     grid_lr_ratio: float = 1.0
     """Grid ``k`` (0 = finest) learns at ``latent_lr * grid_lr_ratio**k``
     (:attr:`NoisePhase.grid_lr_ratio`)."""
+    weight_grad_stride: int = 1
+    """The networks' weight gradients come from one block of samples in this many
+    (:attr:`NoisePhase.weight_grad_stride`); 1: all, exact."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -121,6 +124,7 @@ class NoisePhase:
     rate_boost: float = 1.0
     rate_boost_until: float = 0.5
     grid_lr_ratio: float = 1.0
+    weight_grad_stride: int = 1
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -133,6 +137,7 @@ class NoisePhase:
             Proxy(temperature, noise_std),
             self.rate_scale(frac),
             self.grid_lr_ratio,
+            self.weight_grad_stride,
         )
 
     def rate_scale(self, frac: float) -> float:

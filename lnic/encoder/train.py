@@ -7,7 +7,13 @@ from collections.abc import Callable
 import torch
 
 from lnic.encoder.allocator import keep_large_allocations
-from lnic.encoder.native.ops import SoftRoundNoise, gaussian_noise, mean_squared_error, usable
+from lnic.encoder.native.ops import (
+    SoftRoundNoise,
+    gaussian_noise,
+    mean_squared_error,
+    sampled_weight_gradients,
+    usable,
+)
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset, Proxy, StepSettings
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
@@ -163,7 +169,9 @@ def fit(
             optimizers.zero_grad()
             # A size target's steering measures the rate against its own lambda: no boost there.
             step_lam = lam * settings.rate_scale if steering is None else lam
-            loss, mse, bpp = _step(model, target, step_lam, settings.proxy)
+            stride = settings.weight_grad_stride
+            with sampled_weight_gradients(stride, i % stride):
+                loss, mse, bpp = _step(model, target, step_lam, settings.proxy)
             if settings.proxy is None:
                 best.offer(loss.item())
             optimizers.step(settings)

@@ -30,16 +30,16 @@ log = logging.getLogger(__name__)
 def _declare(lib: ctypes.CDLL) -> None:
     """Give every kernel its C signature; each one's last argument is the thread count."""
     p, i, n, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
-    arm_grids_backward = [p, p, i, p, i, n, i, p, f, f, f, p, p, p, p, i]
+    arm_grids_backward = [p, p, i, p, i, n, i, p, f, f, f, p, p, p, p, i, i, i]
     signatures = {
         "arm_rate_forward": [p, p, n, i, i, p, f, f, p, i],
-        "arm_rate_backward": [p, p, n, i, i, p, f, f, f, p, p, p, p, i],
+        "arm_rate_backward": [p, p, n, i, i, p, f, f, f, p, p, p, p, i, i, i],
         "arm_rate_grids_forward": [p, p, i, p, i, n, i, p, f, f, p, i],
         "arm_rate_grids_backward": arm_grids_backward,
         "arm_rate_grids_backward_fused": arm_grids_backward,
         "gauss_fill": [p, n, ctypes.c_ulonglong, f, i],
         "mlp2_forward": [p, n, i, i, i, p, p, i],
-        "mlp2_backward": [p, n, i, i, i, p, p, p, p, i],
+        "mlp2_backward": [p, n, i, i, i, p, p, p, p, i, i, i],
         "resconv_forward": [p, n, n, i, p, p, i, p, i],
         "resconv_backward": [p, n, n, i, p, i, p, p, p, i],
         "up_forward": [p, n, n, n, n, p, p, i],

@@ -162,11 +162,19 @@ typedef struct {
     float *gctx, *gx, *gflat, *gco;
 } ArmGradOut;
 
-/* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P], and
- * (if bits_out is not NULL) the chunk's bits, summed as arm_rate_forward_src sums them. */
+/* Which blocks give the weight gradients: those with blk % stride == phase, times stride
+ * (stride 1: all of them, exact). */
+typedef struct {
+    int stride, phase;
+} WeightSampling;
+
+/* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P] (from
+ * the blocks ws selects), and (if bits_out is not NULL) the chunk's bits, summed as
+ * arm_rate_forward_src sums them. */
 static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, int H,
                                const float *p, float ls_min, float ls_max, float g, int c,
-                               const ArmGradOut *o, float *chunk_grads, double *bits_out) {
+                               const ArmGradOut *o, float *chunk_grads, double *bits_out,
+                               WeightSampling ws) {
     const long nblk = (N + B - 1) / B;
     const int P = H * K + H + H * H + H + 2 * H + 2;
     const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
@@ -188,11 +196,17 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
         for (int r = 0; r < B; r++) s_bits += bits[r];
         acc_bits += s_bits;
         for (int r = 0; r < 2 * B; r++) gout[r] *= g;
-        dense_backward(h2, B, H, w3, 2, gout, gw3, gb3, g2);
+        const int weights = blk % ws.stride == ws.phase;
+        const float *h1p = h1, *h2p = h2, *goutp = gout, *g1p = g1, *g2p = g2;
+        const long ldb = B;
+        if (weights) dense_grads(&h2p, &ldb, H, &goutp, 2, 1, gw3, gb3);
+        dense_input_grad(gout, w3, 2, H, g2);
         mask_relu(g2, h2, H);
-        dense_backward(h1, B, H, w2, H, g2, gw2, gb2, g1);
+        if (weights) dense_grads(&h1p, &ldb, H, &g2p, H, 1, gw2, gb2);
+        dense_input_grad(g2, w2, H, H, g1);
         mask_relu(g1, h1, H);
-        dense_backward(cb, ld, K, w1, H, g1, gw1, gb1, gc);
+        if (weights) dense_grads(&cb, &ld, K, &g1p, H, 1, gw1, gb1);
+        dense_input_grad(g1, w1, H, K, gc);
         if (o->gctx != NULL) {
             for (int r = 0; r < m; r++) o->gx[s + r] = -gout[r];
             for (int k = 0; k < K; k++) memcpy(o->gctx + k * N + s, gc + k * B, sizeof(float) * m);
@@ -202,6 +216,7 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
         }
     }
     sum_lanes(acc, P, chunk_grads);
+    for (int q = 0; q < P; q++) chunk_grads[q] *= (float)ws.stride;
     free(acc);
     if (bits_out != NULL) *bits_out = acc_bits;
 }
@@ -211,13 +226,13 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
 static void arm_rate_backward_src(const ArmSrc *a, const float *x, long N, int K, int H,
                                   const float *p, float ls_min, float ls_max, float g,
                                   float *gctx, float *gx, float *chunk_grads, double *chunk_bits,
-                                  int nt) {
+                                  WeightSampling ws, int nt) {
     const int P = H * K + H + H * H + H + 2 * H + 2;
     const ArmGradOut o = {gctx, gx, NULL, NULL};
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++)
         arm_backward_chunk(a, x, N, K, H, p, ls_min, ls_max, g, c, &o, chunk_grads + (long)c * P,
-                           chunk_bits == NULL ? NULL : chunk_bits + c);
+                           chunk_bits == NULL ? NULL : chunk_bits + c, ws);
 }
 
 void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
@@ -228,10 +243,11 @@ void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, co
 
 void arm_rate_backward(const float *ctx, const float *x, long N, int K, int H, const float *p,
                        float ls_min, float ls_max, float g, float *gctx, float *gx,
-                       float *chunk_grads, double *chunk_bits, int nt) {
+                       float *chunk_grads, double *chunk_bits, int wstride, int wphase, int nt) {
     const ArmSrc a = {ctx, NULL, NULL, {0}, 0, 0, NULL};
+    const WeightSampling ws = {wstride, wphase};
     arm_rate_backward_src(&a, x, N, K, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads, chunk_bits,
-                          nt);
+                          ws, nt);
 }
 
 /* The same on the grids (flat [N], L <= MAX_LEVELS grids): the context is gathered per block, and
@@ -254,8 +270,10 @@ void arm_rate_grids_forward(const float *flat, const long *shapes, int L, const 
 int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, const int *offs,
                                   int nc, long N, int H, const float *p, float ls_min,
                                   float ls_max, float g, float *gflat, float *gco,
-                                  float *chunk_grads, double *chunk_bits, int nt) {
+                                  float *chunk_grads, double *chunk_bits, int wstride,
+                                  int wphase, int nt) {
     const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
+    const WeightSampling ws = {wstride, wphase};
     long reach = 0;
     for (int k = 0; k < L; k++)
         for (int i = 0; i < nc; i++) {
@@ -272,7 +290,7 @@ int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, 
         for (int c = phase; c < NCHUNK; c += 2)
             arm_backward_chunk(&a, flat, N, K, H, p, ls_min, ls_max, g, c, &o,
                                chunk_grads + (long)c * P,
-                               chunk_bits == NULL ? NULL : chunk_bits + c);
+                               chunk_bits == NULL ? NULL : chunk_bits + c, ws);
     }
     for (int k = 1; k < L; k++) {
         const long h = shapes[2 * k], w = shapes[2 * k + 1];
@@ -289,8 +307,9 @@ int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, 
 void arm_rate_grids_backward(const float *flat, const long *shapes, int L, const int *offs,
                              int nc, long N, int H, const float *p, float ls_min, float ls_max,
                              float g, float *gctx, float *gx, float *chunk_grads,
-                             double *chunk_bits, int nt) {
+                             double *chunk_bits, int wstride, int wphase, int nt) {
     const ArmSrc a = grid_source(flat, shapes, L, offs, nc);
+    const WeightSampling ws = {wstride, wphase};
     arm_rate_backward_src(&a, flat, N, nc + 1, H, p, ls_min, ls_max, g, gctx, gx, chunk_grads,
-                          chunk_bits, nt);
+                          chunk_bits, ws, nt);
 }

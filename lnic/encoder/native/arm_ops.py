@@ -7,7 +7,13 @@ from __future__ import annotations
 import torch
 
 from lnic.encoder.native.limits import NCHUNK
-from lnic.encoder.native.ops import call_kernel, pack_params, run_kernel, unpack_params
+from lnic.encoder.native.ops import (
+    call_kernel,
+    pack_params,
+    run_kernel,
+    unpack_params,
+    weight_sampling,
+)
 from lnic.format import ARM_CONTEXT
 
 _CONTEXT_OFFSETS = torch.tensor([d for o in ARM_CONTEXT for d in o], dtype=torch.int32)
@@ -57,6 +63,7 @@ class ArmRate(torch.autograd.Function):
             g_x,
             chunks,
             None,
+            *weight_sampling(),
         )
         return (g_context, g_x, None, None, *unpack_params(chunks.sum(0), shapes))
 
@@ -112,14 +119,21 @@ def _bits_and_gradients(
     chunks = torch.empty(NCHUNK, packed.numel())
     g_flat = torch.empty_like(flat)
     common = (*args, packed, ls_min, ls_max, 1.0)
+    sampling = weight_sampling()
     if call_kernel(
-        "arm_rate_grids_backward_fused", *common, g_flat, torch.empty_like(flat), chunks, bits
+        "arm_rate_grids_backward_fused",
+        *common,
+        g_flat,
+        torch.empty_like(flat),
+        chunks,
+        bits,
+        *sampling,
     ):
         return g_flat, chunks.sum(0)
     dims, levels = args[1], args[2]
     g_context = flat.new_empty(len(ARM_CONTEXT) + 1, n)
     g_x = torch.empty_like(flat)
-    run_kernel("arm_rate_grids_backward", *common, g_context, g_x, chunks, bits)
+    run_kernel("arm_rate_grids_backward", *common, g_context, g_x, chunks, bits, *sampling)
     run_kernel(
         "context_backward", g_context, dims, levels, _CONTEXT_OFFSETS, len(ARM_CONTEXT), g_flat, n
     )

@@ -25,9 +25,11 @@ void mlp2_forward(const float *x, long N, int K, int H, int C, const float *p, f
 /* Given gout [C][N]: gx [K][N] (if not NULL) and chunk_grads [NCHUNK][P]. A chunk's blocks go
  * in groups of GROUP: each block's activations and input gradients first, then the weight
  * gradients of the whole group (dense_grads), so that the accumulator tiles are loaded and
- * stored once per group instead of once per block. */
+ * stored once per group instead of once per block. The weight gradients are estimated from the
+ * blocks with blk % wstride == wphase, times wstride (wstride 1: exact). */
 void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
-                   const float *gout, float *gx, float *chunk_grads, int nt) {
+                   const float *gout, float *gx, float *chunk_grads, int wstride, int wphase,
+                   int nt) {
     const long nblk = (N + B - 1) / B;
     const int P = H * K + H + C * H + C;
     const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H;
@@ -40,11 +42,12 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
         float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
               *gb2 = gw2 + C * H * LANES;
         float gt[MAX_IN * B], gxb[MAX_IN * B];
-        const float *xb[GROUP], *hs[GROUP], *gos[GROUP], *ghs[GROUP];
-        long ld[GROUP], ldh[GROUP];
+        const float *xb[GROUP], *xw[GROUP], *hs[GROUP], *gos[GROUP], *ghs[GROUP];
+        long ld[GROUP], ldw[GROUP], ldh[GROUP];
         const long first = c * nblk / NCHUNK, last = (c + 1) * nblk / NCHUNK;
         for (long blk0 = first; blk0 < last; blk0 += GROUP) {
             const int ns = last - blk0 < GROUP ? (int)(last - blk0) : GROUP;
+            int nw = 0; /* the group's blocks that give weight gradients, first in the arrays */
             for (int g = 0; g < ns; g++) {
                 float *h = scratch + (long)g * B * (2 * H + C + K), *gh = h + H * B,
                       *go = gh + H * B, *tmp = go + C * B;
@@ -62,15 +65,20 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                     for (int k = 0; k < K; k++)
                         memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
                 }
-                hs[g] = h;
-                gos[g] = go;
-                ghs[g] = gh;
-                ldh[g] = B;
+                if ((blk0 + g) % wstride != wphase) continue;
+                xw[nw] = xb[g];
+                ldw[nw] = ld[g];
+                hs[nw] = h;
+                gos[nw] = go;
+                ghs[nw] = gh;
+                ldh[nw] = B;
+                nw++;
             }
-            dense_grads(hs, ldh, H, gos, C, ns, gw2, gb2);
-            dense_grads(xb, ld, K, ghs, H, ns, gw1, gb1);
+            dense_grads(hs, ldh, H, gos, C, nw, gw2, gb2);
+            dense_grads(xw, ldw, K, ghs, H, nw, gw1, gb1);
         }
         sum_lanes(acc, P, chunk_grads + (long)c * P);
+        for (int q = 0; q < P; q++) chunk_grads[(long)c * P + q] *= (float)wstride;
         free(acc);
         free(scratch);
     }

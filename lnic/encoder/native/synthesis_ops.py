@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from lnic.encoder.native.limits import NCHUNK
-from lnic.encoder.native.ops import pack_params, run_kernel, unpack_params
+from lnic.encoder.native.ops import pack_params, run_kernel, unpack_params, weight_sampling
 
 
 class Mlp2(torch.autograd.Function):
@@ -22,6 +22,7 @@ class Mlp2(torch.autograd.Function):
         run_kernel("mlp2_forward", x, n, k, hidden, c, packed, out)
         ctx.save_for_backward(x, packed)
         ctx.dims = (hidden, c, [p.shape for p in params])
+        ctx.sampling = weight_sampling()
         return out
 
     @staticmethod
@@ -32,7 +33,7 @@ class Mlp2(torch.autograd.Function):
         grad = grad.contiguous()
         g_x = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         chunks = torch.empty(NCHUNK, packed.numel())
-        run_kernel("mlp2_backward", x, n, k, hidden, c, packed, grad, g_x, chunks)
+        run_kernel("mlp2_backward", x, n, k, hidden, c, packed, grad, g_x, chunks, *ctx.sampling)
         return (g_x, *unpack_params(chunks.sum(0), shapes))
 
 
