@@ -109,6 +109,11 @@ class NoisePhase:
     ``rate_boost`` multiplies lambda early in the phase (:meth:`rate_scale`); every preset keeps
     it at 1, since a boost of 3 left one of two seeds of a smooth dev-set image 1.3 dB short
     (benchmarks/ablation.md); probes set it with ``--set noise.rate_boost=...``.
+
+    ``grid_lr_ratio`` scales each latent grid's learning rate by ``ratio**k`` (grid 0 the finest);
+    every preset keeps 1 (benchmarks/ablation.md). ``weight_grad_stride`` estimates the
+    networks' weight gradients from one block of samples in that many
+    (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step cheaper.
     """
 
     key: ClassVar[str] = "noise"
