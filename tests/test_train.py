@@ -228,10 +228,21 @@ def test_fit_trains_at_the_boosted_lambda_but_not_under_a_size_target():
 
 def test_a_grid_lr_ratio_gives_each_latent_grid_its_own_learning_rate():
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
-    optimizers = train._Optimizers(model)
+    optimizers = train._Optimizers(model, per_grid=True)
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     optimizers.step(NoisePhase(11, lr=0.2, grid_lr_ratio=0.5).at(0))
     assert [g["lr"] for g in optimizers.latents.param_groups] == pytest.approx([0.2, 0.1, 0.05])
     optimizers.step(NoisePhase(11, lr=0.2).at(0))
     assert [g["lr"] for g in optimizers.latents.param_groups] == pytest.approx([0.2] * 3)
+
+
+def test_fit_gives_the_latents_one_adam_group_unless_a_phase_rates_grids_apart(monkeypatch):
+    made = []
+    real = train._Optimizers
+    monkeypatch.setattr(train, "_Optimizers", lambda m, g: made.append(real(m, g)) or made[-1])
+    target = torch.rand(3, 16, 16)
+    for ratio, groups in [(1.0, 1), (0.5, 3)]:
+        preset = Preset("r", (NoisePhase(3, grid_lr_ratio=ratio), StraightThroughPhase(1)))
+        train.fit(OverfittedCodec(Architecture(levels=3), 16, 16), target, 0.01, preset)
+        assert len(made[-1].latents.param_groups) == groups

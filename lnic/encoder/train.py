@@ -80,15 +80,17 @@ def _step(
 class _Optimizers:
     """Adam for the latents, SOAP for the networks (as Cool-chic 5), each with its own rate."""
 
-    def __init__(self, model: OverfittedCodec) -> None:
+    def __init__(self, model: OverfittedCodec, per_grid: bool = False) -> None:
         latents = list(model.latents.grids)
         networks = [
             *model.upsampler.parameters(),
             *model.synthesis.parameters(),
             *model.arm.parameters(),
         ]
-        # one group per grid (finest first), so that a phase can set each grid's rate
-        self.latents = torch.optim.Adam([{"params": [g]} for g in latents], betas=BETAS, fused=True)
+        # per_grid: one group per grid (finest first), so that a phase can set each grid's
+        # rate (NoisePhase.grid_lr_ratio); otherwise one group, one fused update of all grids
+        groups = [{"params": [g]} for g in latents] if per_grid else [{"params": latents}]
+        self.latents = torch.optim.Adam(groups, betas=BETAS, fused=True)
         self.networks = Soap(networks, betas=BETAS)
 
     def zero_grad(self) -> None:
@@ -152,7 +154,8 @@ def fit(
     keep_large_allocations()
     preset = preset.scaled(target.shape[1] * target.shape[2])
     lam = torch.tensor(float(lmbda if steering is None else steering.lmbda))
-    optimizers = _Optimizers(model)
+    per_grid = any(getattr(phase, "grid_lr_ratio", 1.0) != 1.0 for phase in preset.phases)
+    optimizers = _Optimizers(model, per_grid)
     best = _Best(model)
     done, noise_done, total = 0, 0, preset.steps
     stats: dict[str, float] = {}
