@@ -215,8 +215,7 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
             scatter_block(a, s, m, gc, o->gflat, o->gco);
         }
     }
-    sum_lanes(acc, P, chunk_grads);
-    for (int q = 0; q < P; q++) chunk_grads[q] *= (float)ws.stride;
+    sum_lanes(acc, P, (float)ws.stride, chunk_grads);
     free(acc);
     if (bits_out != NULL) *bits_out = acc_bits;
 }

@@ -143,12 +143,13 @@ static inline void dense_backward(const float *x, long ldx, int K, const float *
     if (gx != NULL) dense_input_grad(g_out, w, H, K, gx);
 }
 
-/* dst[p] = sum of the lanes of acc16 [P][LANES] (in lane order). */
-static inline void sum_lanes(const float *acc16, int P, float *dst) {
+/* dst[p] = scale * the sum of the lanes of acc16 [P][LANES] (in lane order; scale: the weight
+ * of a sampled gradient's blocks, 1 for exact sums). */
+static inline void sum_lanes(const float *acc16, int P, float scale, float *dst) {
     for (int p = 0; p < P; p++) {
         float s = 0.f;
         for (int l = 0; l < LANES; l++) s += acc16[p * LANES + l];
-        dst[p] = s;
+        dst[p] = scale * s;
     }
 }
 

@@ -42,8 +42,8 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
         float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
               *gb2 = gw2 + C * H * LANES;
         float gt[MAX_IN * B], gxb[MAX_IN * B];
-        const float *xb[GROUP], *xw[GROUP], *hs[GROUP], *gos[GROUP], *ghs[GROUP];
-        long ld[GROUP], ldw[GROUP], ldh[GROUP];
+        const float *xw[GROUP], *hs[GROUP], *gos[GROUP], *ghs[GROUP];
+        long ldw[GROUP], ldh[GROUP];
         const long first = c * nblk / NCHUNK, last = (c + 1) * nblk / NCHUNK;
         for (long blk0 = first; blk0 < last; blk0 += GROUP) {
             const int ns = last - blk0 < GROUP ? (int)(last - blk0) : GROUP;
@@ -53,11 +53,11 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                       *go = gh + H * B, *tmp = go + C * B;
                 const long s = (blk0 + g) * B;
                 const int m = N - s < B ? (int)(N - s) : B;
-                long ldg;
-                xb[g] = block_in(x, N, K, s, m, tmp, &ld[g]);
+                long ld, ldg;
+                const float *xb = block_in(x, N, K, s, m, tmp, &ld);
                 const float *gb = block_in(gout, N, C, s, m, gt, &ldg);
                 for (int k = 0; k < C; k++) memcpy(go + k * B, gb + k * ldg, sizeof(float) * B);
-                dense(xb[g], ld[g], K, w1, b1, H, 1, h);
+                dense(xb, ld, K, w1, b1, H, 1, h);
                 dense_input_grad(go, w2, C, H, gh);
                 mask_relu(gh, h, H);
                 if (gx != NULL) {
@@ -66,8 +66,8 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                         memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
                 }
                 if ((blk0 + g) % wstride != wphase) continue;
-                xw[nw] = xb[g];
-                ldw[nw] = ld[g];
+                xw[nw] = xb;
+                ldw[nw] = ld;
                 hs[nw] = h;
                 gos[nw] = go;
                 ghs[nw] = gh;
@@ -77,8 +77,7 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
             dense_grads(hs, ldh, H, gos, C, nw, gw2, gb2);
             dense_grads(xw, ldw, K, ghs, H, nw, gw1, gb1);
         }
-        sum_lanes(acc, P, chunk_grads + (long)c * P);
-        for (int q = 0; q < P; q++) chunk_grads[(long)c * P + q] *= (float)wstride;
+        sum_lanes(acc, P, (float)wstride, chunk_grads + (long)c * P);
         free(acc);
         free(scratch);
     }
