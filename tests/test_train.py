@@ -140,6 +140,7 @@ def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
         1.0,
         1.0,
         1,
+        0,
     )
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
@@ -235,6 +236,19 @@ def test_a_grid_lr_ratio_gives_each_latent_grid_its_own_learning_rate():
     assert [g["lr"] for g in optimizers.latents.param_groups] == pytest.approx([0.2, 0.1, 0.05])
     optimizers.step(NoisePhase(11, lr=0.2).at(0))
     assert [g["lr"] for g in optimizers.latents.param_groups] == pytest.approx([0.2] * 3)
+
+
+def test_a_fine_grid_delay_holds_the_finest_grids_at_zero_coarse_to_fine():
+    phase = NoisePhase(100, fine_grid_delay=40, fine_grid_delay_grids=2)
+    assert [phase.at(i).held_grids for i in (0, 19, 20, 39, 40, 99)] == [2, 2, 1, 1, 0, 0]
+    assert NoisePhase(100).at(0).held_grids == 0
+    target = torch.rand(3, 16, 16)
+    for steps, moved in [(2, [False, False, True]), (3, [False, True, True]), (6, [True] * 3)]:
+        torch.manual_seed(0)
+        model = OverfittedCodec(Architecture(levels=3), 16, 16)
+        delayed = NoisePhase(steps, fine_grid_delay=4, fine_grid_delay_grids=2)
+        train.fit(model, target, 0.01, Preset("d", (delayed,)))
+        assert [bool(g.detach().abs().sum() > 0) for g in model.latents.grids] == moved
 
 
 def test_fit_gives_the_latents_one_adam_group_unless_a_phase_rates_grids_apart(monkeypatch):

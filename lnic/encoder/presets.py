@@ -77,6 +77,8 @@ class StepSettings(NamedTuple):
     weight_grad_stride: int = 1
     """The networks' weight gradients come from one block of samples in this many
     (:attr:`NoisePhase.weight_grad_stride`); 1: all, exact."""
+    held_grids: int = 0
+    """The finest grids held still at this step (:attr:`NoisePhase.fine_grid_delay`)."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -111,7 +113,9 @@ class NoisePhase:
     (benchmarks/ablation.md); probes set it with ``--set noise.rate_boost=...``.
 
     ``grid_lr_ratio`` scales each latent grid's learning rate by ``ratio**k`` (grid 0 the finest);
-    every preset keeps 1 (benchmarks/ablation.md). ``weight_grad_stride`` estimates the
+    every preset keeps 1 (benchmarks/ablation.md). ``fine_grid_delay`` holds the finest grids at
+    zero for that many first steps (:meth:`held_grids`), so that the coarse grids take the smooth
+    content first; 0 in every preset. ``weight_grad_stride`` estimates the
     networks' weight gradients from one block of samples in that many
     (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step cheaper.
     """
@@ -130,6 +134,8 @@ class NoisePhase:
     rate_boost_until: float = 0.5
     grid_lr_ratio: float = 1.0
     weight_grad_stride: int = 1
+    fine_grid_delay: int = 0
+    fine_grid_delay_grids: int = 1
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -143,7 +149,15 @@ class NoisePhase:
             self.rate_scale(frac),
             self.grid_lr_ratio,
             self.weight_grad_stride,
+            self.held_grids(step),
         )
+
+    def held_grids(self, step: int) -> int:
+        """How many of the finest grids stay still at ``step``: coarse to fine, grid ``k``
+        (0 the finest) of the ``fine_grid_delay_grids`` finest starts to learn at step
+        ``fine_grid_delay * (fine_grid_delay_grids - k) / fine_grid_delay_grids``."""
+        n = self.fine_grid_delay_grids
+        return sum(1 for k in range(n) if step * n < self.fine_grid_delay * (n - k))
 
     def rate_scale(self, frac: float) -> float:
         """Lambda's factor at ``frac`` of the phase: ``rate_boost`` at the start, falling along

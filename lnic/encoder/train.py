@@ -87,8 +87,8 @@ class _Optimizers:
             *model.synthesis.parameters(),
             *model.arm.parameters(),
         ]
-        # per_grid: one group per grid (finest first), so that a phase can set each grid's
-        # rate (NoisePhase.grid_lr_ratio); otherwise one group, one fused update of all grids
+        # per_grid: one group per grid (finest first), so that a phase can set each grid's rate
+        # (NoisePhase.grid_lr_ratio, fine_grid_delay); otherwise one group, one fused update
         groups = [{"params": [g]} for g in latents] if per_grid else [{"params": latents}]
         self.latents = torch.optim.Adam(groups, betas=BETAS, fused=True)
         self.networks = Soap(networks, betas=BETAS)
@@ -100,7 +100,8 @@ class _Optimizers:
     def step(self, settings: StepSettings) -> None:
         """One update of every parameter at the learning rates of ``settings``."""
         for k, group in enumerate(self.latents.param_groups):
-            group["lr"] = max(settings.latent_lr * settings.grid_lr_ratio**k, MIN_LR)
+            lr = max(settings.latent_lr * settings.grid_lr_ratio**k, MIN_LR)
+            group["lr"] = 0.0 if k < settings.held_grids else lr
         for group in self.networks.param_groups:
             group["lr"] = max(settings.net_lr, MIN_LR)
         self.latents.step()
@@ -154,7 +155,10 @@ def fit(
     keep_large_allocations()
     preset = preset.scaled(target.shape[1] * target.shape[2])
     lam = torch.tensor(float(lmbda if steering is None else steering.lmbda))
-    per_grid = any(getattr(phase, "grid_lr_ratio", 1.0) != 1.0 for phase in preset.phases)
+    per_grid = any(
+        getattr(phase, "grid_lr_ratio", 1.0) != 1.0 or getattr(phase, "fine_grid_delay", 0) > 0
+        for phase in preset.phases
+    )
     optimizers = _Optimizers(model, per_grid)
     best = _Best(model)
     done, noise_done, total = 0, 0, preset.steps
