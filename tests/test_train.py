@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lnic.encoder import train
+from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import (
     KODAK_PIXELS,
@@ -141,6 +142,7 @@ def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
         1.0,
         1,
         0,
+        0.0,
     )
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
@@ -249,6 +251,31 @@ def test_a_fine_grid_delay_holds_the_finest_grids_at_zero_coarse_to_fine():
         delayed = NoisePhase(steps, fine_grid_delay=4, fine_grid_delay_grids=2)
         train.fit(model, target, 0.01, Preset("d", (delayed,)))
         assert [bool(g.detach().abs().sum() > 0) for g in model.latents.grids] == moved
+
+
+def test_a_log_scale_lift_raises_the_arms_floor_in_training_only():
+    phase = NoisePhase(101, log_scale_lift=2.0, log_scale_lift_until=0.5)
+    assert [phase.at(i).log_scale_lift for i in (0, 25, 50, 100)] == pytest.approx([2, 1, 0, 0])
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    with torch.no_grad():
+        model.arm.out.bias.fill_(-10.0)  # log-scale below the format's floor everywhere
+        for g in model.latents.grids:
+            g.copy_(torch.randint(-2, 3, g.shape))
+    grids = list(model.latents.grids)
+    base = model.arm.bits(grids)
+    for native in (True, False):
+        with log_scale_floor(2.0):
+            lifted = model.arm.bits(grids, native=native)
+        assert float(lifted) < 0.5 * float(base)  # a wider Laplace: nonzero latents cost less
+        assert float(model.arm.bits(grids, native=native)) == pytest.approx(float(base), rel=1e-5)
+    with log_scale_floor(2.0):
+        assert float(model.arm.bits(grids, native=False)) == pytest.approx(
+            float(model.arm.bits(grids)), rel=1e-4
+        )
+    with pytest.raises(ValueError):
+        with log_scale_floor(-1.0):
+            pass
 
 
 def test_fit_gives_the_latents_one_adam_group_unless_a_phase_rates_grids_apart(monkeypatch):

@@ -79,6 +79,9 @@ class StepSettings(NamedTuple):
     (:attr:`NoisePhase.weight_grad_stride`); 1: all, exact."""
     held_grids: int = 0
     """The finest grids held still at this step (:attr:`NoisePhase.fine_grid_delay`)."""
+    log_scale_lift: float = 0.0
+    """How far above the format's floor the ARM's log-scale floor sits at this step
+    (:attr:`NoisePhase.log_scale_lift`)."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -115,9 +118,12 @@ class NoisePhase:
     ``grid_lr_ratio`` scales each latent grid's learning rate by ``ratio**k`` (grid 0 the finest);
     every preset keeps 1 (benchmarks/ablation.md). ``fine_grid_delay`` holds the finest grids at
     zero for that many first steps (:meth:`held_grids`), so that the coarse grids take the smooth
-    content first; 0 in every preset. ``weight_grad_stride`` estimates the
-    networks' weight gradients from one block of samples in that many
-    (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step cheaper.
+    content first; 0 in every preset. ``log_scale_lift`` raises the ARM's log-scale floor by that
+    much at the start, back to the format's by ``log_scale_lift_until`` of the phase
+    (:meth:`lift_at`, :func:`lnic.encoder.nets.arm.log_scale_floor`); 0 in every preset.
+    ``weight_grad_stride`` estimates the networks' weight gradients from one block of samples in
+    that many (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step
+    cheaper.
     """
 
     key: ClassVar[str] = "noise"
@@ -136,6 +142,8 @@ class NoisePhase:
     weight_grad_stride: int = 1
     fine_grid_delay: int = 0
     fine_grid_delay_grids: int = 1
+    log_scale_lift: float = 0.0
+    log_scale_lift_until: float = 0.5
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -150,7 +158,16 @@ class NoisePhase:
             self.grid_lr_ratio,
             self.weight_grad_stride,
             self.held_grids(step),
+            self.lift_at(frac),
         )
+
+    def lift_at(self, frac: float) -> float:
+        """How far above the format's floor the ARM's log-scale floor sits at ``frac`` of the
+        phase: ``log_scale_lift`` at the start, falling linearly to 0 at ``log_scale_lift_until``
+        (:func:`lnic.encoder.nets.arm.log_scale_floor`)."""
+        if frac >= self.log_scale_lift_until:
+            return 0.0
+        return self.log_scale_lift * (1 - frac / self.log_scale_lift_until)
 
     def held_grids(self, step: int) -> int:
         """How many of the finest grids stay still at ``step``: coarse to fine, grid ``k``

@@ -14,6 +14,7 @@ from lnic.encoder.native.ops import (
     sampled_weight_gradients,
     usable,
 )
+from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import Preset, Proxy, StepSettings
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
@@ -177,7 +178,10 @@ def fit(
             # A size target's steering measures the rate against its own lambda: no boost there.
             step_lam = lam * settings.rate_scale if steering is None else lam
             stride = settings.weight_grad_stride
-            with sampled_weight_gradients(stride, i % stride):
+            with (
+                sampled_weight_gradients(stride, i % stride),
+                log_scale_floor(settings.log_scale_lift),
+            ):
                 loss, mse, bpp = _step(model, target, step_lam, settings.proxy)
             if settings.proxy is None:
                 best.offer(loss.item())

@@ -12,6 +12,10 @@ synthesis' is (benchmarks/encode_speed.md has the timings). With the C kernels a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +34,28 @@ from lnic.model.arm import (
     coarser_colocated,
     gather_context,
 )
+
+_LOG_SCALE_FLOOR: ContextVar[float] = ContextVar("log_scale_floor", default=LOG_SCALE_MIN)
+
+
+@contextmanager
+def log_scale_floor(lift: float) -> Iterator[None]:
+    """Within this block, :meth:`Arm.bits` clamps the log-scale at ``LOG_SCALE_MIN + lift``
+    (``lift >= 0``) instead of the format's floor.
+
+    A training-time floor above the format's keeps the entropy model from calling any latent
+    certainly zero early on: at the format's floor a latent that leaves zero where the ARM
+    predicts a scale of ~0.01 costs ~65 bits, which no distortion gradient pays, so a region
+    whose latents all reached zero early cannot come back (a finest grid held at zero for its
+    first 400 steps stays all zero to the end; benchmarks/ablation.md).
+    """
+    if not lift >= 0:
+        raise ValueError(f"need lift >= 0, got {lift}")
+    token = _LOG_SCALE_FLOOR.set(LOG_SCALE_MIN + float(lift))
+    try:
+        yield
+    finally:
+        _LOG_SCALE_FLOOR.reset(token)
 
 
 def _pad_torch(g: torch.Tensor) -> torch.Tensor:
@@ -126,6 +152,7 @@ class Arm(nn.Module):
         the rate run fused; otherwise :meth:`forward_grids` and :func:`laplace_bits`.
         """
         flat = torch.cat([g.reshape(-1) for g in grids])
+        floor = _LOG_SCALE_FLOOR.get()
         if (
             native
             and len(self.hidden) == 2
@@ -134,7 +161,7 @@ class Arm(nn.Module):
         ):
             params = [t for lin in self.linears() for t in (lin.weight, lin.bias)]
             return ArmRateGrids.apply(
-                flat, [tuple(g.shape) for g in grids], LOG_SCALE_MIN, LOG_SCALE_MAX, *params
+                flat, [tuple(g.shape) for g in grids], floor, LOG_SCALE_MAX, *params
             )
         mu, log_scale = self.forward_grids(grids)
-        return laplace_bits(flat, mu, log_scale).sum()
+        return laplace_bits(flat, mu, log_scale.clamp_min(floor)).sum()
