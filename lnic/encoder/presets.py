@@ -120,7 +120,7 @@ class NoisePhase:
     zero for that many first steps (:meth:`held_grids`), so that the coarse grids take the smooth
     content first; 0 in every preset. ``log_scale_lift`` raises the ARM's log-scale floor by that
     much at the start, back to the format's by ``log_scale_lift_until`` of the phase
-    (:meth:`lift_at`, :func:`lnic.encoder.nets.arm.log_scale_floor`); 0 in every preset.
+    (:meth:`lift_at`, :func:`lnic.encoder.nets.arm.log_scale_floor`); 2 in the default preset.
     ``weight_grad_stride`` estimates the networks' weight gradients from one block of samples in
     that many (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step
     cheaper.
@@ -302,21 +302,24 @@ def small_image_step_cap(pixels: int) -> float:
     return SMALL_IMAGE_STEPS * max(1.0, pixels / STEP_RAMP_PIXELS) ** 2
 
 
-def _preset(name: str, noise_steps: int, ste_steps: int) -> Preset:
-    return Preset(name, (NoisePhase(noise_steps), StraightThroughPhase(ste_steps)), KODAK_PIXELS)
+def _preset(name: str, noise: NoisePhase, ste_steps: int) -> Preset:
+    return Preset(name, (noise, StraightThroughPhase(ste_steps)), KODAK_PIXELS)
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": _preset("fast", 480, 10),
-    "default": _preset("default", 3900, 10),
-    "slow": _preset("slow", 9970, 30),
+    "fast": _preset("fast", NoisePhase(480), 10),
+    "default": _preset("default", NoisePhase(3900, log_scale_lift=2.0), 10),
+    "slow": _preset("slow", NoisePhase(9970), 30),
 }
 """Step budgets set by time on the project's 2-core CPU for a 768x512 image
 (benchmarks/encode_speed.md).
 
 ``fast`` stays within a minute. ``default`` aims at five minutes: its steps are where kodim01
 at quality 4 reaches about +10% of rate against Cool-chic 5.0, and the rate-distortion curve
-is nearly flat around them. ``slow`` gives the best rate-distortion within 900 reference steps:
+is nearly flat around them; its ARM's log-scale floor starts 2 above the format's and falls
+to it by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev-set pairs,
+the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), which the other two presets have
+not been measured with yet. ``slow`` gives the best rate-distortion within 900 reference steps:
 10,000 steps (721 reference steps measured on an Intel Xeon, about 670 expected on the AMD
 machines from their step time), where the smooth images that still gain from steps get most of
 what 3x the default's would give (benchmarks/ablation.md).
