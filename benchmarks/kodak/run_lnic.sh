@@ -9,6 +9,9 @@
 #   PRESET=slow SET=record8 bash benchmarks/kodak/run_lnic.sh
 #                                  # the slow preset on the earlier record's 8 images
 #                                  # -> probes/lnic-slow.csv (kept out of the default's curve)
+#   OUT=benchmarks/kodak/next bash benchmarks/kodak/run_lnic.sh
+#                                  # a new record of a changed default, built beside the
+#                                  # current one until it is complete
 #
 # Run it from a checkout at the commit whose encoder is measured; the rows record that commit.
 set -eu
@@ -17,7 +20,7 @@ cd "$ROOT"
 QUALITIES=${QUALITIES:-1,3,5,8}
 PRESET=${PRESET:-default}
 SHARED=${LNIC_SHARED:-$ROOT/../shared}
-if [ "$PRESET" = default ]; then OUT=benchmarks/kodak; else OUT=benchmarks/kodak/probes; fi
+if [ "$PRESET" = default ]; then OUT=${OUT:-benchmarks/kodak}; else OUT=${OUT:-benchmarks/kodak/probes}; fi
 case "${SET:-all}" in
   all)
     A=kodim01,kodim05,kodim13,kodim19,kodim03,kodim09,kodim11,kodim15,kodim17,kodim21,kodim04,kodim08
