@@ -169,6 +169,12 @@ class NoisePhase:
             return 0.0
         return self.log_scale_lift * (1 - frac / self.log_scale_lift_until)
 
+    @property
+    def rates_grids_apart(self) -> bool:
+        """Whether some step gives a latent grid another learning rate than the others
+        (``grid_lr_ratio``, ``fine_grid_delay``): the optimiser then keeps a group per grid."""
+        return self.grid_lr_ratio != 1.0 or self.fine_grid_delay > 0
+
     def held_grids(self, step: int) -> int:
         """How many of the finest grids stay still at ``step``: coarse to fine, grid ``k``
         (0 the finest) of the ``fine_grid_delay_grids`` finest starts to learn at step

@@ -156,10 +156,7 @@ def fit(
     keep_large_allocations()
     preset = preset.scaled(target.shape[1] * target.shape[2])
     lam = torch.tensor(float(lmbda if steering is None else steering.lmbda))
-    per_grid = any(
-        getattr(phase, "grid_lr_ratio", 1.0) != 1.0 or getattr(phase, "fine_grid_delay", 0) > 0
-        for phase in preset.phases
-    )
+    per_grid = any(getattr(phase, "rates_grids_apart", False) for phase in preset.phases)
     optimizers = _Optimizers(model, per_grid)
     best = _Best(model)
     done, noise_done, total = 0, 0, preset.steps
