@@ -166,6 +166,23 @@ def test_weight_gradients_do_not_depend_on_the_thread_count():
         assert torch.equal(a, b)
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((set(line.split()) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+@needs_native
+@pytest.mark.skipif(not _cpu_flags(), reason="no x86 /proc/cpuinfo flags to compare with")
+def test_vectors_are_as_wide_as_the_cpus_registers():
+    # 16-float vectors on a CPU without AVX-512 made a training step 7x slower (spilled tiles)
+    flags = _cpu_flags()
+    expected = 16 if "avx512f" in flags else 8 if "avx" in flags else 4
+    assert library().vector_lanes() == expected
+
+
 def test_native_kernels_can_be_switched_off():
     code = "from lnic.encoder.native import library; print(library() is None)"
     out = subprocess.run(

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def _declare(lib: ctypes.CDLL) -> None:
-    """Give every kernel its C signature; each one's last argument is the thread count."""
+    """Give every kernel its C signature; each one's last argument is the thread count (but
+    ``vector_lanes``, which says how many floats a vector of the build holds)."""
     p, i, n, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
     arm_grids_backward = [p, p, i, p, i, n, i, p, f, f, f, p, p, p, p, i, i, i]
     signatures = {
@@ -51,12 +52,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         "context_forward": [p, p, i, p, i, p, n, i],
         "context_backward": [p, p, i, p, i, p, n, i],
         "mse_forward": [p, p, n, p, p, i],
+        "vector_lanes": [],
     }
     for name, argtypes in signatures.items():
         kernel = getattr(lib, name)
         kernel.argtypes = argtypes
         # the fused backward says whether it ran (0: the chunks were too short for it)
-        kernel.restype = i if name == "arm_rate_grids_backward_fused" else None
+        kernel.restype = i if name in ("arm_rate_grids_backward_fused", "vector_lanes") else None
 
 
 def _load() -> ctypes.CDLL:

@@ -29,11 +29,24 @@ _Static_assert(N_CONTEXT <= MAX_IN, "a block of ARM inputs holds at most MAX_IN 
 
 #define B 64
 
-/* Vectors of LANES floats (gcc vector extensions; one AVX-512 register), JT x JT tiles of them
- * as accumulators in the dense layers; a block is 4 vectors. */
+/* Vectors of LANES floats (gcc vector extensions), one register of the CPU the library is built
+ * for: 16 with AVX-512, 8 with AVX/AVX2, 4 otherwise (SSE, NEON); JT x JT tiles of them as
+ * accumulators in the dense layers. A vector wider than the CPU's registers is not merely split
+ * in two: the tiles then need twice the registers there are and spill, and on an AVX2-only AMD
+ * EPYC (Zen 2) a training step took 7x as long with 16 lanes as with 8
+ * (benchmarks/encode_speed.md). A block is B samples on every CPU, 1 to 4 runs of 4 vectors. */
+#if defined(LANES)
+/* set on the command line: timing probes only */
+#elif defined(__AVX512F__)
 #define LANES 16
+#elif defined(__AVX__)
+#define LANES 8
+#else
+#define LANES 4
+#endif
 #define JT 4
-_Static_assert(B == 4 * LANES, "affine() holds a block as four vectors");
+#define RUN (4 * LANES)
+_Static_assert(B % RUN == 0, "affine() walks a block in runs of four vectors");
 typedef float vf __attribute__((vector_size(4 * LANES)));
 static inline vf LDV(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void STV(float *p, vf v) { memcpy(p, &v, sizeof v); }

@@ -11,54 +11,65 @@ static inline vf relu_v(vf v) {
     return v;
 }
 
-/* out[o][r] = act(bias[o] + sum_i w[o * so + i * si] x[i][r]) for o < n_out, r < B (B = 4
- * vectors); x has row stride ldx, bias may be NULL (zero). JT outputs at a time: their 16
- * vector accumulators stay in registers while each input row is loaded once for all four, and
- * the sum runs over i in order (the same rounding as a plain loop). */
+#define WT_MAX (MAX_HIDDEN > MAX_IN ? MAX_HIDDEN : MAX_IN)
+
+/* One run of RUN samples of affine(): the JT (at most) outputs whose transposed weights are
+ * wt [JT][n_in] and biases bt, into out [no][B] (row stride B). */
+static inline void affine_run(const float *x, long ldx, int n_in, const float (*wt)[WT_MAX],
+                              const float *bt, int no, int relu, float *out) {
+    vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
+    vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
+    vf a20 = (vf){} + bt[2], a21 = a20, a22 = a20, a23 = a20;
+    vf a30 = (vf){} + bt[3], a31 = a30, a32 = a30, a33 = a30;
+    for (int i = 0; i < n_in; i++) {
+        const float *xr = x + i * ldx;
+        const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
+                 x3 = LDV(xr + 3 * LANES);
+        const float w0 = wt[0][i], w1 = wt[1][i], w2 = wt[2][i], w3 = wt[3][i];
+        a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
+        a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
+        a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
+        a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
+    }
+    if (relu) {
+#define RELU(v) v = relu_v(v)
+        RELU(a00); RELU(a01); RELU(a02); RELU(a03); RELU(a10); RELU(a11); RELU(a12);
+        RELU(a13); RELU(a20); RELU(a21); RELU(a22); RELU(a23); RELU(a30); RELU(a31);
+        RELU(a32); RELU(a33);
+#undef RELU
+    }
+    float *o = out;
+    STV(o, a00); STV(o + LANES, a01); STV(o + 2 * LANES, a02); STV(o + 3 * LANES, a03);
+    if (no > 1) {
+        o += B;
+        STV(o, a10); STV(o + LANES, a11); STV(o + 2 * LANES, a12); STV(o + 3 * LANES, a13);
+    }
+    if (no > 2) {
+        o += B;
+        STV(o, a20); STV(o + LANES, a21); STV(o + 2 * LANES, a22); STV(o + 3 * LANES, a23);
+    }
+    if (no > 3) {
+        o += B;
+        STV(o, a30); STV(o + LANES, a31); STV(o + 2 * LANES, a32); STV(o + 3 * LANES, a33);
+    }
+}
+
+/* out[o][r] = act(bias[o] + sum_i w[o * so + i * si] x[i][r]) for o < n_out, r < B; x has row
+ * stride ldx, bias may be NULL (zero). JT outputs at a time, over runs of RUN samples (4
+ * vectors): their 16 vector accumulators stay in registers while each input row is loaded once
+ * for all four, and the sum runs over i in order (the same rounding as a plain loop). */
 static inline void affine(const float *x, long ldx, int n_in, const float *w, long so, long si,
                           const float *bias, int n_out, int relu, float *out) {
     for (int o0 = 0; o0 < n_out; o0 += JT) {
         const int no = n_out - o0 < JT ? n_out - o0 : JT;
-        float wt[JT][MAX_HIDDEN > MAX_IN ? MAX_HIDDEN : MAX_IN], bt[JT];
+        float wt[JT][WT_MAX], bt[JT];
         for (int a = 0; a < JT; a++) {
             bt[a] = a < no && bias != NULL ? bias[o0 + a] : 0.f;
             for (int i = 0; i < n_in; i++) wt[a][i] = a < no ? w[(o0 + a) * so + i * si] : 0.f;
         }
-        vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
-        vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
-        vf a20 = (vf){} + bt[2], a21 = a20, a22 = a20, a23 = a20;
-        vf a30 = (vf){} + bt[3], a31 = a30, a32 = a30, a33 = a30;
-        for (int i = 0; i < n_in; i++) {
-            const float *xr = x + i * ldx;
-            const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
-                     x3 = LDV(xr + 3 * LANES);
-            const float w0 = wt[0][i], w1 = wt[1][i], w2 = wt[2][i], w3 = wt[3][i];
-            a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
-            a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
-            a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
-            a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
-        }
-        if (relu) {
-#define RELU(v) v = relu_v(v)
-            RELU(a00); RELU(a01); RELU(a02); RELU(a03); RELU(a10); RELU(a11); RELU(a12);
-            RELU(a13); RELU(a20); RELU(a21); RELU(a22); RELU(a23); RELU(a30); RELU(a31);
-            RELU(a32); RELU(a33);
-#undef RELU
-        }
-        float *o = out + (long)o0 * B;
-        STV(o, a00); STV(o + LANES, a01); STV(o + 2 * LANES, a02); STV(o + 3 * LANES, a03);
-        if (no > 1) {
-            o += B;
-            STV(o, a10); STV(o + LANES, a11); STV(o + 2 * LANES, a12); STV(o + 3 * LANES, a13);
-        }
-        if (no > 2) {
-            o += B;
-            STV(o, a20); STV(o + LANES, a21); STV(o + 2 * LANES, a22); STV(o + 3 * LANES, a23);
-        }
-        if (no > 3) {
-            o += B;
-            STV(o, a30); STV(o + LANES, a31); STV(o + 2 * LANES, a32); STV(o + 3 * LANES, a33);
-        }
+        for (int run = 0; run < B; run += RUN)
+            affine_run(x + run, ldx, n_in, (const float (*)[WT_MAX])wt, bt, no, relu,
+                       out + (long)o0 * B + run);
     }
 }
 

@@ -25,7 +25,7 @@ static ArmSrc grid_source(const float *flat, const long *shapes, int L, const in
 }
 
 /* The run of samples s .. s + len - 1 that lies in one row y of grid k (starting at column x0),
- * len <= left: blocks of 64 samples are walked one row segment at a time. */
+ * len <= left: blocks of B samples are walked one row segment at a time. */
 typedef struct {
     int k, len;
     long h, w, y, x0;

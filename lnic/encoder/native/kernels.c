@@ -11,3 +11,6 @@
 #include "proxy.c"
 #include "context.c"
 #include "loss.c"
+
+/* The vector width the kernels were built with (common.h picks it from the CPU's registers). */
+int vector_lanes(void) { return LANES; }
