@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -544,6 +545,28 @@ def test_native_gaussian_noise_is_gaussian_seeded_and_thread_count_free():
     assert abs(stats.pearsonr(z[:-1], z[1:])[0]) < 0.01  # neighbours independent
     torch.manual_seed(4)
     assert not torch.equal(gaussian_noise(like, 0.25), draws[0])
+
+
+@needs_native
+def test_native_gaussian_noise_is_its_hash_and_box_muller_at_every_index():
+    # the kernel hashes a run of indices first and transforms them after: every element must
+    # still be the transform of its own index's hash, across runs and in a ragged last run
+    import ctypes
+
+    lib, n, seed = library(), 1000, 12345
+    out = torch.empty(n)
+    lib.gauss_fill(out.data_ptr(), n, seed, ctypes.c_float(0.5), 1)
+    mask = (1 << 64) - 1
+    want = []
+    for i in range(n):
+        z = (seed + i * 0x9E3779B97F4A7C15) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        u1 = ((z >> 40) + 1) / 2**24
+        u2 = ((z >> 16) & 0xFFFFFF) / 2**24
+        want.append(0.5 * np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2 - (i & 1) * np.pi / 2))
+    np.testing.assert_allclose(out.numpy(), np.array(want), rtol=1e-4, atol=1e-5)
 
 
 @needs_native
