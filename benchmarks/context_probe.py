@@ -41,6 +41,18 @@ from lnic.model.arm import LOG_SCALE_MAX, LOG_SCALE_MIN, coarser_colocated, gath
 from lnic.model.latents import grid_shapes
 
 VARIANTS = ("base", "ancestors", "parent3x3", "both")
+BRANCHES = ("skip", "gridbias", "skip+gridbias", "gridhidden")
+"""Other function classes over the format's 13 inputs (not other inputs):
+
+- ``skip``: Cool-chic 5's linear side branch, ``mlp(c) + W c`` for both outputs (26 weights,
+  26 MAC per latent): a smooth grid's mean is close to a linear extrapolation of its
+  neighbours, which a 16-wide ReLU network only approximates piecewise;
+- ``gridbias``: a learned offset of both outputs per grid (14 weights, no MAC): one network
+  serves every grid, though the coarse grids' latents are denser and larger;
+- ``skip+gridbias``: both;
+- ``gridhidden``: ``gridbias`` plus a learned offset of the first hidden layer per grid (16 x 7
+  more weights, still no MAC: the decoder adds a per-grid bias vector).
+"""
 ORACLES = ("local5", "block8")
 """Side information no causal context has, to bound what a hyperprior (Cool-chic 5's
 hyperlatents: grids that are only entropy context) could tell the ARM:
@@ -130,10 +142,16 @@ def block_map_bytes(grids: list[np.ndarray]) -> float:
 
 
 def contexts(grids: list[np.ndarray], variant: str) -> np.ndarray:
-    """[N, inputs] ARM inputs of every latent (finest grid first, raster order)."""
+    """[N, inputs] ARM inputs of every latent (finest grid first, raster order); a
+    :data:`BRANCHES` variant gets the base inputs and each latent's grid, one-hot."""
     base = gather_context(grids)
     if variant == "base":
         return base
+    if variant in BRANCHES:
+        onehot = np.concatenate(
+            [np.tile(np.eye(len(grids))[k], (g.size, 1)) for k, g in enumerate(grids)], 0
+        )
+        return np.concatenate([base, onehot], 1)
     if variant in ORACLES:
         side = [_local5(g) if variant == "local5" else _block8(g)[0] for g in grids]
         return np.concatenate([base, np.concatenate([c.reshape(-1, 1) for c in side], 0)], 1)
@@ -208,12 +226,50 @@ def extended(base: torch.nn.Sequential, inputs: int) -> torch.nn.Sequential:
     return net
 
 
+def extra_macs(variant: str, inputs: int) -> int:
+    """Multiply-accumulates per latent that ``variant`` adds to the format's ARM."""
+    if variant in BRANCHES:
+        return 26 if "skip" in variant else 0
+    return 16 * (inputs - 13)
+
+
+class SideBranches(torch.nn.Module):
+    """A fitted base network plus a :data:`BRANCHES` variant's branches, which start at zero (the
+    same function as the base, as :func:`extended` does for more inputs)."""
+
+    def __init__(self, base: torch.nn.Sequential, variant: str, n_ctx: int, n_grids: int):
+        super().__init__()
+        self.mlp, self.n_ctx = copy.deepcopy(base), n_ctx
+        self.skip = torch.nn.Linear(n_ctx, 2, bias=False) if "skip" in variant else None
+        self.grid = torch.nn.Linear(n_grids, 2, bias=False) if "grid" in variant else None
+        hidden = base[0].out_features
+        per_grid_hidden = variant == "gridhidden"
+        self.hgrid = torch.nn.Linear(n_grids, hidden, bias=False) if per_grid_hidden else None
+        for branch in (self.skip, self.grid, self.hgrid):
+            if branch is not None:
+                torch.nn.init.zeros_(branch.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x[:, : self.n_ctx]
+        if self.hgrid is None:
+            out = self.mlp(c)
+        else:
+            out = self.mlp[1:](self.mlp[0](c) + self.hgrid(x[:, self.n_ctx :]))
+        if self.skip is not None:
+            out = out + self.skip(c)
+        if self.grid is not None:
+            out = out + self.grid(x[:, self.n_ctx :])
+        return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("files", nargs="+", type=Path)
-    ap.add_argument("--variants", default=",".join(VARIANTS), help=f"of {VARIANTS + ORACLES}")
+    ap.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"of {VARIANTS + ORACLES + BRANCHES}"
+    )
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--steps", type=int, default=1500, help="steps of each of the two stages")
     ap.add_argument("--batch", type=int, default=1 << 16, help="latents per step")
@@ -232,16 +288,20 @@ def main() -> None:
                 ctx = contexts(grids, variant)
                 t = time.time()
                 torch.manual_seed(seed)
-                bits = train(
-                    extended(base, ctx.shape[1]), ctx, target, args.steps, args.batch, 3e-3
+                net = (
+                    SideBranches(base, variant, base_ctx.shape[1], len(grids))
+                    if variant in BRANCHES
+                    else extended(base, ctx.shape[1])
                 )
+                bits = train(net, ctx, target, args.steps, args.batch, 3e-3)
+                extra = extra_macs(variant, ctx.shape[1])
                 per_grid = [float(b.sum() / 8) for b in np.split(bits, np.cumsum(sizes)[:-1])]
                 row = {
                     "file": path.name, "variant": variant, "inputs": ctx.shape[1], "seed": seed,
                     "steps": args.steps, "bytes": round(float(bits.sum() / 8), 1),
                     "section_bytes": section_bytes,
                     "per_grid_bytes": [round(b, 1) for b in per_grid],
-                    "extra_mac_per_px": round(16 * (ctx.shape[1] - 13) * target.size / pixels, 1),
+                    "extra_mac_per_px": round(extra * target.size / pixels, 1),
                     "side_bytes": round(block_map_bytes(grids), 1) if variant == "block8" else 0,
                     "seconds": round(time.time() - t, 1),
                 }  # fmt: skip
