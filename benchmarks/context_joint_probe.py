@@ -34,7 +34,7 @@ import torch
 from csv_rows import append_row, read_rows
 from dev_probe import dev_image, git_commit
 
-from lnic.encoder.nets.arm import _LOG_SCALE_FLOOR, Arm, CausalContext
+from lnic.encoder.nets.arm import Arm, CausalContext, current_log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.mlp import mlp_channels_first
@@ -88,7 +88,7 @@ class GridBiasArm(Arm):
         )
         offset = self.grid_offset.view(-1, 2)[index]
         mu, log_scale = out[0] + offset[:, 0], out[1] + offset[:, 1]
-        floor = _LOG_SCALE_FLOOR.get()  # the training-time lift of the default preset
+        floor = current_log_scale_floor()  # the default preset's training-time lift
         return laplace_bits(flat, mu, log_scale.clamp(floor, LOG_SCALE_MAX)).sum()
 
 
@@ -115,7 +115,7 @@ class AncestorArm(Arm):
         flat = torch.cat([g.reshape(-1) for g in grids])
         ctx = torch.cat([CausalContext.apply(*grids), ancestor_rows(grids)], 0)
         out = mlp_channels_first(ctx, self.linears())
-        floor = _LOG_SCALE_FLOOR.get()  # the training-time lift of the default preset
+        floor = current_log_scale_floor()  # the default preset's training-time lift
         return laplace_bits(flat, out[0], out[1].clamp(floor, LOG_SCALE_MAX)).sum()
 
 

@@ -58,6 +58,12 @@ def log_scale_floor(lift: float) -> Iterator[None]:
         _LOG_SCALE_FLOOR.reset(token)
 
 
+def current_log_scale_floor() -> float:
+    """The log-scale floor :meth:`Arm.bits` clamps at now (:func:`log_scale_floor`), for other
+    rate models that must train under the same floor."""
+    return _LOG_SCALE_FLOOR.get()
+
+
 def _pad_torch(g: torch.Tensor) -> torch.Tensor:
     return F.pad(g[None, None], (CONTEXT_PAD, CONTEXT_PAD, CONTEXT_PAD, 0))[0, 0]
 
@@ -152,7 +158,7 @@ class Arm(nn.Module):
         the rate run fused; otherwise :meth:`forward_grids` and :func:`laplace_bits`.
         """
         flat = torch.cat([g.reshape(-1) for g in grids])
-        floor = _LOG_SCALE_FLOOR.get()
+        floor = current_log_scale_floor()
         if (
             native
             and len(self.hidden) == 2
