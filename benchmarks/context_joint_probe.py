@@ -28,6 +28,7 @@ import argparse
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ from lnic.model.arm import LOG_SCALE_MAX
 
 OUT = Path(__file__).resolve().parent / "dev" / "context_joint.csv"
 FIELDS = ["variant", "image", "quality", "seed", "preset", "J", "mse", "bpp", "seconds", "commit"]
+A = TypeVar("A", bound=Arm)
 EXTRA = 5
 """Ancestor inputs: grids k+2 .. k+6 (lnic has at most 7 grids)."""
 
@@ -65,6 +67,22 @@ def ancestor_rows(grids: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(rows, 1)
 
 
+def _adopt(cls: type[A], arm: Arm) -> A:
+    """A ``cls`` (an :class:`Arm` subclass) sharing ``arm``'s layers, its own parts still unset."""
+    new = cls.__new__(cls)
+    torch.nn.Module.__init__(new)
+    new.hidden = arm.hidden
+    new.out = arm.out
+    return new
+
+
+def _rate(flat: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Total bits of ``flat`` as :meth:`Arm.bits` counts them, under the floor the preset sets
+    at this step (the default preset's training-time lift)."""
+    floor = current_log_scale_floor()
+    return laplace_bits(flat, mu, log_scale.clamp(floor, LOG_SCALE_MAX)).sum()
+
+
 class GridBiasArm(Arm):
     """The format's ARM plus a learned offset of (mu, log-scale) per grid (torch path only): 14
     weights and no MAC in a decoder, which would add a per-grid constant to the output layer's
@@ -72,10 +90,7 @@ class GridBiasArm(Arm):
 
     @classmethod
     def from_arm(cls, arm: Arm, levels: int) -> GridBiasArm:
-        new = cls.__new__(cls)
-        torch.nn.Module.__init__(new)
-        new.hidden = arm.hidden
-        new.out = arm.out
+        new = _adopt(cls, arm)
         new.grid_offset = torch.nn.Parameter(torch.zeros(2 * levels))
         return new
 
@@ -87,9 +102,7 @@ class GridBiasArm(Arm):
             [torch.full((g.numel(),), k, dtype=torch.long) for k, g in enumerate(grids)]
         )
         offset = self.grid_offset.view(-1, 2)[index]
-        mu, log_scale = out[0] + offset[:, 0], out[1] + offset[:, 1]
-        floor = current_log_scale_floor()  # the default preset's training-time lift
-        return laplace_bits(flat, mu, log_scale.clamp(floor, LOG_SCALE_MAX)).sum()
+        return _rate(flat, out[0] + offset[:, 0], out[1] + offset[:, 1])
 
 
 class AncestorArm(Arm):
@@ -97,10 +110,7 @@ class AncestorArm(Arm):
 
     @classmethod
     def from_arm(cls, arm: Arm) -> AncestorArm:
-        new = cls.__new__(cls)
-        torch.nn.Module.__init__(new)
-        new.hidden = arm.hidden
-        new.out = arm.out
+        new = _adopt(cls, arm)
         first = arm.hidden[0]
         wider = torch.nn.Linear(first.in_features + EXTRA, first.out_features)
         with torch.no_grad():
@@ -115,8 +125,7 @@ class AncestorArm(Arm):
         flat = torch.cat([g.reshape(-1) for g in grids])
         ctx = torch.cat([CausalContext.apply(*grids), ancestor_rows(grids)], 0)
         out = mlp_channels_first(ctx, self.linears())
-        floor = current_log_scale_floor()  # the default preset's training-time lift
-        return laplace_bits(flat, out[0], out[1].clamp(floor, LOG_SCALE_MAX)).sum()
+        return _rate(flat, out[0], out[1])
 
 
 def run(args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lnic.encoder.native import library
+from lnic.encoder.native import build, library
 from lnic.encoder.native.arm_ops import ArmRate
 from lnic.encoder.native.synthesis_ops import Mlp2
 from lnic.encoder.nets.arm import Arm
@@ -167,19 +167,11 @@ def test_weight_gradients_do_not_depend_on_the_thread_count():
         assert torch.equal(a, b)
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((set(line.split()) for line in f if line.startswith("flags")), set())
-    except OSError:
-        return set()
-
-
 @needs_native
-@pytest.mark.skipif(not _cpu_flags(), reason="no x86 /proc/cpuinfo flags to compare with")
+@pytest.mark.skipif(not build.cpu_flags(), reason="no x86 /proc/cpuinfo flags to compare with")
 def test_vectors_are_as_wide_as_the_cpus_registers():
     # 16-float vectors on a CPU without AVX-512 made a training step 7x slower (spilled tiles)
-    flags = _cpu_flags()
+    flags = set(build.cpu_flags().split())
     expected = 16 if "avx512f" in flags else 8 if "avx" in flags else 4
     assert library().vector_lanes() == expected
 

@@ -42,7 +42,10 @@ class NoCompiler(BuildError):
     """No C compiler is installed (an expected setup: the encoder then runs its torch code)."""
 
 
-def _cpu_flags() -> str:
+def cpu_flags() -> str:
+    """The CPU's feature flags line of ``/proc/cpuinfo`` ("" where there is none), part of the
+    cache key: a CPU with other features (another vector width, ``common.h``) builds its own
+    library."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
@@ -65,7 +68,7 @@ def library_path() -> Path:
     key = hashlib.sha256()
     for source in sources():
         key.update(source.name.encode() + b"\0" + source.read_bytes())
-    key.update(" ".join([*FLAGS, *defines(), _cpu_flags()]).encode())
+    key.update(" ".join([*FLAGS, *defines(), cpu_flags()]).encode())
     return cache_dir() / f"kernels-{key.hexdigest()[:16]}.so"
 
 
