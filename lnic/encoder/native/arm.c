@@ -6,6 +6,9 @@
  * log-scale clamp(out1, ls_min, ls_max) (lnic.encoder.nets.entropy.laplace_bits). */
 
 #define LN2 0.69314718055994530942f
+#ifndef ARM_GROUP
+#define ARM_GROUP 8 /* blocks per group of the backward's weight gradients */
+#endif
 
 /* bits, and with want_grad d bits / d mu and d bits / d ls (0 where the clamp is active). */
 static inline void laplace(const float *x, const float *mu, const float *ls_raw, int m,
@@ -50,13 +53,38 @@ static inline void laplace(const float *x, const float *mu, const float *ls_raw,
     }
 }
 
-static inline void arm_forward_block(const float *c, long ldc, int K, int H, const float *p,
-                                     float *h1, float *h2, float *out) {
+/* The ARM's layers packed for apply_layer (params = w1 [H][K], b1 [H], w2 [H][H], b2 [H],
+ * w3 [2][H], b3 [2]): the forward's three, and the transposes of w3, w2, w1 that the backward's
+ * input gradients apply. Packed once per kernel call, shared by the threads. */
+typedef struct {
+    Layer l1, l2, l3, t3, t2, t1;
+    float *buf;
+} ArmNet;
+
+static ArmNet pack_arm(const float *p, int K, int H) {
     const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H, *b2 = w2 + H * H, *w3 = b2 + H,
                 *b3 = w3 + 2 * H;
-    dense(c, ldc, K, w1, b1, H, 1, h1);
-    dense(h1, B, H, w2, b2, H, 1, h2);
-    dense(h2, B, H, w3, b3, 2, 0, out);
+    const long sizes[6] = {LAYER_FLOATS(K, H), LAYER_FLOATS(H, H), LAYER_FLOATS(H, 2),
+                           LAYER_FLOATS(2, H), LAYER_FLOATS(H, H), LAYER_FLOATS(H, K)};
+    long total = 0;
+    for (int i = 0; i < 6; i++) total += sizes[i];
+    ArmNet n;
+    n.buf = malloc(sizeof(float) * total);
+    float *q = n.buf;
+    n.l1 = pack_dense(w1, b1, K, H, q);
+    n.l2 = pack_dense(w2, b2, H, H, q += sizes[0]);
+    n.l3 = pack_dense(w3, b3, H, 2, q += sizes[1]);
+    n.t3 = pack_transpose(w3, H, 2, q += sizes[2]);
+    n.t2 = pack_transpose(w2, H, H, q += sizes[3]);
+    n.t1 = pack_transpose(w1, K, H, q += sizes[4]);
+    return n;
+}
+
+static inline void arm_forward_block(const float *c, long ldc, const ArmNet *n, float *h1,
+                                     float *h2, float *out) {
+    apply_layer(c, ldc, &n->l1, 1, h1);
+    apply_layer(h1, B, &n->l2, 1, h2);
+    apply_layer(h2, B, &n->l3, 0, out);
 }
 
 /* tmp [nc + 1][B] = the contexts of samples s .. s + m - 1 (zero past m): a run of samples per
@@ -109,6 +137,7 @@ static void arm_rate_forward_src(const ArmSrc *a, const float *x, long N, int K,
                                  const float *p, float ls_min, float ls_max, double *chunk_bits,
                                  int nt) {
     const long nblk = (N + B - 1) / B;
+    const ArmNet net = pack_arm(p, K, H);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++) {
         float h1[MAX_HIDDEN * B], h2[MAX_HIDDEN * B], out[2 * B], bits[B], tmp[MAX_IN * B], xt[B];
@@ -120,7 +149,7 @@ static void arm_rate_forward_src(const ArmSrc *a, const float *x, long N, int K,
             const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
             long ldx;
             const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
-            arm_forward_block(cb, ld, K, H, p, h1, h2, out);
+            arm_forward_block(cb, ld, &net, h1, h2, out);
             laplace(xb, out, out + B, m, ls_min, ls_max, bits, NULL, NULL);
             float s_bits = 0.f;
             for (int r = 0; r < B; r++) s_bits += bits[r];
@@ -128,6 +157,7 @@ static void arm_rate_forward_src(const ArmSrc *a, const float *x, long N, int K,
         }
         chunk_bits[c] = acc;
     }
+    free(net.buf);
 }
 
 /* gflat += the same-grid part of a block's input gradient gc [nc + 1][B] (each latent's
@@ -170,53 +200,76 @@ typedef struct {
 
 /* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P] (from
  * the blocks ws selects), and (if bits_out is not NULL) the chunk's bits, summed as
- * arm_rate_forward_src sums them. */
+ * arm_rate_forward_src sums them. The blocks go in groups of ARM_GROUP: each block's forward,
+ * rate and input gradients first (its activations and their gradients kept), then the weight
+ * gradients of the whole group, so that dense_grads loads and stores its accumulator tiles once
+ * per group instead of once per block (the sums run block by block in the same order). */
 static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, int H,
-                               const float *p, float ls_min, float ls_max, float g, int c,
+                               const ArmNet *net, float ls_min, float ls_max, float g, int c,
                                const ArmGradOut *o, float *chunk_grads, double *bits_out,
                                WeightSampling ws) {
     const long nblk = (N + B - 1) / B;
     const int P = H * K + H + H * H + H + 2 * H + 2;
-    const float *w1 = p, *w2 = p + H * K + H, *w3 = w2 + H * H + H;
-    float h1[MAX_HIDDEN * B], h2[MAX_HIDDEN * B], out[2 * B], bits[B], tmp[MAX_IN * B], xt[B];
-    float gout[2 * B], g2[MAX_HIDDEN * B], g1[MAX_HIDDEN * B], gc[MAX_IN * B];
+    /* per block of a group: h1, h2, g1, g2 [H][B], gout [2][B], the context [K][B] */
+    const long per = (long)B * (4 * H + 2 + K);
+    float *scratch = malloc(sizeof(float) * ARM_GROUP * per);
+    float bits[B], xt[B], gc[MAX_IN * B], out[2 * B];
     float *acc = calloc((size_t)P * LANES, sizeof(float));
     float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
           *gb2 = gw2 + H * H * LANES, *gw3 = gb2 + H * LANES, *gb3 = gw3 + 2 * H * LANES;
+    const float *cbs[ARM_GROUP], *h1s[ARM_GROUP], *h2s[ARM_GROUP], *g1s[ARM_GROUP],
+        *g2s[ARM_GROUP], *gos[ARM_GROUP];
+    long lds[ARM_GROUP], ldb[ARM_GROUP];
     double acc_bits = 0.0;
-    for (long blk = c * nblk / NCHUNK; blk < (c + 1) * nblk / NCHUNK; blk++) {
-        const long s = blk * B;
-        const int m = N - s < B ? (int)(N - s) : B;
-        long ld, ldx;
-        const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
-        const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
-        arm_forward_block(cb, ld, K, H, p, h1, h2, out);
-        laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
-        float s_bits = 0.f;
-        for (int r = 0; r < B; r++) s_bits += bits[r];
-        acc_bits += s_bits;
-        for (int r = 0; r < 2 * B; r++) gout[r] *= g;
-        const int weights = blk % ws.stride == ws.phase;
-        const float *h1p = h1, *h2p = h2, *goutp = gout, *g1p = g1, *g2p = g2;
-        const long ldb = B;
-        if (weights) dense_grads(&h2p, &ldb, H, &goutp, 2, 1, gw3, gb3);
-        dense_input_grad(gout, w3, 2, H, g2);
-        mask_relu(g2, h2, H);
-        if (weights) dense_grads(&h1p, &ldb, H, &g2p, H, 1, gw2, gb2);
-        dense_input_grad(g2, w2, H, H, g1);
-        mask_relu(g1, h1, H);
-        if (weights) dense_grads(&cb, &ld, K, &g1p, H, 1, gw1, gb1);
-        dense_input_grad(g1, w1, H, K, gc);
-        if (o->gctx != NULL) {
-            for (int r = 0; r < m; r++) o->gx[s + r] = -gout[r];
-            for (int k = 0; k < K; k++) memcpy(o->gctx + k * N + s, gc + k * B, sizeof(float) * m);
-        } else {
-            for (int r = 0; r < m; r++) o->gflat[s + r] -= gout[r];
-            scatter_block(a, s, m, gc, o->gflat, o->gco);
+    const long first = c * nblk / NCHUNK, last = (c + 1) * nblk / NCHUNK;
+    for (long blk0 = first; blk0 < last; blk0 += ARM_GROUP) {
+        const int ns = last - blk0 < ARM_GROUP ? (int)(last - blk0) : ARM_GROUP;
+        int nw = 0; /* the group's blocks that give weight gradients, first in the arrays */
+        for (int k = 0; k < ns; k++) {
+            float *h1 = scratch + k * per, *h2 = h1 + H * B, *g1 = h2 + H * B, *g2 = g1 + H * B,
+                  *gout = g2 + H * B, *tmp = gout + 2 * B;
+            const long blk = blk0 + k, s = blk * B;
+            const int m = N - s < B ? (int)(N - s) : B;
+            long ld, ldx;
+            const float *cb = arm_block(a, N, K, s, m, tmp, &ld);
+            const float *xb = block_in(x, N, 1, s, m, xt, &ldx);
+            arm_forward_block(cb, ld, net, h1, h2, out);
+            laplace(xb, out, out + B, m, ls_min, ls_max, bits, gout, gout + B);
+            float s_bits = 0.f;
+            for (int r = 0; r < B; r++) s_bits += bits[r];
+            acc_bits += s_bits;
+            for (int r = 0; r < 2 * B; r++) gout[r] *= g;
+            apply_layer(gout, B, &net->t3, 0, g2);
+            mask_relu(g2, h2, H);
+            apply_layer(g2, B, &net->t2, 0, g1);
+            mask_relu(g1, h1, H);
+            apply_layer(g1, B, &net->t1, 0, gc);
+            if (o->gctx != NULL) {
+                for (int r = 0; r < m; r++) o->gx[s + r] = -gout[r];
+                for (int j = 0; j < K; j++)
+                    memcpy(o->gctx + j * N + s, gc + j * B, sizeof(float) * m);
+            } else {
+                for (int r = 0; r < m; r++) o->gflat[s + r] -= gout[r];
+                scatter_block(a, s, m, gc, o->gflat, o->gco);
+            }
+            if (blk % ws.stride != ws.phase) continue;
+            cbs[nw] = cb;
+            lds[nw] = ld;
+            h1s[nw] = h1;
+            h2s[nw] = h2;
+            g1s[nw] = g1;
+            g2s[nw] = g2;
+            gos[nw] = gout;
+            ldb[nw] = B;
+            nw++;
         }
+        dense_grads(h2s, ldb, H, gos, 2, nw, gw3, gb3);
+        dense_grads(h1s, ldb, H, g2s, H, nw, gw2, gb2);
+        dense_grads(cbs, lds, K, g1s, H, nw, gw1, gb1);
     }
     sum_lanes(acc, P, (float)ws.stride, chunk_grads);
     free(acc);
+    free(scratch);
     if (bits_out != NULL) *bits_out = acc_bits;
 }
 
@@ -228,10 +281,12 @@ static void arm_rate_backward_src(const ArmSrc *a, const float *x, long N, int K
                                   WeightSampling ws, int nt) {
     const int P = H * K + H + H * H + H + 2 * H + 2;
     const ArmGradOut o = {gctx, gx, NULL, NULL};
+    const ArmNet net = pack_arm(p, K, H);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++)
-        arm_backward_chunk(a, x, N, K, H, p, ls_min, ls_max, g, c, &o, chunk_grads + (long)c * P,
+        arm_backward_chunk(a, x, N, K, H, &net, ls_min, ls_max, g, c, &o, chunk_grads + (long)c * P,
                            chunk_bits == NULL ? NULL : chunk_bits + c, ws);
+    free(net.buf);
 }
 
 void arm_rate_forward(const float *ctx, const float *x, long N, int K, int H, const float *p,
@@ -284,13 +339,15 @@ int arm_rate_grids_backward_fused(const float *flat, const long *shapes, int L, 
     const int K = nc + 1, P = H * K + H + H * H + H + 2 * H + 2;
     const ArmGradOut o = {NULL, NULL, gflat, gco};
     memset(gflat, 0, sizeof(float) * N);
+    const ArmNet net = pack_arm(p, K, H);
     for (int phase = 0; phase < 2; phase++) {
 #pragma omp parallel for schedule(static) num_threads(nt)
         for (int c = phase; c < NCHUNK; c += 2)
-            arm_backward_chunk(&a, flat, N, K, H, p, ls_min, ls_max, g, c, &o,
+            arm_backward_chunk(&a, flat, N, K, H, &net, ls_min, ls_max, g, c, &o,
                                chunk_grads + (long)c * P,
                                chunk_bits == NULL ? NULL : chunk_bits + c, ws);
     }
+    free(net.buf);
     for (int k = 1; k < L; k++) {
         const long h = shapes[2 * k], w = shapes[2 * k + 1];
         const long hf = shapes[2 * k - 2], wf = shapes[2 * k - 1];

@@ -46,7 +46,7 @@ _Static_assert(N_CONTEXT <= MAX_IN, "a block of ARM inputs holds at most MAX_IN 
 #endif
 #define JT 4
 #define RUN (4 * LANES)
-_Static_assert(B % RUN == 0, "affine() walks a block in runs of four vectors");
+_Static_assert(B % RUN == 0, "apply_layer() walks a block in runs of four vectors");
 typedef float vf __attribute__((vector_size(4 * LANES)));
 static inline vf LDV(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void STV(float *p, vf v) { memcpy(p, &v, sizeof v); }

@@ -11,12 +11,44 @@ static inline vf relu_v(vf v) {
     return v;
 }
 
-#define WT_MAX (MAX_HIDDEN > MAX_IN ? MAX_HIDDEN : MAX_IN)
+/* A dense layer's weights in the order affine_run reads them, packed once per kernel call (per
+ * thread) rather than once per block: tiles of JT outputs, wt [tiles][JT][n_in] with the
+ * outputs past n_out zero, and biases bt [tiles][JT]. */
+typedef struct {
+    const float *wt, *bt;
+    int n_in, n_out;
+} Layer;
 
-/* One run of RUN samples of affine(): the JT (at most) outputs whose transposed weights are
- * wt [JT][n_in] and biases bt, into out [no][B] (row stride B). */
-static inline void affine_run(const float *x, long ldx, int n_in, const float (*wt)[WT_MAX],
+/* Floats a packed layer of n_in inputs and n_out outputs takes. */
+#define LAYER_FLOATS(n_in, n_out) ((((n_out) + JT - 1) / JT) * JT * ((n_in) + 1))
+
+/* The layer out[o] = bias[o] + sum_i w[o * so + i * si] x[i] (bias NULL: zero) packed into buf
+ * [LAYER_FLOATS(n_in, n_out)]. */
+static inline Layer pack_layer(const float *w, long so, long si, const float *bias, int n_in,
+                               int n_out, float *buf) {
+    const int rows = ((n_out + JT - 1) / JT) * JT;
+    float *wt = buf, *bt = buf + (long)rows * n_in;
+    for (int o = 0; o < rows; o++) {
+        bt[o] = o < n_out && bias != NULL ? bias[o] : 0.f;
+        for (int i = 0; i < n_in; i++) wt[o * n_in + i] = o < n_out ? w[o * so + i * si] : 0.f;
+    }
+    return (Layer){wt, bt, n_in, n_out};
+}
+
+/* The dense layer w [H][K] with its bias (forward), and its transpose without bias (the input
+ * gradient gx [K] = w^T g [H]). */
+static inline Layer pack_dense(const float *w, const float *b, int K, int H, float *buf) {
+    return pack_layer(w, K, 1, b, K, H, buf);
+}
+static inline Layer pack_transpose(const float *w, int K, int H, float *buf) {
+    return pack_layer(w, 1, K, NULL, H, K, buf);
+}
+
+/* One run of RUN samples of a layer: the JT (at most) outputs of one tile (weights wt [JT][n_in],
+ * biases bt [JT]) into out [no][B] (row stride B). */
+static inline void affine_run(const float *x, long ldx, int n_in, const float *wt,
                               const float *bt, int no, int relu, float *out) {
+    const float *wt0 = wt, *wt1 = wt + n_in, *wt2 = wt + 2 * n_in, *wt3 = wt + 3 * n_in;
     vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
     vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
     vf a20 = (vf){} + bt[2], a21 = a20, a22 = a20, a23 = a20;
@@ -25,7 +57,7 @@ static inline void affine_run(const float *x, long ldx, int n_in, const float (*
         const float *xr = x + i * ldx;
         const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
                  x3 = LDV(xr + 3 * LANES);
-        const float w0 = wt[0][i], w1 = wt[1][i], w2 = wt[2][i], w3 = wt[3][i];
+        const float w0 = wt0[i], w1 = wt1[i], w2 = wt2[i], w3 = wt3[i];
         a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
         a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
         a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
@@ -54,29 +86,17 @@ static inline void affine_run(const float *x, long ldx, int n_in, const float (*
     }
 }
 
-/* out[o][r] = act(bias[o] + sum_i w[o * so + i * si] x[i][r]) for o < n_out, r < B; x has row
- * stride ldx, bias may be NULL (zero). JT outputs at a time, over runs of RUN samples (4
- * vectors): their 16 vector accumulators stay in registers while each input row is loaded once
- * for all four, and the sum runs over i in order (the same rounding as a plain loop). */
-static inline void affine(const float *x, long ldx, int n_in, const float *w, long so, long si,
-                          const float *bias, int n_out, int relu, float *out) {
-    for (int o0 = 0; o0 < n_out; o0 += JT) {
-        const int no = n_out - o0 < JT ? n_out - o0 : JT;
-        float wt[JT][WT_MAX], bt[JT];
-        for (int a = 0; a < JT; a++) {
-            bt[a] = a < no && bias != NULL ? bias[o0 + a] : 0.f;
-            for (int i = 0; i < n_in; i++) wt[a][i] = a < no ? w[(o0 + a) * so + i * si] : 0.f;
-        }
+/* out[o][r] = act(layer(x[.][r])[o]) for o < n_out, r < B; x has row stride ldx. JT outputs at
+ * a time, over runs of RUN samples (4 vectors): their 16 vector accumulators stay in registers
+ * while each input row is loaded once for all four, and the sum runs over i in order (the same
+ * rounding as a plain loop). */
+static inline void apply_layer(const float *x, long ldx, const Layer *l, int relu, float *out) {
+    for (int o0 = 0; o0 < l->n_out; o0 += JT) {
+        const int no = l->n_out - o0 < JT ? l->n_out - o0 : JT;
         for (int run = 0; run < B; run += RUN)
-            affine_run(x + run, ldx, n_in, (const float (*)[WT_MAX])wt, bt, no, relu,
+            affine_run(x + run, ldx, l->n_in, l->wt + (long)o0 * l->n_in, l->bt + o0, no, relu,
                        out + (long)o0 * B + run);
     }
-}
-
-/* out[j][r] = act(b[j] + sum_k w[j][k] x[k][r]) for r < B; x has row stride ldx. */
-static inline void dense(const float *x, long ldx, int K, const float *w, const float *b,
-                         int H, int relu, float *out) {
-    affine(x, ldx, K, w, K, 1, b, H, relu, out);
 }
 
 /* Weight and bias gradients of one dense layer over S blocks: given g_out[s] [H][B] (already
@@ -139,19 +159,6 @@ static inline void dense_grads(const float *const *x, const long *ldx, int K,
 #undef ACC_LOAD
 #undef ACC_STORE
         }
-}
-
-/* The input gradient of one dense layer w [H][K] over a block: gx [K][B] = w^T g_out. */
-static inline void dense_input_grad(const float *g_out, const float *w, int H, int K, float *gx) {
-    affine(g_out, B, H, w, 1, K, NULL, K, 0, gx);
-}
-
-/* Backward of one dense layer over one block: dense_grads of that block and, if gx is not
- * NULL, dense_input_grad. */
-static inline void dense_backward(const float *x, long ldx, int K, const float *w, int H,
-                                  const float *g_out, float *gw16, float *gb16, float *gx) {
-    dense_grads(&x, &ldx, K, &g_out, H, 1, gw16, gb16);
-    if (gx != NULL) dense_input_grad(g_out, w, H, K, gx);
 }
 
 /* dst[p] = scale * the sum of the lanes of acc16 [P][LANES] (in lane order; scale: the weight

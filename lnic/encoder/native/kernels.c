@@ -1,8 +1,8 @@
 /* The encoder's training kernels, compiled as one translation unit.
  *
  * The sources are split per network (common.h, dense.h and grids.h hold what they share), but
- * gcc decides how far to inline the shared helpers per unit: compiled apart, dense_backward is
- * inlined differently and, under -ffast-math, the encoder's floats (and so its bytes) change.
+ * gcc decides how far to inline the shared helpers per unit: compiled apart, the dense layers' helpers
+ * are inlined differently and, under -ffast-math, the encoder's floats (and so its bytes) change.
  * This file keeps one unit and the order the helpers are defined in.
  */
 #include "arm.c"

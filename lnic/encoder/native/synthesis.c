@@ -2,6 +2,7 @@
 
 #define MAXC 4 /* channels the residual convolutions keep in registers (more: a slower path) */
 #define GROUP 8 /* blocks per group of the MLP backward's weight gradients */
+#define XV 4    /* pixel vectors per step of the 3x3 convolutions */
 
 /* Synthesis MLP: x [K][N] -> out [C][N] = w2 relu(w1 x + b1) + b2;
  * params = w1 [H][K], b1 [H], w2 [C][H], b2 [C]. */
@@ -9,6 +10,9 @@
 void mlp2_forward(const float *x, long N, int K, int H, int C, const float *p, float *out, int nt) {
     const long nblk = (N + B - 1) / B;
     const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H, *b2 = w2 + C * H;
+    float *buf = malloc(sizeof(float) * (LAYER_FLOATS(K, H) + LAYER_FLOATS(H, C)));
+    const Layer l1 = pack_dense(w1, b1, K, H, buf),
+                l2 = pack_dense(w2, b2, H, C, buf + LAYER_FLOATS(K, H));
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (long blk = 0; blk < nblk; blk++) {
         float h[MAX_HIDDEN * B], o[MAX_IN * B], tmp[MAX_IN * B];
@@ -16,10 +20,11 @@ void mlp2_forward(const float *x, long N, int K, int H, int C, const float *p, f
         const int m = N - s < B ? (int)(N - s) : B;
         long ld;
         const float *xb = block_in(x, N, K, s, m, tmp, &ld);
-        dense(xb, ld, K, w1, b1, H, 1, h);
-        dense(h, B, H, w2, b2, C, 0, o);
+        apply_layer(xb, ld, &l1, 1, h);
+        apply_layer(h, B, &l2, 0, o);
         for (int k = 0; k < C; k++) memcpy(out + k * N + s, o + k * B, sizeof(float) * m);
     }
+    free(buf);
 }
 
 /* Given gout [C][N]: gx [K][N] (if not NULL) and chunk_grads [NCHUNK][P]. A chunk's blocks go
@@ -33,6 +38,11 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
     const long nblk = (N + B - 1) / B;
     const int P = H * K + H + C * H + C;
     const float *w1 = p, *b1 = w1 + H * K, *w2 = b1 + H;
+    /* the first layer, and the transposes of both (the input gradients) */
+    const long n1 = LAYER_FLOATS(K, H), n2 = LAYER_FLOATS(C, H);
+    float *buf = malloc(sizeof(float) * (n1 + n2 + LAYER_FLOATS(H, K)));
+    const Layer l1 = pack_dense(w1, b1, K, H, buf), t2 = pack_transpose(w2, H, C, buf + n1),
+                t1 = pack_transpose(w1, K, H, buf + n1 + n2);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int c = 0; c < NCHUNK; c++) {
         /* per block of a group: hidden activations and their gradient [H][B], the output
@@ -57,11 +67,11 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                 const float *xb = block_in(x, N, K, s, m, tmp, &ld);
                 const float *gb = block_in(gout, N, C, s, m, gt, &ldg);
                 for (int k = 0; k < C; k++) memcpy(go + k * B, gb + k * ldg, sizeof(float) * B);
-                dense(xb, ld, K, w1, b1, H, 1, h);
-                dense_input_grad(go, w2, C, H, gh);
+                apply_layer(xb, ld, &l1, 1, h);
+                apply_layer(go, B, &t2, 0, gh);
                 mask_relu(gh, h, H);
                 if (gx != NULL) {
-                    dense_input_grad(gh, w1, H, K, gxb);
+                    apply_layer(gh, B, &t1, 0, gxb);
                     for (int k = 0; k < K; k++)
                         memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
                 }
@@ -81,6 +91,7 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
         free(acc);
         free(scratch);
     }
+    free(buf);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -93,8 +104,8 @@ static inline float act(float v, int relu) { return relu && v < 0.f ? 0.f : v; }
  * gradient; rows have stride ld). With C a constant (inlined), the 3C sums are vector
  * accumulators in registers, each loaded g vector used 3C times (one dot product at a time
  * would wait on its chain of dependent adds). */
-static inline void conv_taps_grad(const float *g, long W, const float *rows, long ld, int C,
-                                  float *dst) {
+static inline __attribute__((always_inline)) void
+conv_taps_grad(const float *g, long W, const float *rows, long ld, int C, float *dst) {
     vf acc[MAXC * 3];
     for (int t = 0; t < 3 * C; t++) acc[t] = (vf){};
     long x = 0;
@@ -118,15 +129,37 @@ static inline void conv_taps_grad(const float *g, long W, const float *rows, lon
  * channel stays in registers and each loaded input vector serves all C of them: a 3 -> 3
  * convolution is then 27 loads and 81 multiply-adds per LANES pixels instead of 81 passes over
  * the row. */
-static inline void conv3_rows(const float *const *rows, const float *wt, long so, long si,
-                              int flip, int C, long n, const float *const *init,
-                              const float *bias, float *const *out) {
+static inline __attribute__((always_inline)) void
+conv3_rows(const float *const *rows, const float *wt, long so, long si, int flip, int C, long n,
+           const float *const *init, const float *bias, float *const *out) {
     float wk[MAXC][MAXC][9];
     for (int o = 0; o < C; o++)
         for (int i = 0; i < C; i++)
             for (int t = 0; t < 9; t++)
                 wk[o][i][t] = wt[o * so + i * si + (t / 3) * 3 + (flip ? 2 - t % 3 : t % 3)];
     long x = 0;
+    /* XV vectors of pixels at a time: C * XV independent accumulators, enough to hide the
+     * multiply-add's latency (with C = 3 and one vector, each accumulator's 27 dependent adds
+     * bound the loop); each accumulator sums in the same order as the one-vector loop below */
+    for (; x + XV * LANES <= n; x += XV * LANES) {
+        vf acc[MAXC][XV];
+        for (int o = 0; o < C; o++)
+            for (int v = 0; v < XV; v++) {
+                acc[o][v] = init ? LDV(init[o] + x + v * LANES) : (vf){};
+                if (bias) acc[o][v] += bias[o];
+            }
+        for (int i = 0; i < C; i++)
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++) {
+                    const float *r = rows[i * 3 + ky] + x + kx;
+                    for (int v = 0; v < XV; v++) {
+                        const vf xv = LDV(r + v * LANES);
+                        for (int o = 0; o < C; o++) acc[o][v] += wk[o][i][ky * 3 + kx] * xv;
+                    }
+                }
+        for (int o = 0; o < C; o++)
+            for (int v = 0; v < XV; v++) STV(out[o] + x + v * LANES, acc[o][v]);
+    }
     for (; x + LANES <= n; x += LANES) {
         vf acc[MAXC];
         for (int o = 0; o < C; o++) {
