@@ -44,94 +44,53 @@ static inline Layer pack_transpose(const float *w, int K, int H, float *buf) {
     return pack_layer(w, 1, K, NULL, H, K, buf);
 }
 
-/* One run of RUN samples of a layer: the JT (at most) outputs of one tile (weights wt [JT][n_in],
- * biases bt [JT]) into out [no][B] (row stride B). */
-static inline void affine_run(const float *x, long ldx, int n_in, const float *wt,
-                              const float *bt, int no, int relu, float *out) {
-    const float *wt0 = wt, *wt1 = wt + n_in, *wt2 = wt + 2 * n_in, *wt3 = wt + 3 * n_in;
-    vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
-    vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
-    vf a20 = (vf){} + bt[2], a21 = a20, a22 = a20, a23 = a20;
-    vf a30 = (vf){} + bt[3], a31 = a30, a32 = a30, a33 = a30;
+/* One run of RUN samples (4 vectors) of a layer for JO outputs of a tile (weights wt [JO][n_in],
+ * biases bt [JO]) into out [no][B] (row stride B, no <= JO). Always inlined with JO a constant,
+ * so that gcc unrolls the loops over o and v and keeps the JO x 4 accumulators in registers. */
+static inline __attribute__((always_inline)) void affine_run(const float *x, long ldx, int n_in,
+                                                             const float *wt, const float *bt,
+                                                             int no, int relu, float *out,
+                                                             const int JO) {
+    vf acc[JT][4];
+    for (int o = 0; o < JO; o++)
+        for (int v = 0; v < 4; v++) acc[o][v] = (vf){} + bt[o];
     for (int i = 0; i < n_in; i++) {
         const float *xr = x + i * ldx;
-        const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
-                 x3 = LDV(xr + 3 * LANES);
-        const float w0 = wt0[i], w1 = wt1[i], w2 = wt2[i], w3 = wt3[i];
-        a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
-        a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
-        a20 += w2 * x0; a21 += w2 * x1; a22 += w2 * x2; a23 += w2 * x3;
-        a30 += w3 * x0; a31 += w3 * x1; a32 += w3 * x2; a33 += w3 * x3;
+        vf xv[4];
+        for (int v = 0; v < 4; v++) xv[v] = LDV(xr + v * LANES);
+        for (int o = 0; o < JO; o++) {
+            const float w = wt[o * n_in + i];
+            for (int v = 0; v < 4; v++) acc[o][v] += w * xv[v];
+        }
     }
-    if (relu) {
-#define RELU(v) v = relu_v(v)
-        RELU(a00); RELU(a01); RELU(a02); RELU(a03); RELU(a10); RELU(a11); RELU(a12);
-        RELU(a13); RELU(a20); RELU(a21); RELU(a22); RELU(a23); RELU(a30); RELU(a31);
-        RELU(a32); RELU(a33);
-#undef RELU
-    }
-    float *o = out;
-    STV(o, a00); STV(o + LANES, a01); STV(o + 2 * LANES, a02); STV(o + 3 * LANES, a03);
-    if (no > 1) {
-        o += B;
-        STV(o, a10); STV(o + LANES, a11); STV(o + 2 * LANES, a12); STV(o + 3 * LANES, a13);
-    }
-    if (no > 2) {
-        o += B;
-        STV(o, a20); STV(o + LANES, a21); STV(o + 2 * LANES, a22); STV(o + 3 * LANES, a23);
-    }
-    if (no > 3) {
-        o += B;
-        STV(o, a30); STV(o + LANES, a31); STV(o + 2 * LANES, a32); STV(o + 3 * LANES, a33);
-    }
+    for (int o = 0; o < JO; o++)
+        for (int v = 0; v < 4; v++) {
+            if (relu) acc[o][v] = relu_v(acc[o][v]);
+            if (o < no) STV(out + o * B + v * LANES, acc[o][v]);
+        }
 }
 
-/* affine_run for two outputs (wt [2][n_in], bt [2]): 8 accumulators, for CPUs with 16 vector
- * registers (apply_layer). */
-static inline void affine_run2(const float *x, long ldx, int n_in, const float *wt,
-                               const float *bt, int no, int relu, float *out) {
-    const float *wt0 = wt, *wt1 = wt + n_in;
-    vf a00 = (vf){} + bt[0], a01 = a00, a02 = a00, a03 = a00;
-    vf a10 = (vf){} + bt[1], a11 = a10, a12 = a10, a13 = a10;
-    for (int i = 0; i < n_in; i++) {
-        const float *xr = x + i * ldx;
-        const vf x0 = LDV(xr), x1 = LDV(xr + LANES), x2 = LDV(xr + 2 * LANES),
-                 x3 = LDV(xr + 3 * LANES);
-        const float w0 = wt0[i], w1 = wt1[i];
-        a00 += w0 * x0; a01 += w0 * x1; a02 += w0 * x2; a03 += w0 * x3;
-        a10 += w1 * x0; a11 += w1 * x1; a12 += w1 * x2; a13 += w1 * x3;
-    }
-    if (relu) {
-        a00 = relu_v(a00); a01 = relu_v(a01); a02 = relu_v(a02); a03 = relu_v(a03);
-        a10 = relu_v(a10); a11 = relu_v(a11); a12 = relu_v(a12); a13 = relu_v(a13);
-    }
-    STV(out, a00); STV(out + LANES, a01); STV(out + 2 * LANES, a02); STV(out + 3 * LANES, a03);
-    if (no > 1) {
-        out += B;
-        STV(out, a10); STV(out + LANES, a11); STV(out + 2 * LANES, a12); STV(out + 3 * LANES, a13);
-    }
-}
+/* Outputs per register tile of apply_layer: TILE_OUT x 4 vector accumulators stay in registers
+ * while each input row is loaded once for all of them. 4 (16 accumulators) needs AVX-512's 32
+ * vector registers: with 16 (AVX2, SSE, NEON), 16 accumulators, 4 inputs and a weight spill,
+ * and each spilled accumulator's chain of adds then waits on a store and a load; 2 outputs (8
+ * accumulators) made a training step 4% faster on an AVX2-only AMD EPYC. */
+#if defined(__AVX512F__)
+#define TILE_OUT 4
+#else
+#define TILE_OUT 2
+#endif
 
-/* out[o][r] = act(layer(x[.][r])[o]) for o < n_out, r < B; x has row stride ldx. JT outputs at
- * a time, over runs of RUN samples (4 vectors): their 16 vector accumulators stay in registers
- * while each input row is loaded once for all four, and the sum runs over i in order (the same
- * rounding as a plain loop). That needs AVX-512's 32 vector registers: with 16 (AVX2, SSE,
- * NEON), 16 accumulators, 4 inputs and a weight spill, and each spilled accumulator's chain of
- * adds then waits on a store and a load, so there a tile's outputs go two at a time (8
- * accumulators; a training step 4% faster on an AVX2-only AMD EPYC). */
+/* out[o][r] = act(layer(x[.][r])[o]) for o < n_out, r < B; x has row stride ldx. TILE_OUT
+ * outputs at a time over runs of RUN samples; each output's sum runs over i in order (the same
+ * rounding as a plain loop). */
 static inline void apply_layer(const float *x, long ldx, const Layer *l, int relu, float *out) {
     for (int o0 = 0; o0 < l->n_out; o0 += JT) {
         const int no = l->n_out - o0 < JT ? l->n_out - o0 : JT;
-#if !defined(__AVX512F__)
-        for (int h = 0; h < no; h += 2)
+        for (int h = 0; h < no; h += TILE_OUT)
             for (int run = 0; run < B; run += RUN)
-                affine_run2(x + run, ldx, l->n_in, l->wt + (long)(o0 + h) * l->n_in, l->bt + o0 + h,
-                            no - h, relu, out + (long)(o0 + h) * B + run);
-#else
-        for (int run = 0; run < B; run += RUN)
-            affine_run(x + run, ldx, l->n_in, l->wt + (long)o0 * l->n_in, l->bt + o0, no, relu,
-                       out + (long)o0 * B + run);
-#endif
+                affine_run(x + run, ldx, l->n_in, l->wt + (long)(o0 + h) * l->n_in, l->bt + o0 + h,
+                           no - h, relu, out + (long)(o0 + h) * B + run, TILE_OUT);
     }
 }
 
