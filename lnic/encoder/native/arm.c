@@ -6,9 +6,6 @@
  * log-scale clamp(out1, ls_min, ls_max) (lnic.encoder.nets.entropy.laplace_bits). */
 
 #define LN2 0.69314718055994530942f
-#ifndef ARM_GROUP
-#define ARM_GROUP 8 /* blocks per group of the backward's weight gradients */
-#endif
 
 /* bits, and with want_grad d bits / d mu and d bits / d ls (0 where the clamp is active). */
 static inline void laplace(const float *x, const float *mu, const float *ls_raw, int m,
@@ -200,10 +197,9 @@ typedef struct {
 
 /* One chunk of the backward: its blocks in order, weight gradients into chunk_grads [P] (from
  * the blocks ws selects), and (if bits_out is not NULL) the chunk's bits, summed as
- * arm_rate_forward_src sums them. The blocks go in groups of ARM_GROUP: each block's forward,
+ * arm_rate_forward_src sums them. The blocks go in groups of GRAD_GROUP: each block's forward,
  * rate and input gradients first (its activations and their gradients kept), then the weight
- * gradients of the whole group, so that dense_grads loads and stores its accumulator tiles once
- * per group instead of once per block (the sums run block by block in the same order). */
+ * gradients of the whole group (GradGroup). */
 static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, int H,
                                const ArmNet *net, float ls_min, float ls_max, float g, int c,
                                const ArmGradOut *o, float *chunk_grads, double *bits_out,
@@ -212,19 +208,16 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
     const int P = H * K + H + H * H + H + 2 * H + 2;
     /* per block of a group: h1, h2, g1, g2 [H][B], gout [2][B], the context [K][B] */
     const long per = (long)B * (4 * H + 2 + K);
-    float *scratch = malloc(sizeof(float) * ARM_GROUP * per);
+    float *scratch = malloc(sizeof(float) * GRAD_GROUP * per);
     float bits[B], xt[B], gc[MAX_IN * B], out[2 * B];
     float *acc = calloc((size_t)P * LANES, sizeof(float));
     float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
           *gb2 = gw2 + H * H * LANES, *gw3 = gb2 + H * LANES, *gb3 = gw3 + 2 * H * LANES;
-    const float *cbs[ARM_GROUP], *h1s[ARM_GROUP], *h2s[ARM_GROUP], *g1s[ARM_GROUP],
-        *g2s[ARM_GROUP], *gos[ARM_GROUP];
-    long lds[ARM_GROUP], ldb[ARM_GROUP];
+    GradGroup gg1 = {0}, gg2 = {0}, gg3 = {0}; /* the three layers' weight-gradient groups */
     double acc_bits = 0.0;
     const long first = c * nblk / NCHUNK, last = (c + 1) * nblk / NCHUNK;
-    for (long blk0 = first; blk0 < last; blk0 += ARM_GROUP) {
-        const int ns = last - blk0 < ARM_GROUP ? (int)(last - blk0) : ARM_GROUP;
-        int nw = 0; /* the group's blocks that give weight gradients, first in the arrays */
+    for (long blk0 = first; blk0 < last; blk0 += GRAD_GROUP) {
+        const int ns = last - blk0 < GRAD_GROUP ? (int)(last - blk0) : GRAD_GROUP;
         for (int k = 0; k < ns; k++) {
             float *h1 = scratch + k * per, *h2 = h1 + H * B, *g1 = h2 + H * B, *g2 = g1 + H * B,
                   *gout = g2 + H * B, *tmp = gout + 2 * B;
@@ -253,19 +246,13 @@ static void arm_backward_chunk(const ArmSrc *a, const float *x, long N, int K, i
                 scatter_block(a, s, m, gc, o->gflat, o->gco);
             }
             if (blk % ws.stride != ws.phase) continue;
-            cbs[nw] = cb;
-            lds[nw] = ld;
-            h1s[nw] = h1;
-            h2s[nw] = h2;
-            g1s[nw] = g1;
-            g2s[nw] = g2;
-            gos[nw] = gout;
-            ldb[nw] = B;
-            nw++;
+            group_add(&gg3, h2, B, gout);
+            group_add(&gg2, h1, B, g2);
+            group_add(&gg1, cb, ld, g1);
         }
-        dense_grads(h2s, ldb, H, gos, 2, nw, gw3, gb3);
-        dense_grads(h1s, ldb, H, g2s, H, nw, gw2, gb2);
-        dense_grads(cbs, lds, K, g1s, H, nw, gw1, gb1);
+        group_grads(&gg3, H, 2, gw3, gb3);
+        group_grads(&gg2, H, H, gw2, gb2);
+        group_grads(&gg1, K, H, gw1, gb1);
     }
     sum_lanes(acc, P, (float)ws.stride, chunk_grads);
     free(acc);

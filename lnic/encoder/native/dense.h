@@ -156,6 +156,32 @@ static inline void dense_grads(const float *const *x, const long *ldx, int K,
         }
 }
 
+/* Blocks per group of a backward's weight gradients (GradGroup). */
+#define GRAD_GROUP 8
+
+/* A dense layer's (input block, output-gradient block) pairs, collected over a group of up to
+ * GRAD_GROUP blocks whose activations the caller keeps, so that dense_grads runs once per group:
+ * its accumulator tiles are then loaded and stored once per group instead of once per block
+ * (the sums still run block by block, in order). */
+typedef struct {
+    const float *x[GRAD_GROUP], *g[GRAD_GROUP];
+    long ldx[GRAD_GROUP];
+    int n;
+} GradGroup;
+
+static inline void group_add(GradGroup *gg, const float *x, long ldx, const float *g) {
+    gg->x[gg->n] = x;
+    gg->ldx[gg->n] = ldx;
+    gg->g[gg->n] = g;
+    gg->n++;
+}
+
+/* dense_grads of the group's blocks (K inputs, H outputs) into gw16, gb16; empties the group. */
+static inline void group_grads(GradGroup *gg, int K, int H, float *gw16, float *gb16) {
+    dense_grads(gg->x, gg->ldx, K, gg->g, H, gg->n, gw16, gb16);
+    gg->n = 0;
+}
+
 /* dst[p] = scale * the sum of the lanes of acc16 [P][LANES] (in lane order; scale: the weight
  * of a sampled gradient's blocks, 1 for exact sums). */
 static inline void sum_lanes(const float *acc16, int P, float scale, float *dst) {

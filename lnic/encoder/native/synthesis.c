@@ -1,7 +1,6 @@
 #include "dense.h"
 
 #define MAXC 4 /* channels the residual convolutions keep in registers (more: a slower path) */
-#define GROUP 8 /* blocks per group of the MLP backward's weight gradients */
 #define XV 3    /* pixel vectors per step of the 3x3 convolutions (conv3_rows) */
 
 /* Synthesis MLP: x [K][N] -> out [C][N] = w2 relu(w1 x + b1) + b2;
@@ -28,9 +27,8 @@ void mlp2_forward(const float *x, long N, int K, int H, int C, const float *p, f
 }
 
 /* Given gout [C][N]: gx [K][N] (if not NULL) and chunk_grads [NCHUNK][P]. A chunk's blocks go
- * in groups of GROUP: each block's activations and input gradients first, then the weight
- * gradients of the whole group (dense_grads), so that the accumulator tiles are loaded and
- * stored once per group instead of once per block. The weight gradients are estimated from the
+ * in groups of GRAD_GROUP: each block's activations and input gradients first, then the weight
+ * gradients of the whole group (GradGroup). The weight gradients are estimated from the
  * blocks with blk % wstride == wphase, times wstride (wstride 1: exact). */
 void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                    const float *gout, float *gx, float *chunk_grads, int wstride, int wphase,
@@ -47,17 +45,15 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
     for (int c = 0; c < NCHUNK; c++) {
         /* per block of a group: hidden activations and their gradient [H][B], the output
          * gradient [C][B], and the inputs' zero-padded copy for a partial block [K][B] */
-        float *scratch = malloc(sizeof(float) * GROUP * B * (2 * H + C + K));
+        float *scratch = malloc(sizeof(float) * GRAD_GROUP * B * (2 * H + C + K));
         float *acc = calloc((size_t)P * LANES, sizeof(float));
         float *gw1 = acc, *gb1 = gw1 + H * K * LANES, *gw2 = gb1 + H * LANES,
               *gb2 = gw2 + C * H * LANES;
         float gt[MAX_IN * B], gxb[MAX_IN * B];
-        const float *xw[GROUP], *hs[GROUP], *gos[GROUP], *ghs[GROUP];
-        long ldw[GROUP], ldh[GROUP];
+        GradGroup gg1 = {0}, gg2 = {0}; /* the two layers' weight-gradient groups */
         const long first = c * nblk / NCHUNK, last = (c + 1) * nblk / NCHUNK;
-        for (long blk0 = first; blk0 < last; blk0 += GROUP) {
-            const int ns = last - blk0 < GROUP ? (int)(last - blk0) : GROUP;
-            int nw = 0; /* the group's blocks that give weight gradients, first in the arrays */
+        for (long blk0 = first; blk0 < last; blk0 += GRAD_GROUP) {
+            const int ns = last - blk0 < GRAD_GROUP ? (int)(last - blk0) : GRAD_GROUP;
             for (int g = 0; g < ns; g++) {
                 float *h = scratch + (long)g * B * (2 * H + C + K), *gh = h + H * B,
                       *go = gh + H * B, *tmp = go + C * B;
@@ -76,16 +72,11 @@ void mlp2_backward(const float *x, long N, int K, int H, int C, const float *p,
                         memcpy(gx + k * N + s, gxb + k * B, sizeof(float) * m);
                 }
                 if ((blk0 + g) % wstride != wphase) continue;
-                xw[nw] = xb;
-                ldw[nw] = ld;
-                hs[nw] = h;
-                gos[nw] = go;
-                ghs[nw] = gh;
-                ldh[nw] = B;
-                nw++;
+                group_add(&gg2, h, B, go);
+                group_add(&gg1, xb, ld, gh);
             }
-            dense_grads(hs, ldh, H, gos, C, nw, gw2, gb2);
-            dense_grads(xw, ldw, K, ghs, H, nw, gw1, gb1);
+            group_grads(&gg2, H, C, gw2, gb2);
+            group_grads(&gg1, K, H, gw1, gb1);
         }
         sum_lanes(acc, P, (float)wstride, chunk_grads + (long)c * P);
         free(acc);
