@@ -7,39 +7,37 @@
 
 #define LN2 0.69314718055994530942f
 
-/* bits, and with want_grad d bits / d mu and d bits / d ls (0 where the clamp is active). */
+/* bits, and with want_grad d bits / d mu and d bits / d ls (0 where the clamp is active).
+ * Both sides of |x - mu| = 1/2 are computed for every sample (the loop is vectorised, so a
+ * branch would be a blend anyway), from four transcendentals: exp(-ls) = 1/b, 1 - exp(-1/b)
+ * (expm1, exact for small 1/b), exp(-(1/2 - d)/b) near the mean (its partner
+ * exp(-(1/2 + d)/b) is exp(-1/b) over it) and one logarithm of either side's mass. */
 static inline void laplace(const float *x, const float *mu, const float *ls_raw, int m,
                            float ls_min, float ls_max, float *bits, float *g_mu, float *g_ls) {
     for (int r = 0; r < B; r++) {
         float ls = ls_raw[r];
-        float live_ls = (ls >= ls_min && ls <= ls_max) ? 1.f : 0.f;
+        const float live_ls = (ls >= ls_min && ls <= ls_max) ? 1.f : 0.f;
         ls = ls < ls_min ? ls_min : (ls > ls_max ? ls_max : ls);
         const float inv_b = expf(-ls);
         const float diff = x[r] - mu[r];
         const float d = fabsf(diff);
         const float sgn = diff > 0.f ? 1.f : (diff < 0.f ? -1.f : 0.f);
-        float logp, dd, dinv;
-        if (d >= 0.5f) {
-            /* 1 - exp(-1/b) and 1 / (exp(1/b) - 1), both without overflow */
-            const float one_minus = -expm1f(-inv_b);
-            logp = logf(0.5f) - (d - 0.5f) * inv_b + logf(one_minus);
-            dd = -inv_b;
-            dinv = 0.5f - d + expf(-inv_b) / one_minus;
-        } else {
-            const float e1 = expf((d - 0.5f) * inv_b);
-            const float e2 = expf(-(d + 0.5f) * inv_b);
-            const float p = 1.f - 0.5f * (e1 + e2);
-            if (p > 1e-12f) {
-                logp = logf(p);
-                const float ip = 1.f / p;
-                dd = -0.5f * inv_b * (e1 - e2) * ip;
-                dinv = 0.5f * ((0.5f - d) * e1 + (0.5f + d) * e2) * ip;
-            } else {
-                logp = logf(1e-12f);
-                dd = 0.f;
-                dinv = 0.f;
-            }
-        }
+        const float one_minus = -expm1f(-inv_b); /* 1 - exp(-1/b) */
+        const float e_inv = 1.f - one_minus;     /* exp(-1/b) */
+        /* |d| >= 1/2: P = exp(-(d - 1/2)/b) (1 - exp(-1/b)) / 2;
+         * |d| < 1/2: P = 1 - (e1 + e2) / 2, e1 = exp(-(1/2 - d)/b), e2 = exp(-(1/2 + d)/b) */
+        const int tail = d >= 0.5f;
+        const float dn = tail ? 0.5f : d;
+        const float e1 = expf((dn - 0.5f) * inv_b);
+        const float e2 = e_inv / e1;
+        const float p = 1.f - 0.5f * (e1 + e2);
+        const int floor_p = !tail && !(p > 1e-12f); /* the near mass floored at 1e-12 */
+        const float mass = tail ? 0.5f * one_minus : (floor_p ? 1e-12f : p);
+        const float logp = logf(mass) - (tail ? (d - 0.5f) * inv_b : 0.f);
+        const float ip = floor_p ? 0.f : 1.f / p;
+        const float dd = tail ? -inv_b : -0.5f * inv_b * (e1 - e2) * ip;
+        const float dinv =
+            tail ? 0.5f - d + e_inv / one_minus : 0.5f * ((0.5f - d) * e1 + (0.5f + d) * e2) * ip;
         const float valid = r < m ? 1.f : 0.f;
         bits[r] = valid * (-logp / LN2);
         if (g_mu != NULL) {
