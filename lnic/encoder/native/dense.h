@@ -5,7 +5,6 @@
 
 #include "common.h"
 
-static const float ZERO_BLOCK[B] __attribute__((aligned(64)));
 static inline vf relu_v(vf v) {
     for (int l = 0; l < LANES; l++) v[l] = v[l] > 0.f ? v[l] : 0.f;
     return v;
@@ -94,15 +93,51 @@ static inline void apply_layer(const float *x, long ldx, const Layer *l, int rel
     }
 }
 
+/* One JR x KR tile (outputs j0.., inputs k0..) of dense_grads' weight gradients over S blocks.
+ * Always inlined with JR and KR constants, so that the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void
+grad_tile(const float *const *x, const long *ldx, int K, const float *const *g_out, int S, int j0,
+          int k0, float *gw16, const int JR, const int KR) {
+    vf acc[JT][JT];
+    for (int a = 0; a < JR; a++)
+        for (int c = 0; c < KR; c++) acc[a][c] = LDV(gw16 + ((long)(j0 + a) * K + k0 + c) * LANES);
+    for (int s = 0; s < S; s++) {
+        const float *gs = g_out[s] + (long)j0 * B, *xs = x[s] + k0 * ldx[s];
+        const long ld = ldx[s];
+        for (int q = 0; q < B; q += LANES) {
+            vf gv[JT], xv[JT];
+            for (int a = 0; a < JR; a++) gv[a] = LDV(gs + a * B + q);
+            for (int c = 0; c < KR; c++) xv[c] = LDV(xs + c * ld + q);
+            for (int a = 0; a < JR; a++)
+                for (int c = 0; c < KR; c++) acc[a][c] += gv[a] * xv[c];
+        }
+    }
+    for (int a = 0; a < JR; a++)
+        for (int c = 0; c < KR; c++) STV(gw16 + ((long)(j0 + a) * K + k0 + c) * LANES, acc[a][c]);
+}
+
+/* grad_tile for a JR-output tile row with KR = min(JT, K - k0) inputs */
+static inline __attribute__((always_inline)) void
+grad_tile_row(const float *const *x, const long *ldx, int K, const float *const *g_out, int S,
+              int j0, int k0, float *gw16, const int JR) {
+    switch (K - k0 < JT ? K - k0 : JT) {
+    case 1: grad_tile(x, ldx, K, g_out, S, j0, k0, gw16, JR, 1); break;
+    case 2: grad_tile(x, ldx, K, g_out, S, j0, k0, gw16, JR, 2); break;
+    case 3: grad_tile(x, ldx, K, g_out, S, j0, k0, gw16, JR, 3); break;
+    default: grad_tile(x, ldx, K, g_out, S, j0, k0, gw16, JR, 4);
+    }
+}
+
 /* Weight and bias gradients of one dense layer over S blocks: given g_out[s] [H][B] (already
  * masked by the activation's derivative) and its inputs x[s] (row stride ldx[s]), accumulate
  * gw16 [H][K][LANES] += sum_s g_out[s] x[s]^T and gb16 [H][LANES] += g_out lane-wise (sample r
  * adds to lane r % LANES: no horizontal sum per block, whose latency chain would dominate; the
- * caller sums the lanes once per chunk). The weights go in tiles of JT outputs x JT inputs: 16
+ * caller sums the lanes once per chunk). The weights go in tiles of up to JT outputs x JT inputs
+ * (the last row and column of tiles as wide as what is left: no work on padding): up to 16
  * independent accumulators of LANES lanes stay in registers while the S blocks' rows stream
  * past, so each tile's accumulators are loaded and stored once per S blocks (with one output's
- * accumulators only, the chain of dependent adds would bound the loop). Rows past H or K read
- * zeros and accumulate into a scratch tile. The sums run block by block, in order. */
+ * accumulators only, the chain of dependent adds would bound the loop). The sums run block by
+ * block, in order. */
 static inline void dense_grads(const float *const *x, const long *ldx, int K,
                                const float *const *g_out, int H, int S, float *gw16,
                                float *gb16) {
@@ -112,48 +147,13 @@ static inline void dense_grads(const float *const *x, const long *ldx, int K,
             for (int q = 0; q < B; q += LANES) vb += LDV(g_out[s] + j * B + q);
         STV(gb16 + j * LANES, vb);
     }
-    float sink[JT * JT * LANES] __attribute__((aligned(64))) = {0};
     for (int j0 = 0; j0 < H; j0 += JT)
-        for (int k0 = 0; k0 < K; k0 += JT) {
-            float *d[JT * JT];
-            for (int a = 0; a < JT; a++)
-                for (int c = 0; c < JT; c++)
-                    d[a * JT + c] = (j0 + a < H && k0 + c < K)
-                                        ? gw16 + ((long)(j0 + a) * K + k0 + c) * LANES
-                                        : sink + (a * JT + c) * LANES;
-#define ACC_LOAD(i) vf v##i = LDV(d[i])
-            ACC_LOAD(0); ACC_LOAD(1); ACC_LOAD(2); ACC_LOAD(3); ACC_LOAD(4); ACC_LOAD(5);
-            ACC_LOAD(6); ACC_LOAD(7); ACC_LOAD(8); ACC_LOAD(9); ACC_LOAD(10); ACC_LOAD(11);
-            ACC_LOAD(12); ACC_LOAD(13); ACC_LOAD(14); ACC_LOAD(15);
-            for (int s = 0; s < S; s++) {
-                const float *gs = g_out[s], *xs = x[s];
-                const long ld = ldx[s];
-                const float *g0 = j0 < H ? gs + j0 * B : ZERO_BLOCK;
-                const float *g1 = j0 + 1 < H ? gs + (j0 + 1) * B : ZERO_BLOCK;
-                const float *g2 = j0 + 2 < H ? gs + (j0 + 2) * B : ZERO_BLOCK;
-                const float *g3 = j0 + 3 < H ? gs + (j0 + 3) * B : ZERO_BLOCK;
-                const float *x0 = k0 < K ? xs + k0 * ld : ZERO_BLOCK;
-                const float *x1 = k0 + 1 < K ? xs + (k0 + 1) * ld : ZERO_BLOCK;
-                const float *x2 = k0 + 2 < K ? xs + (k0 + 2) * ld : ZERO_BLOCK;
-                const float *x3 = k0 + 3 < K ? xs + (k0 + 3) * ld : ZERO_BLOCK;
-                for (int q = 0; q < B; q += LANES) {
-                    const vf ga = LDV(g0 + q), gb = LDV(g1 + q), gc = LDV(g2 + q),
-                             gd = LDV(g3 + q);
-                    const vf xa = LDV(x0 + q), xb = LDV(x1 + q), xc = LDV(x2 + q),
-                             xd = LDV(x3 + q);
-                    v0 += ga * xa; v1 += ga * xb; v2 += ga * xc; v3 += ga * xd;
-                    v4 += gb * xa; v5 += gb * xb; v6 += gb * xc; v7 += gb * xd;
-                    v8 += gc * xa; v9 += gc * xb; v10 += gc * xc; v11 += gc * xd;
-                    v12 += gd * xa; v13 += gd * xb; v14 += gd * xc; v15 += gd * xd;
-                }
+        for (int k0 = 0; k0 < K; k0 += JT) switch (H - j0 < JT ? H - j0 : JT) {
+            case 1: grad_tile_row(x, ldx, K, g_out, S, j0, k0, gw16, 1); break;
+            case 2: grad_tile_row(x, ldx, K, g_out, S, j0, k0, gw16, 2); break;
+            case 3: grad_tile_row(x, ldx, K, g_out, S, j0, k0, gw16, 3); break;
+            default: grad_tile_row(x, ldx, K, g_out, S, j0, k0, gw16, 4);
             }
-#define ACC_STORE(i) STV(d[i], v##i)
-            ACC_STORE(0); ACC_STORE(1); ACC_STORE(2); ACC_STORE(3); ACC_STORE(4); ACC_STORE(5);
-            ACC_STORE(6); ACC_STORE(7); ACC_STORE(8); ACC_STORE(9); ACC_STORE(10); ACC_STORE(11);
-            ACC_STORE(12); ACC_STORE(13); ACC_STORE(14); ACC_STORE(15);
-#undef ACC_LOAD
-#undef ACC_STORE
-        }
 }
 
 /* Blocks per group of a backward's weight gradients (GradGroup). */
