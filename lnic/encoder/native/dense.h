@@ -44,8 +44,9 @@ static inline Layer pack_transpose(const float *w, int K, int H, float *buf) {
 }
 
 /* One run of RUN samples (4 vectors) of a layer for JO outputs of a tile (weights wt [JO][n_in],
- * biases bt [JO]) into out [no][B] (row stride B, no <= JO). Always inlined with JO a constant,
- * so that gcc unrolls the loops over o and v and keeps the JO x 4 accumulators in registers. */
+ * biases bt [JO]) into out [JO][B] (row stride B). Always inlined with JO a constant (the last
+ * tile of a layer as wide as what is left), so that gcc unrolls the loops over o and v and keeps
+ * the JO x 4 accumulators in registers. */
 static inline __attribute__((always_inline)) void affine_run(const float *x, long ldx, int n_in,
                                                              const float *wt, const float *bt,
                                                              int no, int relu, float *out,
