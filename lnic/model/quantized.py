@@ -38,8 +38,14 @@ def integer_linear(
     ``x`` is [N, fan_in] of integers (float64); so is the result [N, out].
     """
     acc = x @ layer.weight.T.astype(np.float64)
-    acc += layer.bias.astype(np.float64) * 2.0 ** (frac + layer.e_w - layer.e_b)
-    y = np.floor((acc + 2.0 ** (layer.e_w - 1)) * 2.0**-layer.e_w)
+    # the bias and the rounding offset in one row added in place, then the scaling and floor in
+    # place too: the same float64 operations as (acc + b + half) * 2**-e_w (exact: integers
+    # below 2**53 and a power of two), without temporaries the size of the output
+    acc += layer.bias.astype(np.float64) * 2.0 ** (frac + layer.e_w - layer.e_b) + 2.0 ** (
+        layer.e_w - 1
+    )
+    acc *= 2.0**-layer.e_w
+    y = np.floor(acc, out=acc)
     if relu:
         np.maximum(y, 0.0, out=y)
-    return np.clip(y, -clamp, clamp, out=y)
+    return clip_ufunc(y, -clamp, clamp, out=y)
