@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lnic.bench.data import shared_dir
 from lnic.bench.provenance import git_commit, machine_info
+from lnic.bench.refstep import reference_steps
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -52,17 +53,6 @@ def _images() -> list[Path]:
     return paths
 
 
-def _refstep() -> float:
-    shared = shared_dir()
-    script = shared / "bench" / "refstep.py" if shared else None
-    if script is None or not script.is_file():
-        raise SystemExit("../shared/bench/refstep.py not found (set LNIC_SHARED)")
-    run = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=True, env=_env()
-    )
-    return float(run.stdout.strip())
-
-
 def _batch_run(cmd: list[str], outdir: Path) -> dict[str, object]:
     """One ``lnic encode`` batch run into an empty folder: its wall time and its rows."""
     t = time.perf_counter()
@@ -83,14 +73,14 @@ def measure(repeats: int, steps: int | None) -> dict[str, object]:
     images = [str(p) for p in _images()]
     base = [sys.executable, "-m", "lnic.cli", "encode", *images, "--preset", "fast"]
     base += ["--quiet", "--json"] + (["--steps", str(steps)] if steps else [])
-    ref_before = _refstep()
+    ref_before = reference_steps(1, env=_env())[0]
     runs: dict[str, list[dict[str, object]]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(repeats):
             for mode, flags in MODES.items():
                 outdir = Path(tmp) / f"{r}-{flags[1]}x{flags[3]}"
                 runs[mode].append(_batch_run([*base, *flags], outdir))
-    ref = statistics.mean([ref_before, _refstep()])
+    ref = statistics.mean([ref_before, reference_steps(1, env=_env())[0]])
     modes = {}
     for mode, results in runs.items():
         wall = statistics.median(float(x["wall_s"]) for x in results)

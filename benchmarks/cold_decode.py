@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lnic.bench.data import default_dataset_dir
 from lnic.bench.provenance import git_commit, machine_info
+from lnic.bench.refstep import reference_steps
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -103,16 +103,8 @@ def _heaviest_imports(cwd: Path, count: int = 8) -> list[tuple[str, float]]:
     return sorted(rows, key=lambda r: -r[1])[:count]
 
 
-def _refstep() -> float:
-    shared = default_dataset_dir()
-    script = shared.parents[1] / "bench" / "refstep.py" if shared else None
-    if script is None or not script.is_file():
-        raise SystemExit("../shared/bench/refstep.py not found (set LNIC_SHARED)")
-    return float(_wall([sys.executable, str(script)], REPO)[1].strip())
-
-
 def measure(lnic_cmd: list[str], runs: int) -> dict[str, object]:
-    ref_before = _refstep()
+    ref_before = reference_steps(1)[0]
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         decode = _median_wall([*lnic_cmd, "decode", str(STREAM), "-o", "out.png"], cwd, runs)
@@ -120,7 +112,7 @@ def measure(lnic_cmd: list[str], runs: int) -> dict[str, object]:
         bare = _median_wall([sys.executable, "-c", "pass"], cwd, runs)
         parts = _breakdown(cwd, runs)
         heavy = _heaviest_imports(cwd)
-    ref = statistics.mean([ref_before, _refstep()])
+    ref = statistics.mean([ref_before, reference_steps(1)[0]])
     return {
         "commit": git_commit(),
         "machine": machine_info(),

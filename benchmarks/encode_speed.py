@@ -1,7 +1,11 @@
 """Encoder speed: seconds per training step, and per preset the encode time and RD point reached.
 
     OMP_NUM_THREADS=2 python benchmarks/encode_speed.py --steps-only        # step timings
-    python benchmarks/encode_speed.py --image kodim01 --presets fast,default --quality 4
+    OMP_NUM_THREADS=2 python benchmarks/encode_speed.py --presets default --quality 4
+
+Each run also times ``--refsteps`` reference steps (``shared/bench/refstep.py``) before its
+measurements and as many after, and gives every encode time as a multiple of their median
+(issue 21's limit: the default preset on kodim01 at quality 4, two threads, <= 300).
 
 Results are appended to ``benchmarks/encode_speed.json`` (one record per run, with the commit,
 the machine, the thread count and each preset's phases); the rate gap is measured against
@@ -278,6 +282,13 @@ def main() -> int:
         help="run PRESET with N noise-proxy steps instead of its own (a what-if "
         "for choosing budgets; recorded as PRESET@STEPS)",
     )
+    ap.add_argument(
+        "--refsteps",
+        type=int,
+        default=3,
+        metavar="N",
+        help="reference steps run before the measurements and N after (0: none)",
+    )
     ap.add_argument("--plot", action="store_true", help="only redraw the plot from the JSON")
     args = ap.parse_args()
     if args.plot:
@@ -286,10 +297,12 @@ def main() -> int:
 
     import torch
 
+    from lnic.bench.refstep import in_reference_steps, reference_steps
     from lnic.bench.runner import machine_info
     from lnic.encoder.native import library
 
     image = _image(args.image)
+    before = reference_steps(args.refsteps)
     record: dict = {
         "image": args.image,
         "commit": git_commit(),
@@ -306,6 +319,17 @@ def main() -> int:
             label: _encode(image, preset, args.quality, args.image)
             for label, preset in _presets(args.presets.split(","), noise_steps)
         }
+    after = reference_steps(args.refsteps)
+    if before:
+        record["reference_step_s"] = {"before": before, "after": after}
+        for label, entry in record.get("presets", {}).items():
+            entry["encode_reference_steps"] = in_reference_steps(
+                entry["encode_seconds"], before, after
+            )
+            print(
+                f"{label}: {entry['encode_seconds']:.1f} s = "
+                f"{entry['encode_reference_steps']:.0f} reference steps"
+            )
     history = json.loads(OUT.read_text()) if OUT.exists() else []
     history.append(record)
     OUT.write_text(json.dumps(history, indent=1) + "\n")

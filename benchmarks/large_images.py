@@ -148,25 +148,15 @@ def child(mode: str, path: Path, out: Path, steps: int) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def refsteps(n: int) -> list[float]:
-    """``n`` runs of the reference training step, seconds each."""
-    script = shared_dir() / "bench" / "refstep.py"
-    times = []
-    for _ in range(n):
-        run = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, check=True
-        )
-        times.append(float(run.stdout.strip().splitlines()[-1]))
-    return times
-
-
 def measure(args: argparse.Namespace, folder: Path, partial: Path) -> dict:
     """Every row of the report (raw runs included), saved to ``partial`` as it grows: first one
     training run per size, then the whole encodes (which make the files), then the decodes,
     then the further repeats."""
+    from lnic.bench.refstep import reference_steps
+
     images = make_images(folder)
     sizes = [s for s in SIZES if f"{s[0]}x{s[1]}" in args.sizes.split(",")]
-    raw: dict = {"refstep_before": refsteps(3), "refstep_after": [], "rows": {}}
+    raw: dict = {"refstep_before": reference_steps(3), "refstep_after": [], "rows": {}}
     log.info("reference step: %s", raw["refstep_before"])
     rows = raw["rows"]
     for w, h in sizes:
@@ -206,7 +196,7 @@ def measure(args: argparse.Namespace, folder: Path, partial: Path) -> dict:
         for w, h in sizes:
             decode(w, h)
             train(w, h)
-    raw["refstep_after"] = refsteps(3)
+    raw["refstep_after"] = reference_steps(3)
     log.info("reference step after: %s", raw["refstep_after"])
     save()
     return raw
