@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 
@@ -51,56 +52,72 @@ class Soap(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
         """One update of every parameter with a gradient; ``closure`` (torch's optimizer
-        interface) re-evaluates the loss first and its value is returned."""
+        interface) re-evaluates the loss first and its value is returned.
+
+        The arithmetic runs in numpy on views of the gradients, with numpy state: the
+        networks' matrices are tiny, so a step is ~200 small operations whose per-call cost
+        (~1 us in numpy, 5-10 us in torch) was most of its time (3.4 ms per training step with
+        torch, 5% of a two-thread step on a 2-core CPU)."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
+            eps = group["eps"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 state = self.state[p]
-                g = p.grad.reshape(p.shape[0], -1) if p.dim() >= 2 else p.grad
+                g = p.grad.numpy()
+                if g.ndim >= 2:
+                    g = g.reshape(g.shape[0], -1)
                 if not state:
                     state["step"] = 0
-                    state["m"] = torch.zeros_like(g)
-                    state["v"] = torch.zeros_like(g)
-                    if g.dim() == 2:
-                        state["L"] = torch.zeros(g.shape[0], g.shape[0])
-                        state["R"] = torch.zeros(g.shape[1], g.shape[1])
-                        state["QL"] = torch.eye(g.shape[0])
-                        state["QR"] = torch.eye(g.shape[1])
+                    state["m"] = np.zeros_like(g)
+                    state["v"] = np.zeros_like(g)
+                    if g.ndim == 2:
+                        state["L"] = np.zeros((g.shape[0], g.shape[0]), np.float32)
+                        state["R"] = np.zeros((g.shape[1], g.shape[1]), np.float32)
+                        state["QL"] = np.eye(g.shape[0], dtype=np.float32)
+                        state["QR"] = np.eye(g.shape[1], dtype=np.float32)
                 state["step"] += 1
                 t = state["step"]
                 m, v = state["m"], state["v"]
-                m.mul_(beta1).add_(g, alpha=1 - beta1)
-                if g.dim() == 2:
+                m *= beta1
+                m += (1 - beta1) * g
+                if g.ndim == 2:
                     sb = group["shampoo_beta"]
-                    state["L"].mul_(sb).add_(g @ g.T, alpha=1 - sb)
-                    state["R"].mul_(sb).add_(g.T @ g, alpha=1 - sb)
+                    state["L"] *= sb
+                    state["L"] += (1 - sb) * (g @ g.T)
+                    state["R"] *= sb
+                    state["R"] += (1 - sb) * (g.T @ g)
                     if t % group["precondition_every"] == 0:  # (plain Adam until then)
                         ql, qr = _eigenbasis(state["L"]), _eigenbasis(state["R"])
                         # carry the second moments over to the new basis (each new direction
                         # mixes the old ones with weights cos^2: the scale is kept)
                         a = (ql.T @ state["QL"]) ** 2
                         b = (state["QR"].T @ qr) ** 2
-                        v.copy_(a @ v @ b)
+                        v[...] = a @ v @ b
                         state["QL"], state["QR"] = ql, qr
                     ql, qr = state["QL"], state["QR"]
                     g_rot = ql.T @ g @ qr
-                    v.mul_(beta2).addcmul_(g_rot, g_rot, value=1 - beta2)
+                    v *= beta2
+                    v += (1 - beta2) * g_rot * g_rot
                     m_rot = ql.T @ m @ qr
-                    update = ql @ (m_rot / (v / (1 - beta2**t)).sqrt().add_(group["eps"])) @ qr.T
+                    update = ql @ (m_rot / (np.sqrt(v / (1 - beta2**t)) + eps)) @ qr.T
                 else:
-                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                    update = m / (v / (1 - beta2**t)).sqrt().add_(group["eps"])
-                p.add_(update.reshape(p.shape), alpha=-group["lr"] / (1 - beta1**t))
+                    v *= beta2
+                    v += (1 - beta2) * g * g
+                    update = m / (np.sqrt(v / (1 - beta2**t)) + eps)
+                p.add_(
+                    torch.from_numpy(update.reshape(p.shape)),
+                    alpha=-group["lr"] / (1 - beta1**t),
+                )
         return loss
 
 
-def _eigenbasis(stat: torch.Tensor) -> torch.Tensor:
+def _eigenbasis(stat: np.ndarray) -> np.ndarray:
     """Eigenvectors of a symmetric statistic (float64 for stability), as float32 columns."""
-    _, vectors = torch.linalg.eigh(stat.double() + 1e-30 * torch.eye(stat.shape[0]))
-    return vectors.float()
+    _, vectors = np.linalg.eigh(stat.astype(np.float64) + 1e-30 * np.eye(stat.shape[0]))
+    return vectors.astype(np.float32)
