@@ -86,18 +86,16 @@ static inline __attribute__((always_inline)) void affine_run(const float *x, lon
  * outputs at a time over runs of RUN samples; each output's sum runs over i in order (the same
  * rounding as a plain loop). */
 static inline void apply_layer(const float *x, long ldx, const Layer *l, int relu, float *out) {
-    for (int o0 = 0; o0 < l->n_out; o0 += JT) {
-        const int no = l->n_out - o0 < JT ? l->n_out - o0 : JT;
-        for (int h = 0; h < no; h += TILE_OUT) {
-            const float *wt = l->wt + (long)(o0 + h) * l->n_in, *bt = l->bt + o0 + h;
-            float *o = out + (long)(o0 + h) * B;
-            for (int run = 0; run < B; run += RUN) switch (no - h < TILE_OUT ? no - h : TILE_OUT) {
-                case 1: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 1); break;
-                case 2: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 2); break;
-                case 3: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 3); break;
-                default: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 4);
-                }
-        }
+    for (int o0 = 0; o0 < l->n_out; o0 += TILE_OUT) {
+        const float *wt = l->wt + (long)o0 * l->n_in, *bt = l->bt + o0;
+        float *o = out + (long)o0 * B;
+        const int jo = l->n_out - o0 < TILE_OUT ? l->n_out - o0 : TILE_OUT;
+        for (int run = 0; run < B; run += RUN) switch (jo) {
+            case 1: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 1); break;
+            case 2: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 2); break;
+            case 3: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 3); break;
+            default: affine_run(x + run, ldx, l->n_in, wt, bt, relu, o + run, 4);
+            }
     }
 }
 
