@@ -79,3 +79,26 @@ def test_default_bands_on_a_wide_image_equal_the_reference():
     assert synthesis._band_rows(upsampler.shape[1]) == 1
     got = synthesis.synthesize(weights.synthesis, upsampler)
     assert np.array_equal(got, _reference(weights, grids))
+
+
+@pytest.mark.parametrize("l2", ["512K", "32K", "1M", "", "garbage"])
+def test_the_1x1_blocks_follow_the_l2_cache_and_give_the_same_pixels(l2, tmp_path, monkeypatch):
+    """Blocks of the 1x1 layers sized from the L2 cache (at most BLOCK_PIXELS; one row at least;
+    the default where sysfs says nothing usable): the pixels do not move."""
+    weights, grids = _parts(29, 45, 3, seed=9)
+    want = _reference(weights, grids)
+    size = tmp_path / "size"
+    size.write_text(l2 + "\n")
+    monkeypatch.setattr(synthesis, "L2_SYSFS", size if l2 else tmp_path / "missing")
+    synthesis._l2_bytes.cache_clear()
+    try:
+        hidden = weights.synthesis.lin1.weight.shape[0]
+        assert hidden == 40
+        # half the cache for 40 float64 activations a pixel: a Zen 2's 512 kB holds one
+        # 768-pixel row, a 1 MB cache two (BLOCK_PIXELS's 2048 take two as well)
+        expected = {"512K": 819, "32K": 51, "1M": 1638}.get(l2, synthesis.BLOCK_PIXELS)
+        assert synthesis.block_pixels(hidden) == expected
+        upsampler = FixedPointUpsampler(grids, weights.upsampling)
+        assert np.array_equal(synthesis.synthesize(weights.synthesis, upsampler), want)
+    finally:
+        synthesis._l2_bytes.cache_clear()

@@ -16,6 +16,8 @@ speed and memory.
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -28,7 +30,34 @@ from lnic.model.quantized import QuantizedLinear, clip_ufunc
 as_strided = np.lib.stride_tricks.as_strided
 
 BLOCK_PIXELS = 2048
-"""Pixels per block of the 1x1 synthesis layers (the hidden activations stay in cache)."""
+"""Most pixels per block of the 1x1 synthesis layers (the hidden activations stay in cache)."""
+
+L2_SYSFS = Path("/sys/devices/system/cpu/cpu0/cache/index2/size")
+"""Where Linux tells the size of the CPU's level-2 cache (e.g. ``512K``)."""
+
+
+@functools.cache
+def _l2_bytes() -> int | None:
+    """The level-2 cache's size in bytes, or ``None`` where the system does not say."""
+    try:
+        text = L2_SYSFS.read_text().strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+        return int(text.rstrip("KM")) * scale
+    except (OSError, ValueError):
+        return None
+
+
+def block_pixels(hidden: int) -> int:
+    """Pixels per block of the 1x1 layers for a hidden layer this wide: :data:`BLOCK_PIXELS`, or
+    fewer where the block's float64 hidden activations would fill more than half of a small L2
+    cache. On a Zen 2 EPYC (512 kB) the first layer's product takes twice as long per pixel once
+    they outgrow it (``benchmarks/decode_speed.md``, 2026-12-06). The pixels do not depend on
+    the blocking (exact integer arithmetic)."""
+    l2 = _l2_bytes()
+    if l2 is None:
+        return BLOCK_PIXELS
+    return max(1, min(BLOCK_PIXELS, l2 // 2 // (8 * hidden)))
+
 
 BAND_PIXELS = 8192
 """About this many pixels per band of rows of the 3x3 convolutions."""
@@ -101,7 +130,7 @@ def _pointwise(
 ) -> None:
     """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
 
-    Blocks of whole rows (``hidden`` and ``out`` hold one, about BLOCK_PIXELS pixels) keep the
+    Blocks of whole rows (``hidden`` and ``out`` hold one, about :func:`block_pixels`) keep the
     hidden layer in cache.
     """
     c, height, width = y.shape
@@ -227,7 +256,7 @@ class _Stream:
         self.carry = 0  # the u window's row of the next band's row r0 - 1
         self.block = np.empty((levels + 1, UP_BLOCK, width))
         self.block[levels] = 1.0
-        rows = max(1, BLOCK_PIXELS // width)
+        rows = max(1, block_pixels(plan.lin1.shape[0]) // width)
         self.hidden = np.empty((plan.lin1.shape[0], rows * width))
         self.lin_out = np.empty((plan.lin2.shape[0], rows * width))
 
