@@ -30,13 +30,14 @@ _Static_assert(N_CONTEXT <= MAX_IN, "a block of ARM inputs holds at most MAX_IN 
 #define B 64
 
 /* Vectors of LANES floats (gcc vector extensions), one register of the CPU the library is built
- * for: 16 with AVX-512, 8 with AVX/AVX2, 4 otherwise (SSE, NEON); JT x JT tiles of them as
- * accumulators in the dense layers. A vector wider than the CPU's registers is not merely split
+ * for: 16 with AVX-512, 8 with AVX/AVX2, 4 otherwise (SSE, NEON); tiles of up to JT x JT of
+ * them as accumulators in the dense layers (dense.h). A vector wider than the CPU's registers is not merely split
  * in two: the tiles then need twice the registers there are and spill, and on an AVX2-only AMD
  * EPYC (Zen 2) a training step took 7x as long with 16 lanes as with 8
  * (benchmarks/encode_speed.md). A block is B samples on every CPU, 1 to 4 runs of 4 vectors. */
 #if defined(LANES)
-/* set on the command line: timing probes only */
+/* set on the command line: timing probes, and tests of the other CPUs' configurations
+ * (tests/test_native_widths.py) */
 #elif defined(__AVX512F__)
 #define LANES 16
 #elif defined(__AVX__)
