@@ -13,6 +13,10 @@ the module's step).
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/warm_start_probe.py \\
         --donor dev21 --donor-preset default --images dev03,dev12,dev30 --preset fast --seeds 0,1
     python benchmarks/warm_start_probe.py --compare
+
+``--net-lr-scale 0`` holds the networks at the donor's (the learning rate's floor, 1e-6, moves
+them by ~0.4% of their norm): what a shipped, frozen set of networks would give; ``--compare``
+then also gives those rows' rate without the weights' bytes.
 """
 
 from __future__ import annotations
@@ -156,6 +160,12 @@ def compare(args: argparse.Namespace) -> None:
             continue
         gain = (float(b["J"]) - float(a["J"])) / QUALITY_LAMBDAS[int(q)] / float(a["bpp"])
         gains[f"{preset} {tag}"].append(gain)
+        if tag.endswith("netlr0"):
+            # Networks held at the donor's are what a shipped prior would be: none of their
+            # bytes would be sent.
+            pixels = 8 * float(b["bytes"]) / float(b["bpp"])
+            shipped = 8 * int(b["weights_bytes"]) / pixels / float(a["bpp"])
+            gains[f"{preset} {tag}, weights shipped"].append(gain - shipped)
         print(
             f"| {image} | {q} | {seed} | {preset} | {donor} {tag} | {a['bytes']}, "
             f"{float(a['psnr_rgb']):.3f} | {b['bytes']}, {float(b['psnr_rgb']):.3f} | "
