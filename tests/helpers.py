@@ -21,3 +21,19 @@ def random_arm(seed: int, hidden: int = 8, layers: int = 2, e_w: int = 8) -> lis
 def random_grids(seed: int, shapes, spread: float = 2.0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [np.round(rng.laplace(0, spread, s)).astype(np.float64) for s in shapes]
+
+
+DECODE_LOOPS = ["numpy", "compiled", "c"]
+"""Every latent decoding loop (``LNIC_DECODE_LOOP``): numpy, numba's kernels, the C kernels."""
+
+
+def skip_unless_loop(loop: str) -> None:
+    """Skip the calling test when ``loop``'s kernels cannot be had here (no numba, no compiler)."""
+    import pytest
+
+    from lnic.bitstream import arm_kernels, c_kernels
+
+    if loop == "compiled" and arm_kernels.load() is None:
+        pytest.skip("numba is not installed")
+    if loop == "c" and c_kernels.load() is None:
+        pytest.skip("the C latent kernels cannot be built here (no C compiler)")

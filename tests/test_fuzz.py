@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DECODE_LOOPS, skip_unless_loop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lnic.bitstream import arm_kernels
 from lnic.bitstream.header import HEADER_FIELDS, HEADER_SIZE, field_offset
 from lnic.decoder import decode_bytes
 from lnic.errors import LnicError
@@ -86,7 +86,7 @@ def mutated(draw) -> tuple[bytes, str]:
     return out, kind
 
 
-@pytest.mark.parametrize("loop", ["numpy", "compiled"])
+@pytest.mark.parametrize("loop", DECODE_LOOPS)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -95,8 +95,7 @@ def mutated(draw) -> tuple[bytes, str]:
 )
 @given(case=mutated())
 def test_only_lnic_errors_escape(loop, case):
-    if loop == "compiled" and arm_kernels.load() is None:  # (compiled before any timing)
-        pytest.skip("numba is not installed")
+    skip_unless_loop(loop)
     data, kind = case
     previous = os.environ.get("LNIC_DECODE_LOOP")
     os.environ["LNIC_DECODE_LOOP"] = loop

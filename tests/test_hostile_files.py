@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DECODE_LOOPS, skip_unless_loop
 
-from lnic.bitstream import arm_kernels
 from lnic.bitstream.container import unpack_file
 from lnic.bitstream.latent_coding import decode as latent_decode
 from lnic.bitstream.latent_coding.decode import min_coded_bytes
@@ -121,11 +121,10 @@ def test_the_index_lists_every_corpus_file():
     assert len(_index()) >= 15
 
 
-@pytest.mark.parametrize("loop", ["numpy", "compiled"])
+@pytest.mark.parametrize("loop", DECODE_LOOPS)
 @pytest.mark.parametrize("name", sorted(_index()))
 def test_corpus_file_gives_its_expected_outcome(name, loop, monkeypatch):
-    if loop == "compiled" and arm_kernels.load() is None:
-        pytest.skip("numba is not installed")
+    skip_unless_loop(loop)
     monkeypatch.setenv("LNIC_DECODE_LOOP", loop)
     kind, value = _index()[name]
     data = (HOSTILE / name).read_bytes()
@@ -205,7 +204,7 @@ def test_max_pixels_bounds_the_image_size(monkeypatch):
 # --- strict parsing: valid files still decode ----------------------------------------------------
 
 
-@pytest.mark.parametrize("loop", ["numpy", "compiled"])
+@pytest.mark.parametrize("loop", DECODE_LOOPS)
 @pytest.mark.parametrize(
     "case",
     [
@@ -222,8 +221,7 @@ def test_fresh_valid_files_decode_exactly(case, loop, monkeypatch):
     from make_hostile import crafted_bitstream
     from test_golden import reference_decode
 
-    if loop == "compiled" and arm_kernels.load() is None:
-        pytest.skip("numba is not installed")
+    skip_unless_loop(loop)
     monkeypatch.setenv("LNIC_DECODE_LOOP", loop)
     data = crafted_bitstream(seed=len(str(case)), **case)
     assert np.array_equal(decode_bytes(data), reference_decode(data))
@@ -240,10 +238,9 @@ def test_a_fresh_encode_decodes(small_image, tiny_preset):
 # --- no warnings reach the user ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loop", ["numpy", "compiled"])
+@pytest.mark.parametrize("loop", DECODE_LOOPS)
 def test_extreme_file_decodes_without_warnings(loop, monkeypatch):
-    if loop == "compiled" and arm_kernels.load() is None:
-        pytest.skip("numba is not installed")
+    skip_unless_loop(loop)
     monkeypatch.setenv("LNIC_DECODE_LOOP", loop)
     data = (HOSTILE / "extreme_weights.lnic").read_bytes()
     with warnings.catch_warnings(record=True) as caught:

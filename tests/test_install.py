@@ -133,3 +133,17 @@ def test_require_torch_raises_an_lnic_error_when_torch_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(LnicError, match=r"lnic\[encode\]"):
         require_torch()
+
+
+def test_every_c_source_is_package_data():
+    """The kernels are compiled on the user's machine from the installed sources: a C file
+    that no package-data glob names would be missing from a plain (non-editable) install."""
+    data = _pyproject()["tool"]["setuptools"]["package-data"]
+    for path in (ROOT / "lnic").rglob("*.[ch]"):
+        rel = path.relative_to(ROOT)
+        covered = False
+        for package, globs in data.items():
+            base = ROOT / Path(*package.split("."))
+            if base in path.parents:
+                covered |= any(path.relative_to(base).match(g) for g in globs)
+        assert covered, rel

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import random_arm, random_grids
+from helpers import DECODE_LOOPS, random_arm, random_grids, skip_unless_loop
 
 from lnic.bitstream import arm_kernels
 from lnic.bitstream.latent_coding import decode_latents, encode_latents
@@ -18,15 +18,14 @@ from lnic.bitstream.latent_coding.buffers import RasterGrid, WaveGrid, make_grid
 from lnic.format import SYMBOL_RADIUS
 from lnic.model.latents import grid_shapes, num_levels
 
-LOOPS = ["numpy", "compiled"]
+LOOPS = DECODE_LOOPS
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(params=LOOPS)
 def loop(request, monkeypatch):
     """Every decode in the test runs with this loop."""
-    if request.param == "compiled" and arm_kernels.load() is None:
-        pytest.skip("numba is not installed")
+    skip_unless_loop(request.param)
     monkeypatch.setenv("LNIC_DECODE_LOOP", request.param)
     return request.param
 
@@ -132,6 +131,7 @@ def test_the_loop_choice(monkeypatch):
     )
     monkeypatch.setattr(loop_choice, "COSTS", costs)
     monkeypatch.delenv("LNIC_DECODE_LOOP", raising=False)
+    monkeypatch.setenv("LNIC_NATIVE_DECODE", "0")  # (the C kernels: the next test)
     monkeypatch.setattr(arm_kernels, "AVAILABLE", True)
     monkeypatch.setattr(arm_kernels, "_loaded", None)
     monkeypatch.setattr(arm_kernels, "load", lambda: "kernels")
@@ -160,6 +160,90 @@ def test_the_loop_choice(monkeypatch):
     assert loop_choice.choose_kernels(*narrow, loop="numpy") is None
     monkeypatch.setattr(arm_kernels, "AVAILABLE", False)
     assert loop_choice.choose_kernels(*narrow, loop="compiled") is None
+
+
+def test_the_c_kernels_are_chosen_whenever_they_can_be_had(monkeypatch):
+    """auto takes the C kernels when they load (even for one small image: they cost nothing to
+    start once built), else the numba choice above; forced, they are the C kernels or the
+    numpy loop."""
+    from lnic.bitstream import c_kernels
+    from lnic.bitstream.latent_coding import loop_choice
+
+    monkeypatch.delenv("LNIC_DECODE_LOOP", raising=False)
+    monkeypatch.setattr(c_kernels, "load", lambda: "c kernels")
+    monkeypatch.setattr(arm_kernels, "load", lambda: "numba kernels")
+    monkeypatch.setattr(arm_kernels, "AVAILABLE", True)
+    assert loop_choice.choose_kernels(1796, 524_256) == "c kernels"
+    assert loop_choice.choose_kernels(10, 100) == "c kernels"
+    assert loop_choice.choose_kernels(10, 100, loop="compiled") == "numba kernels"
+    assert loop_choice.choose_kernels(10, 100, loop="numpy") is None
+    monkeypatch.setattr(c_kernels, "load", lambda: None)
+    assert loop_choice.choose_kernels(10, 100, loop="c") is None
+    monkeypatch.setattr(arm_kernels, "_loaded", "numba kernels")
+    assert loop_choice.choose_kernels(200_000, 1_000_000) == "numba kernels"
+
+
+_C_DECODE = """
+import hashlib, json, sys
+import lnic
+from lnic.bitstream import c_kernels
+image = lnic.decode(open(sys.argv[1], "rb").read())
+print(json.dumps({
+    "loaded": c_kernels.loaded(),
+    "cached": sorted(p.name.split("-")[0] for p in c_kernels.library_path().parent.glob("*.so")),
+    "pixels": hashlib.sha256(image.tobytes()).hexdigest(),
+}))
+"""
+
+
+def _c_decode(tmp_path: Path, **env) -> tuple[dict, str]:
+    env = {**os.environ, "LNIC_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT), **env}
+    env.pop("LNIC_DECODE_LOOP", None)
+    env.pop("LNIC_NATIVE_DECODE", None)
+    golden = str(ROOT / "tests" / "data" / "golden.lnic")
+    run = subprocess.run(
+        [sys.executable, "-c", _C_DECODE, golden], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.splitlines()[-1]), run.stderr
+
+
+def test_a_fresh_machine_builds_the_c_kernels_once_and_a_compilerless_one_decodes_alike(
+    tmp_path,
+):
+    """The first decode builds the C kernels into $LNIC_CACHE_DIR (and decodes with them); a
+    failing compiler leaves the decoder on its other loops, with the same pixels."""
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    built, _ = _c_decode(tmp_path / "a")
+    assert built["loaded"] and built["cached"] == ["latent"]
+    again, _ = _c_decode(tmp_path / "a")
+    assert again == built
+    without, stderr = _c_decode(tmp_path / "b", CC="false")
+    assert not without["loaded"] and without["cached"] == []
+    assert without["pixels"] == built["pixels"]
+    assert stderr.count("no C latent kernels") == 1
+
+
+def test_the_c_source_takes_its_constants_from_python():
+    """The segment table's columns and the block size come from -D flags (defined by
+    c_kernels from arm_kernels), and the source refuses to compile without them."""
+    import shutil
+
+    from lnic.bitstream import c_kernels
+
+    text = c_kernels.SOURCE.read_text()
+    for name in ("BLOCK", *c_kernels._SEGMENT_COLUMNS):
+        assert f"#define {name} " not in text
+        assert any(flag.startswith(f"-D{name}=") for flag in c_kernels.defines())
+    assert f"-DSEG_DST={arm_kernels.SEG_DST}" in c_kernels.defines()
+    if shutil.which("gcc"):
+        run = subprocess.run(
+            ["gcc", "-fsyntax-only", str(c_kernels.SOURCE)], capture_output=True, text=True
+        )
+        assert run.returncode != 0 and "c_kernels.py" in run.stderr
 
 
 _COLD_DECODE = """

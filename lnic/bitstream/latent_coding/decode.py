@@ -15,6 +15,7 @@ import constriction
 import numpy as np
 
 from lnic.bitstream.arm_kernels import Kernels
+from lnic.bitstream.c_kernels import CKernels
 from lnic.bitstream.latent_coding.buffers import Grid, make_grids
 from lnic.bitstream.latent_coding.clamps import clamps_did_not_bite
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
@@ -108,7 +109,7 @@ def _decode_checked(
     shapes: Shapes,
     plan: ArmPlan,
     clamps: bool,
-    kernels: Kernels | None,
+    kernels: CKernels | Kernels | None,
     prob_bits: int,
 ) -> _Decoded | None:
     """One pass; a failure of the pass without the clamps gives None (try again with them)."""
@@ -167,18 +168,22 @@ def decode_pass(
     escapes: bytes,
     plan: ArmPlan,
     grids: list[Grid],
-    kernels: Kernels | None,
+    kernels: CKernels | Kernels | None,
     clamps: bool,
     prob_bits: int = PROB_BITS,
 ) -> float:
     """Decode every grid into its buffer, step by step of the global schedule (with the ARM's
-    clamps if ``clamps``; scale_idx is always clipped), with the compiled ``kernels`` if given,
+    clamps if ``clamps``; scale_idx is always clipped), with the C or numba ``kernels`` if given,
     else the numpy loop, under the table of precision ``prob_bits``; returns the decoded
     symbols' information content in bits."""
     steps = decode_steps(grids)
     codes = EscapeCodes(escapes)
     try:
-        if kernels is not None:
+        if isinstance(kernels, CKernels):
+            from lnic.bitstream.latent_coding.c_loop import c_loop
+
+            info = c_loop(kernels, decoder, codes, plan, steps, clamps, prob_bits)
+        elif kernels is not None:
             from lnic.bitstream.latent_coding.compiled_loop import compiled_loop
 
             info = compiled_loop(kernels, decoder, codes, plan, steps, clamps, prob_bits)

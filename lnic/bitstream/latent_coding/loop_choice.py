@@ -1,6 +1,11 @@
-"""Which decoding loop decodes a file: the compiled kernels or the numpy loop.
+"""Which decoding loop decodes a file: the C kernels, numba's compiled kernels or the numpy loop.
 
-Both give the same latents. The compiled loop has a lower cost per step, but using it
+All three give the same latents. The C kernels (:mod:`lnic.bitstream.c_kernels`) are the
+fastest per step and per latent and load in well under a millisecond once built, so the
+decoder takes them whenever it can: the first decode on a machine builds them (about a third
+of a second, with a C compiler; cached under ``$LNIC_CACHE_DIR``). Without them (no compiler,
+``LNIC_NATIVE_DECODE=0``) the choice is between numba's kernels and the numpy loop, as follows.
+The numba loop has a lower cost per step than the numpy loop, but using it
 first costs importing numba and loading the kernels from its cache, or compiling them when the
 cache is cold (:mod:`lnic.bitstream.arm_kernels`); for one decode of a typical image that costs
 more than it saves. So the decoder estimates both loops' time from the number of steps and
@@ -12,8 +17,8 @@ half the numpy loop's.) A process that
 decodes many files counts the savings the numpy loop forwent, and loads the kernels once they
 add up to that price.
 
-``LNIC_DECODE_LOOP=numpy`` or ``=compiled`` overrides the choice (``LNIC_NO_NUMBA`` disables the
-kernels altogether).
+``LNIC_DECODE_LOOP=numpy``, ``=compiled`` (numba) or ``=c`` overrides the choice
+(``LNIC_NO_NUMBA`` disables numba's kernels altogether, ``LNIC_NATIVE_DECODE=0`` the C ones).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import logging
 import os
 from typing import NamedTuple
 
-from lnic.bitstream import arm_kernels
+from lnic.bitstream import arm_kernels, c_kernels
 from lnic.bitstream.arm_kernels import Kernels
+from lnic.bitstream.c_kernels import CKernels
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +75,22 @@ def saving(n_steps: int, n_latents: int, costs: LoopCosts | None = None) -> floa
     return numpy_time - compiled_time
 
 
-def choose_kernels(n_steps: int, n_latents: int, loop: str | None = None) -> Kernels | None:
+def choose_kernels(
+    n_steps: int, n_latents: int, loop: str | None = None
+) -> CKernels | Kernels | None:
     """The kernels to decode with (None: the numpy loop) for a pass of ``n_steps`` steps over
     ``n_latents`` latents; ``loop`` (default: ``$LNIC_DECODE_LOOP``; ``auto`` for any value but
-    ``numpy`` and ``compiled``) forces one loop."""
+    ``numpy``, ``compiled`` and ``c``) forces one loop (the numpy loop where the forced kernels
+    are not available)."""
     global _forgone
     loop = loop or os.environ.get(LOOP_ENV) or "auto"
-    if loop == "numpy" or not arm_kernels.AVAILABLE:
+    if loop == "numpy":
+        return None
+    if loop == "c" or (loop not in ("compiled",) and c_kernels.enabled()):
+        native = c_kernels.load()
+        if native is not None or loop == "c":
+            return native
+    if not arm_kernels.AVAILABLE:
         return None
     if loop == "compiled":
         return arm_kernels.load()

@@ -1,0 +1,123 @@
+"""The latent decoding loop's per-step kernels in C (``native/latent_step.c``), loaded on demand.
+
+They do what the numba kernels of :mod:`lnic.bitstream.arm_kernels` do, with the same results,
+and cost less at both ends: the ARM runs on blocks of :data:`BLOCK` latents in vector
+registers (the numba kernels call BLAS on matrices of a few hundred columns), and a cached
+library loads in well under a millisecond (numba: about a second), so even a single image
+decodes with them. Building them takes a C compiler and about a third of a second, once per
+machine (:mod:`lnic.cbuild` caches the library under ``$LNIC_CACHE_DIR``); without a compiler,
+or with ``LNIC_NATIVE_DECODE=0``, the decoder uses numba's kernels or its numpy loop
+(:mod:`.latent_coding.loop_choice`).
+
+The library is compiled without ``-ffast-math``: the kernels' exactness argument (every value
+an integer multiple of a power of two below 2^53) needs IEEE arithmetic, which ``-march=native``
+vectorisation and fused multiply-adds keep.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+from lnic import cbuild
+from lnic.bitstream import arm_kernels
+
+log = logging.getLogger(__name__)
+
+BLOCK = 16
+"""Latents per block of the ARM's layers: 4 vectors of 4 doubles per output, two outputs at a
+time (8 accumulators and their inputs fit 16 vector registers)."""
+
+SOURCE = Path(__file__).parent / "native" / "latent_step.c"
+FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
+ENV_SWITCH = "LNIC_NATIVE_DECODE"
+
+_SEGMENT_COLUMNS = {
+    "SEG_START": arm_kernels.SEG_START,
+    "SEG_ROW": arm_kernels.SEG_ROW,
+    "SEG_COL": arm_kernels.SEG_COL,
+    "SEG_LAT": arm_kernels.SEG_LAT,
+    "SEG_LENGTH": arm_kernels.SEG_LENGTH,
+    "SEG_OFFSET": arm_kernels.SEG_OFFSET,
+    "SEG_DST": arm_kernels.SEG_DST,
+    "SEG_COLUMNS": arm_kernels.SEG_COLUMNS,
+}
+
+
+def defines() -> list[str]:
+    """The -D flags that give the C source its block size and the segment table's columns."""
+    values = {"BLOCK": BLOCK, **_SEGMENT_COLUMNS}
+    return [f"-D{name}={value}" for name, value in sorted(values.items())]
+
+
+def library_path() -> Path:
+    return cbuild.library_path("latent-step", [SOURCE], [*FLAGS, *defines()])
+
+
+class CKernels(NamedTuple):
+    """The two entry points (see ``latent_step.c``)."""
+
+    arm_step: ctypes._CFuncPtr
+    store_step: ctypes._CFuncPtr
+
+
+_loaded: CKernels | None = None
+_failed = False
+
+
+def enabled() -> bool:
+    """Whether the C kernels may be used (``LNIC_NATIVE_DECODE=0`` forbids them, and a build
+    that failed once in this process is not tried again)."""
+    return not _failed and os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+def loaded() -> bool:
+    return _loaded is not None
+
+
+def cache_warm() -> bool:
+    """Whether an intact library is cached (loading it then costs next to nothing)."""
+    try:
+        return cbuild.is_intact(library_path())
+    except OSError:
+        return False
+
+
+def _declare(lib: ctypes.CDLL) -> CKernels:
+    p, i, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    arm = lib.latent_arm_step
+    arm.argtypes = [p, p, i, i, p, p, p, i, p, i, p, i, p, p, p, d, i, p, p, i, i, p, p]
+    arm.restype = ctypes.c_int
+    store = lib.latent_store_step
+    store.argtypes = [p, p, p, i, p, p, i, p, i, p, p]
+    store.restype = i
+    return CKernels(arm, store)
+
+
+def load() -> CKernels | None:
+    """The kernels (built into the cache first if needed), or None where they cannot be built
+    or are switched off."""
+    global _loaded, _failed
+    if _loaded is not None or not enabled():
+        return _loaded
+    flags = [*FLAGS, *defines()]
+    try:
+        path = cbuild.build_cached(library_path(), SOURCE, flags)
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as exc:
+            log.info("could not load %s (%s): building it again", path, exc)
+            lib = ctypes.CDLL(str(cbuild.build_cached(path, SOURCE, flags, fresh=True)))
+    except cbuild.NoCompiler:
+        log.info("no C compiler: the latent decoding loop runs without the C kernels")
+        _failed = True
+        return None
+    except (cbuild.BuildError, OSError) as exc:
+        log.warning("no C latent kernels (%s): decoding without them", exc)
+        _failed = True
+        return None
+    _loaded = _declare(lib)
+    return _loaded

@@ -1,0 +1,112 @@
+"""The decoding loop with the C kernels (:mod:`lnic.bitstream.c_kernels`): per step, the ARM
+with its context gathering and table rows in one call, the range decoder, the store in another.
+
+Its buffers are 32-byte aligned (the kernels load them as vectors), the kernels' arguments are
+bound once as addresses, and only the step's segment table and symbols change per call. The
+weights and the buffers are those of :mod:`.compiled_loop`, with the same results.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from lnic.bitstream.c_kernels import BLOCK, CKernels
+from lnic.bitstream.latent_coding.compiled_loop import _bounds, _segment_table
+from lnic.bitstream.latent_coding.escapes import EscapeCodes
+from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ROW_WEIGHTS, ArmPlan
+from lnic.bitstream.latent_coding.steps import DecodeSteps
+from lnic.bitstream.latent_coding.symbols import (
+    RESIDUAL_VALUE,
+    coder_table,
+    range_model,
+    symbol_costs,
+)
+from lnic.bitstream.latent_coding.window import CELLS
+from lnic.errors import BitstreamError
+
+_ALIGN = 32
+"""Bytes: the kernels' vectors of 4 doubles."""
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _aligned(values: np.ndarray) -> np.ndarray:
+    """A float64 copy of ``values`` (flattened) starting on an :data:`_ALIGN` boundary."""
+    flat = np.ascontiguousarray(values, dtype=np.float64).ravel()
+    buf = np.zeros(flat.size + _ALIGN // 8)
+    start = (-_address(buf) % _ALIGN) // 8
+    out = buf[start : start + flat.size]
+    out[:] = flat
+    return out
+
+
+def c_loop(
+    kernels: CKernels,
+    decoder: constriction.stream.queue.RangeDecoder,
+    escapes: EscapeCodes,
+    plan: ArmPlan,
+    steps: DecodeSteps,
+    clamps: bool,
+    prob_bits: int,
+) -> float:
+    """Decode every step (with all of the ARM's clamps if ``clamps``) under the table of
+    precision ``prob_bits``; returns the decoded symbols' information content in bits."""
+    table = coder_table(prob_bits)
+    n_rows, n_sym = table.shape
+    max_n = steps.max_n
+    dims = np.array([CELLS + 1] + [m.shape[0] for m in plan.hidden], dtype=np.int64)
+    width = int(max(dims[1:].max(initial=0), N_OUTPUTS))
+    x = _aligned(np.zeros(int(dims[0]) * (-(-max_n // BLOCK) * BLOCK)))
+    scratch = _aligned(np.zeros(3 * width * BLOCK))
+    weights = np.concatenate([m.ravel() for m in plan.hidden] + [np.zeros(0)])
+    output = np.ascontiguousarray(plan.output, dtype=np.float64)
+    o_buf = np.empty(N_OUTPUTS * max_n)
+    probs = np.empty(n_sym * max_n, dtype=np.float32)
+    row_of = np.empty(max_n, dtype=np.int32)
+    lo, hi, hidden_max, rows = _bounds(clamps)
+    costs = np.ascontiguousarray(symbol_costs(prob_bits))
+    residual = np.ascontiguousarray(RESIDUAL_VALUE, dtype=np.float64)
+    row_vec = np.ascontiguousarray(ROW_WEIGHTS, dtype=np.float64)
+    info = np.zeros(1)
+    arm_args = (
+        *(_address(a) for a in (x, weights, dims)),
+        len(dims),
+        _address(scratch),
+        width,
+        _address(output),
+        N_OUTPUTS,
+        *(_address(a) for a in (o_buf, lo, hi)),
+        hidden_max,
+        rows,
+        *(_address(a) for a in (row_vec, table)),
+        n_rows,
+        n_sym,
+        _address(probs),
+        _address(row_of),
+    )
+    store_args = (_address(row_of), n_sym, _address(costs), _address(info))
+    storage = _address(steps.grids[0].storage)
+    residual_at, o_at = _address(residual), _address(o_buf)
+    arm_step, store_step = kernels
+    decode, model, after_step = decoder.decode, range_model(), escapes.after_step
+    tables = [_segment_table(step.segments) for step in steps.steps]
+    for (copies, n, segments, _), segs in zip(steps.steps, tables):
+        if copies:
+            for copy in copies:
+                copy()
+        segs_at = _address(segs)
+        if not arm_step(storage, segs_at, len(segs), n, *arm_args):
+            raise BitstreamError("corrupt latent section (entropy model out of range)")
+        try:
+            sym = decode(model, probs[: n_sym * n].reshape(n, n_sym))
+        except Exception as exc:
+            raise BitstreamError(f"corrupt latent section ({exc})") from exc
+        sym = np.ascontiguousarray(sym, dtype=np.int32)
+        top = store_step(
+            _address(sym), residual_at, o_at, n, storage, segs_at, len(segs), *store_args
+        )
+        after_step(sym, segments, top)
+    return float(info[0])
