@@ -17,6 +17,7 @@ This module imports nothing of lnic: the encoder and the bitstream layers both u
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -111,3 +112,15 @@ def build_cached(path: Path, unit: Path, flags: Sequence[str], fresh: bool = Fal
         detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace")[:500]
         raise BuildError(f"{exc} {detail}".strip()) from exc
     return path
+
+
+def load_cached(path: Path, unit: Path, flags: Sequence[str]) -> ctypes.CDLL:
+    """The library at ``path`` (built from ``unit`` with ``flags`` if needed), loaded; one that
+    does not load is built once more. Raises :class:`NoCompiler`, :class:`BuildError` or
+    ``OSError``."""
+    built = build_cached(path, unit, flags)
+    try:
+        return ctypes.CDLL(str(built))
+    except OSError as exc:
+        log.info("could not load %s (%s): building it again", built, exc)
+        return ctypes.CDLL(str(build_cached(path, unit, flags, fresh=True)))

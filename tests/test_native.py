@@ -275,11 +275,16 @@ def test_a_library_that_does_not_load_is_built_once_more(monkeypatch):
     import ctypes
     from pathlib import Path
 
+    import lnic.cbuild as cbuild
     import lnic.encoder.native as native
-    import lnic.encoder.native.build as build
 
     builds, loads = [], []
-    monkeypatch.setattr(build, "build", lambda fresh=False: builds.append(fresh) or Path("k.so"))
+
+    def build_cached(*_, fresh=False):
+        builds.append(fresh)
+        return Path("k.so")
+
+    monkeypatch.setattr(cbuild, "build_cached", build_cached)
 
     def cdll(path):
         loads.append(path)

@@ -103,14 +103,8 @@ def load() -> CKernels | None:
     global _loaded, _failed
     if _loaded is not None or not enabled():
         return _loaded
-    flags = [*FLAGS, *defines()]
     try:
-        path = cbuild.build_cached(library_path(), SOURCE, flags)
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError as exc:
-            log.info("could not load %s (%s): building it again", path, exc)
-            lib = ctypes.CDLL(str(cbuild.build_cached(path, SOURCE, flags, fresh=True)))
+        lib = cbuild.load_cached(library_path(), SOURCE, [*FLAGS, *defines()])
     except cbuild.NoCompiler:
         log.info("no C compiler: the latent decoding loop runs without the C kernels")
         _failed = True

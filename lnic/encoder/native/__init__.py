@@ -62,15 +62,13 @@ def _declare(lib: ctypes.CDLL) -> None:
 
 
 def _load() -> ctypes.CDLL:
-    """The built library, loaded; one that does not load is built once more."""
-    from lnic.encoder.native.build import build
+    """The built library, loaded (:func:`lnic.cbuild.load_cached`: one that does not load is
+    built once more)."""
+    from lnic.cbuild import load_cached
+    from lnic.encoder.native.build import FLAGS, UNIT, library_path
+    from lnic.encoder.native.limits import defines
 
-    path = build()
-    try:
-        return ctypes.CDLL(str(path))
-    except OSError as exc:
-        log.info("could not load %s (%s): building it again", path, exc)
-        return ctypes.CDLL(str(build(fresh=True)))
+    return load_cached(library_path(), UNIT, [*FLAGS, *defines()])
 
 
 @cache

@@ -2,17 +2,17 @@
 
 :mod:`lnic.cbuild` does the compiling and caching (keyed by a hash of the C sources, the flags,
 the limits of :mod:`lnic.encoder.native.limits` and the CPU's feature flags; checksummed,
-renamed into place); this module names the kernels' sources and flags.
+renamed into place; :func:`lnic.cbuild.load_cached` builds and loads); this module names the
+kernels' sources and flags.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lnic.cbuild import (  # noqa: F401  (BuildError, NoCompiler, cpu_flags, is_intact: used via here)
+from lnic.cbuild import (  # noqa: F401  (the names the encoder and its tests use from here)
     BuildError,
     NoCompiler,
-    build_cached,
     cpu_flags,
     is_intact,
 )
@@ -32,11 +32,3 @@ def sources() -> list[Path]:
 
 def library_path() -> Path:
     return _cached_library_path("kernels", sources(), [*FLAGS, *defines()])
-
-
-def build(fresh: bool = False) -> Path:
-    """Path of an intact compiled library, compiling it if needed (always with ``fresh``).
-
-    Raises :class:`NoCompiler` or :class:`BuildError` when it cannot be built.
-    """
-    return build_cached(library_path(), UNIT, [*FLAGS, *defines()], fresh)
