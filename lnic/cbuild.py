@@ -124,3 +124,41 @@ def load_cached(path: Path, unit: Path, flags: Sequence[str]) -> ctypes.CDLL:
     except OSError as exc:
         log.info("could not load %s (%s): building it again", built, exc)
         return ctypes.CDLL(str(build_cached(path, unit, flags, fresh=True)))
+
+
+class NativeLibrary:
+    """A C library the decoder loads on demand, with its fallback rules in one place: switched
+    off by ``$LNIC_NATIVE_DECODE=0``; built (once per machine) and loaded on first use; a
+    failed build is not tried again in this process, and the caller falls back to its numpy
+    code (silently where there is no compiler, an expected setup; with one warning where a
+    compiler fails)."""
+
+    SWITCH = "LNIC_NATIVE_DECODE"
+
+    def __init__(self, stem: str, unit: Path, flags: Sequence[str], what: str) -> None:
+        self.stem, self.unit, self.flags, self.what = stem, unit, list(flags), what
+        self._lib: ctypes.CDLL | None = None
+        self._failed = False
+
+    def path(self) -> Path:
+        return library_path(self.stem, [self.unit], self.flags)
+
+    def enabled(self) -> bool:
+        return not self._failed and os.environ.get(self.SWITCH, "1") != "0"
+
+    def loaded(self) -> bool:
+        return self._lib is not None
+
+    def load(self) -> ctypes.CDLL | None:
+        """The loaded library, or None where it is switched off or cannot be built."""
+        if self._lib is not None or not self.enabled():
+            return self._lib
+        try:
+            self._lib = load_cached(self.path(), self.unit, self.flags)
+        except NoCompiler:
+            log.info("no C compiler: the decoder runs its %s without C kernels", self.what)
+            self._failed = True
+        except (BuildError, OSError) as exc:
+            log.warning("no C kernels for the %s (%s): decoding without them", self.what, exc)
+            self._failed = True
+        return self._lib

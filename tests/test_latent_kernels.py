@@ -211,20 +211,22 @@ def _c_decode(tmp_path: Path, **env) -> tuple[dict, str]:
 def test_a_fresh_machine_builds_the_c_kernels_once_and_a_compilerless_one_decodes_alike(
     tmp_path,
 ):
-    """The first decode builds the C kernels into $LNIC_CACHE_DIR (and decodes with them); a
-    failing compiler leaves the decoder on its other loops, with the same pixels."""
+    """The first decode builds the C kernels (latent decoding, synthesis) into $LNIC_CACHE_DIR
+    and decodes with them; a failing compiler leaves the decoder on its numpy code (one warning
+    per library), with the same pixels."""
     import shutil
 
     if shutil.which("gcc") is None:
         pytest.skip("no C compiler")
     built, _ = _c_decode(tmp_path / "a")
-    assert built["loaded"] and built["cached"] == ["latent"]
+    assert built["loaded"] and built["cached"] == ["latent", "synthesis"]
     again, _ = _c_decode(tmp_path / "a")
     assert again == built
     without, stderr = _c_decode(tmp_path / "b", CC="false")
     assert not without["loaded"] and without["cached"] == []
     assert without["pixels"] == built["pixels"]
-    assert stderr.count("no C latent kernels") == 1
+    assert stderr.count("no C kernels for the latent decoding") == 1
+    assert stderr.count("no C kernels for the synthesis") == 1
 
 
 def test_the_c_source_takes_its_constants_from_python():

@@ -30,6 +30,18 @@ sys.path.insert(0, str(Path(__file__).parent / "data"))
 from make_golden import synthetic_bitstream  # noqa: E402
 
 
+@pytest.fixture(autouse=True, params=["c", "numpy"])
+def kernels(request, monkeypatch):
+    """Every test runs with the C kernels and with the numpy code."""
+    from lnic.decoder import c_kernels
+
+    if request.param == "numpy":
+        monkeypatch.setenv("LNIC_NATIVE_DECODE", "0")
+    elif c_kernels.load() is None:
+        pytest.skip("the C synthesis kernels cannot be built here (no C compiler)")
+    return request.param
+
+
 def _parts(height: int, width: int, channels: int, seed: int):
     sections = unpack_file(synthetic_bitstream(height, width, channels, seed, 3.0, check=False))
     h = sections.header

@@ -17,15 +17,11 @@ vectorisation and fused multiply-adds keep.
 from __future__ import annotations
 
 import ctypes
-import logging
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 from lnic import cbuild
 from lnic.bitstream import arm_kernels
-
-log = logging.getLogger(__name__)
 
 BLOCK = 16
 """Latents per block of the ARM's layers: 4 vectors of 4 doubles per output, two outputs at a
@@ -33,7 +29,6 @@ time (8 accumulators and their inputs fit 16 vector registers)."""
 
 SOURCE = Path(__file__).parent / "native" / "latent_step.c"
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
-ENV_SWITCH = "LNIC_NATIVE_DECODE"
 
 _SEGMENT_COLUMNS = {
     "SEG_START": arm_kernels.SEG_START,
@@ -53,8 +48,7 @@ def defines() -> list[str]:
     return [f"-D{name}={value}" for name, value in sorted(values.items())]
 
 
-def library_path() -> Path:
-    return cbuild.library_path("latent-step", [SOURCE], [*FLAGS, *defines()])
+LIBRARY = cbuild.NativeLibrary("latent-step", SOURCE, [*FLAGS, *defines()], "latent decoding")
 
 
 class CKernels(NamedTuple):
@@ -64,26 +58,21 @@ class CKernels(NamedTuple):
     store_step: ctypes._CFuncPtr
 
 
-_loaded: CKernels | None = None
-_failed = False
+_kernels: CKernels | None = None
 
 
 def enabled() -> bool:
     """Whether the C kernels may be used (``LNIC_NATIVE_DECODE=0`` forbids them, and a build
     that failed once in this process is not tried again)."""
-    return not _failed and os.environ.get(ENV_SWITCH, "1") != "0"
+    return LIBRARY.enabled()
 
 
 def loaded() -> bool:
-    return _loaded is not None
+    return LIBRARY.loaded()
 
 
-def cache_warm() -> bool:
-    """Whether an intact library is cached (loading it then costs next to nothing)."""
-    try:
-        return cbuild.is_intact(library_path())
-    except OSError:
-        return False
+def library_path() -> Path:
+    return LIBRARY.path()
 
 
 def _declare(lib: ctypes.CDLL) -> CKernels:
@@ -100,18 +89,10 @@ def _declare(lib: ctypes.CDLL) -> CKernels:
 def load() -> CKernels | None:
     """The kernels (built into the cache first if needed), or None where they cannot be built
     or are switched off."""
-    global _loaded, _failed
-    if _loaded is not None or not enabled():
-        return _loaded
-    try:
-        lib = cbuild.load_cached(library_path(), SOURCE, [*FLAGS, *defines()])
-    except cbuild.NoCompiler:
-        log.info("no C compiler: the latent decoding loop runs without the C kernels")
-        _failed = True
+    global _kernels
+    if not LIBRARY.enabled():
         return None
-    except (cbuild.BuildError, OSError) as exc:
-        log.warning("no C latent kernels (%s): decoding without them", exc)
-        _failed = True
-        return None
-    _loaded = _declare(lib)
-    return _loaded
+    if _kernels is None:
+        lib = LIBRARY.load()
+        _kernels = None if lib is None else _declare(lib)
+    return _kernels

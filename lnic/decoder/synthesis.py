@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lnic.decoder import c_kernels
 from lnic.decoder.upsampling import UP_BLOCK, FixedPointUpsampler
 from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
 from lnic.model.parts import SynthesisWeights
@@ -125,15 +126,32 @@ def _plan(weights: SynthesisWeights, levels: int, bound: float) -> _Plan:
     return _Plan(c, m1, m2, ma, mb, clamp_h, clamp_y, clamp_a, clamp_b)
 
 
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
 def _pointwise(
     z: np.ndarray, plan: _Plan, y: np.ndarray, hidden: np.ndarray, out: np.ndarray
 ) -> None:
     """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
 
     Blocks of whole rows (``hidden`` and ``out`` hold one, about :func:`block_pixels`) keep the
-    hidden layer in cache.
+    hidden layer in cache. With the C kernels, one call does it all (``hidden`` is their
+    scratch).
     """
     c, height, width = y.shape
+    native = c_kernels.load()
+    if native is not None and z.strides[1] == 8 and y.strides[2] == 8:
+        k1, h1, h2 = plan.lin1.shape[1], plan.lin1.shape[0], plan.lin2.shape[0]
+        need = (k1 + h1 + h2) * c_kernels.BLOCK
+        scratch = hidden.ravel()[:need] if hidden.size >= need else np.empty(need)
+        native.pointwise(
+            _address(z), z.strides[0] // 8, height * width,
+            _address(plan.lin1), h1, k1, _address(plan.lin2), h2, c,
+            _CLAMP if plan.clamp_hidden else np.inf, _CLAMP if plan.clamp_y else np.inf,
+            _address(y), y.strides[0] // 8, y.strides[1] // 8, width, _address(scratch),
+        )  # fmt: skip
+        return
     rows = hidden.shape[1] // width
     for r0 in range(0, height, rows):
         n = min(height, r0 + rows) - r0
@@ -184,6 +202,14 @@ class _Conv3x3:
         """Rows 1..n of the convolution of the input whose element (c, 0, 0) is
         ``flat[c * plane + start]`` (floor'd, clamped)."""
         c, wp, ln = self.c, self.wp, n * self.wp
+        native = c_kernels.load()
+        if native is not None and (out is None or out.strides[1] == 8):
+            o = np.empty((c, ln)) if out is None else out
+            native.conv3x3(
+                _address(flat) + 8 * (start - 1), plane, wp, ln, _address(self.m), c,
+                _CLAMP if self.clamp else np.inf, _address(o), o.strides[0] // 8,
+            )  # fmt: skip
+            return o.reshape(c, n, wp)
         s = flat.strides[0]
         # output column j of a row is centred on input column j, so its window starts one
         # element earlier (for j = 0 a junk element: start >= 1); the last window of a plane

@@ -1,0 +1,147 @@
+/* The decoder's synthesis layers in C: the two 1x1 layers on a block of upsampled pixels, and
+ * a folded 3x3 convolution on a band of rows, with the same arithmetic as the numpy code of
+ * lnic/decoder/synthesis.py (its folded matrices, its layouts).
+ *
+ * Every value is an integer multiple of a power of two far below 2^53, so float64 products
+ * and sums are exact in any order, vectorised or fused, and every machine gets the same
+ * pixels; the floor is exact for every double (vfloor). lnic/decoder/c_kernels.py compiles
+ * this file and passes BLOCK (pixels per block) as a -D flag.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef BLOCK
+#error "compile through lnic/decoder/c_kernels.py: it defines BLOCK"
+#endif
+
+typedef double dv __attribute__((vector_size(32), aligned(8))); /* unaligned loads allowed */
+typedef int64_t iv __attribute__((vector_size(32), aligned(8)));
+#define VB (BLOCK / 4)
+
+static inline dv splat(double a) { return (dv){a, a, a, a}; }
+
+static inline dv pick(iv m, dv a, dv b) { return (dv)(((iv)a & m) | ((iv)b & ~m)); }
+
+/* floor, exact for every double (see lnic/bitstream/native/latent_step.c) */
+static inline dv vfloor(dv a) {
+    const dv big = splat(4503599627370496.0);
+    iv neg = a < splat(0.0);
+    dv c = pick(neg, -big, big);
+    dv t = (a + c) - c;
+    t -= (dv)((iv)splat(1.0) & (t > a));
+    iv small = (a < big) & (a > -big);
+    return pick(small, t, a);
+}
+
+static inline dv clampv(dv v, double lo, double hi) {
+    v = pick(v < splat(lo), splat(lo), v);
+    return pick(v > splat(hi), splat(hi), v);
+}
+
+/* out[o][0:BLOCK] = clip(floor(w[o] . x[:, 0:BLOCK]), lo, hi), x's rows ldx apart, out's rows
+ * BLOCK apart; outputs in pairs (each loaded input row serves two accumulator sets). */
+static inline void layer_block(const double *w, int64_t n_out, int64_t n_in, const double *x,
+                               int64_t ldx, double *out, double lo, double hi) {
+    int64_t o = 0;
+    for (; o + 1 < n_out; o += 2) {
+        dv a0[VB], a1[VB];
+        for (int v = 0; v < VB; v++) a0[v] = a1[v] = splat(0.0);
+        const double *w0 = w + o * n_in, *w1 = w0 + n_in;
+        for (int64_t i = 0; i < n_in; i++) {
+            dv p = splat(w0[i]), q = splat(w1[i]);
+            const double *xr = x + i * ldx;
+            for (int v = 0; v < VB; v++) {
+                dv xv = *(const dv *)(xr + 4 * v);
+                a0[v] += p * xv;
+                a1[v] += q * xv;
+            }
+        }
+        for (int v = 0; v < VB; v++) {
+            *(dv *)(out + o * BLOCK + 4 * v) = clampv(vfloor(a0[v]), lo, hi);
+            *(dv *)(out + (o + 1) * BLOCK + 4 * v) = clampv(vfloor(a1[v]), lo, hi);
+        }
+    }
+    for (; o < n_out; o++) {
+        dv a0[VB];
+        for (int v = 0; v < VB; v++) a0[v] = splat(0.0);
+        const double *w0 = w + o * n_in;
+        for (int64_t i = 0; i < n_in; i++) {
+            dv p = splat(w0[i]);
+            const double *xr = x + i * ldx;
+            for (int v = 0; v < VB; v++) a0[v] += p * *(const dv *)(xr + 4 * v);
+        }
+        for (int v = 0; v < VB; v++) *(dv *)(out + o * BLOCK + 4 * v) = clampv(vfloor(a0[v]), lo, hi);
+    }
+}
+
+/* The two 1x1 layers on pixels 0..n-1 of z [k1, ldz apart] (the last row ones):
+ * hidden = clip(floor(lin1 . z), 0, hidden_hi) [h1 rows, the last carrying the one], then
+ * y = clip(floor(lin2 . hidden), -y_lim, y_lim) for the first c of lin2's h2 rows; pixel p goes
+ * to y[ch * y_plane + (p / width) * y_row + p % width]. scratch: (k1 + h1 + h2) * BLOCK. */
+void synth_pointwise(const double *z, int64_t ldz, int64_t n, const double *lin1, int64_t h1,
+                     int64_t k1, const double *lin2, int64_t h2, int64_t c, double hidden_hi,
+                     double y_lim, double *y, int64_t y_plane, int64_t y_row, int64_t width,
+                     double *scratch) {
+    double *zb = scratch, *hb = zb + k1 * BLOCK, *ob = hb + h1 * BLOCK;
+    for (int64_t p0 = 0; p0 < n; p0 += BLOCK) {
+        int64_t b = n - p0 < BLOCK ? n - p0 : BLOCK;
+        const double *x = z + p0;
+        int64_t ldx = ldz;
+        if (b < BLOCK) { /* the last, partial block: zero-padded copy (no read past the rows) */
+            for (int64_t i = 0; i < k1; i++) {
+                memcpy(zb + i * BLOCK, z + i * ldz + p0, (size_t)b * sizeof(double));
+                memset(zb + i * BLOCK + b, 0, (size_t)(BLOCK - b) * sizeof(double));
+            }
+            x = zb;
+            ldx = BLOCK;
+        }
+        layer_block(lin1, h1, k1, x, ldx, hb, 0.0, hidden_hi);
+        layer_block(lin2, h2, h1, hb, BLOCK, ob, -y_lim, y_lim);
+        int64_t r = p0 / width, col = p0 % width;
+        for (int64_t j = 0; j < b; j++) {
+            for (int64_t ch = 0; ch < c; ch++) y[ch * y_plane + r * y_row + col] = ob[ch * BLOCK + j];
+            if (++col == width) {
+                col = 0;
+                r++;
+            }
+        }
+    }
+}
+
+/* A folded 3x3 convolution: out[oc * out_stride + k] = clip(floor(m[oc, -1] + sum over
+ * (ch, dy, dx) of m[oc, ch * 9 + dy * 3 + dx] * in[ch * plane + dy * wp + dx + k]), -lim,
+ * lim) for k in 0..len-1, with m [c, 9 c + 1] and in pointing at the first window's first
+ * element (the numpy code's im2col rows). */
+void synth_conv3x3(const double *in, int64_t plane, int64_t wp, int64_t len, const double *m,
+                   int64_t c, double lim, double *out, int64_t out_stride) {
+    int64_t taps = 9 * c;
+    int64_t k = 0;
+    for (; k + BLOCK <= len; k += BLOCK) {
+        for (int64_t oc = 0; oc < c; oc++) {
+            const double *mo = m + oc * (taps + 1);
+            dv acc[VB];
+            for (int v = 0; v < VB; v++) acc[v] = splat(mo[taps]);
+            for (int64_t ch = 0; ch < c; ch++)
+                for (int dy = 0; dy < 3; dy++)
+                    for (int dx = 0; dx < 3; dx++) {
+                        dv wt = splat(mo[ch * 9 + dy * 3 + dx]);
+                        const double *src = in + ch * plane + dy * wp + dx + k;
+                        for (int v = 0; v < VB; v++) acc[v] += wt * *(const dv *)(src + 4 * v);
+                    }
+            for (int v = 0; v < VB; v++)
+                *(dv *)(out + oc * out_stride + k + 4 * v) = clampv(vfloor(acc[v]), -lim, lim);
+        }
+    }
+    for (; k < len; k++)
+        for (int64_t oc = 0; oc < c; oc++) {
+            const double *mo = m + oc * (taps + 1);
+            double a = mo[taps];
+            for (int64_t ch = 0; ch < c; ch++)
+                for (int dy = 0; dy < 3; dy++)
+                    for (int dx = 0; dx < 3; dx++)
+                        a += mo[ch * 9 + dy * 3 + dx] * in[ch * plane + dy * wp + dx + k];
+            a = floor(a);
+            out[oc * out_stride + k] = a < -lim ? -lim : (a > lim ? lim : a);
+        }
+}
