@@ -18,12 +18,10 @@ This module imports nothing of lnic: the encoder and the bitstream layers both u
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +38,7 @@ class NoCompiler(BuildError):
     """No C compiler is installed (an expected setup: callers fall back to Python code)."""
 
 
+@functools.cache
 def cpu_flags() -> str:
     """The CPU's feature flags line of ``/proc/cpuinfo`` ("" where there is none), part of every
     cache key: a CPU with other features (another vector width) builds its own library."""
@@ -88,6 +87,10 @@ def build_cached(path: Path, unit: Path, flags: Sequence[str], fresh: bool = Fal
 
     Raises :class:`NoCompiler` or :class:`BuildError` when it cannot be built.
     """
+    import shutil  # (imported here: a decode that finds its library cached does not need them)
+    import subprocess
+    import tempfile
+
     if not fresh and is_intact(path):
         return path
     if path.exists() and not fresh:

@@ -78,7 +78,7 @@ def library_path() -> Path:
 def _declare(lib: ctypes.CDLL) -> CKernels:
     p, i, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
     arm = lib.latent_arm_step
-    arm.argtypes = [p, p, i, i, p, p, p, i, p, i, p, i, p, p, p, d, i, p, p, i, i, p, p]
+    arm.argtypes = [p, p, i, i, p, p, p, i, p, i, p, i, p, p, p, d, p, i, p, p, i, i, p, p]
     arm.restype = ctypes.c_int
     store = lib.latent_store_step
     store.argtypes = [p, p, p, i, p, p, i, p, i, p, p]

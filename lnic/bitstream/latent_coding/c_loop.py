@@ -22,7 +22,7 @@ from lnic.bitstream.latent_coding.symbols import (
     range_model,
     symbol_costs,
 )
-from lnic.bitstream.latent_coding.window import CELLS
+from lnic.bitstream.latent_coding.window import CELLS, COLS
 from lnic.errors import BitstreamError
 
 _ALIGN = 32
@@ -57,16 +57,21 @@ def c_loop(
     table = coder_table(prob_bits)
     n_rows, n_sym = table.shape
     max_n = steps.max_n
-    dims = np.array([CELLS + 1] + [m.shape[0] for m in plan.hidden], dtype=np.int64)
+    # the first layer reads only the window cells it weighs (the context, the centre)
+    first = plan.hidden[0] if plan.hidden else plan.output
+    cells = np.flatnonzero(np.any(first[:, :CELLS] != 0, axis=0)).astype(np.int64)
+    used = np.append(cells, CELLS)
+    hidden = [m[:, used] if k == 0 else m for k, m in enumerate(plan.hidden)]
+    output = np.ascontiguousarray(plan.output if hidden else plan.output[:, used])
+    dims = np.array([len(used)] + [m.shape[0] for m in hidden], dtype=np.int64)
     width = int(max(dims[1:].max(initial=0), N_OUTPUTS))
     x = _aligned(np.zeros(int(dims[0]) * (-(-max_n // BLOCK) * BLOCK)))
     scratch = _aligned(np.zeros(3 * width * BLOCK))
-    weights = np.concatenate([m.ravel() for m in plan.hidden] + [np.zeros(0)])
-    output = np.ascontiguousarray(plan.output, dtype=np.float64)
+    weights = np.concatenate([m.ravel() for m in hidden] + [np.zeros(0)])
     o_buf = np.empty(N_OUTPUTS * max_n)
     probs = np.empty(n_sym * max_n, dtype=np.float32)
     row_of = np.empty(max_n, dtype=np.int32)
-    lo, hi, hidden_max, rows = _bounds(clamps)
+    lo, hi, hidden_max, _ = _bounds(clamps)
     costs = np.ascontiguousarray(symbol_costs(prob_bits))
     residual = np.ascontiguousarray(RESIDUAL_VALUE, dtype=np.float64)
     row_vec = np.ascontiguousarray(ROW_WEIGHTS, dtype=np.float64)
@@ -80,7 +85,8 @@ def c_loop(
         N_OUTPUTS,
         *(_address(a) for a in (o_buf, lo, hi)),
         hidden_max,
-        rows,
+        _address(cells),
+        COLS,
         *(_address(a) for a in (row_vec, table)),
         n_rows,
         n_sym,

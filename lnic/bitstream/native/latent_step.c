@@ -56,7 +56,6 @@ static inline void layer_block(const double *w, int64_t n_out, int64_t n_in, con
         for (int v = 0; v < VB; v++) a0[v] = a1[v] = splat(0.0);
         const double *w0 = w + o * n_in, *w1 = w0 + n_in;
         for (int64_t i = 0; i < n_in; i++) {
-            if (w0[i] == 0.0 && w1[i] == 0.0) continue; /* window cells outside the context */
             dv p = splat(w0[i]), q = splat(w1[i]);
             const dv *xr = (const dv *)(x + i * ldx);
             for (int v = 0; v < VB; v++) {
@@ -77,7 +76,6 @@ static inline void layer_block(const double *w, int64_t n_out, int64_t n_in, con
         for (int v = 0; v < VB; v++) a0[v] = splat(0.0);
         const double *w0 = w + o * n_in;
         for (int64_t i = 0; i < n_in; i++) {
-            if (w0[i] == 0.0) continue;
             dv p = splat(w0[i]);
             const dv *xr = (const dv *)(x + i * ldx);
             for (int v = 0; v < VB; v++) a0[v] += p * xr[v];
@@ -87,28 +85,29 @@ static inline void layer_block(const double *w, int64_t n_out, int64_t n_in, con
     }
 }
 
-/* Window cell (r, c) of latent i of each segment into row r cols + c, column offset + i of x
- * (rows ldx apart). */
+/* Window cell cells[q] (row r = cells[q] / cols, column c = cells[q] % cols) of latent i of
+ * each segment into row q, column offset + i of x (rows ldx apart). */
 static void gather(const double *storage, const int64_t *segs, int64_t n_segs, double *x,
-                   int64_t ldx, int64_t rows, int64_t cols) {
+                   int64_t ldx, const int64_t *cells, int64_t n_cells, int64_t cols) {
     for (int64_t k = 0; k < n_segs; k++) {
         const int64_t *s = segs + k * SEG_COLUMNS;
         int64_t m = s[SEG_LENGTH], lat = s[SEG_LAT];
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = 0; c < cols; c++) {
-                const double *src = storage + s[SEG_START] + r * s[SEG_ROW] + c * s[SEG_COL];
-                double *dst = x + (r * cols + c) * ldx + s[SEG_OFFSET];
-                if (lat == 1)
-                    memcpy(dst, src, (size_t)m * sizeof(double));
-                else
-                    for (int64_t i = 0; i < m; i++) dst[i] = src[i * lat];
-            }
+        for (int64_t q = 0; q < n_cells; q++) {
+            int64_t r = cells[q] / cols, c = cells[q] % cols;
+            const double *src = storage + s[SEG_START] + r * s[SEG_ROW] + c * s[SEG_COL];
+            double *dst = x + q * ldx + s[SEG_OFFSET];
+            if (lat == 1)
+                memcpy(dst, src, (size_t)m * sizeof(double));
+            else
+                for (int64_t i = 0; i < m; i++) dst[i] = src[i * lat];
+        }
     }
 }
 
 /* One step's ARM on its n latents (see arm_kernels._arm_step for the numba form). x: [dims[0],
- * ldx] with ldx = n rounded up to BLOCK; weights: the hidden layers' [dims[l+1], dims[l]]
- * matrices in order; scratch: 3 blocks of [max width, BLOCK]; out_m: [n_outputs, dims[-1]];
+ * ldx] with ldx = n rounded up to BLOCK: the window cells the first layer reads (cells, of
+ * a window cols wide; dims[0] - 1 of them), then ones; weights: the hidden layers' [dims[l+1],
+ * dims[l]] matrices in order (the first one's columns those cells and the one); scratch: 3 blocks of [max width, BLOCK]; out_m: [n_outputs, dims[-1]];
  * o: [n_outputs, n] (mu_q, m_int, scale_idx); lo/hi: the outputs' bounds, hidden activations
  * in [0, hidden_max]; probs: [n, n_sym] receives table[row_j], row_j = row_vec . o[:, j]
  * (rows: row_j, for the store's information count). Returns 0 if a row is outside the table
@@ -117,10 +116,11 @@ int latent_arm_step(const double *storage, const int64_t *segs, int64_t n_segs, 
                     double *x, const double *weights, const int64_t *dims, int64_t n_dims,
                     double *scratch, int64_t width, const double *out_m, int64_t n_outputs,
                     double *o, const double *lo, const double *hi, double hidden_max,
-                    int64_t rows, const double *row_vec, const float *table, int64_t n_rows,
+                    const int64_t *cells, int64_t cols, const double *row_vec,
+                    const float *table, int64_t n_rows,
                     int64_t n_sym, float *probs, int32_t *row_of) {
     int64_t k_in = dims[0], ldx = (n + BLOCK - 1) / BLOCK * BLOCK;
-    gather(storage, segs, n_segs, x, ldx, rows, (k_in - 1) / rows);
+    gather(storage, segs, n_segs, x, ldx, cells, k_in - 1, cols);
     for (int64_t r = 0; r < k_in - 1; r++)
         for (int64_t j = n; j < ldx; j++) x[r * ldx + j] = 0.0;
     for (int64_t j = 0; j < ldx; j++) x[(k_in - 1) * ldx + j] = 1.0;
