@@ -101,21 +101,31 @@ def time_reference(source: Path, path: Path, runs: int) -> dict:
     return row
 
 
-def time_file(path: Path, runs: int, numpy_loop: bool = False) -> dict:
-    """Median wall and CPU milliseconds per stage of ``runs`` decodes of one file
-    (``numpy_loop``: with the latent decoder's numpy loop instead of the numba kernels)."""
-    from lnic.bitstream.latent_coding.loop_choice import LOOP_ENV
+MODES = {
+    "c": {"LNIC_DECODE_LOOP": "c", "LNIC_NATIVE_DECODE": "1"},
+    "numba": {"LNIC_DECODE_LOOP": "compiled", "LNIC_NATIVE_DECODE": "0"},
+    "numpy": {"LNIC_DECODE_LOOP": "numpy", "LNIC_NATIVE_DECODE": "0"},
+}
+"""The decoder's configurations: its C kernels (what runs wherever a C compiler has built
+them once), numba's latent loop with the numpy synthesis (no compiler, a process that decodes
+many images), and numpy alone (no compiler, a single image)."""
+
+
+def time_file(path: Path, runs: int, mode: str = "c") -> dict:
+    """Median wall and CPU milliseconds per stage of ``runs`` decodes of one file in ``mode``
+    (:data:`MODES`)."""
     from lnic.decoder import decode_bytes
 
-    before = os.environ.get(LOOP_ENV)
-    os.environ[LOOP_ENV] = "numpy" if numpy_loop else "compiled"
+    before = {name: os.environ.get(name) for name in MODES[mode]}
+    os.environ.update(MODES[mode])
     try:
         return _time_decodes(decode_bytes, path, runs)
     finally:
-        if before is None:
-            os.environ.pop(LOOP_ENV, None)
-        else:
-            os.environ[LOOP_ENV] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _time_decodes(decode_bytes, path: Path, runs: int) -> dict:
@@ -269,18 +279,28 @@ def write_report(result: dict, out: Path) -> None:
         "Where the time goes: entropy decoding is one range-decoder batch per step of the "
         "schedule (all grids interleaved, wavefronts x + 2y: 1,796 steps for 768x512), each "
         "running the 3-layer integer ARM on its latents "
-        "(with numba: one compiled call that gathers the context, runs the ARM and copies the "
-        "table rows, then one compiled store; without: about 18 numpy calls, a fixed cost per "
-        "step) and one constriction call (~21 ms in all). Upsampling and synthesis are float64 "
-        "products of integers (exact) and rounding passes; the upsampling includes the per-grid "
-        "pre-filters (about 8 ms of a 768x512 decode). `arm_context.md`: the choice of the "
-        "ARM's context.",
+        "(with the C kernels, or numba's: one call that gathers the context, runs the ARM and "
+        "copies the table rows, then one call that stores the latents; without: about 18 numpy "
+        "calls, a fixed cost per step) and one constriction call. The synthesis' 1x1 layers and "
+        "3x3 convolutions run in C where the kernels are built, else as numpy products "
+        "(float64 products of integers, exact either way) and rounding passes; the upsampling "
+        "includes the per-grid pre-filters. `arm_context.md`: the choice of the ARM's context.",
     ]
+    if result.get("files_numba"):
+        lines += _module_section(
+            "Without a C compiler, numba's latent loop",
+            "The same files, same process, with numba's latent kernels and the numpy synthesis "
+            "(what a process that decodes many images runs where no C compiler built the "
+            "kernels; `LNIC_DECODE_LOOP=compiled LNIC_NATIVE_DECODE=0`):",
+            result["files_numba"],
+            ("file",),
+        )
     if result.get("files_numpy_loop"):
         lines += _module_section(
-            "Without numba",
-            "The same files, same process, with the latent decoder's numpy loop (what runs when "
-            "numba is missing or `LNIC_NO_NUMBA` is set):",
+            "Without a C compiler, numpy alone",
+            "The same files, same process, with the numpy latent loop and the numpy synthesis "
+            "(what a single decode runs where no C compiler built the kernels; "
+            "`LNIC_DECODE_LOOP=numpy LNIC_NATIVE_DECODE=0`):",
             result["files_numpy_loop"],
             ("file",),
         )
@@ -317,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-numpy-loop",
         action="store_true",
-        help="skip the comparison runs with the numpy latent-decoding loop",
+        help="skip the comparison runs without the C kernels (numba's loop, numpy alone)",
     )
     parser.add_argument(
         "-o",
@@ -346,9 +366,13 @@ def main(argv: list[str] | None = None) -> int:
         row = time_file(path, args.runs)
         log.info("%s: %s", path.name, row)
         result["files"].append(row)
-    if result["numba"] and not args.no_numpy_loop:
+    if not args.no_numpy_loop:
+        if result["numba"]:
+            result["files_numba"] = [
+                time_file(path, args.runs, "numba") for path in sorted(STREAMS.glob("*.lnic"))
+            ]
         result["files_numpy_loop"] = [
-            time_file(path, args.runs, numpy_loop=True) for path in sorted(STREAMS.glob("*.lnic"))
+            time_file(path, args.runs, "numpy") for path in sorted(STREAMS.glob("*.lnic"))
         ]
     if args.reference:
         name, _, where = args.reference.rpartition("=")
