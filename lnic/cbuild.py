@@ -133,8 +133,9 @@ class NativeLibrary:
     """A C library the decoder loads on demand, with its fallback rules in one place: switched
     off by ``$LNIC_NATIVE_DECODE=0``; built (once per machine) and loaded on first use; a
     failed build is not tried again in this process, and the caller falls back to its numpy
-    code (silently where there is no compiler, an expected setup; with one warning where a
-    compiler fails)."""
+    code, which gives the same pixels. The fallback is logged at INFO level, not warned about:
+    a decoder runs where no compiler is installed or the cache folder is read-only, and a
+    warning on every decode there would tell its user nothing they can act on."""
 
     SWITCH = "LNIC_NATIVE_DECODE"
 
@@ -162,6 +163,6 @@ class NativeLibrary:
             log.info("no C compiler: the decoder runs its %s without C kernels", self.what)
             self._failed = True
         except (BuildError, OSError) as exc:
-            log.warning("no C kernels for the %s (%s): decoding without them", self.what, exc)
+            log.info("no C kernels for the %s (%s): decoding without them", self.what, exc)
             self._failed = True
         return self._lib

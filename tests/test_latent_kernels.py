@@ -212,8 +212,8 @@ def test_a_fresh_machine_builds_the_c_kernels_once_and_a_compilerless_one_decode
     tmp_path,
 ):
     """The first decode builds the C kernels (latent decoding, synthesis) into $LNIC_CACHE_DIR
-    and decodes with them; a failing compiler leaves the decoder on its numpy code (one warning
-    per library), with the same pixels."""
+    and decodes with them; a failing compiler leaves the decoder on its numpy code, silently,
+    with the same pixels."""
     import shutil
 
     if shutil.which("gcc") is None:
@@ -225,8 +225,7 @@ def test_a_fresh_machine_builds_the_c_kernels_once_and_a_compilerless_one_decode
     without, stderr = _c_decode(tmp_path / "b", CC="false")
     assert not without["loaded"] and without["cached"] == []
     assert without["pixels"] == built["pixels"]
-    assert stderr.count("no C kernels for the latent decoding") == 1
-    assert stderr.count("no C kernels for the synthesis") == 1
+    assert stderr == ""  # the same pixels, more slowly: nothing the user must act on
 
 
 def test_the_c_source_takes_its_constants_from_python():
