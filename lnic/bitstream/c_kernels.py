@@ -51,6 +51,36 @@ def defines() -> list[str]:
 LIBRARY = cbuild.NativeLibrary("latent-step", SOURCE, [*FLAGS, *defines()], "latent decoding")
 
 
+class StepParams(ctypes.Structure):
+    """The ctypes mirror of ``StepParams`` in ``latent_step.c`` (same fields, same order)."""
+
+    _fields_ = [  # noqa: RUF012 (ctypes reads the class attribute)
+        ("x", ctypes.c_void_p),
+        ("weights", ctypes.c_void_p),
+        ("dims", ctypes.c_void_p),
+        ("n_dims", ctypes.c_int64),
+        ("scratch", ctypes.c_void_p),
+        ("width", ctypes.c_int64),
+        ("out_m", ctypes.c_void_p),
+        ("n_outputs", ctypes.c_int64),
+        ("o", ctypes.c_void_p),
+        ("lo", ctypes.c_void_p),
+        ("hi", ctypes.c_void_p),
+        ("hidden_max", ctypes.c_double),
+        ("cells", ctypes.c_void_p),
+        ("cols", ctypes.c_int64),
+        ("row_vec", ctypes.c_void_p),
+        ("table", ctypes.c_void_p),
+        ("n_rows", ctypes.c_int64),
+        ("n_sym", ctypes.c_int64),
+        ("probs", ctypes.c_void_p),
+        ("row_of", ctypes.c_void_p),
+        ("residual", ctypes.c_void_p),
+        ("costs", ctypes.c_void_p),
+        ("info", ctypes.c_void_p),
+    ]
+
+
 class CKernels(NamedTuple):
     """The two entry points (see ``latent_step.c``)."""
 
@@ -76,12 +106,12 @@ def library_path() -> Path:
 
 
 def _declare(lib: ctypes.CDLL) -> CKernels:
-    p, i, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    p, i = ctypes.c_void_p, ctypes.c_int64
     arm = lib.latent_arm_step
-    arm.argtypes = [p, p, i, i, p, p, p, i, p, i, p, i, p, p, p, d, p, i, p, p, i, i, p, p]
+    arm.argtypes = [p, p, i, i, p]
     arm.restype = ctypes.c_int
     store = lib.latent_store_step
-    store.argtypes = [p, p, p, i, p, p, i, p, i, p, p]
+    store.argtypes = [p, p, p, i, i, p]
     store.restype = i
     return CKernels(arm, store)
 

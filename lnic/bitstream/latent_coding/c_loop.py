@@ -8,10 +8,12 @@ weights and the buffers are those of :mod:`.compiled_loop`, with the same result
 
 from __future__ import annotations
 
+import ctypes
+
 import constriction
 import numpy as np
 
-from lnic.bitstream.c_kernels import BLOCK, CKernels
+from lnic.bitstream.c_kernels import BLOCK, CKernels, StepParams
 from lnic.bitstream.latent_coding.compiled_loop import _bounds, _segment_table
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
 from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ROW_WEIGHTS, ArmPlan
@@ -76,26 +78,33 @@ def c_loop(
     residual = np.ascontiguousarray(RESIDUAL_VALUE, dtype=np.float64)
     row_vec = np.ascontiguousarray(ROW_WEIGHTS, dtype=np.float64)
     info = np.zeros(1)
-    arm_args = (
-        *(_address(a) for a in (x, weights, dims)),
-        len(dims),
-        _address(scratch),
-        width,
-        _address(output),
-        N_OUTPUTS,
-        *(_address(a) for a in (o_buf, lo, hi)),
-        hidden_max,
-        _address(cells),
-        COLS,
-        *(_address(a) for a in (row_vec, table)),
-        n_rows,
-        n_sym,
-        _address(probs),
-        _address(row_of),
+    params = StepParams(
+        x=_address(x),
+        weights=_address(weights),
+        dims=_address(dims),
+        n_dims=len(dims),
+        scratch=_address(scratch),
+        width=width,
+        out_m=_address(output),
+        n_outputs=N_OUTPUTS,
+        o=_address(o_buf),
+        lo=_address(lo),
+        hi=_address(hi),
+        hidden_max=hidden_max,
+        cells=_address(cells),
+        cols=COLS,
+        row_vec=_address(row_vec),
+        table=_address(table),
+        n_rows=n_rows,
+        n_sym=n_sym,
+        probs=_address(probs),
+        row_of=_address(row_of),
+        residual=_address(residual),
+        costs=_address(costs),
+        info=_address(info),
     )
-    store_args = (_address(row_of), n_sym, _address(costs), _address(info))
+    at = ctypes.addressof(params)
     storage = _address(steps.grids[0].storage)
-    residual_at, o_at = _address(residual), _address(o_buf)
     arm_step, store_step = kernels
     decode, model, after_step = decoder.decode, range_model(), escapes.after_step
     tables = [_segment_table(step.segments) for step in steps.steps]
@@ -104,15 +113,13 @@ def c_loop(
             for copy in copies:
                 copy()
         segs_at = _address(segs)
-        if not arm_step(storage, segs_at, len(segs), n, *arm_args):
+        if not arm_step(storage, segs_at, len(segs), n, at):
             raise BitstreamError("corrupt latent section (entropy model out of range)")
         try:
             sym = decode(model, probs[: n_sym * n].reshape(n, n_sym))
         except Exception as exc:
             raise BitstreamError(f"corrupt latent section ({exc})") from exc
         sym = np.ascontiguousarray(sym, dtype=np.int32)
-        top = store_step(
-            _address(sym), residual_at, o_at, n, storage, segs_at, len(segs), *store_args
-        )
+        top = store_step(_address(sym), storage, segs_at, len(segs), n, at)
         after_step(sym, segments, top)
     return float(info[0])

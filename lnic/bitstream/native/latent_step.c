@@ -114,23 +114,51 @@ static void gather(const double *storage, const int64_t *segs, int64_t n_segs, d
     }
 }
 
-/* One step's ARM on its n latents (see arm_kernels._arm_step for the numba form). x: [dims[0],
- * ldx] with ldx = n rounded up to BLOCK: the window cells the first layer reads (cells, of
- * a window cols wide; dims[0] - 1 of them), then ones; weights: the hidden layers' [dims[l+1],
- * dims[l]] matrices in order (the first one's columns those cells and the one); scratch: 3 blocks of [max width, BLOCK]; out_m: [n_outputs, dims[-1]];
- * o: [n_outputs, n] (mu_q, m_int, scale_idx); lo/hi: the outputs' bounds, hidden activations
- * in [0, hidden_max]; probs: [n, n_sym] receives table[row_j], row_j = row_vec . o[:, j]
- * (rows: row_j, for the store's information count). Returns 0 if a row is outside the table
- * (a diverging pass on a corrupt stream, or one without the clamps). */
+/* What every step's calls share (lnic/bitstream/latent_coding/c_loop.py fills it once per
+ * pass; its ctypes mirror, _Params, lists the same fields in the same order). */
+typedef struct {
+    double *x;              /* [dims[0], ldx]: the ARM's inputs of a step */
+    const double *weights;  /* the hidden layers' matrices, in order */
+    const int64_t *dims;    /* n_dims: inputs of each hidden layer, then its last's outputs */
+    int64_t n_dims;
+    double *scratch;        /* 3 blocks of [width, BLOCK] */
+    int64_t width;
+    const double *out_m;    /* [n_outputs, dims[n_dims - 1]] */
+    int64_t n_outputs;
+    double *o;              /* [n_outputs, n]: mu_q, m_int, scale_idx */
+    const double *lo, *hi;  /* the outputs' bounds */
+    double hidden_max;      /* hidden activations in [0, hidden_max] */
+    const int64_t *cells;   /* the window cells the first layer reads */
+    int64_t cols;           /* window columns */
+    const double *row_vec;  /* table row = row_vec . outputs */
+    const float *table;     /* [n_rows, n_sym] */
+    int64_t n_rows, n_sym;
+    float *probs;           /* [n, n_sym]: each latent's row, for the range decoder */
+    int32_t *row_of;        /* [n]: each latent's row */
+    const double *residual; /* symbol -> residual */
+    const double *costs;    /* [n_rows * n_sym]: each symbol's information content */
+    double *info;           /* the decoded symbols' information content, summed */
+} StepParams;
+
+/* One step's ARM on its n latents (see arm_kernels._arm_step for the numba form): x as
+ * [dims[0], ldx], ldx = n rounded up to BLOCK, receives the window cells the first layer reads
+ * (p->cells) and a row of ones; the layers run block by block; o receives the outputs, probs
+ * each latent's table row (row_vec . o[:, j]) and row_of its index. Returns 0 if a row is
+ * outside the table (a diverging pass on a corrupt stream, or one without the clamps). */
 int latent_arm_step(const double *storage, const int64_t *segs, int64_t n_segs, int64_t n,
-                    double *x, const double *weights, const int64_t *dims, int64_t n_dims,
-                    double *scratch, int64_t width, const double *out_m, int64_t n_outputs,
-                    double *o, const double *lo, const double *hi, double hidden_max,
-                    const int64_t *cells, int64_t cols, const double *row_vec,
-                    const float *table, int64_t n_rows,
-                    int64_t n_sym, float *probs, int32_t *row_of) {
+                    const StepParams *p) {
+    double *x = p->x, *scratch = p->scratch, *o = p->o;
+    const double *weights = p->weights, *out_m = p->out_m, *lo = p->lo, *hi = p->hi;
+    const int64_t *dims = p->dims;
+    int64_t n_dims = p->n_dims, width = p->width, n_outputs = p->n_outputs;
+    int64_t n_rows = p->n_rows, n_sym = p->n_sym;
+    double hidden_max = p->hidden_max;
+    const double *row_vec = p->row_vec;
+    const float *table = p->table;
+    float *probs = p->probs;
+    int32_t *row_of = p->row_of;
     int64_t k_in = dims[0], ldx = (n + BLOCK - 1) / BLOCK * BLOCK;
-    gather(storage, segs, n_segs, x, ldx, cells, k_in - 1, cols);
+    gather(storage, segs, n_segs, x, ldx, p->cells, k_in - 1, p->cols);
     for (int64_t r = 0; r < k_in - 1; r++)
         for (int64_t j = n; j < ldx; j++) x[r * ldx + j] = 0.0;
     for (int64_t j = 0; j < ldx; j++) x[(k_in - 1) * ldx + j] = 1.0;
@@ -163,10 +191,11 @@ int latent_arm_step(const double *storage, const int64_t *segs, int64_t n_segs, 
 /* storage[dst + i lat] = residual[sym[offset + i]] + m_int[offset + i] for each segment (m_int:
  * row 1 of o as [outputs, n]); adds the decoded symbols' information content to info[0]
  * (costs[row * n_sym + symbol]); returns the largest symbol of the step. */
-int64_t latent_store_step(const int32_t *sym, const double *residual, const double *o, int64_t n,
-                          double *storage, const int64_t *segs, int64_t n_segs,
-                          const int32_t *row_of, int64_t n_sym, const double *costs,
-                          double *info) {
+int64_t latent_store_step(const int32_t *sym, double *storage, const int64_t *segs,
+                          int64_t n_segs, int64_t n, const StepParams *p) {
+    const double *residual = p->residual, *o = p->o, *costs = p->costs;
+    const int32_t *row_of = p->row_of;
+    int64_t n_sym = p->n_sym;
     int64_t top = 0;
     double bits = 0.0;
     for (int64_t j = 0; j < n; j++) {
@@ -174,7 +203,7 @@ int64_t latent_store_step(const int32_t *sym, const double *residual, const doub
         if (s > top) top = s;
         bits += costs[(int64_t)row_of[j] * n_sym + s];
     }
-    info[0] += bits;
+    p->info[0] += bits;
     for (int64_t k = 0; k < n_segs; k++) {
         const int64_t *sg = segs + k * SEG_COLUMNS;
         int64_t m = sg[SEG_LENGTH], off = sg[SEG_OFFSET], dst = sg[SEG_DST], lat = sg[SEG_LAT];
