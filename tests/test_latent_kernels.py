@@ -219,7 +219,7 @@ def test_a_fresh_machine_builds_the_c_kernels_once_and_a_compilerless_one_decode
     if shutil.which("gcc") is None:
         pytest.skip("no C compiler")
     built, _ = _c_decode(tmp_path / "a")
-    assert built["loaded"] and built["cached"] == ["latent", "synthesis"]
+    assert built["loaded"] and built["cached"] == ["latent", "pixels"]
     again, _ = _c_decode(tmp_path / "a")
     assert again == built
     without, stderr = _c_decode(tmp_path / "b", CC="false")

@@ -38,7 +38,7 @@ def kernels(request, monkeypatch):
     if request.param == "numpy":
         monkeypatch.setenv("LNIC_NATIVE_DECODE", "0")
     elif c_kernels.load() is None:
-        pytest.skip("the C synthesis kernels cannot be built here (no C compiler)")
+        pytest.skip("the C pixel kernels cannot be built here (no C compiler)")
     return request.param
 
 

@@ -1,9 +1,10 @@
-"""The synthesis' layers in C (``native/synthesis.c``), loaded on demand: the two 1x1 layers
-per block of pixels and the 3x3 convolutions per band, with the same pixels as the numpy
-code of :mod:`lnic.decoder.synthesis`, which they replace where the library builds (a C
-compiler, once per machine; :class:`lnic.cbuild.NativeLibrary`). The numpy code calls BLAS
-on tall, thin matrices and makes a pass over memory per floor and clamp; the kernels keep a
-block of pixels' activations in vector registers and floor and clamp them there.
+"""The decoder's pixel stages in C (``native/pixels.c``), loaded on demand: the upsampling's
+row passes, the synthesis' two 1x1 layers per block of pixels and its 3x3 convolutions per
+band, with the same pixels as the numpy code of :mod:`lnic.decoder.upsampling` and
+:mod:`lnic.decoder.synthesis`, which they replace where the library builds (a C compiler, once
+per machine; :class:`lnic.cbuild.NativeLibrary`). The numpy code calls BLAS on tall, thin or
+banded matrices and makes a pass over memory per floor and clamp; the kernels keep a block of
+pixels' values in vector registers and floor and clamp them there.
 """
 
 from __future__ import annotations
@@ -19,21 +20,22 @@ BLOCK = 16
 """Pixels per block: 4 vectors of 4 doubles per output (two outputs at a time in the 1x1
 layers: 8 accumulators)."""
 
-SOURCE = Path(__file__).parent / "native" / "synthesis.c"
-LIBRARY = cbuild.NativeLibrary("synthesis", SOURCE, [*FLAGS, f"-DBLOCK={BLOCK}"], "synthesis")
+SOURCE = Path(__file__).parent / "native" / "pixels.c"
+LIBRARY = cbuild.NativeLibrary("pixels", SOURCE, [*FLAGS, f"-DBLOCK={BLOCK}"], "pixel stages")
 
 
-class SynthesisKernels(NamedTuple):
-    """The entry points (see ``synthesis.c``)."""
+class PixelKernels(NamedTuple):
+    """The entry points (see ``pixels.c``)."""
 
     pointwise: ctypes._CFuncPtr
     conv3x3: ctypes._CFuncPtr
+    up_rows: ctypes._CFuncPtr
 
 
-_kernels: SynthesisKernels | None = None
+_kernels: PixelKernels | None = None
 
 
-def load() -> SynthesisKernels | None:
+def load() -> PixelKernels | None:
     """The kernels (built into the cache first if needed), or None where they cannot be built
     or are switched off (``LNIC_NATIVE_DECODE=0``)."""
     global _kernels
@@ -49,5 +51,8 @@ def load() -> SynthesisKernels | None:
             conv = lib.synth_conv3x3
             conv.argtypes = [p, i, i, i, p, i, d, p, i]
             conv.restype = None
-            _kernels = SynthesisKernels(pointwise, conv)
+            up_rows = lib.up_rows
+            up_rows.argtypes = [p, i, i, i, i, i, p, i, i, p, i, i, d]
+            up_rows.restype = None
+            _kernels = PixelKernels(pointwise, conv, up_rows)
     return _kernels

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lnic.decoder import c_kernels
 from lnic.decoder.profiler import NO_PROFILER, NullProfiler, Profiler
 from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
 from lnic.model.parts import UpsamplingWeights
@@ -203,7 +204,7 @@ class FixedPointUpsampler:
             xc = xc.reshape(ch, hc, xc.shape[1])[:, :, :w]
             # rows: [ch, hc, w] -> [ch, h, w] block by block, written behind the finer grid
             x_bound = min(clamp, gain * x_bound + 0.5)
-            u = _row_block_matrix(t)
+            u = _row_block_matrix(t), np.array(polyphase_taps([float(v) for v in t]))
             if k == 0:  # the last x2 step: rows on demand
                 self.xc, self.u, self.clamp_rows = xc, u, x_bound >= clamp
             else:
@@ -223,15 +224,32 @@ class FixedPointUpsampler:
         return self.grids[0].shape
 
     def _rows(
-        self, u: np.ndarray, xc: np.ndarray, r0: int, r1: int, out: np.ndarray, clamp: bool
+        self,
+        u: tuple[np.ndarray, np.ndarray],
+        xc: np.ndarray,
+        r0: int,
+        r1: int,
+        out: np.ndarray,
+        clamp: bool,
     ) -> None:
         """Rows r0 .. r1 - 1 of the row pass of ``xc`` [ch, hc, w] (rounded, clamped) into
-        ``out``, block by block with the block matrix ``u`` (:func:`_row_block_matrix`).
+        ``out``: with the C kernels, from the step's two phases of taps (``u[1]``); else block
+        by block with the block matrix ``u[0]`` (:func:`_row_block_matrix`).
 
         Output row ``o`` reads input rows ``o // 2 - 2 .. o // 2 + 2``, replicated beyond the
         borders: interior blocks read a view of ``xc``, the blocks at its edges a small copy.
         """
-        hc = xc.shape[1]
+        ch, hc, w = xc.shape
+        native = c_kernels.load()
+        if native is not None and xc.strides[2] == 8 and out.strides[2] == 8:
+            native.up_rows(
+                xc.__array_interface__["data"][0], ch, hc, w, xc.strides[0] // 8,
+                xc.strides[1] // 8, u[1].__array_interface__["data"][0], r0, r1,
+                out.__array_interface__["data"][0], out.strides[0] // 8, out.strides[1] // 8,
+                self.clamp if clamp else np.inf,
+            )  # fmt: skip
+            return
+        u = u[0]
         for o0 in range(r0, r1, UP_BLOCK):
             n = min(r1, o0 + UP_BLOCK) - o0
             phase = o0 % 2

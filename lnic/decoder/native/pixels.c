@@ -1,6 +1,7 @@
-/* The decoder's synthesis layers in C: the two 1x1 layers on a block of upsampled pixels, and
- * a folded 3x3 convolution on a band of rows, with the same arithmetic as the numpy code of
- * lnic/decoder/synthesis.py (its folded matrices, its layouts).
+/* The decoder's pixel stages in C: the row pass of the x2 upsampling steps, the synthesis' two
+ * 1x1 layers on a block of upsampled pixels and a folded 3x3 convolution on a band of rows,
+ * with the same arithmetic as the numpy code of lnic/decoder/upsampling.py and synthesis.py
+ * (their folded matrices and taps, their layouts).
  *
  * Every value is an integer multiple of a power of two far below 2^53, so float64 products
  * and sums are exact in any order, vectorised or fused, and every machine gets the same
@@ -155,5 +156,41 @@ void synth_conv3x3(const double *in, int64_t plane, int64_t wp, int64_t len, con
                         a += mo[ch * 9 + dy * 3 + dx] * in[ch * plane + dy * wp + dx + k];
             a = floor(a);
             out[oc * out_stride + k] = a < -lim ? -lim : (a > lim ? lim : a);
+        }
+}
+
+/* The row pass of a x2 upsampling step: output rows r0..r1-1 of every channel,
+ * out[ch * out_plane + (o - r0) * out_row + x] = clip(floor(sum over t of
+ * phases[o % 2][t] * in[ch * in_plane + clip(o / 2 - 2 + t, 0, hc - 1) * in_row + x] + 1/2),
+ * -lim, lim) for x in 0..w-1 (phases: [2][5], lnic.model.upsampling.polyphase_taps). */
+void up_rows(const double *in, int64_t channels, int64_t hc, int64_t w, int64_t in_plane,
+             int64_t in_row, const double *phases, int64_t r0, int64_t r1, double *out,
+             int64_t out_plane, int64_t out_row, double lim) {
+    for (int64_t ch = 0; ch < channels; ch++)
+        for (int64_t o = r0; o < r1; o++) {
+            const double *ph = phases + 5 * (o % 2);
+            const double *src[5];
+            double wt[5];
+            int nt = 0;
+            for (int t = 0; t < 5; t++) {
+                if (ph[t] == 0.0) continue;
+                int64_t r = o / 2 - 2 + t;
+                r = r < 0 ? 0 : (r > hc - 1 ? hc - 1 : r);
+                src[nt] = in + ch * in_plane + r * in_row;
+                wt[nt++] = ph[t];
+            }
+            double *dst = out + ch * out_plane + (o - r0) * out_row;
+            int64_t x = 0;
+            for (; x + 4 <= w; x += 4) {
+                dv acc = splat(0.5);
+                for (int t = 0; t < nt; t++) acc += splat(wt[t]) * *(const dv *)(src[t] + x);
+                *(dv *)(dst + x) = clampv(vfloor(acc), -lim, lim);
+            }
+            for (; x < w; x++) {
+                double a = 0.5;
+                for (int t = 0; t < nt; t++) a += wt[t] * src[t][x];
+                a = floor(a);
+                dst[x] = a < -lim ? -lim : (a > lim ? lim : a);
+            }
         }
 }
