@@ -1,10 +1,11 @@
-"""The decoder's pixel stages in C (``native/pixels.c``), loaded on demand: the upsampling's
-row passes, the synthesis' two 1x1 layers per block of pixels and its 3x3 convolutions per
-band, with the same pixels as the numpy code of :mod:`lnic.decoder.upsampling` and
-:mod:`lnic.decoder.synthesis`, which they replace where the library builds (a C compiler, once
-per machine; :class:`lnic.cbuild.NativeLibrary`). The numpy code calls BLAS on tall, thin or
-banded matrices and makes a pass over memory per floor and clamp; the kernels keep a block of
-pixels' values in vector registers and floor and clamp them there.
+"""The decoder's pixel stages in C (``native/pixels.c``), loaded on demand: the pre-filter,
+the upsampling's column and row passes, the synthesis' two 1x1 layers per block of pixels and
+its 3x3 convolutions per band, with the same pixels as the numpy code of
+:mod:`lnic.decoder.upsampling` and :mod:`lnic.decoder.synthesis`, which they replace where the
+library builds (a C compiler, once per machine; :class:`lnic.cbuild.NativeLibrary`). The numpy
+code calls BLAS on tall, thin or banded matrices and makes a pass over memory per floor and
+clamp; the kernels keep a block of pixels' values in vector registers and floor and clamp them
+there.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class PixelKernels(NamedTuple):
     pointwise: ctypes._CFuncPtr
     conv3x3: ctypes._CFuncPtr
     up_rows: ctypes._CFuncPtr
+    up_columns: ctypes._CFuncPtr
+    prefilter_axis: ctypes._CFuncPtr
 
 
 _kernels: PixelKernels | None = None
@@ -54,5 +57,11 @@ def load() -> PixelKernels | None:
             up_rows = lib.up_rows
             up_rows.argtypes = [p, i, i, i, i, i, p, i, i, p, i, i, d]
             up_rows.restype = None
-            _kernels = PixelKernels(pointwise, conv, up_rows)
+            up_columns = lib.up_columns
+            up_columns.argtypes = [p, i, i, i, p, i, p, i, d]
+            up_columns.restype = None
+            prefilter_axis = lib.prefilter_axis
+            prefilter_axis.argtypes = [p, i, i, i, p, i, d, p, d]
+            prefilter_axis.restype = None
+            _kernels = PixelKernels(pointwise, conv, up_rows, up_columns, prefilter_axis)
     return _kernels

@@ -82,6 +82,9 @@ def prefilter(grids: list[np.ndarray], pre: np.ndarray, e: int) -> list[np.ndarr
     (the temporaries stay in cache and are reused, not allocated per grid). The first pass
     folds the fixed-point scale into the taps (``g 2^12 c = g (c 2^12)``, both exact).
     """
+    native = c_kernels.load()
+    if native is not None:
+        return _prefilter_native(native, grids, pre, e)
     r = PREFILTER_RADIUS
     # the first pass of a grid, with r replicated rows above and below (shared by the grids)
     columns_done = np.empty(max((h + 2 * r) * w for h, w in (g.shape for g in grids)))
@@ -110,6 +113,33 @@ def prefilter(grids: list[np.ndarray], pre: np.ndarray, e: int) -> list[np.ndarr
             n = min(h, r0 + band) - r0
             _symmetric_sum(cols, r + r0, r + r0 + n, 0, taps, x[r0 : r0 + n], pair[:n])
             _round_and_clamp(x[r0 : r0 + n])
+        out.append(x)
+    return out
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _prefilter_native(
+    native: c_kernels.PixelKernels, grids: list[np.ndarray], pre: np.ndarray, e: int
+) -> list[np.ndarray]:
+    """:func:`prefilter` with the C kernels: along the rows into a scratch grid, then along the
+    columns, each axis rounded and clamped."""
+    clamp = float(SYNTH_ACT_CLAMP)
+    scratch = np.empty(max(g.size for g in grids))
+    out = []
+    for g, t in zip(grids, pre):
+        h, w = g.shape
+        g = np.ascontiguousarray(g, dtype=np.float64)
+        taps = np.ascontiguousarray(t, dtype=np.float64)
+        assert len(taps) == PREFILTER_RADIUS + 1
+        x, tmp = np.empty((h, w)), scratch[: h * w]
+        first, second = 2.0 ** (SYNTH_FRAC_BITS - e), 2.0**-e
+        native.prefilter_axis(_address(g), h, w, 1, _address(taps), PREFILTER_RADIUS, first,
+                              _address(tmp), clamp)  # fmt: skip
+        native.prefilter_axis(_address(tmp), h, w, 0, _address(taps), PREFILTER_RADIUS, second,
+                              _address(x), clamp)  # fmt: skip
         out.append(x)
     return out
 
@@ -148,8 +178,15 @@ def _up_columns(x: np.ndarray, w: int, taps: np.ndarray, clamp: float | None) ->
     """
     rows, wc = x.shape
     nb = -(-w // (2 * UP_HALF))
-    bm = _column_block_matrix(taps)
     out = np.empty((rows, nb * 2 * UP_HALF))
+    native = c_kernels.load()
+    if native is not None and x.strides[1] == 8:
+        phases = np.array(polyphase_taps([float(v) for v in taps]))
+        native.up_columns(_address(x), rows, wc, x.strides[0] // 8, _address(phases), w,
+                          _address(out), out.strides[0] // 8,
+                          np.inf if clamp is None else clamp)  # fmt: skip
+        return out
+    bm = _column_block_matrix(taps)
     chunk = min(rows, UP_CHUNK)
     padded = np.empty((chunk, UP_HALF * nb + 4))
     blocks = np.empty((chunk, nb, UP_HALF + 5))

@@ -84,7 +84,8 @@ static inline void layer_block(const double *w, int64_t n_out, int64_t n_in, con
             const double *xr = x + i * ldx;
             for (int v = 0; v < VB; v++) a0[v] += p * *(const dv *)(xr + 4 * v);
         }
-        for (int v = 0; v < VB; v++) *(dv *)(out + o * BLOCK + 4 * v) = clampv(vfloor(a0[v]), lo, hi);
+        for (int v = 0; v < VB; v++)
+            *(dv *)(out + o * BLOCK + 4 * v) = clampv(vfloor(a0[v]), lo, hi);
     }
 }
 
@@ -113,7 +114,8 @@ void synth_pointwise(const double *z, int64_t ldz, int64_t n, const double *lin1
         layer_block(lin2, h2, h1, hb, BLOCK, ob, -y_lim, y_lim);
         int64_t r = p0 / width, col = p0 % width;
         for (int64_t j = 0; j < b; j++) {
-            for (int64_t ch = 0; ch < c; ch++) y[ch * y_plane + r * y_row + col] = ob[ch * BLOCK + j];
+            for (int64_t ch = 0; ch < c; ch++)
+                y[ch * y_plane + r * y_row + col] = ob[ch * BLOCK + j];
             if (++col == width) {
                 col = 0;
                 r++;
@@ -193,4 +195,67 @@ void up_rows(const double *in, int64_t channels, int64_t hc, int64_t w, int64_t 
                 dst[x] = a < -lim ? -lim : (a > lim ? lim : a);
             }
         }
+}
+
+static inline int64_t clampi(int64_t v, int64_t hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
+
+/* The column pass of a x2 upsampling step on rows rows of wc samples (in: rows in_row apart):
+ * out[r * out_row + 2 m + p] = clip(floor(sum over t of phases[p][t] * in[r, clip(m - 2 + t,
+ * 0, wc - 1)] + 1/2), -lim, lim) for the first w outputs of each row. */
+void up_columns(const double *in, int64_t rows, int64_t wc, int64_t in_row, const double *phases,
+                int64_t w, double *out, int64_t out_row, double lim) {
+    for (int64_t r = 0; r < rows; r++) {
+        const double *x = in + r * in_row;
+        double *y = out + r * out_row;
+        for (int64_t j = 0; j < w; j++) {
+            int64_t m = j >> 1;
+            const double *ph = phases + 5 * (j & 1);
+            double a = 0.5;
+            if (m >= 2 && m + 2 < wc) {
+                for (int t = 0; t < 5; t++) a += ph[t] * x[m - 2 + t];
+            } else {
+                for (int t = 0; t < 5; t++) a += ph[t] * x[clampi(m - 2 + t, wc - 1)];
+            }
+            a = floor(a);
+            y[j] = a < -lim ? -lim : (a > lim ? lim : a);
+        }
+    }
+}
+
+/* One axis of the pre-filter on a grid of h x w samples (in and out: rows w apart):
+ * out[i] = clip(floor(scale * (c0 x[i] + sum over j of c_j (x[i - j] + x[i + j])) + 1/2), -lim,
+ * lim) along the rows (axis 1) or the columns (axis 0), borders replicated; taps: c0..c_radius,
+ * scale: the input's fixed-point scale times 2^-e (folded into the taps, exact). */
+void prefilter_axis(const double *in, int64_t h, int64_t w, int64_t axis, const double *taps,
+                    int64_t radius, double scale, double *out, double lim) {
+    double c[16];
+    for (int64_t j = 0; j <= radius; j++) c[j] = taps[j] * scale;
+    if (axis == 1) {
+        for (int64_t r = 0; r < h; r++) {
+            const double *x = in + r * w;
+            double *y = out + r * w;
+            for (int64_t i = 0; i < w; i++) {
+                double a = c[0] * x[i];
+                for (int64_t j = 1; j <= radius; j++)
+                    a += c[j] * (x[clampi(i - j, w - 1)] + x[clampi(i + j, w - 1)]);
+                a = floor(a + 0.5);
+                y[i] = a < -lim ? -lim : (a > lim ? lim : a);
+            }
+        }
+    } else {
+        for (int64_t r = 0; r < h; r++) {
+            double *y = out + r * w;
+            const double *row0 = in + r * w;
+            for (int64_t i = 0; i < w; i++) y[i] = c[0] * row0[i];
+            for (int64_t j = 1; j <= radius; j++) {
+                const double *up = in + clampi(r - j, h - 1) * w;
+                const double *dn = in + clampi(r + j, h - 1) * w;
+                for (int64_t i = 0; i < w; i++) y[i] += c[j] * (up[i] + dn[i]);
+            }
+            for (int64_t i = 0; i < w; i++) {
+                double a = floor(y[i] + 0.5);
+                y[i] = a < -lim ? -lim : (a > lim ? lim : a);
+            }
+        }
+    }
 }
