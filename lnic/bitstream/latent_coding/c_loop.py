@@ -14,7 +14,7 @@ import constriction
 import numpy as np
 
 from lnic.bitstream.c_kernels import BLOCK, CKernels, StepParams
-from lnic.bitstream.latent_coding.compiled_loop import _bounds, _segment_table
+from lnic.bitstream.latent_coding.compiled_loop import output_bounds, segment_table
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
 from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ROW_WEIGHTS, ArmPlan
 from lnic.bitstream.latent_coding.steps import DecodeSteps
@@ -73,7 +73,7 @@ def c_loop(
     o_buf = np.empty(N_OUTPUTS * max_n)
     probs = np.empty(n_sym * max_n, dtype=np.float32)
     row_of = np.empty(max_n, dtype=np.int32)
-    lo, hi, hidden_max, _ = _bounds(clamps)
+    lo, hi, hidden_max, _ = output_bounds(clamps)
     costs = np.ascontiguousarray(symbol_costs(prob_bits))
     residual = np.ascontiguousarray(RESIDUAL_VALUE, dtype=np.float64)
     row_vec = np.ascontiguousarray(ROW_WEIGHTS, dtype=np.float64)
@@ -107,7 +107,7 @@ def c_loop(
     storage = _address(steps.grids[0].storage)
     arm_step, store_step = kernels
     decode, model, after_step = decoder.decode, range_model(), escapes.after_step
-    tables = [_segment_table(step.segments) for step in steps.steps]
+    tables = [segment_table(step.segments) for step in steps.steps]
     for (copies, n, segments, _), segs in zip(steps.steps, tables):
         if copies:
             for copy in copies:

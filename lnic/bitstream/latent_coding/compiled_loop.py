@@ -36,11 +36,12 @@ _COLUMN_ORDER = (
     arm_kernels.SEG_DST,
 )
 if _COLUMN_ORDER != tuple(range(arm_kernels.SEG_COLUMNS)):
-    raise AssertionError("_segment_table writes the columns in another order")
+    raise AssertionError("segment_table writes the columns in another order")
 
 
-def _segment_table(segments: list[Segment]) -> np.ndarray:
-    """The kernels' segment table of a step (columns in :data:`_COLUMN_ORDER`)."""
+def segment_table(segments: list[Segment]) -> np.ndarray:
+    """The kernels' segment table of a step (columns in :data:`_COLUMN_ORDER`; the numba and
+    the C kernels read the same tables)."""
     rows = [
         (g.base + anchor, g.row_stride, g.col_stride, g.lat_stride, m, off, g.base + cell)
         for g, _, anchor, cell, m, off in segments
@@ -48,9 +49,10 @@ def _segment_table(segments: list[Segment]) -> np.ndarray:
     return np.array(rows, dtype=np.int64).reshape(-1, arm_kernels.SEG_COLUMNS)
 
 
-def _bounds(clamps: bool) -> tuple[np.ndarray, np.ndarray, float, int]:
+def output_bounds(clamps: bool) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Output bounds, the hidden activations' bound and the window's rows: every clamp, or only
-    scale_idx clipped (see :meth:`ArmPlan.clamps_may_bite`)."""
+    scale_idx clipped (see :meth:`ArmPlan.clamps_may_bite`); the numba and the C kernels take
+    the same."""
     if clamps:
         return OUT_LO.copy(), OUT_HI.copy(), float(ARM_ACT_CLAMP), ROWS
     lo, hi = np.full(N_OUTPUTS, -np.inf), np.full(N_OUTPUTS, np.inf)
@@ -78,11 +80,11 @@ def compiled_loop(
     o_buf = np.empty(N_OUTPUTS * max_n)
     prob_buf = np.empty(n_sym * max_n, dtype=table.dtype)
     storage = steps.grids[0].storage
-    bounds = _bounds(clamps)
+    bounds = output_bounds(clamps)
     tables = (ROW_WEIGHTS, table, prob_buf)
     arm_step, store_step = kernels
     decode, model, output = decoder.decode, range_model(), plan.output
-    tables_per_step = [_segment_table(step.segments) for step in steps.steps]
+    tables_per_step = [segment_table(step.segments) for step in steps.steps]
     args = (x_buf, weights, dims, scratch, output, o_buf, bounds, tables)
     costs, info = frequency_costs(prob_bits), np.zeros(1)
     for (copies, n, segments, _), segs in zip(steps.steps, tables_per_step):
