@@ -139,13 +139,23 @@ class NativeLibrary:
 
     SWITCH = "LNIC_NATIVE_DECODE"
 
-    def __init__(self, stem: str, unit: Path, flags: Sequence[str], what: str) -> None:
+    def __init__(
+        self,
+        stem: str,
+        unit: Path,
+        flags: Sequence[str],
+        what: str,
+        includes: Sequence[Path] = (),
+    ) -> None:
+        """``unit`` is compiled with ``flags``; ``includes`` are the files it includes (part of
+        the cache key with it); ``what`` names the decoder stage in log messages."""
         self.stem, self.unit, self.flags, self.what = stem, unit, list(flags), what
+        self.includes = list(includes)
         self._lib: ctypes.CDLL | None = None
         self._failed = False
 
     def path(self) -> Path:
-        return library_path(self.stem, [self.unit], self.flags)
+        return library_path(self.stem, [self.unit, *self.includes], self.flags)
 
     def enabled(self) -> bool:
         return not self._failed and os.environ.get(self.SWITCH, "1") != "0"

@@ -309,3 +309,22 @@ def test_a_small_decode_does_not_import_numba(tmp_path):
     """The numpy loop decodes a small file faster than numba can start."""
     state = _cold_decode(tmp_path, "auto")
     assert state["numba"] is False and state["loaded"] is False
+
+
+def test_a_changed_included_header_builds_a_new_library(tmp_path, monkeypatch):
+    """The decoder libraries' cache key covers the header they include (exact_vec.h), so an
+    edit of the shared floor or dense layer is never served from an old build."""
+    from lnic import cbuild
+    from lnic.bitstream import c_kernels
+    from lnic.decoder import c_kernels as pixel_kernels
+
+    assert c_kernels.EXACT_VEC in c_kernels.LIBRARY.includes
+    assert c_kernels.EXACT_VEC in pixel_kernels.LIBRARY.includes
+    monkeypatch.setenv("LNIC_CACHE_DIR", str(tmp_path / "cache"))
+    unit, header = tmp_path / "k.c", tmp_path / "k.h"
+    unit.write_text('#include "k.h"\n')
+    header.write_text("#define A 1\n")
+    library = cbuild.NativeLibrary("k", unit, ["-O2"], "test", includes=[header])
+    before = library.path()
+    header.write_text("#define A 2\n")
+    assert library.path() != before

@@ -28,6 +28,8 @@ BLOCK = 16
 time (8 accumulators and their inputs fit 16 vector registers)."""
 
 SOURCE = Path(__file__).parent / "native" / "latent_step.c"
+EXACT_VEC = Path(__file__).parent / "native" / "exact_vec.h"
+"""The vector helpers and dense layer both decoder libraries include."""
 FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-shared", "-fPIC"]
 
 _SEGMENT_COLUMNS = {
@@ -48,7 +50,9 @@ def defines() -> list[str]:
     return [f"-D{name}={value}" for name, value in sorted(values.items())]
 
 
-LIBRARY = cbuild.NativeLibrary("latent-step", SOURCE, [*FLAGS, *defines()], "latent decoding")
+LIBRARY = cbuild.NativeLibrary(
+    "latent-step", SOURCE, [*FLAGS, *defines()], "latent decoding", includes=[EXACT_VEC]
+)
 
 
 class StepParams(ctypes.Structure):

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from lnic import cbuild
-from lnic.bitstream.c_kernels import FLAGS
+from lnic.bitstream.c_kernels import EXACT_VEC, FLAGS
 
 BLOCK = 16
 """Pixels per block: 4 vectors of 4 doubles per output (two outputs at a time in the 1x1
 layers: 8 accumulators)."""
 
 SOURCE = Path(__file__).parent / "native" / "pixels.c"
-LIBRARY = cbuild.NativeLibrary("pixels", SOURCE, [*FLAGS, f"-DBLOCK={BLOCK}"], "pixel stages")
+LIBRARY = cbuild.NativeLibrary(
+    "pixels", SOURCE, [*FLAGS, f"-DBLOCK={BLOCK}"], "pixel stages", includes=[EXACT_VEC]
+)
 
 
 class PixelKernels(NamedTuple):

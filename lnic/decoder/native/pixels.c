@@ -5,89 +5,18 @@
  *
  * Every value is an integer multiple of a power of two far below 2^53, so float64 products
  * and sums are exact in any order, vectorised or fused, and every machine gets the same
- * pixels; the floor is exact for every double (vfloor). lnic/decoder/c_kernels.py compiles
- * this file and passes BLOCK (pixels per block) as a -D flag.
+ * pixels (lnic/bitstream/native/exact_vec.h: the floor, the dense layer).
+ * lnic/decoder/c_kernels.py compiles this file and passes BLOCK (pixels per block) as -D.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __AVX__
-#include <immintrin.h>
-#endif
 
 #ifndef BLOCK
 #error "compile through lnic/decoder/c_kernels.py: it defines BLOCK"
 #endif
 
-typedef double dv __attribute__((vector_size(32), aligned(8))); /* unaligned loads allowed */
-typedef int64_t iv __attribute__((vector_size(32), aligned(8)));
-#define VB (BLOCK / 4)
-
-static inline dv splat(double a) { return (dv){a, a, a, a}; }
-
-static inline dv pick(iv m, dv a, dv b) { return (dv)(((iv)a & m) | ((iv)b & ~m)); }
-
-/* floor, exact for every double: one rounding instruction where the CPU has AVX; elsewhere,
- * below 2^52 in magnitude, (a + c) - c with c = +-2^52 rounds to an integer (the current
- * rounding mode: nearest) and one is taken off where that rounded up, and from 2^52 on every
- * double is an integer (inf and nan pass through either way). */
-#ifdef __AVX__
-static inline dv vfloor(dv a) {
-    return (dv)_mm256_round_pd((__m256d)a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-}
-#else
-static inline dv vfloor(dv a) {
-    const dv big = splat(4503599627370496.0);
-    iv neg = a < splat(0.0);
-    dv c = pick(neg, -big, big);
-    dv t = (a + c) - c;
-    t -= (dv)((iv)splat(1.0) & (t > a));
-    iv small = (a < big) & (a > -big);
-    return pick(small, t, a);
-}
-#endif
-
-static inline dv clampv(dv v, double lo, double hi) {
-    v = pick(v < splat(lo), splat(lo), v);
-    return pick(v > splat(hi), splat(hi), v);
-}
-
-/* out[o][0:BLOCK] = clip(floor(w[o] . x[:, 0:BLOCK]), lo, hi), x's rows ldx apart, out's rows
- * BLOCK apart; outputs in pairs (each loaded input row serves two accumulator sets). */
-static inline void layer_block(const double *w, int64_t n_out, int64_t n_in, const double *x,
-                               int64_t ldx, double *out, double lo, double hi) {
-    int64_t o = 0;
-    for (; o + 1 < n_out; o += 2) {
-        dv a0[VB], a1[VB];
-        for (int v = 0; v < VB; v++) a0[v] = a1[v] = splat(0.0);
-        const double *w0 = w + o * n_in, *w1 = w0 + n_in;
-        for (int64_t i = 0; i < n_in; i++) {
-            dv p = splat(w0[i]), q = splat(w1[i]);
-            const double *xr = x + i * ldx;
-            for (int v = 0; v < VB; v++) {
-                dv xv = *(const dv *)(xr + 4 * v);
-                a0[v] += p * xv;
-                a1[v] += q * xv;
-            }
-        }
-        for (int v = 0; v < VB; v++) {
-            *(dv *)(out + o * BLOCK + 4 * v) = clampv(vfloor(a0[v]), lo, hi);
-            *(dv *)(out + (o + 1) * BLOCK + 4 * v) = clampv(vfloor(a1[v]), lo, hi);
-        }
-    }
-    for (; o < n_out; o++) {
-        dv a0[VB];
-        for (int v = 0; v < VB; v++) a0[v] = splat(0.0);
-        const double *w0 = w + o * n_in;
-        for (int64_t i = 0; i < n_in; i++) {
-            dv p = splat(w0[i]);
-            const double *xr = x + i * ldx;
-            for (int v = 0; v < VB; v++) a0[v] += p * *(const dv *)(xr + 4 * v);
-        }
-        for (int v = 0; v < VB; v++)
-            *(dv *)(out + o * BLOCK + 4 * v) = clampv(vfloor(a0[v]), lo, hi);
-    }
-}
+#include "../../bitstream/native/exact_vec.h"
 
 /* The two 1x1 layers on pixels 0..n-1 of z [k1, ldz apart] (the last row ones):
  * hidden = clip(floor(lin1 . z), 0, hidden_hi) [h1 rows, the last carrying the one], then
@@ -110,8 +39,8 @@ void synth_pointwise(const double *z, int64_t ldz, int64_t n, const double *lin1
             x = zb;
             ldx = BLOCK;
         }
-        layer_block(lin1, h1, k1, x, ldx, hb, 0.0, hidden_hi);
-        layer_block(lin2, h2, h1, hb, BLOCK, ob, -y_lim, y_lim);
+        layer_block(lin1, h1, k1, x, ldx, hb, NULL, NULL, 0.0, hidden_hi);
+        layer_block(lin2, h2, h1, hb, BLOCK, ob, NULL, NULL, -y_lim, y_lim);
         int64_t r = p0 / width, col = p0 % width;
         for (int64_t j = 0; j < b; j++) {
             for (int64_t ch = 0; ch < c; ch++)
