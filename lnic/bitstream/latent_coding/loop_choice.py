@@ -86,7 +86,7 @@ def choose_kernels(
     loop = loop or os.environ.get(LOOP_ENV) or "auto"
     if loop == "numpy":
         return None
-    if loop == "c" or (loop not in ("compiled",) and c_kernels.enabled()):
+    if loop == "c" or (loop != "compiled" and c_kernels.enabled()):
         native = c_kernels.load()
         if native is not None or loop == "c":
             return native
