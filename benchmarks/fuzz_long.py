@@ -152,6 +152,10 @@ def run(cases: int, seed: int) -> dict:
         from lnic.bitstream import arm_kernels
 
         arm_kernels.load()  # (compiled, or loaded from the cache, before any case is timed)
+    from lnic.bitstream import c_kernels
+    from lnic.decoder import c_kernels as pixel_kernels
+
+    c_kernels.load(), pixel_kernels.load()  # (the C kernels too, where they are used)
     outcomes: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     failures, slowest = [], []

@@ -1,8 +1,8 @@
 """Fuzzing the decoder with mutated real bitstreams (hypothesis).
 
 Property: :func:`lnic.decoder.decode_bytes` either returns an image of the declared size or
-raises an :class:`lnic.errors.LnicError` that one of the decoder's own checks raised, with either
-latent decoding loop (numpy, compiled), and without a warning. Any other
+raises an :class:`lnic.errors.LnicError` that one of the decoder's own checks raised, with every
+latent decoding loop (numpy, numba's kernels, the C kernels), and without a warning. Any other
 exception is a crash; so is an ``LnicError`` made by the decoder's last-resort wrapper (message
 ``corrupt bitstream (SomeError: ...)``), which only catches failures no check foresaw.
 
