@@ -38,6 +38,12 @@ class NoCompiler(BuildError):
     """No C compiler is installed (an expected setup: callers fall back to Python code)."""
 
 
+def address(array: object) -> int:
+    """The address of a numpy array's first element (what a C kernel's pointer argument
+    takes), without importing numpy here."""
+    return array.__array_interface__["data"][0]  # type: ignore[attr-defined]
+
+
 @functools.cache
 def cpu_flags() -> str:
     """The CPU's feature flags line of ``/proc/cpuinfo`` ("" where there is none), part of every

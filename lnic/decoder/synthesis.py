@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lnic.cbuild import address as _address
 from lnic.decoder import c_kernels
 from lnic.decoder.upsampling import UP_BLOCK, FixedPointUpsampler
 from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
@@ -124,10 +125,6 @@ def _plan(weights: SynthesisWeights, levels: int, bound: float) -> _Plan:
         for ch in range(c):
             ma[ch, ch * 9 + 4] += 1.0
     return _Plan(c, m1, m2, ma, mb, clamp_h, clamp_y, clamp_a, clamp_b)
-
-
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
 
 
 def _pointwise(

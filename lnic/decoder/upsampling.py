@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lnic.cbuild import address as _address
 from lnic.decoder import c_kernels
 from lnic.decoder.profiler import NO_PROFILER, NullProfiler, Profiler
 from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
@@ -115,10 +116,6 @@ def prefilter(grids: list[np.ndarray], pre: np.ndarray, e: int) -> list[np.ndarr
             _round_and_clamp(x[r0 : r0 + n])
         out.append(x)
     return out
-
-
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
 
 
 def _prefilter_native(
@@ -280,9 +277,9 @@ class FixedPointUpsampler:
         native = c_kernels.load()
         if native is not None and xc.strides[2] == 8 and out.strides[2] == 8:
             native.up_rows(
-                xc.__array_interface__["data"][0], ch, hc, w, xc.strides[0] // 8,
-                xc.strides[1] // 8, u[1].__array_interface__["data"][0], r0, r1,
-                out.__array_interface__["data"][0], out.strides[0] // 8, out.strides[1] // 8,
+                _address(xc), ch, hc, w, xc.strides[0] // 8,
+                xc.strides[1] // 8, _address(u[1]), r0, r1,
+                _address(out), out.strides[0] // 8, out.strides[1] // 8,
                 self.clamp if clamp else np.inf,
             )  # fmt: skip
             return

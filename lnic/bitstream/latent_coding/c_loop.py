@@ -1,9 +1,11 @@
 """The decoding loop with the C kernels (:mod:`lnic.bitstream.c_kernels`): per step, the ARM
 with its context gathering and table rows in one call, the range decoder, the store in another.
 
-Its buffers are 32-byte aligned (the kernels load them as vectors), the kernels' arguments are
-bound once as addresses, and only the step's segment table and symbols change per call. The
-weights and the buffers are those of :mod:`.compiled_loop`, with the same results.
+The kernels' arguments are bound once per pass as addresses in one :class:`StepParams` (the
+arrays behind them live as long as the pass), so a call passes only what changes per step:
+the step's segment table (:func:`.compiled_loop.segment_table`, as for numba's kernels) and its
+symbols. The buffers the kernels read as vectors start on 32-byte boundaries. Same results as
+the numpy loop and :mod:`.compiled_loop`.
 """
 
 from __future__ import annotations
@@ -25,14 +27,11 @@ from lnic.bitstream.latent_coding.symbols import (
     symbol_costs,
 )
 from lnic.bitstream.latent_coding.window import CELLS, COLS
+from lnic.cbuild import address as _address
 from lnic.errors import BitstreamError
 
 _ALIGN = 32
 """Bytes: the kernels' vectors of 4 doubles."""
-
-
-def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
 
 
 def _aligned(values: np.ndarray) -> np.ndarray:
