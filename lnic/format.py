@@ -110,6 +110,14 @@ of the latent bytes of real files; the range coder works at 24 bits, so it costs
 decode, and it still bounds the shortest section a declared image needs
 (``min_coded_bytes``)."""
 
+RANGE_CODER_PRECISION = 24
+"""The range coder (constriction's queue coder: 32-bit words, a 64-bit state) codes each latent
+with its table row quantized to integers summing to ``2**RANGE_CODER_PRECISION``: the row's
+float32 probabilities ``p`` (the table's integers over ``2**PROB_BITS``, exact), their running
+float32 sum ``c_s`` before symbol ``s``, ``scale = float32(2**24 - symbols) / c_total``, and
+``cdf[s] = trunc(float32(c_s * scale)) + s`` (``cdf[symbols] = 2**24``). The decoder's C
+kernels reproduce it (``symbols.coder_cdf``)."""
+
 ESCAPE_BITS_MAX = 20
 """Exp-Golomb escape values are coded with at most this many prefix bits."""
 

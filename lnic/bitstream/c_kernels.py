@@ -1,13 +1,16 @@
 """The latent decoding loop's per-step kernels in C (``native/latent_step.c``), loaded on demand.
 
-They do what the numba kernels of :mod:`lnic.bitstream.arm_kernels` do, with the same results,
-and cost less at both ends: the ARM runs on blocks of :data:`BLOCK` latents in vector
-registers (the numba kernels call BLAS on matrices of a few hundred columns), and a cached
-library loads in well under a millisecond (numba: about a second), so even a single image
-decodes with them. Building them takes a C compiler and about a third of a second, once per
-machine (:mod:`lnic.cbuild` caches the library under ``$LNIC_CACHE_DIR``); without a compiler,
-or with ``LNIC_NATIVE_DECODE=0``, the decoder uses numba's kernels or its numpy loop
-(:mod:`.latent_coding.loop_choice`).
+A step is one call: the ARM with its context gathering and table rows (what the numba kernels
+of :mod:`lnic.bitstream.arm_kernels` do, with the same results), the range decoder (the
+format's coder, :data:`lnic.format.RANGE_CODER_PRECISION`, decoding the same symbols as
+constriction's), and the store of the latents. They cost less than the numba loop at both
+ends: the ARM runs on blocks of :data:`BLOCK` latents in vector registers (the numba kernels
+call BLAS on matrices of a few hundred columns), no probability row is copied for a Python
+range decoder, and a cached library loads in well under a millisecond (numba: about a
+second), so even a single image decodes with them. Building them takes a C compiler and
+about a third of a second, once per machine (:mod:`lnic.cbuild` caches the library under
+``$LNIC_CACHE_DIR``); without a compiler, or with ``LNIC_NATIVE_DECODE=0``, the decoder uses
+numba's kernels or its numpy loop (:mod:`.latent_coding.loop_choice`).
 
 The library is compiled without ``-ffast-math``: the kernels' exactness argument (every value
 an integer multiple of a power of two below 2^53) needs IEEE arithmetic, which ``-march=native``
@@ -22,6 +25,7 @@ from typing import NamedTuple
 
 from lnic import cbuild
 from lnic.bitstream import arm_kernels
+from lnic.format import RANGE_CODER_PRECISION
 
 BLOCK = 16
 """Latents per block of the ARM's layers: 4 vectors of 4 doubles per output, two outputs at a
@@ -46,7 +50,7 @@ _SEGMENT_COLUMNS = {
 
 def defines() -> list[str]:
     """The -D flags that give the C source its block size and the segment table's columns."""
-    values = {"BLOCK": BLOCK, **_SEGMENT_COLUMNS}
+    values = {"BLOCK": BLOCK, "RANGE_CODER_PRECISION": RANGE_CODER_PRECISION, **_SEGMENT_COLUMNS}
     return [f"-D{name}={value}" for name, value in sorted(values.items())]
 
 
@@ -74,10 +78,9 @@ class StepParams(ctypes.Structure):
         ("cells", ctypes.c_void_p),
         ("cols", ctypes.c_int64),
         ("row_vec", ctypes.c_void_p),
-        ("table", ctypes.c_void_p),
+        ("cdf", ctypes.c_void_p),
         ("n_rows", ctypes.c_int64),
         ("n_sym", ctypes.c_int64),
-        ("probs", ctypes.c_void_p),
         ("row_of", ctypes.c_void_p),
         ("residual", ctypes.c_void_p),
         ("costs", ctypes.c_void_p),
@@ -85,11 +88,27 @@ class StepParams(ctypes.Structure):
     ]
 
 
-class CKernels(NamedTuple):
-    """The two entry points (see ``latent_step.c``)."""
+class RangeState(ctypes.Structure):
+    """The ctypes mirror of ``RangeState`` in ``latent_step.c``: the range decoder's state."""
 
-    arm_step: ctypes._CFuncPtr
-    store_step: ctypes._CFuncPtr
+    _fields_ = [  # noqa: RUF012 (ctypes reads the class attribute)
+        ("lower", ctypes.c_uint64),
+        ("range", ctypes.c_uint64),
+        ("point", ctypes.c_uint64),
+        ("words", ctypes.c_void_p),
+        ("n_words", ctypes.c_int64),
+        ("pos", ctypes.c_int64),
+    ]
+
+
+class CKernels(NamedTuple):
+    """The entry points (see ``latent_step.c``): a whole step; the range decoder's start, end
+    and (for the tests) its decoding of given rows."""
+
+    step: ctypes._CFuncPtr
+    range_init: ctypes._CFuncPtr
+    range_exhausted: ctypes._CFuncPtr
+    range_decode: ctypes._CFuncPtr
 
 
 _kernels: CKernels | None = None
@@ -111,13 +130,19 @@ def library_path() -> Path:
 
 def _declare(lib: ctypes.CDLL) -> CKernels:
     p, i = ctypes.c_void_p, ctypes.c_int64
-    arm = lib.latent_arm_step
-    arm.argtypes = [p, p, i, i, p]
-    arm.restype = ctypes.c_int
-    store = lib.latent_store_step
-    store.argtypes = [p, p, p, i, i, p]
-    store.restype = i
-    return CKernels(arm, store)
+    step = lib.latent_step
+    step.argtypes = [p, p, i, i, p, p, p]
+    step.restype = i
+    init = lib.latent_range_init
+    init.argtypes = [p, p, i]
+    init.restype = None
+    exhausted = lib.latent_range_exhausted
+    exhausted.argtypes = [p]
+    exhausted.restype = ctypes.c_int
+    decode = lib.latent_range_decode
+    decode.argtypes = [p, p, i, p, i, p]
+    decode.restype = ctypes.c_int
+    return CKernels(step, init, exhausted, decode)
 
 
 def load() -> CKernels | None:

@@ -117,6 +117,10 @@ def _decode_checked(
         decoder = constriction.stream.queue.RangeDecoder(words)
     except Exception as exc:  # constriction rejects some malformed inputs up front
         raise BitstreamError(f"corrupt latent section ({exc})") from exc
+    if isinstance(kernels, CKernels):  # (constriction's decoder above checks the words alike)
+        from lnic.bitstream.latent_coding.c_loop import CRangeDecoder
+
+        decoder = CRangeDecoder(kernels, words)
     grids = make_grids(shapes)
     try:
         info = decode_pass(decoder, escapes, plan, grids, kernels, clamps, prob_bits)

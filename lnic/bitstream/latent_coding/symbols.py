@@ -8,7 +8,13 @@ import constriction
 import numpy as np
 
 from lnic.bitstream.prob_table import N_SYMBOLS, probability_table
-from lnic.format import MU_FRAC_BITS, PROB_BITS, SYMBOL_ORDER, SYMBOL_RADIUS
+from lnic.format import (
+    MU_FRAC_BITS,
+    PROB_BITS,
+    RANGE_CODER_PRECISION,
+    SYMBOL_ORDER,
+    SYMBOL_RADIUS,
+)
 
 ESCAPE_SYMBOL = 2 * SYMBOL_RADIUS - 1
 """Symbols >= this are escapes (residuals +R and -R)."""
@@ -46,6 +52,27 @@ def coder_table(prob_bits: int = PROB_BITS) -> np.ndarray:
     copies per latent, and the zigzag order lets constriction find the likeliest symbols first.
     """
     out = coder_rows(probability_table(prob_bits))
+    out.setflags(write=False)
+    return out
+
+
+@cache
+def coder_cdf(prob_bits: int = PROB_BITS) -> np.ndarray:
+    """The integer cumulative distribution the range coder makes of each row of
+    :func:`coder_table`: [rows, N_SYMBOLS + 1] uint32, row ``r``'s symbol ``s`` spanning
+    ``cdf[r, s] .. cdf[r, s + 1]`` of ``2**RANGE_CODER_PRECISION`` (the quantization
+    :data:`lnic.format.RANGE_CODER_PRECISION` describes, in float32 as the coder does it: running
+    sums, one rounding per product, truncation). The decoder's C kernels decode with it."""
+    table = coder_table(prob_bits)
+    n_rows, n_sym = table.shape
+    running = np.cumsum(table, axis=1, dtype=np.float32)  # sequential, as the coder's sums
+    before = np.zeros((n_rows, n_sym), dtype=np.float32)
+    before[:, 1:] = running[:, :-1]
+    free = np.float32((1 << RANGE_CODER_PRECISION) - n_sym)
+    scale = (free / running[:, -1:]).astype(np.float32)
+    out = np.empty((n_rows, n_sym + 1), dtype=np.uint32)
+    out[:, :n_sym] = (before * scale).astype(np.uint32) + np.arange(n_sym, dtype=np.uint32)
+    out[:, n_sym] = 1 << RANGE_CODER_PRECISION
     out.setflags(write=False)
     return out
 

@@ -1,5 +1,6 @@
 /* The decoder's per-step work of the latent decoding loop, in C: the integer ARM on a step's
- * latents with their context windows and table rows, then the store of the decoded latents.
+ * latents with their context windows and table rows, the range decoder, the store of the
+ * decoded latents.
  *
  * The same arithmetic as the numpy loop and the numba kernels (lnic/bitstream/arm_kernels.py),
  * on the same segment tables and folded ARM (lnic/bitstream/latent_coding/plan.py): every value
@@ -12,8 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#if !defined(BLOCK) || !defined(SEG_COLUMNS)
-#error "compile through lnic/bitstream/c_kernels.py: it defines BLOCK and the SEG_* columns"
+#if !defined(BLOCK) || !defined(SEG_COLUMNS) || !defined(RANGE_CODER_PRECISION)
+#error "compile through lnic/bitstream/c_kernels.py: it defines BLOCK, SEG_*, RANGE_CODER_PRECISION"
 #endif
 
 #include "exact_vec.h"
@@ -54,9 +55,8 @@ typedef struct {
     const int64_t *cells;   /* the window cells the first layer reads */
     int64_t cols;           /* window columns */
     const double *row_vec;  /* table row = row_vec . outputs */
-    const float *table;     /* [n_rows, n_sym] */
+    const uint32_t *cdf;    /* [n_rows, n_sym + 1]: each row as the range coder quantizes it */
     int64_t n_rows, n_sym;
-    float *probs;           /* [n, n_sym]: each latent's row, for the range decoder */
     int32_t *row_of;        /* [n]: each latent's row */
     const double *residual; /* symbol -> residual */
     const double *costs;    /* [n_rows * n_sym]: each symbol's information content */
@@ -65,20 +65,18 @@ typedef struct {
 
 /* One step's ARM on its n latents (see arm_kernels._arm_step for the numba form): x as
  * [dims[0], ldx], ldx = n rounded up to BLOCK, receives the window cells the first layer reads
- * (p->cells) and a row of ones; the layers run block by block; o receives the outputs, probs
- * each latent's table row (row_vec . o[:, j]) and row_of its index. Returns 0 if a row is
- * outside the table (a diverging pass on a corrupt stream, or one without the clamps). */
-int latent_arm_step(const double *storage, const int64_t *segs, int64_t n_segs, int64_t n,
+ * (p->cells) and a row of ones; the layers run block by block; o receives the outputs and
+ * row_of each latent's table row (row_vec . o[:, j]). Returns 0 if a row is outside the table
+ * (a diverging pass on a corrupt stream, or one without the clamps). */
+static int arm_rows(const double *storage, const int64_t *segs, int64_t n_segs, int64_t n,
                     const StepParams *p) {
     double *x = p->x, *scratch = p->scratch, *o = p->o;
     const double *weights = p->weights, *out_m = p->out_m, *lo = p->lo, *hi = p->hi;
     const int64_t *dims = p->dims;
     int64_t n_dims = p->n_dims, width = p->width, n_outputs = p->n_outputs;
-    int64_t n_rows = p->n_rows, n_sym = p->n_sym;
+    int64_t n_rows = p->n_rows;
     double hidden_max = p->hidden_max;
     const double *row_vec = p->row_vec;
-    const float *table = p->table;
-    float *probs = p->probs;
     int32_t *row_of = p->row_of;
     int64_t k_in = dims[0], ldx = (n + BLOCK - 1) / BLOCK * BLOCK;
     gather(storage, segs, n_segs, x, ldx, p->cells, k_in - 1, p->cols);
@@ -104,9 +102,7 @@ int latent_arm_step(const double *storage, const int64_t *segs, int64_t n_segs, 
         double v = 0.0;
         for (int64_t r = 0; r < n_outputs; r++) v += row_vec[r] * o[r * n + j];
         if (!(v >= 0.0 && v < (double)n_rows)) return 0;
-        int64_t row = (int64_t)v;
-        row_of[j] = (int32_t)row;
-        memcpy(probs + j * n_sym, table + row * n_sym, (size_t)n_sym * sizeof(float));
+        row_of[j] = (int32_t)v;
     }
     return 1;
 }
@@ -114,7 +110,7 @@ int latent_arm_step(const double *storage, const int64_t *segs, int64_t n_segs, 
 /* storage[dst + i lat] = residual[sym[offset + i]] + m_int[offset + i] for each segment (m_int:
  * row 1 of o as [outputs, n]); adds the decoded symbols' information content to info[0]
  * (costs[row * n_sym + symbol]); returns the largest symbol of the step. */
-int64_t latent_store_step(const int32_t *sym, double *storage, const int64_t *segs,
+static int64_t store(const int32_t *sym, double *storage, const int64_t *segs,
                           int64_t n_segs, int64_t n, const StepParams *p) {
     const double *residual = p->residual, *o = p->o, *costs = p->costs;
     const int32_t *row_of = p->row_of;
@@ -134,4 +130,77 @@ int64_t latent_store_step(const int32_t *sym, double *storage, const int64_t *se
             storage[dst + i * lat] = residual[sym[off + i]] + o[n + off + i];
     }
     return top;
+}
+
+/* The range decoder of the format's coder (lnic.format.RANGE_CODER_PRECISION: constriction's
+ * queue coder, 32-bit words, a 64-bit state): lower and range of the current interval, the
+ * point the words read so far give, and the words. */
+typedef struct {
+    uint64_t lower, range, point;
+    const uint32_t *words;
+    int64_t n_words, pos;
+} RangeState;
+
+/* The first two words make the point (fewer: zeros after them); the interval is everything. */
+void latent_range_init(RangeState *s, const uint32_t *words, int64_t n_words) {
+    int read = 0;
+    s->words = words;
+    s->n_words = n_words;
+    s->pos = 0;
+    s->point = 0;
+    while (s->pos < n_words && read < 2) {
+        s->point = (s->point << 32) | words[s->pos++];
+        read++;
+    }
+    if (read == 1) s->point <<= 32;
+    s->lower = 0;
+    s->range = UINT64_MAX;
+}
+
+/* Whether the section may hold nothing more: every word read, and the point no further from
+ * the interval's start than the coder's final flush leaves it. */
+int latent_range_exhausted(const RangeState *s) {
+    return s->pos >= s->n_words &&
+           (s->range == UINT64_MAX || s->point - s->lower < (((uint64_t)1 << 32) << 1) - 1);
+}
+
+/* Symbols sym[0..n-1] of latents whose rows are row_of (cdf: [rows, n_sym + 1]); returns 0 if
+ * the data cannot come from these models (a quantile beyond the precision). */
+static int range_decode(RangeState *s, const int32_t *row_of, int64_t n, const uint32_t *cdf,
+                        int64_t n_sym, int32_t *sym) {
+    const uint64_t total = (uint64_t)1 << RANGE_CODER_PRECISION;
+    for (int64_t j = 0; j < n; j++) {
+        uint64_t scale = s->range >> RANGE_CODER_PRECISION;
+        uint64_t quantile = (s->point - s->lower) / scale;
+        if (quantile >= total) return 0;
+        const uint32_t *c = cdf + (int64_t)row_of[j] * (n_sym + 1);
+        int64_t k = 0;
+        while (c[k + 1] <= quantile) k++;
+        s->lower += scale * c[k];
+        s->range = scale * (uint64_t)(c[k + 1] - c[k]);
+        if (s->range < ((uint64_t)1 << 32)) {
+            s->lower <<= 32;
+            s->range <<= 32;
+            s->point <<= 32;
+            if (s->pos < s->n_words) s->point |= s->words[s->pos++];
+        }
+        sym[j] = (int32_t)k;
+    }
+    return 1;
+}
+
+/* range_decode on its own (the tests compare it with constriction on arbitrary words). */
+int latent_range_decode(RangeState *s, const int32_t *row_of, int64_t n, const uint32_t *cdf,
+                        int64_t n_sym, int32_t *sym) {
+    return range_decode(s, row_of, n, cdf, n_sym, sym);
+}
+
+/* One step: the ARM and the table rows of its n latents, their symbols from the range decoder
+ * (into sym), the latents stored. Returns the step's largest symbol, -1 if a table row fell
+ * outside the table, -2 if the data cannot come from the models. */
+int64_t latent_step(double *storage, const int64_t *segs, int64_t n_segs, int64_t n,
+                    const StepParams *p, RangeState *rs, int32_t *sym) {
+    if (!arm_rows(storage, segs, n_segs, n, p)) return -1;
+    if (!range_decode(rs, p->row_of, n, p->cdf, p->n_sym, sym)) return -2;
+    return store(sym, storage, segs, n_segs, n, p);
 }
