@@ -23,8 +23,15 @@ layers: 8 accumulators)."""
 
 SOURCE = Path(__file__).parent / "native" / "pixels.c"
 LIBRARY = cbuild.NativeLibrary(
-    "pixels", SOURCE, [*FLAGS, f"-DBLOCK={BLOCK}"], "pixel stages", includes=[EXACT_VEC]
+    "pixels",
+    SOURCE,
+    [*FLAGS, "-fopenmp", f"-DBLOCK={BLOCK}"],
+    "pixel stages",
+    includes=[EXACT_VEC],
 )
+"""Built with OpenMP: each stage splits its rows or blocks over ``OMP_NUM_THREADS`` threads (the
+command line's ``--threads``); every output is computed whole by one thread, so any thread
+count gives the same pixels."""
 
 
 class PixelKernels(NamedTuple):
@@ -51,7 +58,7 @@ def load() -> PixelKernels | None:
         if lib is not None:
             p, i, d = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
             pointwise = lib.synth_pointwise
-            pointwise.argtypes = [p, i, i, p, i, i, p, i, i, d, d, p, i, i, i, p]
+            pointwise.argtypes = [p, i, i, p, i, i, p, i, i, d, d, p, i, i, i]
             pointwise.restype = None
             conv = lib.synth_conv3x3
             conv.argtypes = [p, i, i, i, p, i, d, p, i]

@@ -133,20 +133,18 @@ def _pointwise(
     """The two 1x1 layers: z [levels + 1, H * W] (last row ones) -> y [C, H, W] (any strides).
 
     Blocks of whole rows (``hidden`` and ``out`` hold one, about :func:`block_pixels`) keep the
-    hidden layer in cache. With the C kernels, one call does it all (``hidden`` is their
-    scratch).
+    hidden layer in cache. With the C kernels, one call does it all (blocks of
+    :data:`c_kernels.BLOCK` pixels, split over the OpenMP threads).
     """
     c, height, width = y.shape
     native = c_kernels.load()
     if native is not None and z.strides[1] == 8 and y.strides[2] == 8:
         k1, h1, h2 = plan.lin1.shape[1], plan.lin1.shape[0], plan.lin2.shape[0]
-        need = (k1 + h1 + h2) * c_kernels.BLOCK
-        scratch = hidden.ravel()[:need] if hidden.size >= need else np.empty(need)
         native.pointwise(
             _address(z), z.strides[0] // 8, height * width,
             _address(plan.lin1), h1, k1, _address(plan.lin2), h2, c,
             _CLAMP if plan.clamp_hidden else np.inf, _CLAMP if plan.clamp_y else np.inf,
-            _address(y), y.strides[0] // 8, y.strides[1] // 8, width, _address(scratch),
+            _address(y), y.strides[0] // 8, y.strides[1] // 8, width,
         )  # fmt: skip
         return
     rows = hidden.shape[1] // width

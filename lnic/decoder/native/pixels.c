@@ -21,33 +21,36 @@
 /* The two 1x1 layers on pixels 0..n-1 of z [k1, ldz apart] (the last row ones):
  * hidden = clip(floor(lin1 . z), 0, hidden_hi) [h1 rows, the last carrying the one], then
  * y = clip(floor(lin2 . hidden), -y_lim, y_lim) for the first c of lin2's h2 rows; pixel p goes
- * to y[ch * y_plane + (p / width) * y_row + p % width]. scratch: (k1 + h1 + h2) * BLOCK. */
+ * to y[ch * y_plane + (p / width) * y_row + p % width]. */
 void synth_pointwise(const double *z, int64_t ldz, int64_t n, const double *lin1, int64_t h1,
                      int64_t k1, const double *lin2, int64_t h2, int64_t c, double hidden_hi,
-                     double y_lim, double *y, int64_t y_plane, int64_t y_row, int64_t width,
-                     double *scratch) {
-    double *zb = scratch, *hb = zb + k1 * BLOCK, *ob = hb + h1 * BLOCK;
-    for (int64_t p0 = 0; p0 < n; p0 += BLOCK) {
-        int64_t b = n - p0 < BLOCK ? n - p0 : BLOCK;
-        const double *x = z + p0;
-        int64_t ldx = ldz;
-        if (b < BLOCK) { /* the last, partial block: zero-padded copy (no read past the rows) */
-            for (int64_t i = 0; i < k1; i++) {
-                memcpy(zb + i * BLOCK, z + i * ldz + p0, (size_t)b * sizeof(double));
-                memset(zb + i * BLOCK + b, 0, (size_t)(BLOCK - b) * sizeof(double));
+                     double y_lim, double *y, int64_t y_plane, int64_t y_row, int64_t width) {
+#pragma omp parallel
+    { /* each thread keeps its block's values on its own stack */
+        double zb[k1 * BLOCK], hb[h1 * BLOCK], ob[h2 * BLOCK];
+#pragma omp for schedule(static)
+        for (int64_t p0 = 0; p0 < n; p0 += BLOCK) {
+            int64_t b = n - p0 < BLOCK ? n - p0 : BLOCK;
+            const double *x = z + p0;
+            int64_t ldx = ldz;
+            if (b < BLOCK) { /* the last, partial block: zero-padded copy (no read past the rows) */
+                for (int64_t i = 0; i < k1; i++) {
+                    memcpy(zb + i * BLOCK, z + i * ldz + p0, (size_t)b * sizeof(double));
+                    memset(zb + i * BLOCK + b, 0, (size_t)(BLOCK - b) * sizeof(double));
+                }
+                x = zb;
+                ldx = BLOCK;
             }
-            x = zb;
-            ldx = BLOCK;
-        }
-        layer_block(lin1, h1, k1, x, ldx, hb, NULL, NULL, 0.0, hidden_hi);
-        layer_block(lin2, h2, h1, hb, BLOCK, ob, NULL, NULL, -y_lim, y_lim);
-        int64_t r = p0 / width, col = p0 % width;
-        for (int64_t j = 0; j < b; j++) {
-            for (int64_t ch = 0; ch < c; ch++)
-                y[ch * y_plane + r * y_row + col] = ob[ch * BLOCK + j];
-            if (++col == width) {
-                col = 0;
-                r++;
+            layer_block(lin1, h1, k1, x, ldx, hb, NULL, NULL, 0.0, hidden_hi);
+            layer_block(lin2, h2, h1, hb, BLOCK, ob, NULL, NULL, -y_lim, y_lim);
+            int64_t r = p0 / width, col = p0 % width;
+            for (int64_t j = 0; j < b; j++) {
+                for (int64_t ch = 0; ch < c; ch++)
+                    y[ch * y_plane + r * y_row + col] = ob[ch * BLOCK + j];
+                if (++col == width) {
+                    col = 0;
+                    r++;
+                }
             }
         }
     }
@@ -59,9 +62,9 @@ void synth_pointwise(const double *z, int64_t ldz, int64_t n, const double *lin1
  * element (the numpy code's im2col rows). */
 void synth_conv3x3(const double *in, int64_t plane, int64_t wp, int64_t len, const double *m,
                    int64_t c, double lim, double *out, int64_t out_stride) {
-    int64_t taps = 9 * c;
-    int64_t k = 0;
-    for (; k + BLOCK <= len; k += BLOCK) {
+    int64_t taps = 9 * c, full = len / BLOCK * BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t k = 0; k < full; k += BLOCK) {
         for (int64_t oc = 0; oc < c; oc++) {
             const double *mo = m + oc * (taps + 1);
             dv acc[VB];
@@ -77,7 +80,7 @@ void synth_conv3x3(const double *in, int64_t plane, int64_t wp, int64_t len, con
                 *(dv *)(out + oc * out_stride + k + 4 * v) = clampv(vfloor(acc[v]), -lim, lim);
         }
     }
-    for (; k < len; k++)
+    for (int64_t k = full; k < len; k++)
         for (int64_t oc = 0; oc < c; oc++) {
             const double *mo = m + oc * (taps + 1);
             double a = mo[taps];
@@ -97,6 +100,7 @@ void synth_conv3x3(const double *in, int64_t plane, int64_t wp, int64_t len, con
 void up_rows(const double *in, int64_t channels, int64_t hc, int64_t w, int64_t in_plane,
              int64_t in_row, const double *phases, int64_t r0, int64_t r1, double *out,
              int64_t out_plane, int64_t out_row, double lim) {
+#pragma omp parallel for collapse(2) schedule(static)
     for (int64_t ch = 0; ch < channels; ch++)
         for (int64_t o = r0; o < r1; o++) {
             const double *ph = phases + 5 * (o % 2);
@@ -133,6 +137,7 @@ static inline int64_t clampi(int64_t v, int64_t hi) { return v < 0 ? 0 : (v > hi
  * 0, wc - 1)] + 1/2), -lim, lim) for the first w outputs of each row. */
 void up_columns(const double *in, int64_t rows, int64_t wc, int64_t in_row, const double *phases,
                 int64_t w, double *out, int64_t out_row, double lim) {
+#pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const double *x = in + r * in_row;
         double *y = out + r * out_row;
@@ -160,6 +165,7 @@ void prefilter_axis(const double *in, int64_t h, int64_t w, int64_t axis, const 
     double c[16];
     for (int64_t j = 0; j <= radius; j++) c[j] = taps[j] * scale;
     if (axis == 1) {
+#pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < h; r++) {
             const double *x = in + r * w;
             double *y = out + r * w;
@@ -172,6 +178,7 @@ void prefilter_axis(const double *in, int64_t h, int64_t w, int64_t axis, const 
             }
         }
     } else {
+#pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < h; r++) {
             double *y = out + r * w;
             const double *row0 = in + r * w;
