@@ -1,4 +1,5 @@
-"""The C kernels' range decoder decodes what constriction's does, symbol for symbol.
+"""The C kernels' range decoder decodes what constriction's does, symbol for symbol; their ARM
+of known contexts (the encoder's exact rate) gives the integer ARM's table indices.
 
 The format's range coder is constriction's queue coder with its float-to-integer quantization
 of each table row (``lnic.format.RANGE_CODER_PRECISION``); the C latent loop decodes without
@@ -88,3 +89,23 @@ def test_arbitrary_and_damaged_words_give_constrictions_verdict(prob_bits: int) 
             refused += 1
         assert ours[1] == theirs[1]
     assert 0 < refused < 300  # both kinds of outcome were exercised
+
+
+@pytest.mark.parametrize("layers", [0, 1, 2, 3])
+@pytest.mark.parametrize("e_w", [8, 2])
+def test_the_batch_arm_gives_the_integer_arms_indices(layers: int, e_w: int) -> None:
+    """The encoder's exact rate runs the ARM of known contexts in C (``arm_batch``): the same
+    table indices as :func:`arm_integer`, also where its clamps bite (``e_w = 2``: weights 64
+    times larger, activations past ARM_ACT_CLAMP, means past the table)."""
+    from helpers import random_arm
+
+    from lnic.bitstream.latent_coding.arm_batch import batch_arm
+    from lnic.model.arm import N_CONTEXT, arm_integer
+
+    rng = np.random.default_rng(layers + 10 * e_w)
+    arm = random_arm(layers + 7 * e_w, hidden=12, layers=layers, e_w=e_w)
+    context = rng.integers(-40, 41, (1001, N_CONTEXT)).astype(np.float64)
+    context[:50] *= 100  # large latents too
+    mu_q, scale_idx = batch_arm(arm)(context)
+    ref_mu, ref_scale = arm_integer(arm, context)
+    assert np.array_equal(mu_q, ref_mu) and np.array_equal(scale_idx, ref_scale)

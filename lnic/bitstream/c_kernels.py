@@ -103,12 +103,14 @@ class RangeState(ctypes.Structure):
 
 class CKernels(NamedTuple):
     """The entry points (see ``latent_step.c``): a whole step; the range decoder's start, end
-    and (for the tests) its decoding of given rows."""
+    and (for the tests) its decoding of given rows; the ARM of latents whose context is known
+    (the encoder's exact rate)."""
 
     step: ctypes._CFuncPtr
     range_init: ctypes._CFuncPtr
     range_exhausted: ctypes._CFuncPtr
     range_decode: ctypes._CFuncPtr
+    arm_batch: ctypes._CFuncPtr
 
 
 _kernels: CKernels | None = None
@@ -142,7 +144,10 @@ def _declare(lib: ctypes.CDLL) -> CKernels:
     decode = lib.latent_range_decode
     decode.argtypes = [p, p, i, p, i, p]
     decode.restype = ctypes.c_int
-    return CKernels(step, init, exhausted, decode)
+    batch = lib.latent_arm_batch
+    batch.argtypes = [p, i, i, p]
+    batch.restype = None
+    return CKernels(step, init, exhausted, decode, batch)
 
 
 def load() -> CKernels | None:

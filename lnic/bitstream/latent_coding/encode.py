@@ -8,6 +8,7 @@ import constriction
 import numpy as np
 
 from lnic.bitstream.bits import BitWriter, exp_golomb_length, write_exp_golomb
+from lnic.bitstream.latent_coding.arm_batch import batch_arm
 from lnic.bitstream.latent_coding.schedule import coding_order
 from lnic.bitstream.latent_coding.symbols import (
     coder_table,
@@ -69,6 +70,8 @@ def latent_symbols(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> Laten
     per latent, whatever the image size.
     """
     flat = np.concatenate([g.ravel() for g in grids]).astype(np.int64)
+    native = batch_arm(arm)
+    run_arm = native if native is not None else (lambda context: arm_integer(arm, context))
     mu_q = np.empty(flat.size, dtype=np.int64)
     scale_idx = np.empty(flat.size, dtype=np.int64)
     at = 0
@@ -78,9 +81,7 @@ def latent_symbols(grids: list[np.ndarray], arm: list[QuantizedLinear]) -> Laten
         for y0 in range(0, h, rows):
             y1 = min(h, y0 + rows)
             n = (y1 - y0) * w
-            mu_q[at : at + n], scale_idx[at : at + n] = arm_integer(
-                arm, _band_context(grids, k, y0, y1)
-            )
+            mu_q[at : at + n], scale_idx[at : at + n] = run_arm(_band_context(grids, k, y0, y1))
             at += n
     resid = flat - (mu_q >> MU_FRAC_BITS)
     clipped = np.clip(resid, -SYMBOL_RADIUS, SYMBOL_RADIUS)

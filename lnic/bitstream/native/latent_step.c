@@ -63,48 +63,57 @@ typedef struct {
     double *info;           /* the decoded symbols' information content, summed */
 } StepParams;
 
-/* One step's ARM on its n latents (see arm_kernels._arm_step for the numba form): x as
- * [dims[0], ldx], ldx = n rounded up to BLOCK, receives the window cells the first layer reads
- * (p->cells) and a row of ones; the layers run block by block; o receives the outputs and
- * row_of each latent's table row (row_vec . o[:, j]). Returns 0 if a row is outside the table
- * (a diverging pass on a corrupt stream, or one without the clamps). */
-static int arm_rows(const double *storage, const int64_t *segs, int64_t n_segs, int64_t n,
-                    const StepParams *p) {
-    double *x = p->x, *scratch = p->scratch, *o = p->o;
-    const double *weights = p->weights, *out_m = p->out_m, *lo = p->lo, *hi = p->hi;
+/* The ARM on n latents whose inputs are the columns of x ([dims[0], ldx], ldx >= n rounded up to
+ * BLOCK, the last row ones, the padding columns zero), block by block: o ([n_outputs, n])
+ * receives mu_q, m_int and scale_idx. */
+static void arm_layers(const double *x, int64_t ldx, int64_t n, const StepParams *p) {
     const int64_t *dims = p->dims;
     int64_t n_dims = p->n_dims, width = p->width, n_outputs = p->n_outputs;
-    int64_t n_rows = p->n_rows;
-    double hidden_max = p->hidden_max;
-    const double *row_vec = p->row_vec;
-    int32_t *row_of = p->row_of;
-    int64_t k_in = dims[0], ldx = (n + BLOCK - 1) / BLOCK * BLOCK;
-    gather(storage, segs, n_segs, x, ldx, p->cells, k_in - 1, p->cols);
-    for (int64_t r = 0; r < k_in - 1; r++)
-        for (int64_t j = n; j < ldx; j++) x[r * ldx + j] = 0.0;
-    for (int64_t j = 0; j < ldx; j++) x[(k_in - 1) * ldx + j] = 1.0;
-    double *h[3] = {scratch, scratch + width * BLOCK, scratch + 2 * width * BLOCK};
+    double *h[3] = {p->scratch, p->scratch + width * BLOCK, p->scratch + 2 * width * BLOCK};
     for (int64_t j0 = 0; j0 < n; j0 += BLOCK) {
         int64_t b = n - j0 < BLOCK ? n - j0 : BLOCK;
-        const double *cur = x + j0, *w = weights;
+        const double *cur = x + j0, *w = p->weights;
         int64_t ldc = ldx;
         for (int64_t l = 0; l + 1 < n_dims; l++) {
-            layer_block(w, dims[l + 1], dims[l], cur, ldc, h[l & 1], NULL, NULL, 0.0, hidden_max);
+            layer_block(w, dims[l + 1], dims[l], cur, ldc, h[l & 1], NULL, NULL, 0.0,
+                        p->hidden_max);
             w += dims[l + 1] * dims[l];
             cur = h[l & 1];
             ldc = BLOCK;
         }
-        layer_block(out_m, n_outputs, dims[n_dims - 1], cur, ldc, h[2], lo, hi, 0.0, 0.0);
+        layer_block(p->out_m, n_outputs, dims[n_dims - 1], cur, ldc, h[2], p->lo, p->hi, 0.0, 0.0);
         for (int64_t r = 0; r < n_outputs; r++)
-            memcpy(o + r * n + j0, h[2] + r * BLOCK, (size_t)b * sizeof(double));
+            memcpy(p->o + r * n + j0, h[2] + r * BLOCK, (size_t)b * sizeof(double));
     }
+}
+
+/* One step's ARM on its n latents (see arm_kernels._arm_step for the numba form): p->x as
+ * [dims[0], ldx], ldx = n rounded up to BLOCK, receives the window cells the first layer reads
+ * (p->cells) and a row of ones; o receives the outputs and row_of each latent's table row
+ * (row_vec . o[:, j]). Returns 0 if a row is outside the table (a diverging pass on a corrupt
+ * stream, or one without the clamps). */
+static int arm_rows(const double *storage, const int64_t *segs, int64_t n_segs, int64_t n,
+                    const StepParams *p) {
+    double *x = p->x;
+    int64_t k_in = p->dims[0], ldx = (n + BLOCK - 1) / BLOCK * BLOCK;
+    gather(storage, segs, n_segs, x, ldx, p->cells, k_in - 1, p->cols);
+    for (int64_t r = 0; r < k_in - 1; r++)
+        for (int64_t j = n; j < ldx; j++) x[r * ldx + j] = 0.0;
+    for (int64_t j = 0; j < ldx; j++) x[(k_in - 1) * ldx + j] = 1.0;
+    arm_layers(x, ldx, n, p);
     for (int64_t j = 0; j < n; j++) {
         double v = 0.0;
-        for (int64_t r = 0; r < n_outputs; r++) v += row_vec[r] * o[r * n + j];
-        if (!(v >= 0.0 && v < (double)n_rows)) return 0;
-        row_of[j] = (int32_t)v;
+        for (int64_t r = 0; r < p->n_outputs; r++) v += p->row_vec[r] * p->o[r * n + j];
+        if (!(v >= 0.0 && v < (double)p->n_rows)) return 0;
+        p->row_of[j] = (int32_t)v;
     }
     return 1;
+}
+
+/* The ARM of latents whose inputs are given (the encoder's exact rate: every latent known):
+ * x as in arm_layers, its first dims[0] - 1 rows the context the first layer's columns weigh. */
+void latent_arm_batch(const double *x, int64_t ldx, int64_t n, const StepParams *p) {
+    arm_layers(x, ldx, n, p);
 }
 
 /* storage[dst + i lat] = residual[sym[offset + i]] + m_int[offset + i] for each segment (m_int:
