@@ -229,14 +229,15 @@ def test_a_fresh_machine_builds_the_c_kernels_once_and_a_compilerless_one_decode
 
 
 def test_the_c_source_takes_its_constants_from_python():
-    """The segment table's columns and the block size come from -D flags (defined by
-    c_kernels from arm_kernels), and the source refuses to compile without them."""
+    """The segment table's columns, the block size and the range coder's precision come from
+    -D flags (defined by c_kernels from arm_kernels and lnic.format), and the source refuses to
+    compile without them."""
     import shutil
 
     from lnic.bitstream import c_kernels
 
     text = c_kernels.SOURCE.read_text()
-    for name in ("BLOCK", *c_kernels._SEGMENT_COLUMNS):
+    for name in ("BLOCK", "RANGE_CODER_PRECISION", *c_kernels._SEGMENT_COLUMNS):
         assert f"#define {name} " not in text
         assert any(flag.startswith(f"-D{name}=") for flag in c_kernels.defines())
     assert f"-DSEG_DST={arm_kernels.SEG_DST}" in c_kernels.defines()

@@ -6,9 +6,10 @@
  * on the same segment tables and folded ARM (lnic/bitstream/latent_coding/plan.py): every value
  * is an integer multiple of a power of two far below 2^53, so float64 products and sums are
  * exact in any order (vectorised, fused or not) and every machine gets the same bits
- * (exact_vec.h: the floor, the dense layer). lnic/bitstream/c_kernels.py compiles this
- * file; it passes SEG_* (the segment table's columns) and BLOCK (latents per block) as -D flags,
- * so this file keeps no copy of them.
+ * (exact_vec.h: the floor, the dense layer). The encoder's exact rate runs the same ARM on
+ * known contexts (latent_arm_batch). lnic/bitstream/c_kernels.py compiles this file; it passes
+ * SEG_* (the segment table's columns), BLOCK (latents per block) and RANGE_CODER_PRECISION (from
+ * lnic/format.py) as -D flags, so this file keeps no copy of them.
  */
 #include <stdint.h>
 #include <string.h>
