@@ -1,7 +1,7 @@
 """Compile a C translation unit once per machine into a cached, checksummed shared library.
 
-The encoder's training kernels and the decoder's latent-step kernels are both built here: for
-the CPU they run on (``-march=native``), cached under ``$LNIC_CACHE_DIR`` (default
+The encoder's training kernels and the decoder's kernels (latent steps, pixel stages) are all
+built here: for the CPU they run on (``-march=native``), cached under ``$LNIC_CACHE_DIR`` (default
 ``~/.cache/lnic``), named by a hash of their sources, flags and the CPU's feature flags, so a
 changed kernel, a changed limit or another machine builds afresh.
 
@@ -12,7 +12,7 @@ folder and the library and its checksum are renamed into place, so no reader see
 half-written file; two processes starting together both compile and the last rename wins
 (either library is the same).
 
-This module imports nothing of lnic: the encoder and the bitstream layers both use it.
+This module imports nothing of lnic: the encoder, the bitstream and the decoder layers use it.
 """
 
 from __future__ import annotations
