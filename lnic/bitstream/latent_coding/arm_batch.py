@@ -17,7 +17,7 @@ import numpy as np
 from lnic.bitstream import c_kernels
 from lnic.bitstream.c_kernels import BLOCK, StepParams
 from lnic.bitstream.latent_coding.compiled_loop import output_bounds
-from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ArmPlan
+from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ArmPlan, kernel_layers
 from lnic.bitstream.latent_coding.window import CELLS, CENTRE, CONTEXT_COLUMNS
 from lnic.cbuild import address
 from lnic.model.quantized import QuantizedLinear
@@ -31,14 +31,8 @@ class BatchArm:
     """``(mu_q, scale_idx)`` of latents from their [n, N_CONTEXT] context rows."""
 
     def __init__(self, kernels: c_kernels.CKernels, arm: list[QuantizedLinear]) -> None:
-        plan = ArmPlan.fold(arm)
-        hidden = [m[:, _CONTEXT_CELLS] if k == 0 else m for k, m in enumerate(plan.hidden)]
-        self.output = np.ascontiguousarray(
-            plan.output if hidden else plan.output[:, _CONTEXT_CELLS]
-        )
-        self.dims = np.array([len(_CONTEXT_CELLS)] + [m.shape[0] for m in hidden], dtype=np.int64)
-        self.weights = np.concatenate([m.ravel() for m in hidden] + [np.zeros(0)])
-        self.width = int(max(self.dims[1:].max(initial=0), N_OUTPUTS))
+        layers = kernel_layers(ArmPlan.fold(arm).reading(_CONTEXT_CELLS))
+        self.weights, self.dims, self.output, self.width = layers
         self.scratch = np.zeros(3 * self.width * BLOCK)
         self.lo, self.hi, self.hidden_max, _ = output_bounds(True)
         self.kernels = kernels

@@ -17,7 +17,7 @@ import numpy as np
 from lnic.bitstream.c_kernels import BLOCK, CKernels, RangeState, StepParams
 from lnic.bitstream.latent_coding.compiled_loop import output_bounds, segment_table
 from lnic.bitstream.latent_coding.escapes import EscapeCodes
-from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ROW_WEIGHTS, ArmPlan
+from lnic.bitstream.latent_coding.plan import N_OUTPUTS, ROW_WEIGHTS, ArmPlan, kernel_layers
 from lnic.bitstream.latent_coding.steps import DecodeSteps
 from lnic.bitstream.latent_coding.symbols import RESIDUAL_VALUE, coder_cdf, symbol_costs
 from lnic.bitstream.latent_coding.window import CELLS, COLS
@@ -74,14 +74,9 @@ def c_loop(
     # the first layer reads only the window cells it weighs (the context, the centre)
     first = plan.hidden[0] if plan.hidden else plan.output
     cells = np.flatnonzero(np.any(first[:, :CELLS] != 0, axis=0)).astype(np.int64)
-    used = np.append(cells, CELLS)
-    hidden = [m[:, used] if k == 0 else m for k, m in enumerate(plan.hidden)]
-    output = np.ascontiguousarray(plan.output if hidden else plan.output[:, used])
-    dims = np.array([len(used)] + [m.shape[0] for m in hidden], dtype=np.int64)
-    width = int(max(dims[1:].max(initial=0), N_OUTPUTS))
+    weights, dims, output, width = kernel_layers(plan.reading(np.append(cells, CELLS)))
     x = _aligned(np.zeros(int(dims[0]) * (-(-max_n // BLOCK) * BLOCK)))
     scratch = _aligned(np.zeros(3 * width * BLOCK))
-    weights = np.concatenate([m.ravel() for m in hidden] + [np.zeros(0)])
     o_buf = np.empty(N_OUTPUTS * max_n)
     row_of = np.empty(max_n, dtype=np.int32)
     lo, hi, hidden_max, _ = output_bounds(clamps)

@@ -12,6 +12,7 @@ and one addition.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -79,6 +80,14 @@ class ArmPlan:
             n_in = m.shape[0]
         raise ValueError("an ARM has at least one layer")
 
+    def reading(self, columns: np.ndarray | list[int]) -> ArmPlan:
+        """The same ARM with its first layer's inputs cut to ``columns`` (window cells and the
+        constant one, in the order the caller gives them its inputs): the C kernels then read
+        only what the first layer weighs."""
+        if self.hidden:
+            return ArmPlan((self.hidden[0][:, columns], *self.hidden[1:]), self.output)
+        return ArmPlan((), self.output[:, columns])
+
     def clamps_may_bite(self, largest: float) -> bool:
         """Whether any clamp of the ARM (hidden activations to +-2^22, and ``mu_q`` / ``m_int``)
         can change a value when no ARM input exceeds ``largest`` in magnitude (a bound through
@@ -105,6 +114,28 @@ class ArmPlan:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if not self.clamps_may_bite(mid) else (lo, mid - 1)
         return lo
+
+
+class KernelLayers(NamedTuple):
+    """A folded ARM as the C kernels take it (``StepParams``' weights, dims, out_m and width)."""
+
+    weights: np.ndarray
+    """The hidden layers' matrices, flattened one after the other."""
+    dims: np.ndarray
+    """The inputs of each hidden layer, then the last one's outputs (int64)."""
+    output: np.ndarray
+    """The output matrix, contiguous."""
+    width: int
+    """The widest layer (at least the outputs): the scratch blocks' rows."""
+
+
+def kernel_layers(plan: ArmPlan) -> KernelLayers:
+    """:class:`KernelLayers` of ``plan`` (one whose first layer reads its inputs as given)."""
+    first = plan.hidden[0] if plan.hidden else plan.output
+    dims = np.array([first.shape[1]] + [m.shape[0] for m in plan.hidden], dtype=np.int64)
+    weights = np.concatenate([m.ravel() for m in plan.hidden] + [np.zeros(0)])
+    width = int(max(dims[1:].max(initial=0), N_OUTPUTS))
+    return KernelLayers(weights, dims, np.ascontiguousarray(plan.output), width)
 
 
 def _window_weights(w: np.ndarray) -> np.ndarray:
