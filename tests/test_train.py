@@ -287,3 +287,30 @@ def test_fit_gives_the_latents_one_adam_group_unless_a_phase_rates_grids_apart(m
         preset = Preset("r", (NoisePhase(3, grid_lr_ratio=ratio), StraightThroughPhase(1)))
         train.fit(OverfittedCodec(Architecture(levels=3), 16, 16), target, 0.01, preset)
         assert len(made[-1].latents.param_groups) == groups
+
+
+def test_numpys_blas_runs_on_one_thread_while_fit_trains():
+    """SOAP's tiny products must not wake OpenBLAS's spinning threads, which take the cores of
+    the OpenMP kernels (``lnic/encoder/blas_threads.py``); afterwards BLAS has its threads back."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads() -> list[int]:
+        return [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+
+    if not blas_threads():
+        pytest.skip("numpy has no BLAS that threadpoolctl sees")
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        during = []
+        train.fit(
+            model,
+            torch.rand(3, 16, 16),
+            0.01,
+            _tiny(3, 1),
+            lambda *a: during.append(blas_threads()),
+        )
+        assert during and all(t == [1] * len(t) for t in during)
+        assert blas_threads() == [2] * len(blas_threads())

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from lnic.encoder.allocator import keep_large_allocations
+from lnic.encoder.blas_threads import serial_blas
 from lnic.encoder.native.ops import (
     SoftRoundNoise,
     gaussian_noise,
@@ -154,6 +155,19 @@ def fit(
     training stops early where the steering asks to start again (``steering.restart``).
     """
     keep_large_allocations()
+    with serial_blas():
+        return _fit(model, target, lmbda, preset, progress, steering)
+
+
+def _fit(
+    model: OverfittedCodec,
+    target: torch.Tensor,
+    lmbda: float,
+    preset: Preset,
+    progress: Progress | None,
+    steering: RateSteering | None,
+) -> dict[str, float]:
+    """:func:`fit`'s loop."""
     # contiguous once here: the loss kernel reads it flat every step, and an image made by
     # transposing HWC pixels would otherwise be copied (4.7 MB for 768x512) at every step
     target = target.contiguous()
