@@ -18,6 +18,7 @@ from lnic.encoder.presets import (
     NoisePhase,
     Preset,
     Proxy,
+    StepSettings,
     StraightThroughPhase,
 )
 from lnic.model.architecture import Architecture
@@ -31,7 +32,8 @@ def test_training_step_accumulates_gradients_of_every_latent_grid():
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    loss, _, bpp = train._step(model, target, torch.tensor(0.01), Proxy(0.3, 0.25))
+    settings = StepSettings(0.1, 0.01, Proxy(0.3, 0.25))
+    loss, _, bpp = train._step(model, target, torch.tensor(0.01), settings)
     assert torch.isfinite(loss) and bpp.item() > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.latents.grids)
 
@@ -143,6 +145,7 @@ def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
         1,
         0,
         0.0,
+        False,
     )
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
@@ -310,7 +313,40 @@ def test_numpys_blas_runs_on_one_thread_while_fit_trains():
             torch.rand(3, 16, 16),
             0.01,
             _tiny(3, 1),
-            lambda *a: during.append(blas_threads()),
+            lambda *_: during.append(blas_threads()),
         )
         assert during and all(t == [1] * len(t) for t in during)
         assert blas_threads() == [2] * len(blas_threads())
+
+
+def test_the_coarse_share_of_a_noise_phase_is_its_first_steps():
+    phase = NoisePhase(10, coarse_share=0.3)
+    assert [phase.at(i).coarse for i in range(10)] == [True] * 3 + [False] * 7
+    assert not any(NoisePhase(10).at(i).coarse for i in range(10))
+
+
+def test_the_coarse_target_is_the_mean_of_2x2_blocks_at_the_second_grids_size():
+    target = torch.arange(3 * 5 * 7, dtype=torch.float32).reshape(3, 5, 7)
+    half = train.coarse_target(target)
+    assert half.shape == (3, 3, 4)  # ceil(5 / 2) x ceil(7 / 2), as grid 1
+    assert half[1, 0, 0] == target[1, :2, :2].mean()
+    assert half[2, 2, 3] == target[2, 4, 6]  # the odd corner: the one pixel inside
+    assert half[0, 2, 1] == target[0, 4, 2:4].mean()
+
+
+def test_coarse_steps_train_every_grid_but_the_finest_on_the_half_resolution_image():
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=4), 24, 30)
+    target = torch.rand(3, 24, 30)
+    seen = []
+    preset = Preset("coarse", (NoisePhase(12, coarse_share=1.0), StraightThroughPhase(1)))
+    train.fit(model, target, 0.001, preset, lambda *a: seen.append(a[2]))
+    grids = model.latents.grids
+    assert not grids[0].detach().any()  # the finest grid never saw a gradient
+    assert all(g.detach().any() for g in grids[1:])
+    # a coarse step's error is that of the half-resolution image, not of the whole one
+    with torch.no_grad():
+        up = model.upsampler([g.round() for g in grids[1:]])
+        recon = model.synthesis(torch.cat([torch.zeros_like(up[:1]), up]))
+    assert up.shape[1:] == grids[1].shape
+    assert recon.shape[1:] == train.coarse_target(target).shape[1:]

@@ -82,6 +82,9 @@ class StepSettings(NamedTuple):
     log_scale_lift: float = 0.0
     """How far above the format's floor the ARM's log-scale floor sits at this step
     (:attr:`NoisePhase.log_scale_lift`)."""
+    coarse: bool = False
+    """Whether this step trains the half-resolution image without the finest grid
+    (:attr:`NoisePhase.coarse_share`)."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -123,7 +126,9 @@ class NoisePhase:
     (:meth:`lift_at`, :func:`lnic.encoder.nets.arm.log_scale_floor`); 2 in the default preset.
     ``weight_grad_stride`` estimates the networks' weight gradients from one block of samples in
     that many (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step
-    cheaper.
+    cheaper. ``coarse_share`` of the phase's first steps train the image at half resolution
+    from every grid but the finest (:func:`lnic.encoder.train.coarse_target`): a quarter of the
+    pixels and latents per step, while the image's coarse content forms.
     """
 
     key: ClassVar[str] = "noise"
@@ -144,6 +149,7 @@ class NoisePhase:
     fine_grid_delay_grids: int = 1
     log_scale_lift: float = 0.0
     log_scale_lift_until: float = 0.5
+    coarse_share: float = 0.0
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -159,6 +165,7 @@ class NoisePhase:
             self.weight_grad_stride,
             self.held_grids(step),
             self.lift_at(frac),
+            step < round(self.coarse_share * self.steps),
         )
 
     def lift_at(self, frac: float) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.blas_threads import serial_blas
@@ -69,12 +70,46 @@ def _loss(
     return mse + lmbda * bpp, mse, bpp
 
 
+def coarse_target(target: torch.Tensor) -> torch.Tensor:
+    """``target`` [C, H, W] at half resolution, the size of the second-finest latent grid
+    (ceil(H / 2) x ceil(W / 2)): the mean of each 2x2 block, of what lies inside at an odd
+    edge."""
+    return F.avg_pool2d(target[None], 2, ceil_mode=True, count_include_pad=False)[0].contiguous()
+
+
+def _coarse_loss(
+    model: OverfittedCodec, half: torch.Tensor, pixels: int, lmbda: torch.Tensor, quantize: Proxy
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`_loss` of the half-resolution image ``half`` (:func:`coarse_target`) from every
+    grid but the finest: the coarser grids go through their own filters up to the second grid's
+    size, the synthesis sees the finest grid's channel as zeros, and the rate is that of the
+    coarser grids, per pixel of the whole image (``pixels``), so that a bit costs what it costs
+    at full resolution."""
+    temperature = torch.tensor(quantize.temperature)
+    noise_std = torch.tensor(quantize.noise_std)
+    grids = [proxy(g, temperature, noise_std) for g in model.latents.grids[1:]]
+    up = model.upsampler(grids)
+    recon = model.synthesis(torch.cat([torch.zeros_like(up[:1]), up]))
+    mse = mean_squared_error(recon, half)
+    bpp = model.arm.bits(grids) / pixels
+    return mse + lmbda * bpp, mse, bpp
+
+
 def _step(
-    model: OverfittedCodec, target: torch.Tensor, lmbda: torch.Tensor, quantize: Proxy | None
+    model: OverfittedCodec,
+    target: torch.Tensor,
+    lmbda: torch.Tensor,
+    settings: StepSettings,
+    half: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward and backward of one step (eager: compiling the step costs more than it saves
-    and has corrupted the heap on two threads); gradients accumulate in the parameters."""
-    out = _loss(model, target, lmbda, quantize)
+    and has corrupted the heap on two threads); gradients accumulate in the parameters.
+    A coarse step (``settings.coarse``) trains ``half``, the :func:`coarse_target`."""
+    if settings.coarse and settings.proxy is not None and half is not None:
+        pixels = target.shape[1] * target.shape[2]
+        out = _coarse_loss(model, half, pixels, lmbda, settings.proxy)
+    else:
+        out = _loss(model, target, lmbda, settings.proxy)
     out[0].backward()
     return out
 
@@ -174,6 +209,8 @@ def _fit(
     preset = preset.scaled(target.shape[1] * target.shape[2])
     lam = torch.tensor(float(lmbda if steering is None else steering.lmbda))
     per_grid = any(getattr(phase, "rates_grids_apart", False) for phase in preset.phases)
+    coarse = any(getattr(phase, "coarse_share", 0.0) > 0 for phase in preset.phases)
+    half = coarse_target(target) if coarse and len(model.latents.grids) > 1 else None
     optimizers = _Optimizers(model, per_grid)
     best = _Best(model)
     done, noise_done, total = 0, 0, preset.steps
@@ -196,7 +233,7 @@ def _fit(
                 sampled_weight_gradients(stride, i % stride),
                 log_scale_floor(settings.log_scale_lift),
             ):
-                loss, mse, bpp = _step(model, target, step_lam, settings.proxy)
+                loss, mse, bpp = _step(model, target, step_lam, settings, half)
             if settings.proxy is None:
                 best.offer(loss.item())
             optimizers.step(settings)

@@ -67,18 +67,32 @@ class Upsampler(nn.Module):
         self.pre = nn.Parameter(torch.tensor([PREFILTER_INIT] * levels))
 
     def forward(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
-        """[levels, H, W]; ``native``: the C kernels when available (same values), all levels
-        in one autograd node (:class:`lnic.encoder.native.upsampling_ops.UpsamplePyramid`)."""
-        if native and usable(*grids, self.taps, self.pre):
-            return UpsamplePyramid.apply(self.taps, self.pre, *grids)
+        """[len(grids), H, W] at the finest given grid's size; ``native``: the C kernels when
+        available (same values), all levels in one autograd node
+        (:class:`lnic.encoder.native.upsampling_ops.UpsamplePyramid`).
+
+        ``grids`` is the whole pyramid, or its coarsest ``len(grids)`` grids: those then go
+        through the filters they have in the whole pyramid and stop at the finest one's size
+        (the coarse phase's half-resolution image, :attr:`NoisePhase.coarse_share`)."""
+        taps, pre = self._filters(len(grids))
+        if native and usable(*grids, taps, pre):
+            return UpsamplePyramid.apply(taps, pre, *grids)
         return self.forward_by_level(grids, native=False)
+
+    def _filters(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The up-filter and pre-filter taps of the coarsest ``n`` grids (views)."""
+        skip = self.pre.shape[0] - n
+        if not 0 <= skip < self.pre.shape[0]:
+            raise ValueError(f"{n} grids for an upsampler of {self.pre.shape[0]} levels")
+        return self.taps[skip:], self.pre[skip:]
 
     def forward_by_level(self, grids: list[torch.Tensor], native: bool = False) -> torch.Tensor:
         """:meth:`forward` one filter pass per autograd node: torch's ops, or (``native``)
         :class:`PreAxis` and :class:`UpAxis`."""
-        grids = [prefilter(g, self.pre[k], native) for k, g in enumerate(grids)]
+        taps, pre = self._filters(len(grids))
+        grids = [prefilter(g, pre[k], native) for k, g in enumerate(grids)]
         x = grids[-1][None]
         for k in range(len(grids) - 2, -1, -1):
-            x = upsample2(x, self.taps[k], tuple(grids[k].shape), native)
+            x = upsample2(x, taps[k], tuple(grids[k].shape), native)
             x = torch.cat([grids[k][None], x], 0)
         return x
