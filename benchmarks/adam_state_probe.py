@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from csv_rows import emit_json_line
 from dev_probe import git_commit
-from torch.optim.optimizer import register_optimizer_step_post_hook
 from trajectory_probe import fit_start
 
+from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
 from lnic.encoder.train import fit
 
@@ -36,7 +36,7 @@ class _Stop(Exception):
     """Ends the training at ``--stop`` steps."""
 
 
-def second_moments(optimizer: torch.optim.Optimizer, grids: list[torch.Tensor]) -> list[dict]:
+def second_moments(optimizer: LatentAdam, grids: list[torch.Tensor]) -> list[dict]:
     """Per grid: percentiles of ``sqrt(v_hat)`` and the share below the optimizer's eps."""
     rows = []
     for grid in grids:
@@ -64,13 +64,15 @@ def main() -> None:
 
     target, model = fit_start(args.image, args.seed)
     grids = list(model.latents.grids)
-    seen: list[torch.optim.Optimizer] = []
+    seen: list[LatentAdam] = []
+    plain_step = LatentAdam.step
 
-    def capture(optimizer: torch.optim.Optimizer, *_: object) -> None:
+    def capture(optimizer: LatentAdam) -> None:
+        plain_step(optimizer)
         if not seen and any(p is grids[0] for g in optimizer.param_groups for p in g["params"]):
             seen.append(optimizer)
 
-    handle = register_optimizer_step_post_hook(capture)
+    LatentAdam.step = capture  # the latents' optimiser, found at its first step
     base = {"image": args.image, "quality": args.quality, "seed": args.seed, "commit": git_commit()}
 
     def progress(done: int, total: int, stats: dict[str, float]) -> None:
@@ -85,7 +87,7 @@ def main() -> None:
     except _Stop:
         pass
     finally:
-        handle.remove()
+        LatentAdam.step = plain_step
 
 
 if __name__ == "__main__":

@@ -25,8 +25,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from lnic.encoder.param_groups import ParamGroups
 
-class Soap(torch.optim.Optimizer):
+
+class Soap(ParamGroups):
     """SOAP with Adam moments; ``lr`` and ``betas`` as in Adam, ``shampoo_beta`` for L and R."""
 
     def __init__(
@@ -51,7 +53,7 @@ class Soap(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
-        """One update of every parameter with a gradient; ``closure`` (torch's optimizer
+        """One update of every parameter with a gradient; ``closure`` (as in torch's optimizer
         interface) re-evaluates the loss first and its value is returned.
 
         The arithmetic runs in numpy on views of the gradients, with numpy state: the

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.blas_threads import serial_blas
+from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.native.ops import (
     SoftRoundNoise,
     gaussian_noise,
@@ -115,7 +116,8 @@ def _step(
 
 
 class _Optimizers:
-    """Adam for the latents, SOAP for the networks (as Cool-chic 5), each with its own rate."""
+    """Adam for the latents, SOAP for the networks (as Cool-chic 5), each with its own rate
+    (neither a ``torch.optim.Optimizer``: :mod:`lnic.encoder.param_groups`)."""
 
     def __init__(self, model: OverfittedCodec, per_grid: bool = False) -> None:
         latents = list(model.latents.grids)
@@ -127,7 +129,7 @@ class _Optimizers:
         # per_grid: one group per grid (finest first), so that a phase can set each grid's rate
         # (NoisePhase.grid_lr_ratio, fine_grid_delay); otherwise one group, one fused update
         groups = [{"params": [g]} for g in latents] if per_grid else [{"params": latents}]
-        self.latents = torch.optim.Adam(groups, betas=BETAS, fused=True)
+        self.latents = LatentAdam(groups, betas=BETAS)
         self.networks = Soap(networks, betas=BETAS)
 
     def zero_grad(self) -> None:
