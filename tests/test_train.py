@@ -350,3 +350,30 @@ def test_coarse_steps_train_every_grid_but_the_finest_on_the_half_resolution_ima
         recon = model.synthesis(torch.cat([torch.zeros_like(up[:1]), up]))
     assert up.shape[1:] == grids[1].shape
     assert recon.shape[1:] == train.coarse_target(target).shape[1:]
+
+
+def test_a_size_target_trains_without_coarse_steps(monkeypatch):
+    """The lambda steering measures the whole pyramid's rate and models a full-resolution
+    training's drift: a steered encode runs its preset at full resolution."""
+    import numpy as np
+
+    from lnic.encoder import encode as encode_module
+
+    class Seen(Exception):
+        pass
+
+    plans = []
+
+    def record(*args, **_):
+        preset = args[3]
+        plans.append(preset)
+        raise Seen
+
+    monkeypatch.setattr(encode_module, "fit", record)
+    preset = Preset("c", (NoisePhase(40, coarse_share=0.25), StraightThroughPhase(2)))
+    image = np.zeros((32, 32, 3), np.uint8)
+    for request in ({"quality": 4}, {"target_bytes": 400}):
+        with pytest.raises(Seen):
+            encode_module.encode_array(image, preset=preset, **request)
+    assert [plan.phases[0].coarse_share for plan in plans] == [0.25, 0.0]
+    assert preset.at_full_resolution().phases[1] == preset.phases[1]

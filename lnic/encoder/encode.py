@@ -161,10 +161,13 @@ def _request(
     return None, initial_lambda(8.0 * target.bytes / pixels), target
 
 
-def _plan(preset: str | Preset, pixels: int, steps: int | None) -> Preset:
+def _plan(preset: str | Preset, pixels: int, steps: int | None, steered: bool) -> Preset:
     """The phases run for an image of ``pixels``: the preset's, scaled to the image size, or
-    exactly ``steps`` steps in all."""
+    exactly ``steps`` steps in all; ``steered`` (a size target): without coarse steps
+    (:meth:`Preset.at_full_resolution`)."""
     cfg = preset if isinstance(preset, Preset) else get_preset(preset)
+    if steered:
+        cfg = cfg.at_full_resolution()
     return cfg.scaled(pixels) if steps is None else cfg.with_steps(steps)
 
 
@@ -317,7 +320,7 @@ def encode_array(
     image = validate_array(image)
     h, w = image.shape[:2]
     quality, lam, target = _request(quality, lmbda, target_bytes, target_bpp, h * w)
-    plan = _plan(preset, h * w, steps)
+    plan = _plan(preset, h * w, steps, target is not None)
     if icc_profile is not None and not isinstance(icc_profile, bytes):
         raise InputError(f"icc_profile must be bytes, got {type(icc_profile).__name__}")
     channels = 1 if image.ndim == 2 else 3

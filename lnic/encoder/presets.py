@@ -287,6 +287,16 @@ class Preset:
         phases = tuple(replace(p, steps=n) for p, n in zip(self.phases, counts))
         return replace(self, phases=phases, reference_pixels=None)
 
+    def at_full_resolution(self) -> Preset:
+        """The preset with no coarse steps (:attr:`NoisePhase.coarse_share` 0 in every phase):
+        what a size-targeted encode runs, whose lambda steering measures the whole pyramid's
+        rate from a quarter of the noise phase on and models its drift as a full-resolution
+        training's (:mod:`lnic.encoder.rate_control`)."""
+        phases = tuple(
+            replace(p, coarse_share=0.0) if isinstance(p, NoisePhase) else p for p in self.phases
+        )
+        return replace(self, phases=phases)
+
     def describe(self) -> str:
         """One line: the steps of each phase (``lnic encode --help``)."""
         return " + ".join(f"{p.steps} {p.label} steps" for p in self.phases)
