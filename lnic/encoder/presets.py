@@ -164,9 +164,22 @@ class NoisePhase:
             self.grid_lr_ratio,
             self.weight_grad_stride,
             self.held_grids(step),
-            self.lift_at(frac),
-            step < round(self.coarse_share * self.steps),
+            self.lift_at(self._full_resolution_frac(step)),
+            step < self.coarse_steps,
         )
+
+    @property
+    def coarse_steps(self) -> int:
+        """How many of the phase's first steps train at half resolution."""
+        return round(self.coarse_share * self.steps)
+
+    def _full_resolution_frac(self, step: int) -> float:
+        """``step``'s place in the phase's full-resolution steps (0 at the first, 1 at the
+        last; 0 through the coarse steps): the clock of the log-scale lift, whose decay then
+        runs over the steps that see the finest grid, which starts from zero after the coarse
+        steps and can leave zero only while the ARM's scale is held up."""
+        first, last = self.coarse_steps, self.steps - 1
+        return min(max((step - first) / max(last - first, 1), 0.0), 1.0)
 
     def lift_at(self, frac: float) -> float:
         """How far above the format's floor the ARM's log-scale floor sits at ``frac`` of the
