@@ -96,18 +96,6 @@ def _coarse_loss(
     return mse + lmbda * bpp, mse, bpp
 
 
-@torch.no_grad()
-def _wake_finest_grid(model: OverfittedCodec) -> None:
-    """After the coarse steps: the synthesis' weights on the finest grid start as those on the
-    second grid. They stayed at their tiny start while the others grew (the coarse steps feed
-    that channel zeros), and through them the finest grid's gradient would be so small that
-    Adam's eps damps its updates; the finest grid is still zero, so the image does not
-    change."""
-    weight = model.synthesis.lin1.weight
-    if weight.shape[1] > 1:
-        weight[:, 0] = weight[:, 1]
-
-
 def _step(
     model: OverfittedCodec,
     target: torch.Tensor,
@@ -232,8 +220,6 @@ def _fit(
     for phase in preset.phases:
         for i in range(phase.steps):
             settings = phase.at(i)
-            if half is not None and i > 0 and phase.at(i - 1).coarse and not settings.coarse:
-                _wake_finest_grid(model)
             if settings.proxy is not None:
                 if steering is not None and steering.due(noise_done):
                     steering.observe(noise_done, hard_rounded_bits(model))
