@@ -53,6 +53,14 @@ def proxy(g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor) -
     return soft_round(soft_round(g, temperature) + noise, temperature)
 
 
+def _proxied(grids: list[torch.Tensor], quantize: Proxy) -> list[torch.Tensor]:
+    """Each grid through :func:`proxy` at the settings of ``quantize``."""
+    # float32 scalars, as the native kernels and the torch fallback both take them
+    temperature = torch.tensor(quantize.temperature)
+    noise_std = torch.tensor(quantize.noise_std)
+    return [proxy(g, temperature, noise_std) for g in grids]
+
+
 def _loss(
     model: OverfittedCodec, target: torch.Tensor, lmbda: torch.Tensor, quantize: Proxy | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,10 +69,7 @@ def _loss(
     if quantize is None:
         grids = [g + (torch.round(g) - g).detach() for g in model.latents.grids]
     else:
-        # float32 scalars, as the native kernels and the torch fallback both take them
-        temperature = torch.tensor(quantize.temperature)
-        noise_std = torch.tensor(quantize.noise_std)
-        grids = [proxy(g, temperature, noise_std) for g in model.latents.grids]
+        grids = _proxied(list(model.latents.grids), quantize)
     recon, bits = model(grids, grids)
     mse = mean_squared_error(recon, target)
     bpp = bits / (target.shape[1] * target.shape[2])
@@ -86,9 +91,7 @@ def _coarse_loss(
     size, the synthesis sees the finest grid's channel as zeros, and the rate is that of the
     coarser grids, per pixel of the whole image (``pixels``), so that a bit costs what it costs
     at full resolution."""
-    temperature = torch.tensor(quantize.temperature)
-    noise_std = torch.tensor(quantize.noise_std)
-    grids = [proxy(g, temperature, noise_std) for g in model.latents.grids[1:]]
+    grids = _proxied(list(model.latents.grids)[1:], quantize)
     up = model.upsampler(grids)
     recon = model.synthesis(torch.cat([torch.zeros_like(up[:1]), up]))
     mse = mean_squared_error(recon, half)
