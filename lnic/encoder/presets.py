@@ -356,9 +356,9 @@ is nearly flat around them; its ARM's log-scale floor starts 2 above the format'
 to it by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev-set pairs,
 the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), which the other two presets have
 not been measured with yet. ``slow`` gives the best rate-distortion within 900 reference steps:
-10,000 steps (721 reference steps measured on an Intel Xeon, about 670 expected on the AMD
-machines from their step time), where the smooth images that still gain from steps get most of
-what 3x the default's would give (benchmarks/ablation.md).
+10,000 steps (721 reference steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC
+with AVX2 only, whose vectors are half as wide), where the smooth images that still gain from
+steps get most of what 3x the default's would give (benchmarks/ablation.md).
 """
 
 
