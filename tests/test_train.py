@@ -377,3 +377,12 @@ def test_a_size_target_trains_without_coarse_steps(monkeypatch):
             encode_module.encode_array(image, preset=preset, **request)
     assert [plan.phases[0].coarse_share for plan in plans] == [0.25, 0.0]
     assert preset.at_full_resolution().phases[1] == preset.phases[1]
+
+
+def test_the_log_scale_lift_holds_through_coarse_steps_and_decays_over_the_rest():
+    plain = NoisePhase(100, log_scale_lift=2.0)
+    assert all(plain.at(i).log_scale_lift == plain.lift_at(i / 99) for i in range(100))
+    coarse = NoisePhase(100, log_scale_lift=2.0, coarse_share=0.25)
+    lifts = [coarse.at(i).log_scale_lift for i in range(100)]
+    assert lifts[:26] == [2.0] * 26  # the coarse steps and the first full-resolution step
+    assert lifts[26] < 2.0 and lifts[61] > 0.0 and lifts[63:] == [0.0] * 37
