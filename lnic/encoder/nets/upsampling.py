@@ -80,10 +80,14 @@ class Upsampler(nn.Module):
         return self.forward_by_level(grids, native=False)
 
     def _filters(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The up-filter and pre-filter taps of the coarsest ``n`` grids (views)."""
+        """The up-filter and pre-filter taps of the coarsest ``n`` grids: the parameters
+        themselves for the whole pyramid (no slicing node in every training step's graph),
+        views of their coarser rows otherwise."""
         skip = self.pre.shape[0] - n
         if not 0 <= skip < self.pre.shape[0]:
             raise ValueError(f"{n} grids for an upsampler of {self.pre.shape[0]} levels")
+        if skip == 0:
+            return self.taps, self.pre
         return self.taps[skip:], self.pre[skip:]
 
     def forward_by_level(self, grids: list[torch.Tensor], native: bool = False) -> torch.Tensor:
