@@ -4,8 +4,9 @@ Every codec runs its real encoder and decoder through its Python package; the ra
 file size. Per-image rows go to OUT/<codec>.csv (resumable: finished rows are skipped), then
 OUT/<codec>.json (CompressAI-style mean curves), OUT/report.md (BD-rate against published VTM
 and the per-image VTM-23.13 / Cool-chic 5.0 anchors), OUT/rd-psnr.png and rd-msssim.png are
-written, and OUT/rd-psnr-subset.png when a codec covers fewer images than the others (every
-curve redrawn over that codec's images only).
+written, OUT/rd-psnr-subset.png when a codec covers fewer images than the others (every
+curve redrawn over that codec's images only), and OUT/bd-per-image.png (lnic's and Cool-chic
+5.0's BD-rate on each image against VTM-23.13) when the folder has lnic rows.
 
 Every row records the commit of the code that made it; run.json records the commands, the
 machine, and each codec's versions, sweep, commit and (lnic) preset. A killed run loses at most

@@ -6,10 +6,14 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lnic.bench.curves import Curve
 
-__all__ = ["plot_rd"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_rd", "save_figure"]
 
 # related codecs share a colour: a measured curve and its published counterpart
 _COLOURS = {
@@ -144,6 +148,14 @@ def plot_rd(
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
     else:
         ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    """Lay out ``fig``, write it to ``path`` (PNG) through a temporary file, so that a reader
+    never sees half a plot, and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

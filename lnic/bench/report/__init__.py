@@ -3,8 +3,10 @@
 :func:`write_report` reads every results CSV in the folder (``lnic bench``'s own and any other
 with the same columns), the published anchors (``kodak.json``) and the per-image anchors
 (VTM-23.13, Cool-chic 5.0), and writes ``<codec>.json``, ``report.md``, ``rd-psnr.png`` and
-``rd-msssim.png``, and ``rd-psnr-subset.png`` when a measured codec covers fewer images than the
-others (:mod:`lnic.bench.report.subset`).
+``rd-msssim.png``, ``rd-psnr-subset.png`` when a measured codec covers fewer images than the
+others (:mod:`lnic.bench.report.subset`), and ``bd-per-image.png`` (every lnic codec's and
+Cool-chic 5.0's BD-rate per image against VTM-23.13) when the folder has lnic rows and the
+per-image VTM-23.13 anchor is there.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from lnic.bench.curves import curve_to_json
 from lnic.bench.plot import plot_rd
+from lnic.bench.plot_bd import PER_IMAGE_PLOT, bd_series, plot_per_image_bd
 from lnic.bench.provenance import git_commit
 from lnic.bench.report.inputs import ReportInputs, collect
 from lnic.bench.report.markdown import render_markdown
@@ -61,4 +64,21 @@ def write_report(
         plot_rd(subset_curves(inputs, images), out / SUBSET_PLOT, max_bpp=max_bpp, title=title)
     else:
         (out / SUBSET_PLOT).unlink(missing_ok=True)
+    _per_image_plot(inputs, out / PER_IMAGE_PLOT, dataset)
     return out / "report.md"
+
+
+def _per_image_plot(inputs: ReportInputs, path: Path, dataset: str) -> None:
+    """The per-image BD-rate chart of the lnic codecs (and Cool-chic 5.0) against VTM-23.13;
+    a stale chart is removed where there is nothing to draw."""
+    vtm = inputs.per_image_anchors.get("vtm23")
+    codecs = {k: v for k, v in sorted(inputs.measured_points.items()) if k.startswith("lnic")}
+    if vtm is None or not codecs:
+        path.unlink(missing_ok=True)
+        return
+    cc5 = inputs.per_image_anchors.get("coolchic5")
+    if cc5 is not None:  # on the images lnic has, so that the means compare like with like
+        have = {image for pts in codecs.values() for image in pts}
+        codecs["coolchic5"] = {k: v for k, v in cc5[1].items() if k in have}
+    title = f"{dataset}: BD-rate of each image against its VTM-23.13 points"
+    plot_per_image_bd(bd_series(vtm[1], codecs), path, anchor="VTM-23.13", title=title)
