@@ -28,9 +28,10 @@ def test_bd_series_per_image_and_mean():
     s_fewer, s_more, s_apart = bd_series(ANCHOR, {"x": fewer, "y": more, "z": apart})
     assert s_fewer.rates == pytest.approx({"a": -10.0, "b": -10.0}, abs=1e-6)
     assert s_more.rates == pytest.approx({"a": 20.0}, abs=1e-6)  # only the images it has
-    assert s_more.mean == pytest.approx(20.0, abs=1e-6)
-    assert math.isnan(s_apart.rates["b"]) and s_apart.mean == pytest.approx(0.0, abs=1e-6)
-    assert math.isnan(BDSeries("none", {"a": math.nan}).mean)
+    assert s_more.summary.mean == pytest.approx(20.0, abs=1e-6)
+    assert math.isnan(s_apart.rates["b"]) and s_apart.summary.mean == pytest.approx(0.0, abs=1e-6)
+    assert s_apart.summary.images == 1
+    assert math.isnan(BDSeries("none", {"a": math.nan}).summary.mean)
 
 
 def test_chart_is_written_whole(tmp_path):

@@ -18,6 +18,7 @@ __all__ = [
     "mean_per_image_bd_rate",
     "per_image_bd_rates",
     "per_image_curve",
+    "summarise_bd_rates",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,13 @@ def per_image_bd_rates(anchor: PerImage, test: PerImage) -> dict[str, float]:
 
 def mean_per_image_bd_rate(anchor: PerImage, test: PerImage) -> PerImageBD:
     """BD-rate of each image that both have (matched by name), averaged over images."""
-    values = [v for v in per_image_bd_rates(anchor, test).values() if not math.isnan(v)]
+    return summarise_bd_rates(per_image_bd_rates(anchor, test))
+
+
+def summarise_bd_rates(rates: dict[str, float]) -> PerImageBD:
+    """Mean, lowest and highest of per-image BD-rates (:func:`per_image_bd_rates`), over the
+    images whose curves meet the anchor's (NaN left out)."""
+    values = [v for v in rates.values() if not math.isnan(v)]
     if not values:
         return PerImageBD(math.nan, math.nan, math.nan, 0)
     return PerImageBD(float(np.mean(values)), min(values), max(values), len(values))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lnic.bench.compare import per_image_bd_rates
+from lnic.bench.compare import PerImageBD, per_image_bd_rates, summarise_bd_rates
 from lnic.bench.curves import PerImage
 from lnic.bench.plot import save_figure
 
@@ -30,10 +30,9 @@ class BDSeries:
     rates: dict[str, float]
 
     @property
-    def mean(self) -> float:
-        """Mean over the images with a BD-rate (NaN if none)."""
-        values = [v for v in self.rates.values() if math.isfinite(v)]
-        return float(np.mean(values)) if values else math.nan
+    def summary(self) -> PerImageBD:
+        """Mean (NaN if none), range and count of the images with a BD-rate."""
+        return summarise_bd_rates(self.rates)
 
 
 def bd_series(anchor: PerImage, codecs: Mapping[str, PerImage]) -> list[BDSeries]:
@@ -65,14 +64,14 @@ def plot_per_image_bd(
         colour, name = _REFERENCE.get(s.name) or (spare.pop(0) if spare else "gray", s.name)
         heights = [s.rates.get(image, math.nan) for image in images]
         offset = (i - (len(series) - 1) / 2) * width
-        n = sum(math.isfinite(h) for h in heights)
-        label = f"{name}: mean {s.mean:+.1f}% over {n} images"
+        summary = s.summary
+        label = f"{name}: mean {summary.mean:+.1f}% over {summary.images} images"
         ax.bar(x + offset, np.nan_to_num(heights, nan=0.0), width, color=colour, label=label)
         for xi, h in zip(x + offset, heights, strict=True):
             if not math.isfinite(h):  # no overlap with the anchor: say so, not a zero bar
                 ax.text(xi, 0.0, "n/a", rotation=90, ha="center", va="bottom", fontsize=7)
-        if math.isfinite(s.mean):
-            ax.axhline(s.mean, color=colour, linestyle="--", linewidth=1.0)
+        if summary.valid:
+            ax.axhline(summary.mean, color=colour, linestyle="--", linewidth=1.0)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x, [image.removeprefix("kodim") for image in images], fontsize=8)
     ax.set_xlabel("image" + (" (kodimNN)" if images and images[0].startswith("kodim") else ""))
