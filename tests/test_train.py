@@ -256,6 +256,47 @@ def test_a_fine_grid_delay_holds_the_finest_grids_at_zero_coarse_to_fine():
         assert [bool(g.detach().abs().sum() > 0) for g in model.latents.grids] == moved
 
 
+def test_frozen_networks_stay_still_while_the_latents_learn():
+    phase = NoisePhase(11, net_freeze_from=0.5)
+    assert [phase.at(i).nets_frozen for i in (0, 4, 5, 10)] == [False, False, True, True]
+    assert not NoisePhase(11).at(10).nets_frozen
+    target = torch.rand(3, 16, 16)
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    train.fit(model, target, 0.01, Preset("w", (NoisePhase(3),)))  # networks off their start
+    nets = [*model.upsampler.parameters(), *model.synthesis.parameters(), *model.arm.parameters()]
+    before = [p.detach().clone() for p in nets]
+    latents = [g.detach().clone() for g in model.latents.grids]
+    train.fit(model, target, 0.01, Preset("f", (NoisePhase(4, net_freeze_from=0.0),)))
+    assert all(torch.equal(p, q) for p, q in zip(nets, before))
+    assert not all(torch.equal(g, h) for g, h in zip(model.latents.grids, latents))
+
+
+def test_no_weight_gradients_leaves_the_latents_gradients_exact():
+    from lnic.encoder.native.ops import without_weight_gradients
+
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    target = torch.rand(3, 16, 16)
+    settings = NoisePhase(3).at(0)
+
+    def grads() -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=False)
+        torch.manual_seed(1)
+        train._step(model, target, torch.tensor(0.01), settings)
+        return [p.grad.clone() for p in model.parameters()]
+
+    exact = grads()
+    with without_weight_gradients():
+        frozen = grads()
+    named = [n for n, _ in model.named_parameters()]
+    for name, a, b in zip(named, exact, frozen):
+        if name.startswith("latents"):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-9), name
+    arm_and_mlp = [b for n, b in zip(named, frozen) if n.startswith("arm") or "lin" in n]
+    assert arm_and_mlp and all(float(b.abs().sum()) == 0.0 for b in arm_and_mlp)
+
+
 def test_a_log_scale_lift_raises_the_arms_floor_in_training_only():
     phase = NoisePhase(101, log_scale_lift=2.0, log_scale_lift_until=0.5)
     assert [phase.at(i).log_scale_lift for i in (0, 25, 50, 100)] == pytest.approx([2, 1, 0, 0])

@@ -85,6 +85,9 @@ class StepSettings(NamedTuple):
     coarse: bool = False
     """Whether this step trains the half-resolution image without the finest grid
     (:attr:`NoisePhase.coarse_share`)."""
+    nets_frozen: bool = False
+    """Whether the networks stay still at this step, their weight gradients not computed
+    (:attr:`NoisePhase.net_freeze_from`)."""
 
 
 def _linear(start: float, end: float, frac: float) -> float:
@@ -128,7 +131,9 @@ class NoisePhase:
     that many (:func:`lnic.encoder.native.ops.sampled_weight_gradients`), which makes a step
     cheaper. ``coarse_share`` of the phase's first steps train the image at half resolution
     from every grid but the finest (:func:`lnic.encoder.train.coarse_target`): a quarter of the
-    pixels and latents per step, while the image's coarse content forms.
+    pixels and latents per step, while the image's coarse content forms. From
+    ``net_freeze_from`` of the phase on the networks stay still and their weight gradients are
+    not computed (1: never), which makes those steps cheaper.
     """
 
     key: ClassVar[str] = "noise"
@@ -150,6 +155,7 @@ class NoisePhase:
     log_scale_lift: float = 0.0
     log_scale_lift_until: float = 0.5
     coarse_share: float = 0.0
+    net_freeze_from: float = 1.0
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
@@ -166,6 +172,7 @@ class NoisePhase:
             self.held_grids(step),
             self.lift_at(self._full_resolution_frac(step)),
             step < self.coarse_steps,
+            self.net_freeze_from < 1.0 and frac >= self.net_freeze_from,
         )
 
     @property

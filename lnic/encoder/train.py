@@ -16,6 +16,7 @@ from lnic.encoder.native.ops import (
     mean_squared_error,
     sampled_weight_gradients,
     usable,
+    without_weight_gradients,
 )
 from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
@@ -147,7 +148,8 @@ class _Optimizers:
         for group in self.networks.param_groups:
             group["lr"] = max(settings.net_lr, MIN_LR)
         self.latents.step()
-        self.networks.step()
+        if not settings.nets_frozen:
+            self.networks.step()
 
 
 class _Best:
@@ -235,7 +237,9 @@ def _fit(
             step_lam = lam * settings.rate_scale if steering is None else lam
             stride = settings.weight_grad_stride
             with (
-                sampled_weight_gradients(stride, i % stride),
+                without_weight_gradients()
+                if settings.nets_frozen
+                else sampled_weight_gradients(stride, i % stride),
                 log_scale_floor(settings.log_scale_lift),
             ):
                 loss, mse, bpp = _step(model, target, step_lam, settings, half)
