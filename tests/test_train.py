@@ -146,7 +146,9 @@ def test_phase_schedules_anneal_the_proxy_and_decay_the_learning_rates():
         0,
         0.0,
         False,
+        False,
     )
+    assert not last.nets_frozen
     assert last.proxy == pytest.approx(Proxy(noise.temperature_end, noise.noise_end))
     assert last.latent_lr == pytest.approx(0.0, abs=1e-12)
     assert noise.at(5).latent_lr == pytest.approx(noise.lr / 2)
