@@ -11,6 +11,13 @@ already a (weak) codec shortens the fit, the idea behind shipping an initialisat
     python benchmarks/amortized_init_probe.py train --steps 6000 --out amort_q4.pt
     OMP_NUM_THREADS=1 python benchmarks/amortized_init_probe.py encode amort_q4.pt \\
         --tag amort1 --images dev12 --seeds 0 --qualities 4 --out probes.csv
+
+``own`` bounds what any start could give: the fit starts from the photo's own trained networks
+(latents zero) or its own trained latents (networks fresh), taken from a model saved after a
+default encode (``torch.save(encode_array(rgb, 4, seed=0).model, "dev12-q4-s0.pt")``):
+
+    OMP_NUM_THREADS=1 python benchmarks/amortized_init_probe.py own dev12-q4-s0.pt nets \\
+        --tag ownnets --images dev12 --seeds 0 --qualities 4 --out probes.csv
 """
 
 from __future__ import annotations
@@ -143,9 +150,39 @@ def encode(checkpoint: str, probe_args: list[str]) -> None:
     dev_probe.main()
 
 
+def own(model_file: str, part: str, probe_args: list[str]) -> None:
+    """``dev_probe.py PROBE_ARGS`` with every model started from ``part`` ("nets" or
+    "latents") of the trained model in ``model_file``, the rest as the encoder starts it."""
+    import dev_probe
+
+    import lnic.encoder.encode as encoder
+
+    trained = torch.load(model_file, weights_only=False)
+    if part not in ("nets", "latents"):
+        raise SystemExit("own takes nets or latents")
+
+    def started(arch: Architecture, h: int, w: int) -> OverfittedCodec:
+        model = OverfittedCodec(arch, h, w)
+        with torch.no_grad():
+            if part == "nets":
+                for p, q in zip(model.network_parameters(), trained.network_parameters()):
+                    p.copy_(q)
+            else:
+                for g, v in zip(model.latents.grids, trained.latents.grids):
+                    g.copy_(v)
+        return model
+
+    encoder.OverfittedCodec = started  # type: ignore[misc,assignment]
+    sys.argv = ["dev_probe.py", *probe_args, "--set", "noise.rate_boost=1.0"]
+    dev_probe.main()
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "encode":
         encode(sys.argv[2], sys.argv[3:])
+        return
+    if len(sys.argv) > 3 and sys.argv[1] == "own":
+        own(sys.argv[2], sys.argv[3], sys.argv[4:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["train"])
