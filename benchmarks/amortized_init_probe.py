@@ -13,7 +13,7 @@ already a (weak) codec shortens the fit, the idea behind shipping an initialisat
         --tag amort1 --images dev12 --seeds 0 --qualities 4 --out probes.csv
 
 ``own`` bounds what any start could give: the fit starts from the photo's own trained networks
-(latents zero) or its own trained latents (networks fresh), taken from a model saved after a
+(latents zero), its own trained latents (networks fresh) or both, taken from a model saved after a
 default encode (``torch.save(encode_array(rgb, 4, seed=0).model, "dev12-q4-s0.pt")``):
 
     OMP_NUM_THREADS=1 python benchmarks/amortized_init_probe.py own dev12-q4-s0.pt nets \\
@@ -151,23 +151,23 @@ def encode(checkpoint: str, probe_args: list[str]) -> None:
 
 
 def own(model_file: str, part: str, probe_args: list[str]) -> None:
-    """``dev_probe.py PROBE_ARGS`` with every model started from ``part`` ("nets" or
-    "latents") of the trained model in ``model_file``, the rest as the encoder starts it."""
+    """``dev_probe.py PROBE_ARGS`` with every model started from ``part`` ("nets", "latents"
+    or "both") of the trained model in ``model_file``, the rest as the encoder starts it."""
     import dev_probe
 
     import lnic.encoder.encode as encoder
 
     trained = torch.load(model_file, weights_only=False)
-    if part not in ("nets", "latents"):
-        raise SystemExit("own takes nets or latents")
+    if part not in ("nets", "latents", "both"):
+        raise SystemExit("own takes nets, latents or both")
 
     def started(arch: Architecture, h: int, w: int) -> OverfittedCodec:
         model = OverfittedCodec(arch, h, w)
         with torch.no_grad():
-            if part == "nets":
+            if part in ("nets", "both"):
                 for p, q in zip(model.network_parameters(), trained.network_parameters()):
                     p.copy_(q)
-            else:
+            if part in ("latents", "both"):
                 for g, v in zip(model.latents.grids, trained.latents.grids):
                     g.copy_(v)
         return model
