@@ -27,6 +27,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -122,10 +123,6 @@ def fit_shared(args: argparse.Namespace) -> None:
 
 def encode(checkpoint: str, probe_args: list[str]) -> None:
     """``dev_probe.py PROBE_ARGS`` with every model started from ``checkpoint``."""
-    import dev_probe
-
-    import lnic.encoder.encode as encoder
-
     state = torch.load(checkpoint, weights_only=False)
     image = probe_args[probe_args.index("--images") + 1]
     if "," in image:
@@ -143,20 +140,12 @@ def encode(checkpoint: str, probe_args: list[str]) -> None:
                 g.copy_(v)
         return model
 
-    encoder.OverfittedCodec = started  # type: ignore[misc,assignment]
-    if "--set" not in probe_args:  # dev_probe's encode_array path, which builds the model here
-        probe_args = [*probe_args, "--set", "noise.rate_boost=1.0"]
-    sys.argv = ["dev_probe.py", *probe_args]
-    dev_probe.main()
+    _probe_from(started, probe_args)
 
 
 def own(model_file: str, part: str, probe_args: list[str]) -> None:
     """``dev_probe.py PROBE_ARGS`` with every model started from ``part`` ("nets", "latents"
     or "both") of the trained model in ``model_file``, the rest as the encoder starts it."""
-    import dev_probe
-
-    import lnic.encoder.encode as encoder
-
     trained = torch.load(model_file, weights_only=False)
     if part not in ("nets", "latents", "both"):
         raise SystemExit("own takes nets, latents or both")
@@ -172,8 +161,21 @@ def own(model_file: str, part: str, probe_args: list[str]) -> None:
                     g.copy_(v)
         return model
 
+    _probe_from(started, probe_args)
+
+
+def _probe_from(
+    started: Callable[[Architecture, int, int], OverfittedCodec], probe_args: list[str]
+) -> None:
+    """``dev_probe.py PROBE_ARGS`` with every model the encoder builds made by ``started``."""
+    import dev_probe
+
+    import lnic.encoder.encode as encoder
+
     encoder.OverfittedCodec = started  # type: ignore[misc,assignment]
-    sys.argv = ["dev_probe.py", *probe_args, "--set", "noise.rate_boost=1.0"]
+    if "--set" not in probe_args:  # dev_probe's encode_array path, which builds the model here
+        probe_args = [*probe_args, "--set", "noise.rate_boost=1.0"]
+    sys.argv = ["dev_probe.py", *probe_args]
     dev_probe.main()
 
 
