@@ -408,7 +408,7 @@ def test_report_includes_lnic_csv_and_anchors(tmp_path):
     from lnic.bench.report import collect, subset_curves
 
     drawn = {c.name: c for c in subset_curves(collect(subset, ANCHORS), keep)}
-    assert set(drawn) == {"lnic", "vtm23", "coolchic5"}
+    assert set(drawn) == {"lnic", "vtm23", "coolchic5", "coolchic42"}
     assert all(c.images == 4 for c in drawn.values())
     # lnic's rows are VTM-23.13's points at 90% of the rate: so are the two mean curves
     assert drawn["lnic"].psnr_rgb == pytest.approx(drawn["vtm23"].psnr_rgb)

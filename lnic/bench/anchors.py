@@ -1,8 +1,9 @@
 """The published anchors in the shared anchors folder: mean curves and per-image points.
 
 ``kodak.json`` holds published mean curves (CompressAI style, one entry per codec); the
-per-image tables hold VTM-23.13's and Cool-chic 5.0's points for every Kodak image, which the
-per-image BD-rates compare against.
+per-image tables hold VTM-23.13's, Cool-chic 5.0's and Cool-chic 4.2's points for every Kodak
+image, which the per-image BD-rates compare against (Cool-chic 4.2's decoder, ~1.3-1.45
+kMAC/pixel, is of lnic's class: the gap to it is the encoder's and the recipe's).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class PerImageAnchor(NamedTuple):
 PER_IMAGE_ANCHORS = (
     PerImageAnchor("vtm23", "VTM-23.13", "kodak-vtm23-per-image.csv"),
     PerImageAnchor("coolchic5", "Cool-chic 5.0", "kodak-coolchic5-per-image.tsv"),
+    PerImageAnchor("coolchic42", "Cool-chic 4.2", "kodak-coolchic42-per-image.tsv"),
 )
 
 

@@ -35,6 +35,7 @@ _COLOURS = {
     "cheng2020-anchor": "gray",
     "elic2022": "goldenrod",
     "coolchic5": "crimson",
+    "coolchic42": "darkviolet",
 }
 #: legend names of the published curves
 _DISPLAY = {
@@ -51,9 +52,17 @@ _DISPLAY = {
     "cheng2020-anchor": "cheng2020-anchor",
     "elic2022": "ELIC",
     "coolchic5": "Cool-chic 5.0",
+    "coolchic42": "Cool-chic 4.2 (per-image mean)",
 }
 _SPARE = ["teal", "navy", "darkorange", "lime", "magenta", "sienna", "slateblue", "darkkhaki"]
-_LEARNED = {"bmshj2018-hyperprior", "mbt2018", "cheng2020-anchor", "elic2022", "coolchic5"}
+_LEARNED = {
+    "bmshj2018-hyperprior",
+    "mbt2018",
+    "cheng2020-anchor",
+    "elic2022",
+    "coolchic5",
+    "coolchic42",
+}
 
 
 def _style(curve: Curve, spare: list[str]) -> dict[str, object]:
