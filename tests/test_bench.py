@@ -383,6 +383,8 @@ def test_report_includes_lnic_csv_and_anchors(tmp_path):
     text = report.read_text()
     assert "| **lnic** |" in text and "1900" in text
     assert "per-image vs VTM-23.13" in text
+    # the decoder-class peer's column, filled for lnic's row
+    assert re.search(r"\| lnic \|[^|\n]+\|[^|\n]+\|[^|\n]+\| [+-]\d+\.\d%", text)
     assert "-10.0% (" in text  # mean per-image BD-rate against VTM-23.13
     assert (tmp_path / "rd-psnr.png").stat().st_size > 10000
     (curve,) = load_curve_file(tmp_path / "lnic.json")
