@@ -134,7 +134,11 @@ class NoisePhase:
     pixels and latents per step, while the image's coarse content forms. From
     ``net_freeze_from`` of the phase on the networks stay still and their weight gradients are
     not computed, which makes those steps cheaper; every preset keeps 1 (never), since freezing
-    the second half cost 3.9% of rate (benchmarks/ablation.md).
+    the second half cost 3.9% of rate (benchmarks/ablation.md). ``finest_grid_ratio`` leaves
+    the finest grid at exact zero through the whole fit when the image's finest detail is worth
+    less than that many bits per pixel at the encode's lambda
+    (:func:`lnic.encoder.finest_grid.leaves_finest_grid`; the first noise phase's value
+    decides); 0 never.
     """
 
     key: ClassVar[str] = "noise"
@@ -157,6 +161,7 @@ class NoisePhase:
     log_scale_lift_until: float = 0.5
     coarse_share: float = 0.0
     net_freeze_from: float = 1.0
+    finest_grid_ratio: float = 0.0
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""

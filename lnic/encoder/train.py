@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 
 from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.blas_threads import serial_blas
+from lnic.encoder.finest_grid import leaves_finest_grid
 from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.native.ops import (
     SoftRoundNoise,
@@ -20,9 +22,11 @@ from lnic.encoder.native.ops import (
 )
 from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import Preset, Proxy, StepSettings
+from lnic.encoder.presets import NoisePhase, Preset, Proxy, StepSettings
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
 from lnic.encoder.soap import Soap
+
+log = logging.getLogger(__name__)
 
 BETAS = (0.9, 0.95)
 """Adam's (and SOAP's) moment decays. The second moment averages over ~20 steps: at 0.999 it
@@ -55,11 +59,30 @@ def proxy(g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor) -
 
 
 def _proxied(grids: list[torch.Tensor], quantize: Proxy) -> list[torch.Tensor]:
-    """Each grid through :func:`proxy` at the settings of ``quantize``."""
+    """Each trained grid through :func:`proxy` at the settings of ``quantize``; a grid left
+    out of training (:func:`leave_finest_grid`) stays exactly as it is."""
     # float32 scalars, as the native kernels and the torch fallback both take them
     temperature = torch.tensor(quantize.temperature)
     noise_std = torch.tensor(quantize.noise_std)
-    return [proxy(g, temperature, noise_std) for g in grids]
+    return [proxy(g, temperature, noise_std) if g.requires_grad else g for g in grids]
+
+
+def leave_finest_grid(
+    model: OverfittedCodec, target: torch.Tensor, lmbda: float, preset: Preset
+) -> bool:
+    """Zero the finest latent grid and keep it out of training when the preset's first noise
+    phase says so for this image and lambda (:attr:`NoisePhase.finest_grid_ratio`); whether it
+    did."""
+    noise = [p for p in preset.phases if isinstance(p, NoisePhase)]
+    ratio = noise[0].finest_grid_ratio if noise else 0.0
+    grids = model.latents.grids
+    if len(grids) < 2 or not leaves_finest_grid(target, lmbda, ratio):
+        return False
+    with torch.no_grad():
+        grids[0].zero_()
+    grids[0].requires_grad_(False)
+    log.info("the finest latent grid stays empty (its detail is worth < %g bits/pixel)", ratio)
+    return True
 
 
 def _loss(
@@ -218,6 +241,7 @@ def _fit(
     per_grid = any(getattr(phase, "rates_grids_apart", False) for phase in preset.phases)
     coarse = any(getattr(phase, "coarse_share", 0.0) > 0 for phase in preset.phases)
     half = coarse_target(target) if coarse and len(model.latents.grids) > 1 else None
+    leave_finest_grid(model, target, float(lam), preset)
     optimizers = _Optimizers(model, per_grid)
     best = _Best(model)
     done, noise_done, total = 0, 0, preset.steps

@@ -1,0 +1,94 @@
+"""The encoder's choice to leave the finest latent grid empty (lnic.encoder.finest_grid)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import lnic
+from lnic.bitstream.container import unpack_file
+from lnic.bitstream.latent_coding import decode_latents
+from lnic.bitstream.weights import decode_weights
+from lnic.encoder import train
+from lnic.encoder.finest_grid import finest_detail, leaves_finest_grid
+from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.encoder.presets import PRESETS, NoisePhase, Preset, StraightThroughPhase
+from lnic.model.architecture import Architecture
+from lnic.model.latents import grid_shapes
+
+
+def test_finest_detail_is_what_half_resolution_loses():
+    flat = torch.full((3, 16, 16), 0.3)
+    assert finest_detail(flat) == pytest.approx(0.0, abs=1e-12)
+    # a one-pixel checkerboard: every 2x2 mean is 0.5, every pixel 0.5 away from it
+    checker = ((torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2).float()
+    assert finest_detail(checker.expand(3, 16, 16)) == pytest.approx(0.25, rel=1e-6)
+    ramp = torch.linspace(0, 1, 16)[None, None, :].expand(3, 16, 16)
+    assert 0 < finest_detail(ramp) < 1e-3
+    odd = torch.rand(3, 15, 17)  # odd sizes: the half image is rounded up, the result cropped
+    assert 0 < finest_detail(odd) < 1
+
+
+def test_the_finest_grid_is_left_only_below_ratio_times_lambda():
+    ramp = torch.linspace(0, 1, 32)[None, None, :].expand(3, 32, 32)
+    detail = finest_detail(ramp)
+    assert leaves_finest_grid(ramp, 0.01, 1.01 * detail / 0.01)
+    assert not leaves_finest_grid(ramp, 0.01, 0.99 * detail / 0.01)
+    assert not leaves_finest_grid(ramp, 0.01, 0.0)  # ratio 0: never
+
+
+def _preset(ratio: float) -> Preset:
+    return Preset("t", (NoisePhase(6, finest_grid_ratio=ratio), StraightThroughPhase(2)))
+
+
+@pytest.mark.parametrize("ratio, left", [(1e6, True), (0.0, False)])
+def test_fit_keeps_a_left_finest_grid_at_exact_zero_and_trains_the_others(ratio, left):
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    target = torch.rand(3, 16, 16)
+    train.fit(model, target, 0.01, _preset(ratio))
+    finest, *coarser = model.latents.grids
+    assert bool(torch.all(finest == 0)) is left
+    assert all(bool(g.abs().sum() > 0) for g in coarser)
+
+
+def test_a_left_finest_grid_gets_no_proxy_noise(monkeypatch):
+    seen = []
+    real = train.proxy
+
+    def spy(g, temperature, noise_std):
+        seen.append(tuple(g.shape))
+        return real(g, temperature, noise_std)
+
+    monkeypatch.setattr(train, "proxy", spy)
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    train.fit(model, torch.rand(3, 16, 16), 0.01, _preset(1e6))
+    assert seen and (16, 16) not in seen and (8, 8) in seen
+
+
+def test_an_encode_that_leaves_the_finest_grid_writes_it_as_zeros():
+    rng = np.random.default_rng(0)
+    smooth = np.linspace(40, 200, 48)[None, :, None] + rng.normal(0, 0.5, (48, 48, 3))
+    rgb = np.clip(smooth, 0, 255).astype(np.uint8)
+    fast = PRESETS["fast"].with_steps(12)
+    preset = dataclasses.replace(
+        fast, phases=(dataclasses.replace(fast.phases[0], finest_grid_ratio=1e6), fast.phases[1])
+    )
+    data = lnic.encode(rgb, quality=4, preset=preset, seed=0)
+    s = unpack_file(data)
+    arch = s.header.arch
+    arm = decode_weights(s.weights, arch.weight_shapes()).arm
+    shapes = grid_shapes(s.header.height, s.header.width, arch.levels)
+    grids = decode_latents(s.latents, s.escapes, shapes, arm, s.header.prob_bits)
+    assert not np.any(grids[0]) and any(np.any(g) for g in grids[1:])
+    assert lnic.decode(data).shape == rgb.shape
+
+
+def test_no_preset_leaves_the_finest_grid_yet():
+    for preset in PRESETS.values():
+        for phase in preset.phases:
+            assert getattr(phase, "finest_grid_ratio", 0.0) == 0.0
