@@ -52,6 +52,7 @@ def test_fit_keeps_a_left_finest_grid_at_exact_zero_and_trains_the_others(ratio,
     train.fit(model, target, 0.01, _preset(ratio))
     finest, *coarser = model.latents.grids
     assert bool(torch.all(finest == 0)) is left
+    assert model.latents.empty == ({0} if left else set())
     assert all(bool(g.abs().sum() > 0) for g in coarser)
 
 

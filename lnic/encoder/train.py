@@ -58,13 +58,13 @@ def proxy(g: torch.Tensor, temperature: torch.Tensor, noise_std: torch.Tensor) -
     return soft_round(soft_round(g, temperature) + noise, temperature)
 
 
-def _proxied(grids: list[torch.Tensor], quantize: Proxy) -> list[torch.Tensor]:
-    """Each trained grid through :func:`proxy` at the settings of ``quantize``; a grid left
-    out of training (:func:`leave_finest_grid`) stays exactly as it is."""
+def _proxied(model: OverfittedCodec, quantize: Proxy, start: int = 0) -> list[torch.Tensor]:
+    """Grids ``start``.. through :func:`proxy` at the settings of ``quantize``; a grid left
+    empty (:func:`leave_finest_grid`) stays exactly as it is."""
     # float32 scalars, as the native kernels and the torch fallback both take them
     temperature = torch.tensor(quantize.temperature)
     noise_std = torch.tensor(quantize.noise_std)
-    return [proxy(g, temperature, noise_std) if g.requires_grad else g for g in grids]
+    return model.latents.proxied(lambda g: proxy(g, temperature, noise_std), start)
 
 
 def leave_finest_grid(
@@ -78,9 +78,7 @@ def leave_finest_grid(
     grids = model.latents.grids
     if len(grids) < 2 or not leaves_finest_grid(target, lmbda, ratio):
         return False
-    with torch.no_grad():
-        grids[0].zero_()
-    grids[0].requires_grad_(False)
+    model.latents.leave_empty(0)
     log.info("the finest latent grid stays empty (its detail is worth < %g bits/pixel)", ratio)
     return True
 
@@ -93,7 +91,7 @@ def _loss(
     if quantize is None:
         grids = [g + (torch.round(g) - g).detach() for g in model.latents.grids]
     else:
-        grids = _proxied(list(model.latents.grids), quantize)
+        grids = _proxied(model, quantize)
     recon, bits = model(grids, grids)
     mse = mean_squared_error(recon, target)
     bpp = bits / (target.shape[1] * target.shape[2])
@@ -115,7 +113,7 @@ def _coarse_loss(
     size, the synthesis sees the finest grid's channel as zeros, and the rate is that of the
     coarser grids, per pixel of the whole image (``pixels``), so that a bit costs what it costs
     at full resolution."""
-    grids = _proxied(list(model.latents.grids)[1:], quantize)
+    grids = _proxied(model, quantize, start=1)
     up = model.upsampler(grids)
     recon = model.synthesis(torch.cat([torch.zeros_like(up[:1]), up]))
     mse = mean_squared_error(recon, half)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -19,6 +21,22 @@ class LatentPyramid(nn.Module):
     def __init__(self, shapes: list[tuple[int, int]]):
         super().__init__()
         self.grids = nn.ParameterList([nn.Parameter(torch.zeros(h, w)) for h, w in shapes])
+        #: indices of the grids held at exact zero through the fit (:meth:`leave_empty`)
+        self.empty: set[int] = set()
+
+    def leave_empty(self, k: int) -> None:
+        """Zero grid ``k`` and keep it out of training: no gradient, no optimiser update, and
+        no proxy noise (the rate and the synthesis see its exact zeros)."""
+        with torch.no_grad():
+            self.grids[k].zero_()
+        self.grids[k].requires_grad_(False)
+        self.empty.add(k)
+
+    def proxied(
+        self, proxy: Callable[[torch.Tensor], torch.Tensor], start: int = 0
+    ) -> list[torch.Tensor]:
+        """Grids ``start``.. through ``proxy``, but for the empty ones, which stay as they are."""
+        return [g if k in self.empty else proxy(g) for k, g in enumerate(self.grids) if k >= start]
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
