@@ -357,7 +357,7 @@ def _preset(name: str, noise: NoisePhase, ste_steps: int) -> Preset:
 
 PRESETS: dict[str, Preset] = {
     "fast": _preset("fast", NoisePhase(480), 10),
-    "default": _preset("default", NoisePhase(3900, log_scale_lift=2.0), 10),
+    "default": _preset("default", NoisePhase(3900, log_scale_lift=2.0, finest_grid_ratio=0.1), 10),
     "slow": _preset("slow", NoisePhase(9970), 30),
 }
 """Step budgets set by time on the project's 2-core CPU for a 768x512 image
@@ -367,11 +367,15 @@ PRESETS: dict[str, Preset] = {
 at quality 4 reaches about +10% of rate against Cool-chic 5.0, and the rate-distortion curve
 is nearly flat around them; its ARM's log-scale floor starts 2 above the format's and falls
 to it by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev-set pairs,
-the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), which the other two presets have
-not been measured with yet. ``slow`` gives the best rate-distortion within 900 reference steps:
-10,000 steps (721 reference steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC
-with AVX2 only, whose vectors are half as wide), where the smooth images that still gain from
-steps get most of what 3x the default's would give (benchmarks/ablation.md).
+the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), and it leaves the finest latent grid
+empty where the image's finest detail is worth less than 0.1 bits per pixel at the encode's
+lambda (:attr:`NoisePhase.finest_grid_ratio`: -5.9% of rate over the 16 dev-set pairs it
+picks, up to -33% on a smooth photo at quality 4; benchmarks/ablation.md), two choices the
+other presets have not been measured with yet. ``slow`` gives the best rate-distortion within
+900 reference steps: 10,000 steps (721 reference steps measured on an Intel Xeon with
+AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are half as wide), where the smooth
+images that still gain from steps get most of what 3x the default's would give
+(benchmarks/ablation.md).
 """
 
 
