@@ -7,8 +7,8 @@ distortion gradient from the first step) and ends in a worse place than a fit th
 it: dev17 at quality 4 needs 28-33% fewer bits at equal distortion with the grid left at zero
 (two seeds) and dev24 7-13%, while other smooth photos change by -2..+3% and textured ones
 need the grid (dev03 +15% at quality 4; benchmarks/ablation.md). The default preset leaves it
-below 0.1 bits per pixel of detail (16 dev-set pairs at qualities 1, 2 and 4: -5.9% of rate
-on average, -1.6% at quality 1, where it picks most photos).
+below 0.1 bits per pixel of detail (22 dev-set pairs at qualities 1, 2 and 4: -4.2% of rate
+on average; -1.6% at quality 1 and 0.0% at quality 2, where it picks half the photos).
 
 :func:`finest_detail` measures that detail before training; :func:`leaves_finest_grid` compares
 it with lambda. An empty grid costs almost nothing to code (the ARM, trained on its exact zeros,

@@ -369,7 +369,7 @@ is nearly flat around them; its ARM's log-scale floor starts 2 above the format'
 to it by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev-set pairs,
 the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), and it leaves the finest latent grid
 empty where the image's finest detail is worth less than 0.1 bits per pixel at the encode's
-lambda (:attr:`NoisePhase.finest_grid_ratio`: -5.9% of rate over the 16 dev-set pairs it
+lambda (:attr:`NoisePhase.finest_grid_ratio`: -4.2% of rate over the 22 dev-set pairs it
 picks, up to -33% on a smooth photo at quality 4; benchmarks/ablation.md), two choices the
 other presets have not been measured with yet. ``slow`` gives the best rate-distortion within
 900 reference steps: 10,000 steps (721 reference steps measured on an Intel Xeon with
