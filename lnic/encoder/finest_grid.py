@@ -8,7 +8,7 @@ it: dev17 at quality 4 needs 28-33% fewer bits at equal distortion with the grid
 (two seeds) and dev24 7-13%, while other smooth photos change by -2..+3% and textured ones
 need the grid (dev03 +15% at quality 4; benchmarks/ablation.md). The default preset leaves it
 below 0.1 bits per pixel of detail (22 dev-set pairs at qualities 1, 2 and 4: -4.2% of rate
-on average; -1.6% at quality 1 and 0.0% at quality 2, where it picks half the photos).
+on average; -1.6% at quality 1 and 0.0% at quality 2, where it picks 18 and 14 of the 36).
 
 :func:`finest_detail` measures that detail before training; :func:`leaves_finest_grid` compares
 it with lambda. An empty grid costs almost nothing to code (the ARM, trained on its exact zeros,
