@@ -17,7 +17,6 @@ One JSON line per (image, quality, seed, variant) with the loss terms at each ch
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -26,23 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from dev_probe import dev_image, git_commit
+from recipe_probe import override
 
 from lnic.encoder import train
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset
+from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS
 from lnic.encoder.sizing import choose_architecture
 
 
 class _Stop(Exception):
     """Raised by the progress callback once the last checkpoint is measured."""
-
-
-def _with_ratio(preset: Preset, ratio: float) -> Preset:
-    phases = tuple(
-        dataclasses.replace(p, finest_grid_ratio=ratio) if isinstance(p, NoisePhase) else p
-        for p in preset.phases
-    )
-    return dataclasses.replace(preset, phases=phases)
 
 
 def trial(rgb: np.ndarray, quality: int, seed: int, left: bool, at: list[int]) -> dict:
@@ -53,7 +45,7 @@ def trial(rgb: np.ndarray, quality: int, seed: int, left: bool, at: list[int]) -
     target = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
     torch.manual_seed(seed)
     model = OverfittedCodec(choose_architecture(h, w), h, w)
-    preset = _with_ratio(PRESETS["default"], 1e9 if left else 0.0)
+    preset = override(PRESETS["default"], [f"noise.finest_grid_ratio={1e9 if left else 0.0}"])
     points: dict[int, dict[str, float]] = {}
 
     def progress(done: int, _total: int, _stats: dict[str, float]) -> None:

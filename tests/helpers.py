@@ -1,11 +1,25 @@
-"""Random quantized ARMs and latent grids for the coding tests."""
+"""Random quantized ARMs and latent grids for the coding tests, and a file's decoded parts."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from lnic.bitstream.container import unpack_file
+from lnic.bitstream.latent_coding import decode_latents
+from lnic.bitstream.weights import decode_weights
 from lnic.model.arm import N_CONTEXT
+from lnic.model.latents import grid_shapes
+from lnic.model.parts import DecoderWeights
 from lnic.model.quantized import QuantizedLinear
+
+
+def decoded_parts(data: bytes) -> tuple[DecoderWeights, list[np.ndarray]]:
+    """The quantized networks and the integer latent grids (finest first) of a whole file."""
+    s = unpack_file(data)
+    h = s.header
+    weights = decode_weights(s.weights, h.arch.weight_shapes())
+    shapes = grid_shapes(h.height, h.width, h.arch.levels)
+    return weights, decode_latents(s.latents, s.escapes, shapes, weights.arm, h.prob_bits)
 
 
 def random_arm(seed: int, hidden: int = 8, layers: int = 2, e_w: int = 8) -> list[QuantizedLinear]:

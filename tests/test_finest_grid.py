@@ -7,17 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from helpers import decoded_parts
 
 import lnic
-from lnic.bitstream.container import unpack_file
-from lnic.bitstream.latent_coding import decode_latents
-from lnic.bitstream.weights import decode_weights
 from lnic.encoder import train
 from lnic.encoder.finest_grid import finest_detail, leaves_finest_grid
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset, StraightThroughPhase
 from lnic.model.architecture import Architecture
-from lnic.model.latents import grid_shapes
 
 
 def test_finest_detail_is_what_half_resolution_loses():
@@ -71,15 +68,6 @@ def test_a_left_finest_grid_gets_no_proxy_noise(monkeypatch):
     assert seen and (16, 16) not in seen and (8, 8) in seen
 
 
-def _grids_of(data: bytes) -> list[np.ndarray]:
-    """The latent grids a file holds, finest first."""
-    s = unpack_file(data)
-    arch = s.header.arch
-    arm = decode_weights(s.weights, arch.weight_shapes()).arm
-    shapes = grid_shapes(s.header.height, s.header.width, arch.levels)
-    return decode_latents(s.latents, s.escapes, shapes, arm, s.header.prob_bits)
-
-
 def test_an_encode_that_leaves_the_finest_grid_writes_it_as_zeros():
     rng = np.random.default_rng(0)
     smooth = np.linspace(40, 200, 48)[None, :, None] + rng.normal(0, 0.5, (48, 48, 3))
@@ -89,7 +77,7 @@ def test_an_encode_that_leaves_the_finest_grid_writes_it_as_zeros():
         fast, phases=(dataclasses.replace(fast.phases[0], finest_grid_ratio=1e6), fast.phases[1])
     )
     data = lnic.encode(rgb, quality=4, preset=preset, seed=0)
-    grids = _grids_of(data)
+    _, grids = decoded_parts(data)
     assert not np.any(grids[0]) and any(np.any(g) for g in grids[1:])
     assert lnic.decode(data).shape == rgb.shape
 
@@ -105,7 +93,7 @@ def test_the_default_preset_leaves_a_smooth_images_finest_grid_and_keeps_a_textu
             torch.from_numpy(rgb / 255.0).permute(2, 0, 1), QUALITY_LAMBDAS[8], 0.1
         )
         assert left_by_rule is left
-        finest = _grids_of(lnic.encode(rgb, quality=8, preset=default, seed=0))[0]
+        _, (finest, *_) = decoded_parts(lnic.encode(rgb, quality=8, preset=default, seed=0))
         assert (not np.any(finest)) is left
 
 

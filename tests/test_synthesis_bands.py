@@ -15,18 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lnic.bitstream.container import unpack_file
-from lnic.bitstream.latent_coding import decode_latents
-from lnic.bitstream.weights import decode_weights
 from lnic.decoder import synthesis
 from lnic.decoder.upsampling import FixedPointUpsampler
 from lnic.format import SYNTH_ACT_CLAMP, SYNTH_FRAC_BITS
-from lnic.model.latents import grid_shapes
 from lnic.model.parts import DecoderWeights
 from lnic.model.synthesis import synthesis_integer
 from lnic.model.upsampling import upsample_integer
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
+from helpers import decoded_parts  # noqa: E402
 from make_golden import synthetic_bitstream  # noqa: E402
 
 
@@ -43,13 +40,7 @@ def kernels(request, monkeypatch):
 
 
 def _parts(height: int, width: int, channels: int, seed: int):
-    sections = unpack_file(synthetic_bitstream(height, width, channels, seed, 3.0, check=False))
-    h = sections.header
-    weights = decode_weights(sections.weights, h.arch.weight_shapes())
-    shapes = grid_shapes(h.height, h.width, h.arch.levels)
-    return weights, decode_latents(
-        sections.latents, sections.escapes, shapes, weights.arm, h.prob_bits
-    )
+    return decoded_parts(synthetic_bitstream(height, width, channels, seed, 3.0, check=False))
 
 
 def _loud_conv_a(weights: DecoderWeights) -> DecoderWeights:
