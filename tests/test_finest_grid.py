@@ -11,7 +11,7 @@ from helpers import decoded_parts
 
 import lnic
 from lnic.encoder import train
-from lnic.encoder.finest_grid import finest_detail, leaves_finest_grid
+from lnic.encoder.finest_grid import choose, finest_detail, leaves_finest_grid, trial_leaves
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset, StraightThroughPhase
 from lnic.model.architecture import Architecture
@@ -105,3 +105,56 @@ def test_only_the_default_preset_leaves_the_finest_grid():
     }
     assert ratios["default"][0] == 0.1
     assert all(r == 0.0 for name, rs in ratios.items() for r in rs if name != "default")
+
+
+def test_choose_leaves_below_the_rule_tries_up_to_the_trial_ratio_and_keeps_above():
+    ramp = torch.linspace(0, 1, 32)[None, None, :].expand(3, 32, 32)
+    bits = finest_detail(ramp) / 0.01  # the ramp's detail in bits per pixel at lambda 0.01
+    assert choose(ramp, 0.01, 1.01 * bits, 2 * bits) == "leave"
+    assert choose(ramp, 0.01, 0.99 * bits, 1.01 * bits) == "trial"
+    assert choose(ramp, 0.01, 0.5 * bits, 0.99 * bits) == "keep"
+    assert choose(ramp, 0.01, 0.0, 0.0) == "keep"  # neither rule nor trial
+    assert trial_leaves(1.0, 0.95, 0.04) and not trial_leaves(1.0, 0.97, 0.04)
+
+
+def _trial_preset(margin: float, share: float = 0.5, ratio: float = 0.0) -> Preset:
+    noise = NoisePhase(
+        8,
+        finest_grid_ratio=ratio,
+        finest_grid_trial_share=share,
+        finest_grid_trial_ratio=1e6,
+        finest_grid_trial_margin=margin,
+    )
+    return Preset("t", (noise, StraightThroughPhase(2)))
+
+
+def _fitted(preset: Preset, target: torch.Tensor) -> tuple[OverfittedCodec, dict[str, float]]:
+    torch.manual_seed(0)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    seen: list[tuple[int, int]] = []
+    stats = train.fit(
+        model, target, 0.01, preset, lambda done, total, _: seen.append((done, total))
+    )
+    steps = int(stats["steps"])  # progress counts the trial's steps, and ends at its total
+    assert seen[-1] == (steps, steps) and len(seen) == steps
+    return model, stats
+
+
+@pytest.mark.parametrize("margin, left", [(1.0, False), (-1e9, True)])
+def test_a_trial_goes_on_exactly_as_the_fit_it_chose(margin, left):
+    # margin 1: the empty grid can never win the trial; -1e9: it always does
+    target = torch.rand(3, 16, 16)
+    raced, stats = _fitted(_trial_preset(margin), target)
+    alone, alone_stats = _fitted(_trial_preset(margin, 0.0, 1e6 if left else 0.0), target)
+    assert int(stats["steps"]) == int(alone_stats["steps"]) + 4  # 4 trial steps the other way
+    assert raced.latents.empty == alone.latents.empty == ({0} if left else set())
+    for a, b in zip(raced.state_dict().values(), alone.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_no_trial_in_a_size_targeted_fit_or_without_trial_steps():
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    target = torch.rand(3, 16, 16)
+    assert train.finest_grid_choice(model, target, 0.01, _trial_preset(0.04)) == "trial"
+    assert train.finest_grid_choice(model, target, 0.01, _trial_preset(0.04), True) == "keep"
+    assert train.finest_grid_choice(model, target, 0.01, _trial_preset(0.04, 0.0)) == "keep"

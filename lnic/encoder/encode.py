@@ -241,9 +241,9 @@ def _train(
         torch.manual_seed(job.seed)
         model = OverfittedCodec(job.arch, h, w)
         steering = None if job.target is None else _steering(job, model, lam, may_restart)
-        fit(model, target, lam, job.plan, progress, steering)
-        if steering is None:
-            return model, lam, job.plan.steps
+        stats = fit(model, target, lam, job.plan, progress, steering)
+        if steering is None:  # a finest-grid trial runs more steps than the plan's
+            return model, lam, int(stats.get("steps", job.plan.steps))
         if not steering.restart:
             return model, steering.lmbda, steps + job.plan.steps
         steps += steering.history[0][0]

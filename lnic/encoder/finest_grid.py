@@ -18,10 +18,15 @@ same either way.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["finest_detail", "leaves_finest_grid"]
+__all__ = ["FinestGridChoice", "choose", "finest_detail", "leaves_finest_grid", "trial_leaves"]
+
+FinestGridChoice = Literal["keep", "leave", "trial"]
+"""What a fit does with the finest grid: train it, leave it empty, or decide by a trial."""
 
 
 def finest_detail(target: torch.Tensor) -> float:
@@ -41,3 +46,28 @@ def leaves_finest_grid(target: torch.Tensor, lmbda: float, ratio: float) -> bool
     if ratio <= 0 or target.shape[1] < 2 or target.shape[2] < 2:
         return False
     return finest_detail(target) < ratio * lmbda
+
+
+def choose(
+    target: torch.Tensor, lmbda: float, ratio: float, trial_ratio: float = 0.0
+) -> FinestGridChoice:
+    """``"leave"`` below ``ratio`` bits per pixel of finest detail at ``lmbda``
+    (:func:`leaves_finest_grid`), ``"trial"`` from there to ``trial_ratio``, where the detail
+    alone does not tell (the first steps of both fits do: :func:`trial_leaves`), and ``"keep"``
+    above, where the grid always pays."""
+    if target.shape[1] < 2 or target.shape[2] < 2:
+        return "keep"
+    detail = finest_detail(target)
+    if ratio > 0 and detail < ratio * lmbda:
+        return "leave"
+    if trial_ratio > 0 and detail < trial_ratio * lmbda:
+        return "trial"
+    return "keep"
+
+
+def trial_leaves(kept: float, left: float, margin: float) -> bool:
+    """Whether a trial's fit with the grid left empty, at hard-rounded loss ``left``, beats the
+    fit that trains it (``kept``) by more than ``margin`` of ``kept``: the empty grid's early
+    lead shrinks by 2-5 points of loss over the rest of the schedule (the trial's data in
+    benchmarks/dev/finest_grid_trial.jsonl), so a smaller lead is not kept."""
+    return left < (1.0 - margin) * kept

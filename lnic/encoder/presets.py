@@ -138,7 +138,10 @@ class NoisePhase:
     the finest grid at exact zero through the whole fit when the image's finest detail is worth
     less than that many bits per pixel at the encode's lambda
     (:func:`lnic.encoder.finest_grid.leaves_finest_grid`; the first noise phase's value
-    decides); 0 never.
+    decides); 0 never. Up to ``finest_grid_trial_ratio`` bits per pixel the detail alone does
+    not tell, and a trial does: the first ``finest_grid_trial_share`` of the phase runs both
+    ways, and the fit goes on with the grid left empty where that fit's hard-rounded loss is
+    lower by more than ``finest_grid_trial_margin`` (:func:`lnic.encoder.train.fit`); 0 never.
     """
 
     key: ClassVar[str] = "noise"
@@ -162,6 +165,14 @@ class NoisePhase:
     coarse_share: float = 0.0
     net_freeze_from: float = 1.0
     finest_grid_ratio: float = 0.0
+    finest_grid_trial_share: float = 0.0
+    finest_grid_trial_ratio: float = 0.0
+    finest_grid_trial_margin: float = 0.04
+
+    @property
+    def finest_grid_trial_steps(self) -> int:
+        """How many of the phase's first steps the finest grid's trial runs each way."""
+        return round(self.finest_grid_trial_share * self.steps)
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 
 from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.blas_threads import serial_blas
-from lnic.encoder.finest_grid import leaves_finest_grid
+from lnic.encoder.finest_grid import FinestGridChoice, choose, trial_leaves
 from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.native.ops import (
     SoftRoundNoise,
@@ -65,22 +66,6 @@ def _proxied(model: OverfittedCodec, quantize: Proxy, start: int = 0) -> list[to
     temperature = torch.tensor(quantize.temperature)
     noise_std = torch.tensor(quantize.noise_std)
     return model.latents.proxied(lambda g: proxy(g, temperature, noise_std), start)
-
-
-def leave_finest_grid(
-    model: OverfittedCodec, target: torch.Tensor, lmbda: float, preset: Preset
-) -> bool:
-    """Zero the finest latent grid and keep it out of training when the preset's first noise
-    phase says so for this image and lambda (:attr:`NoisePhase.finest_grid_ratio`); whether it
-    did."""
-    noise = [p for p in preset.phases if isinstance(p, NoisePhase)]
-    ratio = noise[0].finest_grid_ratio if noise else 0.0
-    grids = model.latents.grids
-    if len(grids) < 2 or not leaves_finest_grid(target, lmbda, ratio):
-        return False
-    model.latents.leave_empty(0)
-    log.info("the finest latent grid stays empty (its detail is worth < %g bits/pixel)", ratio)
-    return True
 
 
 def _loss(
@@ -230,31 +215,142 @@ def _fit(
     progress: Progress | None,
     steering: RateSteering | None,
 ) -> dict[str, float]:
-    """:func:`fit`'s loop."""
+    """:func:`fit`'s loop, with the finest grid's trial where the preset asks for one."""
     # contiguous once here: the loss kernel reads it flat every step, and an image made by
     # transposing HWC pixels would otherwise be copied (4.7 MB for 768x512) at every step
     target = target.contiguous()
     preset = preset.scaled(target.shape[1] * target.shape[2])
-    lam = torch.tensor(float(lmbda if steering is None else steering.lmbda))
-    per_grid = any(getattr(phase, "rates_grids_apart", False) for phase in preset.phases)
-    coarse = any(getattr(phase, "coarse_share", 0.0) > 0 for phase in preset.phases)
-    half = coarse_target(target) if coarse and len(model.latents.grids) > 1 else None
-    leave_finest_grid(model, target, float(lam), preset)
-    optimizers = _Optimizers(model, per_grid)
-    best = _Best(model)
-    done, noise_done, total = 0, 0, preset.steps
-    stats: dict[str, float] = {}
-    for phase in preset.phases:
-        for i in range(phase.steps):
+    lam = float(lmbda if steering is None else steering.lmbda)
+    choice = finest_grid_choice(model, target, lam, preset, steering is not None)
+    trial = _first_noise(preset).finest_grid_trial_steps if choice == "trial" else 0
+    counter = _Counter(preset.steps + trial, progress)
+    if choice == "leave":
+        model.latents.leave_empty(0)
+        log.info("the finest latent grid stays empty (its detail is worth little at this lambda)")
+    if trial:
+        return _race(model, target, lam, preset, trial, counter)
+    run = _Training(model, target, lam, preset, steering, counter)
+    run.advance(preset.steps)
+    return run.finish()
+
+
+def _race(
+    model: OverfittedCodec,
+    target: torch.Tensor,
+    lmbda: float,
+    preset: Preset,
+    steps: int,
+    counter: _Counter,
+) -> dict[str, float]:
+    """Train ``model`` with its finest grid for the first ``steps`` steps, then a copy of its
+    start with the grid left empty for as many (from the same random state, so that either
+    continues as its own encode would), and finish the one that
+    :func:`lnic.encoder.finest_grid.trial_leaves` prefers; ``model`` ends with its parameters."""
+    start = copy.deepcopy(model)
+    rng = torch.get_rng_state()
+    kept = _Training(model, target, lmbda, preset, None, counter)
+    kept.advance(steps)
+    kept_rng = torch.get_rng_state()
+    torch.set_rng_state(rng)
+    start.latents.leave_empty(0)
+    left = _Training(start, target, lmbda, preset, None, counter)
+    left.advance(steps)
+    losses = (kept.rounded_loss(), left.rounded_loss())
+    if not trial_leaves(*losses, _first_noise(preset).finest_grid_trial_margin):
+        log.info("finest-grid trial: kept (rounded loss %.4g against %.4g left)", *losses)
+        torch.set_rng_state(kept_rng)
+        kept.advance(preset.steps)
+        return kept.finish()
+    log.info("finest-grid trial: left empty (rounded loss %.4g against %.4g kept)", *losses[::-1])
+    left.advance(preset.steps)
+    stats = left.finish()
+    model.load_state_dict(start.state_dict())
+    model.latents.leave_empty(0)
+    return stats
+
+
+def _first_noise(preset: Preset) -> NoisePhase:
+    """The preset's first noise phase, whose settings decide the finest grid (a preset without
+    one gets the defaults: no rule, no trial)."""
+    noise = [p for p in preset.phases if isinstance(p, NoisePhase)]
+    return noise[0] if noise else NoisePhase(0)
+
+
+def finest_grid_choice(
+    model: OverfittedCodec,
+    target: torch.Tensor,
+    lmbda: float,
+    preset: Preset,
+    steered: bool = False,
+) -> FinestGridChoice:
+    """What the fit does with the finest grid (:func:`lnic.encoder.finest_grid.choose`, at the
+    first noise phase's settings); never a trial in a ``steered`` (size-targeted) encode, whose
+    lambda moves."""
+    phase = _first_noise(preset)
+    if len(model.latents.grids) < 2:
+        return "keep"
+    trial_ratio = 0.0 if steered else phase.finest_grid_trial_ratio
+    if phase.finest_grid_trial_steps == 0:
+        trial_ratio = 0.0
+    return choose(target, lmbda, phase.finest_grid_ratio, trial_ratio)
+
+
+class _Counter:
+    """Steps done over all the fit's trainings, for ``progress``."""
+
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.done, self.total, self.progress = 0, total, progress
+
+    def tick(self, stats: dict[str, float]) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, stats)
+
+
+class _Training:
+    """One model's way through the preset's steps, which :meth:`advance` runs in stretches.
+
+    Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
+    :meth:`finish` leaves the model with the best parameters that rounding saw.
+    """
+
+    def __init__(
+        self,
+        model: OverfittedCodec,
+        target: torch.Tensor,
+        lmbda: float,
+        preset: Preset,
+        steering: RateSteering | None,
+        counter: _Counter,
+    ) -> None:
+        self.model, self.target, self.steering, self.counter = model, target, steering, counter
+        self.lam = torch.tensor(lmbda)
+        per_grid = any(getattr(phase, "rates_grids_apart", False) for phase in preset.phases)
+        coarse = any(getattr(phase, "coarse_share", 0.0) > 0 for phase in preset.phases)
+        self.half = coarse_target(target) if coarse and len(model.latents.grids) > 1 else None
+        self.optimizers = _Optimizers(model, per_grid)
+        self.best = _Best(model)
+        self.schedule = [(phase, i) for phase in preset.phases for i in range(phase.steps)]
+        self.done, self.noise_done = 0, 0
+        self.stats: dict[str, float] = {}
+        self.stopped = False
+
+    def advance(self, until: int) -> None:
+        """Run the steps up to ``until`` (of the preset's), or until the steering asks to
+        start again (:attr:`stopped`)."""
+        model, lam, steering = self.model, self.lam, self.steering
+        while self.done < min(until, len(self.schedule)) and not self.stopped:
+            phase, i = self.schedule[self.done]
             settings = phase.at(i)
             if settings.proxy is not None:
-                if steering is not None and steering.due(noise_done):
-                    steering.observe(noise_done, hard_rounded_bits(model))
+                if steering is not None and steering.due(self.noise_done):
+                    steering.observe(self.noise_done, hard_rounded_bits(model))
                     if steering.restart:
-                        return stats  # the caller trains a new model at the new lambda
+                        self.stopped = True  # the caller trains a new model at the new lambda
+                        return
                     lam.fill_(steering.lmbda)
-                noise_done += 1
-            optimizers.zero_grad()
+                self.noise_done += 1
+            self.optimizers.zero_grad()
             # A size target's steering measures the rate against its own lambda: no boost there.
             step_lam = lam * settings.rate_scale if steering is None else lam
             stride = settings.weight_grad_stride
@@ -264,19 +360,29 @@ def _fit(
                 else sampled_weight_gradients(stride, i % stride),
                 log_scale_floor(settings.log_scale_lift),
             ):
-                loss, mse, bpp = _step(model, target, step_lam, settings, half)
+                loss, mse, bpp = _step(model, self.target, step_lam, settings, self.half)
             if settings.proxy is None:
-                best.offer(loss.item())
-            optimizers.step(settings)
-            done += 1
-            stats = {
+                self.best.offer(loss.item())
+            self.optimizers.step(settings)
+            self.done += 1
+            self.stats = {
                 "loss": loss.item(),
                 "mse": mse.item(),
                 "bpp": bpp.item(),
                 "phase": float(settings.proxy is None),
                 "lmbda": step_lam.item(),
             }
-            if progress is not None:
-                progress(done, total, stats)
-    best.restore()
-    return stats
+            self.counter.tick(self.stats)
+
+    @torch.no_grad()
+    def rounded_loss(self) -> float:
+        """``MSE + lambda * bpp`` of the model now with hard-rounded latents, at the format's
+        log-scale floor: what a file made now would cost, up to the networks' bits."""
+        return float(_loss(self.model, self.target, self.lam, None)[0])
+
+    def finish(self) -> dict[str, float]:
+        """The last step's loss terms, with ``steps``: all the steps the fit ran (a trial's
+        included); the model takes the best parameters hard rounding saw."""
+        if not self.stopped:
+            self.best.restore()
+        return {**self.stats, "steps": float(self.counter.done)}
