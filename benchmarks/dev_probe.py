@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import logging
 import os
 import time
 from collections import defaultdict
@@ -245,6 +246,9 @@ def main() -> None:
     )
     parser.add_argument("--compare", metavar="BASE,VARIANT", help="print the comparison table")
     args = parser.parse_args()
+    # the encoder's choices (the finest grid's rule and trial) go to the probe's log
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("lnic.encoder.train").setLevel(logging.INFO)
     compare(args) if args.compare else run(args)
 
 
