@@ -11,6 +11,7 @@ from helpers import decoded_parts
 
 import lnic
 from lnic.encoder import train
+from lnic.encoder.encode import encode_array
 from lnic.encoder.finest_grid import choose, finest_detail, leaves_finest_grid, trial_leaves
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset, StraightThroughPhase
@@ -97,14 +98,29 @@ def test_the_default_preset_leaves_a_smooth_images_finest_grid_and_keeps_a_textu
         assert (not np.any(finest)) is left
 
 
+def test_the_default_preset_tries_both_ways_between_its_rule_and_its_trial_ratio():
+    rng = np.random.default_rng(1)
+    smooth = np.linspace(30, 220, 40)[None, :, None] + np.linspace(0, 20, 40)[:, None, None]
+    default = PRESETS["default"].with_steps(30)
+    trial = default.phases[0].finest_grid_trial_steps
+    assert trial > 0
+    for noise, tried in ((1.5, True), (4.0, False)):
+        rgb = np.clip(smooth + rng.normal(0, noise, (40, 40, 3)), 0, 255).astype(np.uint8)
+        ratio = finest_detail(torch.from_numpy(rgb / 255.0).permute(2, 0, 1)) / QUALITY_LAMBDAS[8]
+        assert (0.1 < ratio < 0.4) is tried
+        result = encode_array(rgb, quality=8, preset=default, seed=0)
+        assert result.steps == 30 + (trial if tried else 0)
+
+
 def test_only_the_default_preset_leaves_the_finest_grid():
     # fast and slow have not been measured with the rule (benchmarks/ablation.md)
-    ratios = {
-        name: [getattr(p, "finest_grid_ratio", 0.0) for p in preset.phases]
-        for name, preset in PRESETS.items()
-    }
-    assert ratios["default"][0] == 0.1
-    assert all(r == 0.0 for name, rs in ratios.items() for r in rs if name != "default")
+    for field in ("finest_grid_ratio", "finest_grid_trial_share", "finest_grid_trial_ratio"):
+        values = {
+            name: [getattr(p, field, 0.0) for p in preset.phases]
+            for name, preset in PRESETS.items()
+        }
+        assert values["default"][0] > 0
+        assert all(v == 0.0 for name, vs in values.items() for v in vs if name != "default")
 
 
 def test_choose_leaves_below_the_rule_tries_up_to_the_trial_ratio_and_keeps_above():

@@ -368,7 +368,18 @@ def _preset(name: str, noise: NoisePhase, ste_steps: int) -> Preset:
 
 PRESETS: dict[str, Preset] = {
     "fast": _preset("fast", NoisePhase(480), 10),
-    "default": _preset("default", NoisePhase(3900, log_scale_lift=2.0, finest_grid_ratio=0.1), 10),
+    "default": _preset(
+        "default",
+        NoisePhase(
+            3900,
+            log_scale_lift=2.0,
+            finest_grid_ratio=0.1,
+            finest_grid_trial_share=0.41,
+            finest_grid_trial_ratio=0.4,
+            finest_grid_trial_margin=0.03,
+        ),
+        10,
+    ),
     "slow": _preset("slow", NoisePhase(9970), 30),
 }
 """Step budgets set by time on the project's 2-core CPU for a 768x512 image
@@ -381,12 +392,16 @@ to it by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev
 the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), and it leaves the finest latent grid
 empty where the image's finest detail is worth less than 0.1 bits per pixel at the encode's
 lambda (:attr:`NoisePhase.finest_grid_ratio`: -4.2% of rate over the 22 dev-set pairs it
-picks, up to -33% on a smooth photo at quality 4; benchmarks/ablation.md), two choices the
-other presets have not been measured with yet. ``slow`` gives the best rate-distortion within
-900 reference steps: 10,000 steps (721 reference steps measured on an Intel Xeon with
-AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are half as wide), where the smooth
-images that still gain from steps get most of what 3x the default's would give
-(benchmarks/ablation.md).
+picks, up to -33% on a smooth photo at quality 4; benchmarks/ablation.md); from there to
+0.4 bits per pixel a trial decides: the first 41% of the noise phase (1,599 steps) runs both
+ways, and the empty grid goes on where its hard-rounded loss is more than 3% lower
+(:attr:`NoisePhase.finest_grid_trial_share`; on 20 dev-set fits at qualities 3 and 4 it
+picked every photo that gains 5% or more and none that loses; such an encode takes ~1.4x as
+long). The other presets have not been measured with either. ``slow`` gives the best
+rate-distortion within 900 reference steps: 10,000 steps (721 reference steps measured on an
+Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are half as wide),
+where the smooth images that still gain from steps get most of what 3x the default's would
+give (benchmarks/ablation.md).
 """
 
 
