@@ -205,7 +205,12 @@ def _add_encode(sub) -> None:
         "--steps", type=_positive_int, metavar="N", help="optimisation steps (default: preset's)"
     )
     enc.add_argument("--seed", type=int, default=0, help="random seed of the encoder (default 0)")
-    enc.add_argument("-v", "--verbose", action="store_true", help="print the per-module MAC table")
+    enc.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the per-module MAC table and the encoder's choices",
+    )
     enc.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _common(
         enc,

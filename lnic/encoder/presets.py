@@ -335,8 +335,12 @@ class Preset:
         return replace(self, phases=phases)
 
     def describe(self) -> str:
-        """One line: the steps of each phase (``lnic encode --help``)."""
-        return " + ".join(f"{p.steps} {p.label} steps" for p in self.phases)
+        """One line: the steps of each phase, and a finest-grid trial's (``lnic encode --help``)."""
+        steps = " + ".join(f"{p.steps} {p.label} steps" for p in self.phases)
+        trials = [p.finest_grid_trial_steps for p in self.phases if isinstance(p, NoisePhase)]
+        if trials and trials[0]:
+            steps += f" (+{trials[0]} trial steps on some smooth images)"
+        return steps
 
     def record(self) -> dict[str, object]:
         """The preset as plain data, for result files."""
