@@ -4,7 +4,7 @@
         --preset fast --quality 4 --set noise.lr=0.05 --set noise.net_lr=0.01
 
 ``--set PHASE.FIELD=VALUE`` replaces a field of one of the preset's phases
-(:class:`lnic.encoder.presets.NoisePhase` is ``noise``, ``StraightThroughPhase`` is ``ste``);
+(:class:`lnic.encoder.phases.NoisePhase` is ``noise``, ``StraightThroughPhase`` is ``ste``);
 VALUE is JSON. A bare FIELD names the noise phase's field, and ``noise_steps``, ``ste_steps``
 and ``ste_lr`` name the steps and the learning rate of their phase, so the commands of
 ``training_notes.md`` run as written where they set fields the phases have. Full images

@@ -10,6 +10,7 @@ import torch
 from lnic.encoder import train
 from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.encoder.phases import Proxy, StepSettings
 from lnic.encoder.presets import (
     KODAK_PIXELS,
     MAX_STEP_SCALE,
@@ -17,8 +18,6 @@ from lnic.encoder.presets import (
     SMALL_IMAGE_STEPS,
     NoisePhase,
     Preset,
-    Proxy,
-    StepSettings,
     StraightThroughPhase,
 )
 from lnic.model.architecture import Architecture

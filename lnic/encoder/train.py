@@ -23,7 +23,8 @@ from lnic.encoder.native.ops import (
 )
 from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import NoisePhase, Preset, Proxy, StepSettings
+from lnic.encoder.phases import NoisePhase, Proxy, StepSettings
+from lnic.encoder.presets import Preset
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
 from lnic.encoder.soap import Soap
 
@@ -194,7 +195,7 @@ def fit(
 ) -> dict[str, float]:
     """Train ``model`` in place on ``target`` [C, H, W] in 0..1 through the preset's phases;
     returns the last step's loss terms (``lmbda``: the lambda that step used, after the
-    phase's :meth:`~lnic.encoder.presets.NoisePhase.rate_scale`).
+    phase's :meth:`~lnic.encoder.phases.NoisePhase.rate_scale`).
 
     Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
     the model ends with the best parameters that rounding saw. With ``steering``, lambda starts
