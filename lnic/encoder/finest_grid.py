@@ -43,9 +43,7 @@ def leaves_finest_grid(target: torch.Tensor, lmbda: float, ratio: float) -> bool
     """Whether the fit at ``lmbda`` should keep the finest grid at zero: its detail
     (:func:`finest_detail`) is below ``ratio * lmbda``, i.e. worth less than ``ratio`` bits
     per pixel at that lambda. ``ratio`` 0 never leaves it."""
-    if ratio <= 0 or target.shape[1] < 2 or target.shape[2] < 2:
-        return False
-    return finest_detail(target) < ratio * lmbda
+    return choose(target, lmbda, ratio) == "leave"
 
 
 def choose(

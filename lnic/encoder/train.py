@@ -223,13 +223,14 @@ def _fit(
     preset = preset.scaled(target.shape[1] * target.shape[2])
     lam = float(lmbda if steering is None else steering.lmbda)
     choice = finest_grid_choice(model, target, lam, preset, steering is not None)
-    trial = _first_noise(preset).finest_grid_trial_steps if choice == "trial" else 0
+    phase = _first_noise(preset)
+    trial = phase.finest_grid_trial_steps if choice == "trial" else 0
     counter = _Counter(preset.steps + trial, progress)
     if choice == "leave":
         model.latents.leave_empty(0)
         log.info("the finest latent grid stays empty (its detail is worth little at this lambda)")
     if trial:
-        return _race(model, target, lam, preset, trial, counter)
+        return _race(model, target, lam, preset, trial, phase.finest_grid_trial_margin, counter)
     run = _Training(model, target, lam, preset, steering, counter)
     run.advance(preset.steps)
     return run.finish()
@@ -241,12 +242,14 @@ def _race(
     lmbda: float,
     preset: Preset,
     steps: int,
+    margin: float,
     counter: _Counter,
 ) -> dict[str, float]:
     """Train ``model`` with its finest grid for the first ``steps`` steps, then a copy of its
     start with the grid left empty for as many (from the same random state, so that either
     continues as its own encode would), and finish the one that
-    :func:`lnic.encoder.finest_grid.trial_leaves` prefers; ``model`` ends with its parameters."""
+    :func:`lnic.encoder.finest_grid.trial_leaves` prefers at ``margin``; ``model`` ends with its
+    parameters."""
     start = copy.deepcopy(model)
     rng = torch.get_rng_state()
     kept = _Training(model, target, lmbda, preset, None, counter)
@@ -257,7 +260,7 @@ def _race(
     left = _Training(start, target, lmbda, preset, None, counter)
     left.advance(steps)
     losses = (kept.rounded_loss(), left.rounded_loss())
-    if not trial_leaves(*losses, _first_noise(preset).finest_grid_trial_margin):
+    if not trial_leaves(*losses, margin):
         log.info("finest-grid trial: kept (rounded loss %.4g against %.4g left)", *losses)
         torch.set_rng_state(kept_rng)
         kept.advance(preset.steps)
@@ -290,9 +293,8 @@ def finest_grid_choice(
     phase = _first_noise(preset)
     if len(model.latents.grids) < 2:
         return "keep"
-    trial_ratio = 0.0 if steered else phase.finest_grid_trial_ratio
-    if phase.finest_grid_trial_steps == 0:
-        trial_ratio = 0.0
+    tries = not steered and phase.finest_grid_trial_steps > 0
+    trial_ratio = phase.finest_grid_trial_ratio if tries else 0.0
     return choose(target, lmbda, phase.finest_grid_ratio, trial_ratio)
 
 
