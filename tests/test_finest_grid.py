@@ -12,7 +12,13 @@ from helpers import decoded_parts
 import lnic
 from lnic.encoder import train
 from lnic.encoder.encode import encode_array
-from lnic.encoder.finest_grid import choose, finest_detail, leaves_finest_grid, trial_leaves
+from lnic.encoder.finest_grid import (
+    choose,
+    early_choice,
+    finest_detail,
+    leaves_finest_grid,
+    trial_leaves,
+)
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset, StraightThroughPhase
 from lnic.model.architecture import Architecture
@@ -133,13 +139,14 @@ def test_choose_leaves_below_the_rule_tries_up_to_the_trial_ratio_and_keeps_abov
     assert trial_leaves(1.0, 0.95, 0.04) and not trial_leaves(1.0, 0.97, 0.04)
 
 
-def _trial_preset(margin: float, share: float = 0.5, ratio: float = 0.0) -> Preset:
+def _trial_preset(margin: float, share: float = 0.5, ratio: float = 0.0, **early: float) -> Preset:
     noise = NoisePhase(
         8,
         finest_grid_ratio=ratio,
         finest_grid_trial_share=share,
         finest_grid_trial_ratio=1e6,
         finest_grid_trial_margin=margin,
+        **early,
     )
     return Preset("t", (noise, StraightThroughPhase(2)))
 
@@ -166,6 +173,33 @@ def test_a_trial_goes_on_exactly_as_the_fit_it_chose(margin, left):
     assert raced.latents.empty == alone.latents.empty == ({0} if left else set())
     for a, b in zip(raced.state_dict().values(), alone.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "early, left, trial_steps",
+    [
+        # the early point decides: leave at any lead, or keep at any lead
+        ({"finest_grid_trial_early_leave": -1e9}, True, 2),
+        ({"finest_grid_trial_early_leave": 1e9, "finest_grid_trial_early_keep": 1e9}, False, 2),
+        # it cannot decide, so the trial's end does (margin 1: keep)
+        ({"finest_grid_trial_early_leave": 1e9, "finest_grid_trial_early_keep": -1e9}, False, 4),
+    ],
+)
+def test_an_early_decision_goes_on_exactly_as_the_fit_it_chose(early, left, trial_steps):
+    target = torch.rand(3, 16, 16)
+    preset = _trial_preset(1.0, finest_grid_trial_early_share=0.25, **early)
+    raced, stats = _fitted(preset, target)
+    alone, alone_stats = _fitted(_trial_preset(1.0, 0.0, 1e6 if left else 0.0), target)
+    assert int(stats["steps"]) == int(alone_stats["steps"]) + trial_steps
+    assert raced.latents.empty == alone.latents.empty == ({0} if left else set())
+    for a, b in zip(raced.state_dict().values(), alone.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_early_choice_decides_only_beyond_its_leads():
+    assert early_choice(1.0, 0.85, 0.1, 0.0) == "leave"
+    assert early_choice(1.0, 1.01, 0.1, 0.0) == "keep"
+    assert early_choice(1.0, 0.95, 0.1, 0.0) is None
 
 
 def test_no_trial_in_a_size_targeted_fit_or_without_trial_steps():

@@ -99,6 +99,9 @@ class NoisePhase:
     not tell, and a trial does: the first ``finest_grid_trial_share`` of the phase runs both
     ways, and the fit goes on with the grid left empty where that fit's hard-rounded loss is
     lower by more than ``finest_grid_trial_margin`` (:func:`lnic.encoder.train.fit`); 0 never.
+    After ``finest_grid_trial_early_share`` of the phase the trial already decides where the
+    empty grid leads by more than ``finest_grid_trial_early_leave`` or by less than
+    ``finest_grid_trial_early_keep`` (:func:`lnic.encoder.finest_grid.early_choice`); 0 never.
     """
 
     key: ClassVar[str] = "noise"
@@ -125,11 +128,19 @@ class NoisePhase:
     finest_grid_trial_share: float = 0.0
     finest_grid_trial_ratio: float = 0.0
     finest_grid_trial_margin: float = 0.04
+    finest_grid_trial_early_share: float = 0.0
+    finest_grid_trial_early_leave: float = 0.1
+    finest_grid_trial_early_keep: float = 0.0
 
     @property
     def finest_grid_trial_steps(self) -> int:
         """How many of the phase's first steps the finest grid's trial runs each way."""
         return round(self.finest_grid_trial_share * self.steps)
+
+    @property
+    def finest_grid_trial_early_steps(self) -> int:
+        """After how many steps the trial may already decide (0: only at its end)."""
+        return round(self.finest_grid_trial_early_share * self.steps)
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""

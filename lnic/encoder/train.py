@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.blas_threads import serial_blas
-from lnic.encoder.finest_grid import FinestGridChoice, choose, trial_leaves
+from lnic.encoder.finest_grid import FinestGridChoice, choose
 from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.native.ops import (
     SoftRoundNoise,
@@ -25,6 +25,7 @@ from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.phases import NoisePhase, Proxy, StepSettings
 from lnic.encoder.presets import Preset
+from lnic.encoder.race import Entrant, finest_grid_trial
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
 from lnic.encoder.soap import Soap
 
@@ -230,46 +231,44 @@ def _fit(
         model.latents.leave_empty(0)
         log.info("the finest latent grid stays empty (its detail is worth little at this lambda)")
     if trial:
-        return _race(model, target, lam, preset, trial, phase.finest_grid_trial_margin, counter)
+        return _trial(model, target, lam, preset, phase, counter)
     run = _Training(model, target, lam, preset, steering, counter)
     run.advance(preset.steps)
     return run.finish()
 
 
-def _race(
+def _trial(
     model: OverfittedCodec,
     target: torch.Tensor,
     lmbda: float,
     preset: Preset,
-    steps: int,
-    margin: float,
+    phase: NoisePhase,
     counter: _Counter,
 ) -> dict[str, float]:
-    """Train ``model`` with its finest grid for the first ``steps`` steps, then a copy of its
-    start with the grid left empty for as many (from the same random state, so that either
-    continues as its own encode would), and finish the one that
-    :func:`lnic.encoder.finest_grid.trial_leaves` prefers at ``margin``; ``model`` ends with its
-    parameters."""
+    """The finest grid's trial (:func:`lnic.encoder.race.finest_grid_trial`): ``model`` trains
+    its finest grid, a copy of its start leaves it empty from the same random state, and the
+    winner goes on alone as its own encode would; ``model`` ends with its parameters."""
     start = copy.deepcopy(model)
-    rng = torch.get_rng_state()
-    kept = _Training(model, target, lmbda, preset, None, counter)
-    kept.advance(steps)
-    kept_rng = torch.get_rng_state()
-    torch.set_rng_state(rng)
     start.latents.leave_empty(0)
-    left = _Training(start, target, lmbda, preset, None, counter)
-    left.advance(steps)
-    losses = (kept.rounded_loss(), left.rounded_loss())
-    if not trial_leaves(*losses, margin):
-        log.info("finest-grid trial: kept (rounded loss %.4g against %.4g left)", *losses)
-        torch.set_rng_state(kept_rng)
-        kept.advance(preset.steps)
-        return kept.finish()
-    log.info("finest-grid trial: left empty (rounded loss %.4g against %.4g kept)", *losses[::-1])
-    left.advance(preset.steps)
-    stats = left.finish()
-    model.load_state_dict(start.state_dict())
-    model.latents.leave_empty(0)
+    kept = Entrant(_Training(model, target, lmbda, preset, None, counter))
+    left = Entrant(_Training(start, target, lmbda, preset, None, counter), kept.rng)
+    steps, early = phase.finest_grid_trial_steps, phase.finest_grid_trial_early_steps
+    winner = finest_grid_trial(
+        kept,
+        left,
+        steps,
+        phase.finest_grid_trial_margin,
+        early,
+        phase.finest_grid_trial_early_leave,
+        phase.finest_grid_trial_early_keep,
+    )
+    counter.total = preset.steps + winner.run.done  # an early decision skips the trial's rest
+    winner.go_on()
+    winner.run.advance(preset.steps)
+    stats = winner.run.finish()
+    if winner is left:
+        model.load_state_dict(start.state_dict())
+        model.latents.leave_empty(0)
     return stats
 
 

@@ -1,0 +1,86 @@
+"""Trainings that race: two fits advanced in turn, each with its own random state, so that the
+one that goes on is byte for byte the fit it would have been alone.
+
+The finest-grid trial (:func:`lnic.encoder.train.fit`) is such a race: the fit that trains the
+finest grid against the one that leaves it empty, compared by their hard-rounded losses at one
+or two checkpoints (:func:`lnic.encoder.finest_grid.early_choice`,
+:func:`lnic.encoder.finest_grid.trial_leaves`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import torch
+
+from lnic.encoder.finest_grid import early_choice, trial_leaves
+
+log = logging.getLogger(__name__)
+
+
+class Run(Protocol):
+    """A training that runs in stretches (:class:`lnic.encoder.train._Training`)."""
+
+    def advance(self, until: int) -> None: ...
+
+    def rounded_loss(self) -> float: ...
+
+
+class Entrant:
+    """A training and the random state it goes on from: advancing it draws the noise it would
+    draw alone, whatever ran in between."""
+
+    def __init__(self, run: Run, rng: torch.Tensor | None = None) -> None:
+        self.run = run
+        self.rng = torch.get_rng_state() if rng is None else rng.clone()
+
+    def advance(self, until: int) -> None:
+        """Run the training's steps up to ``until`` from its own random state."""
+        torch.set_rng_state(self.rng)
+        self.run.advance(until)
+        self.rng = torch.get_rng_state()
+
+    def go_on(self) -> None:
+        """Give the process this training's random state, before it runs on alone."""
+        torch.set_rng_state(self.rng)
+
+
+def finest_grid_trial(
+    kept: Entrant,
+    left: Entrant,
+    steps: int,
+    margin: float,
+    early: int = 0,
+    early_leave: float = 1.0,
+    early_keep: float = -1.0,
+) -> Entrant:
+    """The winner of the finest grid's trial between ``kept`` (the grid trained) and ``left``
+    (the grid empty), each run ``steps`` steps, or only ``early`` where the empty grid's lead in
+    hard-rounded loss is then already beyond ``early_leave`` or below ``early_keep``
+    (:func:`lnic.encoder.finest_grid.early_choice`). At ``steps`` the empty grid wins where its
+    loss is lower by more than ``margin`` (:func:`lnic.encoder.finest_grid.trial_leaves`)."""
+    if 0 < early < steps:
+        kept.advance(early)
+        left.advance(early)
+        losses = (kept.run.rounded_loss(), left.run.rounded_loss())
+        choice = early_choice(*losses, early_leave, early_keep)
+        if choice is not None:
+            log.info(
+                "finest-grid trial at step %d: %s (rounded loss %.4g kept, %.4g left)",
+                early,
+                "left empty" if choice == "leave" else "kept",
+                *losses,
+            )
+            return left if choice == "leave" else kept
+    kept.advance(steps)
+    left.advance(steps)
+    losses = (kept.run.rounded_loss(), left.run.rounded_loss())
+    leaves = trial_leaves(*losses, margin)
+    log.info(
+        "finest-grid trial at step %d: %s (rounded loss %.4g kept, %.4g left)",
+        steps,
+        "left empty" if leaves else "kept",
+        *losses,
+    )
+    return left if leaves else kept
