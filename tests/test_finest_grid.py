@@ -113,7 +113,8 @@ def test_the_default_preset_tries_both_ways_between_its_rule_and_its_trial_ratio
     for noise, tried in ((1.5, True), (4.0, False)):
         rgb = np.clip(smooth + rng.normal(0, noise, (40, 40, 3)), 0, 255).astype(np.uint8)
         ratio = finest_detail(torch.from_numpy(rgb / 255.0).permute(2, 0, 1)) / QUALITY_LAMBDAS[8]
-        assert (0.1 < ratio < 0.4) is tried
+        phase = default.phases[0]
+        assert (phase.finest_grid_ratio < ratio < phase.finest_grid_trial_ratio) is tried
         result = encode_array(rgb, quality=8, preset=default, seed=0)
         assert result.steps == 30 + (trial if tried else 0)
 
