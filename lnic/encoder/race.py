@@ -66,20 +66,20 @@ def finest_grid_trial(
         losses = (kept.run.rounded_loss(), left.run.rounded_loss())
         choice = early_choice(*losses, early_leave, early_keep)
         if choice is not None:
-            log.info(
-                "finest-grid trial at step %d: %s (rounded loss %.4g kept, %.4g left)",
-                early,
-                "left empty" if choice == "leave" else "kept",
-                *losses,
-            )
-            return left if choice == "leave" else kept
+            return _winner(kept, left, choice == "leave", early, losses)
     kept.advance(steps)
     left.advance(steps)
     losses = (kept.run.rounded_loss(), left.run.rounded_loss())
-    leaves = trial_leaves(*losses, margin)
+    return _winner(kept, left, trial_leaves(*losses, margin), steps, losses)
+
+
+def _winner(
+    kept: Entrant, left: Entrant, leaves: bool, step: int, losses: tuple[float, float]
+) -> Entrant:
+    """``left`` or ``kept``, as ``leaves`` says, with the decision logged (``-v``)."""
     log.info(
         "finest-grid trial at step %d: %s (rounded loss %.4g kept, %.4g left)",
-        steps,
+        step,
         "left empty" if leaves else "kept",
         *losses,
     )
