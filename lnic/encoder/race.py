@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 class Run(Protocol):
     """A training that runs in stretches (:class:`lnic.encoder.train._Training`)."""
 
+    done: int
+    """The steps it has run."""
+
     def advance(self, until: int) -> None: ...
 
     def rounded_loss(self) -> float: ...
