@@ -15,6 +15,7 @@ from typing import Protocol
 import torch
 
 from lnic.encoder.finest_grid import early_choice, trial_leaves
+from lnic.encoder.phases import NoisePhase
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +50,28 @@ class Entrant:
         torch.set_rng_state(self.rng)
 
 
-def finest_grid_trial(
-    kept: Entrant,
-    left: Entrant,
-    steps: int,
-    margin: float,
-    early: int = 0,
-    early_leave: float = 1.0,
-    early_keep: float = -1.0,
-) -> Entrant:
+def finest_grid_trial(kept: Entrant, left: Entrant, phase: NoisePhase) -> Entrant:
     """The winner of the finest grid's trial between ``kept`` (the grid trained) and ``left``
-    (the grid empty), each run ``steps`` steps, or only ``early`` where the empty grid's lead in
-    hard-rounded loss is then already beyond ``early_leave`` or below ``early_keep``
-    (:func:`lnic.encoder.finest_grid.early_choice`). At ``steps`` the empty grid wins where its
-    loss is lower by more than ``margin`` (:func:`lnic.encoder.finest_grid.trial_leaves`)."""
+    (the grid empty), each run the phase's :attr:`~NoisePhase.finest_grid_trial_steps`, or only
+    its :attr:`~NoisePhase.finest_grid_trial_early_steps` where the empty grid's lead in
+    hard-rounded loss is then already decisive (:func:`lnic.encoder.finest_grid.early_choice`).
+    At the trial's end the empty grid wins where its loss is lower by more than the phase's
+    margin (:func:`lnic.encoder.finest_grid.trial_leaves`)."""
+    steps, early = phase.finest_grid_trial_steps, phase.finest_grid_trial_early_steps
     if 0 < early < steps:
         kept.advance(early)
         left.advance(early)
         losses = (kept.run.rounded_loss(), left.run.rounded_loss())
-        choice = early_choice(*losses, early_leave, early_keep)
+        choice = early_choice(
+            *losses, phase.finest_grid_trial_early_leave, phase.finest_grid_trial_early_keep
+        )
         if choice is not None:
             return _winner(kept, left, choice == "leave", early, losses)
     kept.advance(steps)
     left.advance(steps)
     losses = (kept.run.rounded_loss(), left.run.rounded_loss())
-    return _winner(kept, left, trial_leaves(*losses, margin), steps, losses)
+    leaves = trial_leaves(*losses, phase.finest_grid_trial_margin)
+    return _winner(kept, left, leaves, steps, losses)
 
 
 def _winner(

@@ -252,16 +252,7 @@ def _trial(
     start.latents.leave_empty(0)
     kept = Entrant(_Training(model, target, lmbda, preset, None, counter))
     left = Entrant(_Training(start, target, lmbda, preset, None, counter), kept.rng)
-    steps, early = phase.finest_grid_trial_steps, phase.finest_grid_trial_early_steps
-    winner = finest_grid_trial(
-        kept,
-        left,
-        steps,
-        phase.finest_grid_trial_margin,
-        early,
-        phase.finest_grid_trial_early_leave,
-        phase.finest_grid_trial_early_keep,
-    )
+    winner = finest_grid_trial(kept, left, phase)
     counter.total = preset.steps + winner.run.done  # an early decision skips the trial's rest
     winner.go_on()
     winner.run.advance(preset.steps)
