@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dev_probe import dev_image, git_commit
+from dev_probe import git_commit, shared_dir
+from PIL import Image
 from recipe_probe import override
 
 from lnic.encoder import train
@@ -70,16 +71,23 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--at", default="200,400,800")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--dataset",
+        default="wiki-dev",
+        help="folder of shared/datasets holding the images (kodak: to check a rule chosen on "
+        "the development set against the record's rows, never to choose one)",
+    )
     args = parser.parse_args()
     at = [int(v) for v in args.at.split(",")]
     for seed in (int(s) for s in args.seeds.split(",")):
         for image in args.images.split(","):
-            rgb = dev_image(image)
+            path = shared_dir() / "datasets" / args.dataset / f"{image}.png"
+            rgb = np.asarray(Image.open(path).convert("RGB"))
             for left in (False, True):
                 t = time.time()
                 points = trial(rgb, args.quality, seed, left, at)
                 row = {
-                    "image": image, "quality": args.quality, "seed": seed,
+                    "image": image, "dataset": args.dataset, "quality": args.quality, "seed": seed,
                     "finest_grid": "left" if left else "trained", "points": points,
                     "seconds": round(time.time() - t, 1), "commit": git_commit(),
                     "threads": os.environ.get("OMP_NUM_THREADS", ""),
