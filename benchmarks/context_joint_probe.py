@@ -34,14 +34,18 @@ import numpy as np
 import torch
 from csv_rows import append_row, read_rows
 from dev_probe import dev_image, git_commit
+from recipe_probe import override
 
+from lnic.encoder import train
+from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.nets.arm import Arm, CausalContext, current_log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.nets.mlp import mlp_channels_first
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
 from lnic.encoder.sizing import choose_architecture
-from lnic.encoder.train import _loss, fit
+from lnic.encoder.soap import Soap
+from lnic.encoder.train import BETAS, _loss, fit
 from lnic.model.arm import LOG_SCALE_MAX
 
 OUT = Path(__file__).resolve().parent / "dev" / "context_joint.csv"
@@ -105,6 +109,87 @@ class GridBiasArm(Arm):
         return _rate(flat, out[0] + offset[:, 0], out[1] + offset[:, 1])
 
 
+_OPTIMIZERS = train._Optimizers
+"""The encoder's optimisers (the hyper variant swaps in :func:`_hyper_optimizers`)."""
+HYPER_FACTORS = (16, 32)
+"""The hyperlatent grids' scales (image pixels per hyperlatent along each axis)."""
+
+
+class HyperArm(Arm):
+    """The format's ARM plus hyperlatents (torch path only), Cool-chic 5's idea: grids at
+    1/16 and 1/32 of the image that are never synthesised and only tell the ARM about their
+    region (one more ARM input per hyperlatent grid, the co-located hyperlatent of every latent).
+    They are rounded with a straight-through gradient and cost the bits of a factorised
+    Laplace (mean 0, one learned log-scale per grid); they learn with the latents (Adam,
+    :func:`_hyper_optimizers`). At the start the hyperlatents are 0 and the extra inputs'
+    weights random (a zero start for both is a saddle point), so the variant starts as the base
+    computes."""
+
+    @classmethod
+    def from_arm(cls, arm: Arm, height: int, width: int) -> HyperArm:
+        new = _adopt(cls, arm)
+        first = arm.hidden[0]
+        extra = len(HYPER_FACTORS)
+        wider = torch.nn.Linear(first.in_features + extra, first.out_features)
+        with torch.no_grad():
+            wider.weight[:, : first.in_features] = first.weight
+            wider.bias.copy_(first.bias)
+        new.hidden[0] = wider
+        new.hyper = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.zeros(-(-height // f), -(-width // f))) for f in HYPER_FACTORS
+        )
+        new.hyper_log_scale = torch.nn.Parameter(torch.zeros(extra))
+        new._index: dict[tuple, list[torch.Tensor]] = {}
+        return new
+
+    def _rows(self, grids: list[torch.Tensor], hyper: list[torch.Tensor]) -> torch.Tensor:
+        """[len(HYPER_FACTORS), N]: the co-located hyperlatent of every latent of ``grids``."""
+        key = tuple(tuple(g.shape) for g in grids)
+        if key not in self._index:
+            per_grid = []
+            for k, g in enumerate(grids):
+                h, w = g.shape
+                flat = []
+                for f, hg in zip(HYPER_FACTORS, hyper):
+                    ys = torch.clamp(torch.arange(h) * 2**k // f, max=hg.shape[0] - 1)
+                    xs = torch.clamp(torch.arange(w) * 2**k // f, max=hg.shape[1] - 1)
+                    flat.append((ys[:, None] * hg.shape[1] + xs[None, :]).reshape(-1))
+                per_grid.append(torch.stack(flat))
+            self._index[key] = [torch.cat(per_grid, 1)]
+        index = self._index[key][0]
+        return torch.stack([hg.reshape(-1)[index[j]] for j, hg in enumerate(hyper)])
+
+    def bits(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
+        del native  # the extra inputs have no native kernel
+        hyper = [h + (torch.round(h) - h).detach() for h in self.hyper]
+        flat = torch.cat([g.reshape(-1) for g in grids])
+        ctx = torch.cat([CausalContext.apply(*grids), self._rows(grids, hyper)], 0)
+        out = mlp_channels_first(ctx, self.linears())
+        side = sum(
+            _rate(h.reshape(-1), torch.zeros_like(h.reshape(-1)), s.expand(h.numel()))
+            for h, s in zip(hyper, self.hyper_log_scale)
+        )
+        return _rate(flat, out[0], out[1]) + side
+
+
+def _hyper_optimizers(model: OverfittedCodec, per_grid: bool = False) -> object:
+    """The encoder's optimisers, with a :class:`HyperArm`'s hyperlatents moved from the networks'
+    SOAP to the latents' Adam (they are latents: one value per region, not weights)."""
+    opt = _OPTIMIZERS.__new__(_OPTIMIZERS)
+    hyper = list(getattr(model.arm, "hyper", []))
+    ids = {id(p) for p in hyper}
+    latents = list(model.latents.grids) + hyper
+    networks = [
+        *model.upsampler.parameters(),
+        *model.synthesis.parameters(),
+        *(p for p in model.arm.parameters() if id(p) not in ids),
+    ]
+    del per_grid  # the probe's presets keep one rate for every grid
+    opt.latents = LatentAdam([{"params": latents}], betas=BETAS)
+    opt.networks = Soap(networks, betas=BETAS)
+    return opt
+
+
 class AncestorArm(Arm):
     """The format's ARM with EXTRA more inputs (torch path only)."""
 
@@ -147,8 +232,13 @@ def run(args: argparse.Namespace) -> None:
                     model.arm = AncestorArm.from_arm(model.arm)
                 elif variant == "gridbias":
                     model.arm = GridBiasArm.from_arm(model.arm, len(model.latents.grids))
+                elif variant == "hyper":
+                    model.arm = HyperArm.from_arm(model.arm, h, w)
                 t = time.time()
                 preset = get_preset(args.preset)
+                if args.no_trial:
+                    preset = override(preset, ["noise.finest_grid_trial_ratio=0"])
+                train._Optimizers = _hyper_optimizers if variant == "hyper" else _OPTIMIZERS
                 fit(model, target, lam, preset.with_steps(args.steps) if args.steps else preset)
                 with torch.no_grad():
                     j, mse, bpp = _loss(model, target, torch.tensor(lam), None)
@@ -182,9 +272,17 @@ def main() -> None:
     parser.add_argument("--quality", type=int, default=4)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--variants", default="base,ancestors", help="of base, ancestors, gridbias")
+    parser.add_argument(
+        "--variants", default="base,ancestors", help="of base, ancestors, gridbias, hyper"
+    )
     parser.add_argument("--variant", default="ancestors", help="--compare: this one with base")
     parser.add_argument("--steps", type=int, help="run this many steps (a smoke test)")
+    parser.add_argument(
+        "--no-trial",
+        action="store_true",
+        help="no finest-grid trial (the rule alone decides), so that a variant and the base "
+        "cannot go different ways on a photo near the trial's margin",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--compare", action="store_true", help="print the comparison table")
     args = parser.parse_args()
