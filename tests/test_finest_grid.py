@@ -109,14 +109,16 @@ def test_the_default_preset_tries_both_ways_between_its_rule_and_its_trial_ratio
     smooth = np.linspace(30, 220, 40)[None, :, None] + np.linspace(0, 20, 40)[:, None, None]
     default = PRESETS["default"].with_steps(30)
     trial = default.phases[0].finest_grid_trial_steps
-    assert trial > 0
+    early = default.phases[0].finest_grid_trial_early_steps
+    assert 0 < early < trial
     for noise, tried in ((1.5, True), (4.0, False)):
         rgb = np.clip(smooth + rng.normal(0, noise, (40, 40, 3)), 0, 255).astype(np.uint8)
         ratio = finest_detail(torch.from_numpy(rgb / 255.0).permute(2, 0, 1)) / QUALITY_LAMBDAS[8]
         phase = default.phases[0]
         assert (phase.finest_grid_ratio < ratio < phase.finest_grid_trial_ratio) is tried
         result = encode_array(rgb, quality=8, preset=default, seed=0)
-        assert result.steps == 30 + (trial if tried else 0)
+        # a trial ends at its early checkpoint where one fit is already well ahead
+        assert result.steps in ((30 + early, 30 + trial) if tried else (30,))
 
 
 def test_only_the_default_preset_leaves_the_finest_grid():
