@@ -126,12 +126,16 @@ class HyperArm(Arm):
     computes."""
 
     @classmethod
-    def from_arm(cls, arm: Arm, height: int, width: int) -> HyperArm:
+    def from_arm(cls, arm: Arm, height: int, width: int, gain: float = 1.0) -> HyperArm:
+        """``gain`` scales the extra inputs' random first weights (``hyper2``: 0.01, so that
+        the hyperlatents' first steps, +-0.16 each under Adam, barely move the ARM's output
+        until those weights have grown)."""
         new = _adopt(cls, arm)
         first = arm.hidden[0]
         extra = len(HYPER_FACTORS)
         wider = torch.nn.Linear(first.in_features + extra, first.out_features)
         with torch.no_grad():
+            wider.weight[:, first.in_features :] *= gain
             wider.weight[:, : first.in_features] = first.weight
             wider.bias.copy_(first.bias)
         new.hidden[0] = wider
@@ -232,13 +236,15 @@ def run(args: argparse.Namespace) -> None:
                     model.arm = AncestorArm.from_arm(model.arm)
                 elif variant == "gridbias":
                     model.arm = GridBiasArm.from_arm(model.arm, len(model.latents.grids))
-                elif variant == "hyper":
-                    model.arm = HyperArm.from_arm(model.arm, h, w)
+                elif variant in ("hyper", "hyper2"):
+                    gain = 1.0 if variant == "hyper" else 0.01
+                    model.arm = HyperArm.from_arm(model.arm, h, w, gain)
                 t = time.time()
                 preset = get_preset(args.preset)
                 if args.no_trial:
                     preset = override(preset, ["noise.finest_grid_trial_ratio=0"])
-                train._Optimizers = _hyper_optimizers if variant == "hyper" else _OPTIMIZERS
+                hyper = variant.startswith("hyper")
+                train._Optimizers = _hyper_optimizers if hyper else _OPTIMIZERS
                 fit(model, target, lam, preset.with_steps(args.steps) if args.steps else preset)
                 with torch.no_grad():
                     j, mse, bpp = _loss(model, target, torch.tensor(lam), None)
@@ -273,7 +279,7 @@ def main() -> None:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument(
-        "--variants", default="base,ancestors", help="of base, ancestors, gridbias, hyper"
+        "--variants", default="base,ancestors", help="of base, ancestors, gridbias, hyper, hyper2"
     )
     parser.add_argument("--variant", default="ancestors", help="--compare: this one with base")
     parser.add_argument("--steps", type=int, help="run this many steps (a smoke test)")
