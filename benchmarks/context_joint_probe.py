@@ -111,6 +111,10 @@ class GridBiasArm(Arm):
 
 _OPTIMIZERS = train._Optimizers
 """The encoder's optimisers (the hyper variant swaps in :func:`_hyper_optimizers`)."""
+HYPER_GAINS = {"hyper": 1.0, "hyper2": 0.01, "hyper0": 0.0}
+"""Variants of :class:`HyperArm` by the gain on the extra inputs' random first weights;
+``hyper0`` is the control: zero weights on hyperlatents that stay zero (a saddle point), so it
+computes what the base does, through the same torch path and random draws as the others."""
 HYPER_FACTORS = (16, 32)
 """The hyperlatent grids' scales (image pixels per hyperlatent along each axis)."""
 
@@ -236,9 +240,8 @@ def run(args: argparse.Namespace) -> None:
                     model.arm = AncestorArm.from_arm(model.arm)
                 elif variant == "gridbias":
                     model.arm = GridBiasArm.from_arm(model.arm, len(model.latents.grids))
-                elif variant in ("hyper", "hyper2"):
-                    gain = 1.0 if variant == "hyper" else 0.01
-                    model.arm = HyperArm.from_arm(model.arm, h, w, gain)
+                elif variant in HYPER_GAINS:
+                    model.arm = HyperArm.from_arm(model.arm, h, w, HYPER_GAINS[variant])
                 t = time.time()
                 preset = get_preset(args.preset)
                 if args.no_trial:
@@ -279,7 +282,9 @@ def main() -> None:
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument(
-        "--variants", default="base,ancestors", help="of base, ancestors, gridbias, hyper, hyper2"
+        "--variants",
+        default="base,ancestors",
+        help="of base, ancestors, gridbias, hyper, hyper2, hyper0",
     )
     parser.add_argument("--variant", default="ancestors", help="--compare: this one with base")
     parser.add_argument("--steps", type=int, help="run this many steps (a smoke test)")
