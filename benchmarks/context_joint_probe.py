@@ -228,7 +228,8 @@ def run(args: argparse.Namespace) -> None:
     for seed in args.seeds.split(","):
         for image in args.images.split(","):
             for variant in args.variants.split(","):
-                key = (variant, image, str(args.quality), seed, args.preset)
+                label = f"{args.preset}-notrial" if args.no_trial else args.preset
+                key = (variant, image, str(args.quality), seed, label)
                 if key in done:
                     continue
                 rgb = dev_image(image)
@@ -266,8 +267,8 @@ def compare(args: argparse.Namespace) -> None:
     print("|---|---|---|---|---|---|")
     gains = []
     for (image, q, seed, preset), by in sorted(pairs.items()):
-        if {"base", args.variant} <= set(by):
-            a, b = by["base"], by[args.variant]
+        if {args.base, args.variant} <= set(by):
+            a, b = by[args.base], by[args.variant]
             gain = (float(b["J"]) - float(a["J"])) / QUALITY_LAMBDAS[int(q)] / float(a["bpp"])
             gains.append(gain)
             print(f"| {image} | {q} | {seed} | {preset} | {float(a['bpp']):.4f} | {gain:+.1%} |")
@@ -286,7 +287,8 @@ def main() -> None:
         default="base,ancestors",
         help="of base, ancestors, gridbias, hyper, hyper2, hyper0",
     )
-    parser.add_argument("--variant", default="ancestors", help="--compare: this one with base")
+    parser.add_argument("--variant", default="ancestors", help="--compare: this one with --base")
+    parser.add_argument("--base", default="base", help="--compare: the variant compared with")
     parser.add_argument("--steps", type=int, help="run this many steps (a smoke test)")
     parser.add_argument(
         "--no-trial",
