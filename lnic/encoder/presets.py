@@ -188,8 +188,8 @@ picks, up to -33% on a smooth photo at quality 4; benchmarks/ablation.md); from 
 0.4 bits per pixel a trial decides: the first 41% of the noise phase (1,599 steps) runs both
 ways, and the empty grid goes on where its hard-rounded loss is more than 3% lower
 (:attr:`NoisePhase.finest_grid_trial_share`; on 20 dev-set fits at qualities 3 and 4 it
-picked every photo that gains 5% or more and none that loses; such an encode takes ~1.4x as
-long). The trial decides at step 800 already where the empty grid leads by more than 10% or
+picked every photo that gains 5% or more and none that loses; such an encode takes 1.2-1.4x
+as long). The trial decides at step 800 already where the empty grid leads by more than 10% or
 trails (:attr:`NoisePhase.finest_grid_trial_early_share`): that settles 23 of the 48 dev-set
 trial fits and 6 of the 24 of the Kodak record's trial rows, each as the whole trial does, and
 the losing fit's other 800 steps are saved. Up to 1 bit per pixel the trial's picks at
