@@ -147,7 +147,7 @@ class HyperArm(Arm):
             torch.nn.Parameter(torch.zeros(-(-height // f), -(-width // f))) for f in HYPER_FACTORS
         )
         new.hyper_log_scale = torch.nn.Parameter(torch.zeros(extra))
-        new._index: dict[tuple, list[torch.Tensor]] = {}
+        new._index: dict[tuple, torch.Tensor] = {}
         return new
 
     def _rows(self, grids: list[torch.Tensor], hyper: list[torch.Tensor]) -> torch.Tensor:
@@ -163,8 +163,8 @@ class HyperArm(Arm):
                     xs = torch.clamp(torch.arange(w) * 2**k // f, max=hg.shape[1] - 1)
                     flat.append((ys[:, None] * hg.shape[1] + xs[None, :]).reshape(-1))
                 per_grid.append(torch.stack(flat))
-            self._index[key] = [torch.cat(per_grid, 1)]
-        index = self._index[key][0]
+            self._index[key] = torch.cat(per_grid, 1)
+        index = self._index[key]
         return torch.stack([hg.reshape(-1)[index[j]] for j, hg in enumerate(hyper)])
 
     def bits(self, grids: list[torch.Tensor], native: bool = True) -> torch.Tensor:
@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> None:
                 preset = get_preset(args.preset)
                 if args.no_trial:
                     preset = override(preset, ["noise.finest_grid_trial_ratio=0"])
-                hyper = variant.startswith("hyper")
+                hyper = variant in HYPER_GAINS
                 train._Optimizers = _hyper_optimizers if hyper else _OPTIMIZERS
                 fit(model, target, lam, preset.with_steps(args.steps) if args.steps else preset)
                 with torch.no_grad():

@@ -37,9 +37,10 @@ def shared_dir() -> Path:
     return Path(os.environ.get("LNIC_SHARED", ROOT.parent / "shared"))
 
 
-def dev_image(name: str) -> np.ndarray:
-    """The development-set photo ``name`` (e.g. ``dev03``) as an (H, W, 3) uint8 array."""
-    path = shared_dir() / "datasets" / "wiki-dev" / f"{name}.png"
+def dev_image(name: str, dataset: str = "wiki-dev") -> np.ndarray:
+    """The development-set photo ``name`` (e.g. ``dev03``) as an (H, W, 3) uint8 array, or
+    the image ``name`` of another folder of ``shared/datasets`` (``dataset``)."""
+    path = shared_dir() / "datasets" / dataset / f"{name}.png"
     return np.asarray(Image.open(path).convert("RGB"))
 
 

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dev_probe import git_commit, shared_dir
-from PIL import Image
+from dev_probe import dev_image, git_commit
 from recipe_probe import override
 
 from lnic.encoder import train
@@ -81,8 +80,7 @@ def main() -> None:
     at = [int(v) for v in args.at.split(",")]
     for seed in (int(s) for s in args.seeds.split(",")):
         for image in args.images.split(","):
-            path = shared_dir() / "datasets" / args.dataset / f"{image}.png"
-            rgb = np.asarray(Image.open(path).convert("RGB"))
+            rgb = dev_image(image, args.dataset)
             for left in (False, True):
                 t = time.time()
                 points = trial(rgb, args.quality, seed, left, at)

@@ -194,12 +194,11 @@ trails (:attr:`NoisePhase.finest_grid_trial_early_share`): that settles 23 of th
 trial fits and 6 of the 24 of the Kodak record's trial rows, each as the whole trial does, and
 the losing fit's other 800 steps are saved. Up to 1 bit per pixel the trial's picks at
 quality 5 gained 3.6% on six dev-set photos (one seed) but nothing on the 17 Kodak encodes it
-reached, so the range stays at 0.4
-(benchmarks/ablation.md). The other presets have not been measured with either. ``slow``
-gives the best rate-distortion within 900 reference steps: 10,000 steps (721 reference steps
-measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are
-half as wide), where the smooth images that still gain from steps get most of what 3x the
-default's would give (benchmarks/ablation.md).
+reached, so the range stays at 0.4 (benchmarks/ablation.md). The other presets have not been
+measured with either. ``slow`` gives the best rate-distortion within 900 reference steps:
+10,000 steps (721 reference steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC
+with AVX2 only, whose vectors are half as wide), where the smooth images that still gain from
+steps get most of what 3x the default's would give (benchmarks/ablation.md).
 """
 
 
