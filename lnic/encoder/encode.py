@@ -113,6 +113,11 @@ MAX_WEIGHT_SHARE = 0.5
 """Before the steering measures the networks' bytes, it expects them to take at most this share
 of the file (on small images their usual ~1.1 kB can exceed a small target)."""
 
+RIVAL_SEED_OFFSET = 1_000_003
+"""A race of starts (:func:`lnic.encoder.race.start_race`) sets the encode's seed against this
+much more: far from the small seeds people pass, so that the races of seeds 0 and 1 share no
+start."""
+
 QUANTIZATION_LOSS_WARN_DB = 0.5
 """Weight quantization normally costs < 0.05 dB; more is logged as a warning (a module whose
 weights span ranges that one power-of-two step cannot serve)."""
@@ -229,6 +234,13 @@ def _steering(job: _Job, model: OverfittedCodec, lam: float, may_restart: bool) 
     )
 
 
+def _seeded_model(arch: Architecture, height: int, width: int, seed: int) -> OverfittedCodec:
+    """A fresh model whose initial parameters and later random draws (the proxy's noise)
+    follow from ``seed``."""
+    torch.manual_seed(seed)
+    return OverfittedCodec(arch, height, width)
+
+
 def _train(
     job: _Job, lam: float, progress: Callable[[int, int, dict[str, float]], None] | None
 ) -> tuple[OverfittedCodec, float, int]:
@@ -237,11 +249,11 @@ def _train(
     h, w = job.pixels3.shape[:2]
     target = torch.from_numpy(job.pixels3.transpose(2, 0, 1).astype(np.float32) / 255.0)
     steps = 0
+    rival = partial(_seeded_model, job.arch, h, w, job.seed + RIVAL_SEED_OFFSET)
     for may_restart in (True, False):
-        torch.manual_seed(job.seed)
-        model = OverfittedCodec(job.arch, h, w)
+        model = _seeded_model(job.arch, h, w, job.seed)
         steering = None if job.target is None else _steering(job, model, lam, may_restart)
-        stats = fit(model, target, lam, job.plan, progress, steering)
+        stats = fit(model, target, lam, job.plan, progress, steering, rival)
         if steering is None:  # a finest-grid trial runs more steps than the plan's
             return model, lam, int(stats.get("steps", job.plan.steps))
         if not steering.restart:

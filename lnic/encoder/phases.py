@@ -102,6 +102,10 @@ class NoisePhase:
     After ``finest_grid_trial_early_share`` of the phase the trial already decides where the
     empty grid leads by more than ``finest_grid_trial_early_leave`` or by less than
     ``finest_grid_trial_early_keep`` (:func:`lnic.encoder.finest_grid.early_choice`); 0 never.
+    Below ``start_race_ratio`` bits per pixel of finest detail, where no trial runs, two starts
+    race: a second model from another seed trains beside the first for ``start_race_share`` of
+    the phase, and the one with the lower hard-rounded loss goes on
+    (:func:`lnic.encoder.race.start_race`); 0 never.
     """
 
     key: ClassVar[str] = "noise"
@@ -131,6 +135,8 @@ class NoisePhase:
     finest_grid_trial_early_share: float = 0.0
     finest_grid_trial_early_leave: float = 0.1
     finest_grid_trial_early_keep: float = 0.0
+    start_race_share: float = 0.0
+    start_race_ratio: float = 0.0
 
     @property
     def finest_grid_trial_steps(self) -> int:
@@ -141,6 +147,11 @@ class NoisePhase:
     def finest_grid_trial_early_steps(self) -> int:
         """After how many steps the trial may already decide (0: only at its end)."""
         return round(self.finest_grid_trial_early_share * self.steps)
+
+    @property
+    def start_race_steps(self) -> int:
+        """How many of the phase's first steps the two starts of a race run each."""
+        return round(self.start_race_share * self.steps)
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""

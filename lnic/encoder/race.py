@@ -4,7 +4,10 @@ one that goes on is byte for byte the fit it would have been alone.
 The finest-grid trial (:func:`lnic.encoder.train.fit`) is such a race: the fit that trains the
 finest grid against the one that leaves it empty, compared by their hard-rounded losses at one
 or two checkpoints (:func:`lnic.encoder.finest_grid.early_choice`,
-:func:`lnic.encoder.finest_grid.trial_leaves`).
+:func:`lnic.encoder.finest_grid.trial_leaves`). So is the race of starts (:func:`start_race`):
+on photos whose finest detail is scarce at the encode's lambda, one encode of the same image
+and settings ends 5-25% of rate apart from another seed's, where textured ones end ~1% apart
+(benchmarks/ablation.md), and the hard-rounded loss at step 800 already tells the better one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Protocol
 
 import torch
 
-from lnic.encoder.finest_grid import early_choice, trial_leaves
+from lnic.encoder.finest_grid import early_choice, finest_detail, trial_leaves
 from lnic.encoder.phases import NoisePhase
 
 log = logging.getLogger(__name__)
@@ -85,3 +88,28 @@ def _winner(
         *losses,
     )
     return left if leaves else kept
+
+
+def races_starts(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
+    """Whether the phase's starts race on ``target`` at ``lmbda``: its finest detail
+    (:func:`lnic.encoder.finest_grid.finest_detail`) is worth less than
+    :attr:`~NoisePhase.start_race_ratio` bits per pixel, where the seed decides most."""
+    if phase.start_race_steps <= 0 or phase.start_race_ratio <= 0:
+        return False
+    return finest_detail(target) < phase.start_race_ratio * lmbda
+
+
+def start_race(first: Entrant, second: Entrant, steps: int) -> Entrant:
+    """The start that goes on: ``first`` and ``second`` (another seed's model) each run
+    ``steps`` steps, and the one with the lower hard-rounded loss wins (``first`` on a tie)."""
+    first.advance(steps)
+    second.advance(steps)
+    losses = (first.run.rounded_loss(), second.run.rounded_loss())
+    winner = second if losses[1] < losses[0] else first
+    log.info(
+        "race of starts at step %d: the %s goes on (rounded loss %.4g first, %.4g second)",
+        steps,
+        "second" if winner is second else "first",
+        *losses,
+    )
+    return winner

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lnic.encoder.allocator import keep_large_allocations
+from lnic.encoder.best import BestParameters
 from lnic.encoder.blas_threads import serial_blas
 from lnic.encoder.finest_grid import FinestGridChoice, choose
 from lnic.encoder.latent_adam import LatentAdam
@@ -25,7 +26,7 @@ from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.phases import NoisePhase, Proxy, StepSettings
 from lnic.encoder.presets import Preset
-from lnic.encoder.race import Entrant, finest_grid_trial
+from lnic.encoder.race import Entrant, finest_grid_trial, races_starts, start_race
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
 from lnic.encoder.soap import Soap
 
@@ -160,32 +161,6 @@ class _Optimizers:
             self.networks.step()
 
 
-class _Best:
-    """The parameters with the lowest hard-rounded loss seen so far.
-
-    Only hard-rounded losses are compared: they are what the file gets, while the proxy's loss
-    is not (it sees continuous information that rounding destroys).
-    """
-
-    def __init__(self, model: OverfittedCodec) -> None:
-        self.params = list(model.parameters())
-        self.loss = float("inf")
-        self.values: list[torch.Tensor] | None = None
-
-    def offer(self, loss: float) -> None:
-        """Remember the current parameters if ``loss`` (their loss) is the lowest so far."""
-        if self.values is None or loss < self.loss:
-            self.loss = loss
-            self.values = [p.detach().clone() for p in self.params]
-
-    @torch.no_grad()
-    def restore(self) -> None:
-        """Put the remembered parameters back (nothing if none was offered)."""
-        if self.values is not None:
-            for p, value in zip(self.params, self.values):
-                p.copy_(value)
-
-
 def fit(
     model: OverfittedCodec,
     target: torch.Tensor,
@@ -193,6 +168,7 @@ def fit(
     preset: Preset,
     progress: Progress | None = None,
     steering: RateSteering | None = None,
+    rival: Callable[[], OverfittedCodec] | None = None,
 ) -> dict[str, float]:
     """Train ``model`` in place on ``target`` [C, H, W] in 0..1 through the preset's phases;
     returns the last step's loss terms (``lmbda``: the lambda that step used, after the
@@ -203,10 +179,13 @@ def fit(
     at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` and the phases'
     rate boost are then unused: the steering judges the rate at its own lambda);
     training stops early where the steering asks to start again (``steering.restart``).
+    ``rival`` makes the model of another seed (seeding the process's generator) for a race of
+    starts where the preset asks for one (:func:`lnic.encoder.race.races_starts`); ``model``
+    then ends with the winner's parameters.
     """
     keep_large_allocations()
     with serial_blas():
-        return _fit(model, target, lmbda, preset, progress, steering)
+        return _fit(model, target, lmbda, preset, progress, steering, rival)
 
 
 def _fit(
@@ -216,8 +195,10 @@ def _fit(
     preset: Preset,
     progress: Progress | None,
     steering: RateSteering | None,
+    rival: Callable[[], OverfittedCodec] | None,
 ) -> dict[str, float]:
-    """:func:`fit`'s loop, with the finest grid's trial where the preset asks for one."""
+    """:func:`fit`'s loop, with the finest grid's trial or a race of starts where the preset
+    asks for one."""
     # contiguous once here: the loss kernel reads it flat every step, and an image made by
     # transposing HWC pixels would otherwise be copied (4.7 MB for 768x512) at every step
     target = target.contiguous()
@@ -226,12 +207,16 @@ def _fit(
     choice = finest_grid_choice(model, target, lam, preset, steering is not None)
     phase = _first_noise(preset)
     trial = phase.finest_grid_trial_steps if choice == "trial" else 0
-    counter = _Counter(preset.steps + trial, progress)
+    racing = rival is not None and not trial and steering is None
+    race = rival if racing and races_starts(target, lam, phase) else None
+    counter = _Counter(preset.steps + (trial or (phase.start_race_steps if race else 0)), progress)
     if choice == "leave":
         model.latents.leave_empty(0)
         log.info("the finest latent grid stays empty (its detail is worth little at this lambda)")
     if trial:
         return _trial(model, target, lam, preset, phase, counter)
+    if race is not None:
+        return _race(model, race, target, lam, preset, phase.start_race_steps, counter)
     run = _Training(model, target, lam, preset, steering, counter)
     run.advance(preset.steps)
     return run.finish()
@@ -260,6 +245,33 @@ def _trial(
     if winner is left:
         model.load_state_dict(start.state_dict())
         model.latents.leave_empty(0)
+    return stats
+
+
+def _race(
+    model: OverfittedCodec,
+    rival: Callable[[], OverfittedCodec],
+    target: torch.Tensor,
+    lmbda: float,
+    preset: Preset,
+    steps: int,
+    counter: _Counter,
+) -> dict[str, float]:
+    """The race of starts (:func:`lnic.encoder.race.start_race`): ``model`` against the
+    ``rival`` model of another seed, each with the random state a fit of it alone would have
+    (the second's from the rival's seed, so it trains as a single start from that seed does);
+    the winner goes on alone and ``model`` ends with its parameters."""
+    first = Entrant(_Training(model, target, lmbda, preset, None, counter))
+    other = rival()
+    for k in model.latents.empty:
+        other.latents.leave_empty(k)
+    second = Entrant(_Training(other, target, lmbda, preset, None, counter))
+    winner = start_race(first, second, steps)
+    winner.go_on()
+    winner.run.advance(preset.steps)
+    stats = winner.run.finish()
+    if winner is second:
+        model.load_state_dict(other.state_dict())
     return stats
 
 
@@ -322,7 +334,7 @@ class _Training:
         coarse = any(getattr(phase, "coarse_share", 0.0) > 0 for phase in preset.phases)
         self.half = coarse_target(target) if coarse and len(model.latents.grids) > 1 else None
         self.optimizers = _Optimizers(model, per_grid)
-        self.best = _Best(model)
+        self.best = BestParameters(model)
         self.schedule = [(phase, i) for phase in preset.phases for i in range(phase.steps)]
         self.done, self.noise_done = 0, 0
         self.stats: dict[str, float] = {}

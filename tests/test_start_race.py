@@ -1,0 +1,102 @@
+"""The race of starts (lnic.encoder.race.start_race): two seeds train side by side for a few
+steps and the one with the lower hard-rounded loss goes on, exactly as it would have alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lnic.encoder import train
+from lnic.encoder.encode import RIVAL_SEED_OFFSET, encode_array
+from lnic.encoder.finest_grid import finest_detail
+from lnic.encoder.nets.codec import OverfittedCodec
+from lnic.encoder.presets import NoisePhase, Preset, StraightThroughPhase
+from lnic.encoder.race import races_starts
+from lnic.model.architecture import Architecture
+
+ARCH = Architecture(levels=3)
+
+
+def _preset(share: float, ratio: float = 1e6, **noise: float) -> Preset:
+    phase = NoisePhase(8, start_race_share=share, start_race_ratio=ratio, **noise)
+    return Preset("r", (phase, StraightThroughPhase(2)))
+
+
+def _model(seed: int) -> OverfittedCodec:
+    torch.manual_seed(seed)
+    return OverfittedCodec(ARCH, 16, 16)
+
+
+def _rounded_loss_after(seed: int, steps: int, target: torch.Tensor, preset: Preset) -> float:
+    """The hard-rounded loss of a single start from ``seed`` after ``steps`` steps."""
+    model = _model(seed)
+    if preset.phases[0].finest_grid_ratio:
+        model.latents.leave_empty(0)
+    run = train._Training(model, target, 0.01, preset, None, train._Counter(10, None))
+    run.advance(steps)
+    return run.rounded_loss()
+
+
+@pytest.mark.parametrize("seed, leave", [(0, False), (1, False), (2, True)])
+def test_a_race_goes_on_exactly_as_the_start_that_led(seed, leave):
+    target = torch.rand(3, 16, 16)
+    rule = {"finest_grid_ratio": 1e6} if leave else {}
+    raced = _model(seed)
+    seen: list[tuple[int, int]] = []
+    stats = train.fit(
+        raced,
+        target,
+        0.01,
+        _preset(0.25, **rule),
+        lambda done, total, _: seen.append((done, total)),
+        rival=lambda: _model(seed + 100),
+    )
+    assert int(stats["steps"]) == 10 + 2 and seen[-1] == (12, 12)  # the loser's 2 steps too
+    alone = {}
+    for s in (seed, seed + 100):  # each fit draws its noise right after its model's start
+        alone[s] = _model(s)
+        train.fit(alone[s], target, 0.01, _preset(0.0, **rule))
+    losses = {s: _rounded_loss_after(s, 2, target, _preset(0.0, **rule)) for s in alone}
+    winner = seed + 100 if losses[seed + 100] < losses[seed] else seed
+    assert raced.latents.empty == alone[winner].latents.empty == ({0} if leave else set())
+    for a, b in zip(raced.state_dict().values(), alone[winner].state_dict().values()):
+        assert torch.equal(a, b)
+    loser = alone[seed if winner != seed else seed + 100].state_dict().values()
+    assert any(not torch.equal(a, b) for a, b in zip(raced.state_dict().values(), loser))
+
+
+def test_starts_race_only_below_the_ratio_and_with_race_steps():
+    ramp = torch.linspace(0, 1, 32)[None, None, :].expand(3, 32, 32)
+    bits = finest_detail(ramp) / 0.01  # the ramp's detail in bits per pixel at lambda 0.01
+    assert races_starts(ramp, 0.01, _preset(0.25, 1.01 * bits).phases[0])
+    assert not races_starts(ramp, 0.01, _preset(0.25, 0.99 * bits).phases[0])
+    assert not races_starts(ramp, 0.01, _preset(0.0, 1.01 * bits).phases[0])  # no steps
+    assert not races_starts(ramp, 0.01, _preset(0.25, 0.0).phases[0])  # ratio 0: never
+
+
+def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():
+    target = torch.rand(3, 16, 16)
+    calls: list[int] = []
+
+    def rival() -> OverfittedCodec:
+        calls.append(1)
+        return _model(5)
+
+    stats = train.fit(_model(0), target, 0.01, _preset(0.25))
+    assert int(stats["steps"]) == 10  # no rival, no race
+    trial = {"finest_grid_trial_share": 0.25, "finest_grid_trial_ratio": 1e6}
+    stats = train.fit(_model(0), target, 0.01, _preset(0.25, **trial), rival=rival)
+    assert int(stats["steps"]) in (12, 11) and not calls  # the trial's steps, not a race's
+
+
+def test_an_encode_races_its_seed_against_the_rival_seed():
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    raced = encode_array(rgb, quality=4, preset=_preset(0.25), seed=0).bitstream
+    alone = {
+        s: encode_array(rgb, quality=4, preset=_preset(0.0), seed=s).bitstream
+        for s in (0, RIVAL_SEED_OFFSET)
+    }
+    assert alone[0] != alone[RIVAL_SEED_OFFSET]
+    assert raced in alone.values()
