@@ -100,3 +100,16 @@ def test_an_encode_races_its_seed_against_the_rival_seed():
     }
     assert alone[0] != alone[RIVAL_SEED_OFFSET]
     assert raced in alone.values()
+
+
+def test_a_preset_says_what_its_race_adds():
+    assert _preset(0.25).describe() == (
+        "8 noise-proxy steps + 2 straight-through steps (+2 race steps where fine detail is scarce)"
+    )
+    both = NoisePhase(8, finest_grid_trial_share=0.5, start_race_share=0.25)
+    assert (
+        Preset("b", (both,))
+        .describe()
+        .endswith("(+2-4 trial or race steps where fine detail is scarce)")
+    )
+    assert _preset(0.0).describe() == "8 noise-proxy steps + 2 straight-through steps"

@@ -120,13 +120,18 @@ class Preset:
         return replace(self, phases=phases)
 
     def describe(self) -> str:
-        """One line: the steps of each phase, and a finest-grid trial's (``lnic encode --help``)."""
+        """One line: the steps of each phase, and those of a finest-grid trial or a race of
+        starts, which run on some images (``lnic encode --help``)."""
         steps = " + ".join(f"{p.steps} {p.label} steps" for p in self.phases)
         noise = [p for p in self.phases if isinstance(p, NoisePhase)]
-        if noise and noise[0].finest_grid_trial_steps:
-            trial, early = noise[0].finest_grid_trial_steps, noise[0].finest_grid_trial_early_steps
-            span = f"{early}-{trial}" if 0 < early < trial else f"{trial}"
-            steps += f" (+{span} trial steps where fine detail is scarce)"
+        trial = noise[0].finest_grid_trial_steps if noise else 0
+        early = noise[0].finest_grid_trial_early_steps if noise else 0
+        race = noise[0].start_race_steps if noise else 0
+        extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race) if n})
+        if extra:
+            span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
+            kinds = " or ".join(k for k, n in (("trial", trial), ("race", race)) if n)
+            steps += f" (+{span} {kinds} steps where fine detail is scarce)"
         return steps
 
     def record(self) -> dict[str, object]:
