@@ -202,7 +202,10 @@ def _add_encode(sub) -> None:
         help="encoder effort: fast (quick look), default, slow (best rate-distortion)",
     )
     enc.add_argument(
-        "--steps", type=_positive_int, metavar="N", help="optimisation steps (default: preset's)"
+        "--steps",
+        type=_positive_int,
+        metavar="N",
+        help="optimisation steps (default: preset's); a trial or race of starts adds its own",
     )
     enc.add_argument("--seed", type=int, default=0, help="random seed of the encoder (default 0)")
     enc.add_argument(

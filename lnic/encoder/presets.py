@@ -174,6 +174,8 @@ PRESETS: dict[str, Preset] = {
             finest_grid_trial_ratio=0.4,
             finest_grid_trial_margin=0.03,
             finest_grid_trial_early_share=0.205,
+            start_race_share=0.205,
+            start_race_ratio=1.0,
         ),
         10,
     ),
@@ -182,28 +184,33 @@ PRESETS: dict[str, Preset] = {
 """Step budgets set by time on the project's 2-core CPU for a 768x512 image
 (benchmarks/encode_speed.md).
 
-``fast`` stays within a minute. ``default`` aims at five minutes: its steps are where kodim01
-at quality 4 reaches about +10% of rate against Cool-chic 5.0, and the rate-distortion curve
-is nearly flat around them; its ARM's log-scale floor starts 2 above the format's and falls
-to it by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev-set pairs,
-the smooth photos -1.3 to -5.0%; benchmarks/ablation.md), and it leaves the finest latent grid
-empty where the image's finest detail is worth less than 0.1 bits per pixel at the encode's
-lambda (:attr:`NoisePhase.finest_grid_ratio`: -4.2% of rate over the 22 dev-set pairs it
-picks, up to -33% on a smooth photo at quality 4; benchmarks/ablation.md); from there to
-0.4 bits per pixel a trial decides: the first 41% of the noise phase (1,599 steps) runs both
-ways, and the empty grid goes on where its hard-rounded loss is more than 3% lower
-(:attr:`NoisePhase.finest_grid_trial_share`; on 20 dev-set fits at qualities 3 and 4 it
-picked every photo that gains 5% or more and none that loses; such an encode takes 1.2-1.4x
-as long). The trial decides at step 800 already where the empty grid leads by more than 10% or
-trails (:attr:`NoisePhase.finest_grid_trial_early_share`): that settles 23 of the 48 dev-set
-trial fits and 6 of the 24 of the Kodak record's trial rows, each as the whole trial does, and
-the losing fit's other 800 steps are saved. Up to 1 bit per pixel the trial's picks at
-quality 5 gained 3.6% on six dev-set photos (one seed) but nothing on the 17 Kodak encodes it
-reached, so the range stays at 0.4 (benchmarks/ablation.md). The other presets have not been
-measured with either. ``slow`` gives the best rate-distortion within 900 reference steps:
-10,000 steps (721 reference steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC
-with AVX2 only, whose vectors are half as wide), where the smooth images that still gain from
-steps get most of what 3x the default's would give (benchmarks/ablation.md).
+``fast`` stays within a minute. ``default`` aims at five minutes: its steps are where kodim01 at
+quality 4 reaches about +10% of rate against Cool-chic 5.0, and the rate-distortion curve is
+nearly flat around them; its ARM's log-scale floor starts 2 above the format's and falls to it
+by mid-phase (:attr:`NoisePhase.log_scale_lift`: -1.4% of rate over 14 dev-set pairs, the smooth
+photos -1.3 to -5.0%; benchmarks/ablation.md), and it leaves the finest latent grid empty where
+the image's finest detail is worth less than 0.1 bits per pixel at the encode's lambda
+(:attr:`NoisePhase.finest_grid_ratio`: -4.2% of rate over the 22 dev-set pairs it picks, up to
+-33% on a smooth photo at quality 4; benchmarks/ablation.md); from there to 0.4 bits per pixel a
+trial decides: the first 41% of the noise phase (1,599 steps) runs both ways, and the empty grid
+goes on where its hard-rounded loss is more than 3% lower
+(:attr:`NoisePhase.finest_grid_trial_share`; on 20 dev-set fits at qualities 3 and 4 it picked
+every photo that gains 5% or more and none that loses; such an encode takes 1.2-1.4x as long).
+The trial decides at step 800 already where the empty grid leads by more than 10% or trails
+(:attr:`NoisePhase.finest_grid_trial_early_share`): that settles 23 of the 48 dev-set trial fits
+and 6 of the 24 of the Kodak record's trial rows, each as the whole trial does, and the losing
+fit's other 800 steps are saved. Up to 1 bit per pixel the trial's picks at quality 5 gained
+3.6% on six dev-set photos (one seed) but nothing on the 17 Kodak encodes it reached, so the
+range stays at 0.4 (benchmarks/ablation.md). Below 1 bit per pixel of finest detail, where no
+trial runs, two starts race (:attr:`NoisePhase.start_race_share`): the encode's seed and another
+train side by side for 800 steps and the lower hard-rounded loss goes on, since one fit of such
+a photo can end 5-25% of rate from another seed's while textured photos' seeds end ~1% apart:
+-2.1% of rate over 20 dev-set pairs at qualities 1, 3, 4 and 5 (one start that fell 21% behind
+caught), for 1.2x the encode's time on those images. The other presets have not been measured
+with any of these. ``slow`` gives the best rate-distortion within 900 reference steps: 10,000
+steps (721 reference steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2
+only, whose vectors are half as wide), where the smooth images that still gain from steps get
+most of what 3x the default's would give (benchmarks/ablation.md).
 """
 
 
