@@ -11,7 +11,7 @@ from lnic.encoder import train
 from lnic.encoder.encode import RIVAL_SEED_OFFSET, encode_array
 from lnic.encoder.finest_grid import finest_detail
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import NoisePhase, Preset, StraightThroughPhase
+from lnic.encoder.presets import PRESETS, NoisePhase, Preset, StraightThroughPhase
 from lnic.encoder.race import races_starts
 from lnic.model.architecture import Architecture
 
@@ -113,3 +113,16 @@ def test_a_preset_says_what_its_race_adds():
         .endswith("(+2-4 trial or race steps where fine detail is scarce)")
     )
     assert _preset(0.0).describe() == "8 noise-proxy steps + 2 straight-through steps"
+
+
+def test_the_default_preset_races_below_its_ratio_and_not_on_texture():
+    default = PRESETS["default"].with_steps(30)
+    race = default.phases[0].start_race_steps
+    assert race > 0
+    rng = np.random.default_rng(4)
+    gradient = np.linspace(60, 200, 40)[None, :, None] + np.zeros((40, 1, 3))
+    smooth = np.clip(gradient, 0, 255).astype(np.uint8)  # no finest detail: empty grid, race
+    textured = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)  # far above 1 bit per pixel
+    for rgb, raced in ((smooth, True), (textured, False)):
+        result = encode_array(rgb, quality=4, preset=default, seed=0)
+        assert result.steps == 30 + (race if raced else 0)

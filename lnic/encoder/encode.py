@@ -254,7 +254,7 @@ def _train(
         model = _seeded_model(job.arch, h, w, job.seed)
         steering = None if job.target is None else _steering(job, model, lam, may_restart)
         stats = fit(model, target, lam, job.plan, progress, steering, rival)
-        if steering is None:  # a finest-grid trial runs more steps than the plan's
+        if steering is None:  # a finest-grid trial or a race of starts runs more steps
             return model, lam, int(stats.get("steps", job.plan.steps))
         if not steering.restart:
             return model, steering.lmbda, steps + job.plan.steps
