@@ -33,6 +33,8 @@ class Run(Protocol):
 
     def rounded_loss(self) -> float: ...
 
+    def finish(self) -> dict[str, float]: ...
+
 
 class Entrant:
     """A training and the random state it goes on from: advancing it draws the noise it would
@@ -48,9 +50,12 @@ class Entrant:
         self.run.advance(until)
         self.rng = torch.get_rng_state()
 
-    def go_on(self) -> None:
-        """Give the process this training's random state, before it runs on alone."""
+    def go_on(self, until: int) -> dict[str, float]:
+        """Run the training on alone to ``until`` from its own random state, and finish it
+        (the winner of a race): the last step's loss terms."""
         torch.set_rng_state(self.rng)
+        self.run.advance(until)
+        return self.run.finish()
 
 
 def finest_grid_trial(kept: Entrant, left: Entrant, phase: NoisePhase) -> Entrant:

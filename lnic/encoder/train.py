@@ -239,9 +239,7 @@ def _trial(
     left = Entrant(_Training(start, target, lmbda, preset, None, counter), kept.rng)
     winner = finest_grid_trial(kept, left, phase)
     counter.total = preset.steps + winner.run.done  # an early decision skips the trial's rest
-    winner.go_on()
-    winner.run.advance(preset.steps)
-    stats = winner.run.finish()
+    stats = winner.go_on(preset.steps)
     if winner is left:
         model.load_state_dict(start.state_dict())
         model.latents.leave_empty(0)
@@ -267,9 +265,7 @@ def _race(
         other.latents.leave_empty(k)
     second = Entrant(_Training(other, target, lmbda, preset, None, counter))
     winner = start_race(first, second, steps)
-    winner.go_on()
-    winner.run.advance(preset.steps)
-    stats = winner.run.finish()
+    stats = winner.go_on(preset.steps)
     if winner is second:
         model.load_state_dict(other.state_dict())
     return stats
