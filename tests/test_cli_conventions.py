@@ -22,6 +22,7 @@ from PIL import Image
 
 import lnic
 from lnic.cli import main
+from lnic.encoder.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -280,8 +281,6 @@ def test_steps_sets_the_number_of_optimisation_steps(picture, tmp_path, capsys):
     assert main(["encode", str(picture), "-o", str(out), "--steps", "30", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     # the preset's trial or race of starts, where the picture gets one, runs on top
-    from lnic.encoder.presets import PRESETS
-
     noise = PRESETS["default"].with_steps(30).phases[0]
     extra = {0, noise.start_race_steps}
     extra |= {noise.finest_grid_trial_steps, noise.finest_grid_trial_early_steps}
