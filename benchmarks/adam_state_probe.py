@@ -22,9 +22,9 @@ from csv_rows import emit_json_line
 from dev_probe import git_commit
 from trajectory_probe import fit_start
 
+from lnic.encoder.fitting import fit
 from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
-from lnic.encoder.train import fit
 
 OUT = Path(__file__).resolve().parent / "dev" / "adam_state.jsonl"
 MARKS = (50, 200, 500, 1000, 2000, 3000)

@@ -37,6 +37,7 @@ from dev_probe import dev_image, git_commit
 from recipe_probe import override
 
 from lnic.encoder import train
+from lnic.encoder.fitting import fit
 from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.nets.arm import Arm, CausalContext, current_log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
@@ -45,7 +46,7 @@ from lnic.encoder.nets.mlp import mlp_channels_first
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
 from lnic.encoder.sizing import choose_architecture
 from lnic.encoder.soap import Soap
-from lnic.encoder.train import BETAS, _loss, fit
+from lnic.encoder.train import BETAS, _loss
 from lnic.model.arm import LOG_SCALE_MAX
 
 OUT = Path(__file__).resolve().parent / "dev" / "context_joint.csv"

@@ -27,7 +27,7 @@ import torch
 from dev_probe import dev_image, git_commit
 from recipe_probe import override
 
-from lnic.encoder import train
+from lnic.encoder import fitting, train
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS
 from lnic.encoder.sizing import choose_architecture
@@ -57,7 +57,7 @@ def trial(rgb: np.ndarray, quality: int, seed: int, left: bool, at: list[int]) -
                 raise _Stop
 
     try:
-        train.fit(model, target, lmbda, preset, progress)
+        fitting.fit(model, target, lmbda, preset, progress)
     except _Stop:
         pass
     return points

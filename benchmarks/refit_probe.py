@@ -33,10 +33,11 @@ from csv_rows import emit_json_line
 from dev_probe import git_commit
 from trajectory_probe import fit_start
 
+from lnic.encoder.fitting import fit
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.nets.synthesis import Synthesis
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
-from lnic.encoder.train import BETAS, fit
+from lnic.encoder.train import BETAS
 
 OUT = Path(__file__).resolve().parent / "dev" / "refit_probe.jsonl"
 

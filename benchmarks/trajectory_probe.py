@@ -25,11 +25,11 @@ import torch
 from dev_probe import dev_image, git_commit
 from recipe_probe import override
 
+from lnic.encoder.fitting import fit
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.nets.entropy import laplace_bits
 from lnic.encoder.presets import QUALITY_LAMBDAS, get_preset
 from lnic.encoder.sizing import choose_architecture
-from lnic.encoder.train import fit
 
 OUT = Path(__file__).resolve().parent / "dev" / "trajectories.jsonl"
 

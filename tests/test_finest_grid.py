@@ -10,7 +10,7 @@ import torch
 from helpers import decoded_parts
 
 import lnic
-from lnic.encoder import train
+from lnic.encoder import fitting, train
 from lnic.encoder.encode import encode_array
 from lnic.encoder.finest_grid import (
     choose,
@@ -53,7 +53,7 @@ def test_fit_keeps_a_left_finest_grid_at_exact_zero_and_trains_the_others(ratio,
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    train.fit(model, target, 0.01, _preset(ratio))
+    fitting.fit(model, target, 0.01, _preset(ratio))
     finest, *coarser = model.latents.grids
     assert bool(torch.all(finest == 0)) is left
     assert model.latents.empty == ({0} if left else set())
@@ -71,7 +71,7 @@ def test_a_left_finest_grid_gets_no_proxy_noise(monkeypatch):
     monkeypatch.setattr(train, "proxy", spy)
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
-    train.fit(model, torch.rand(3, 16, 16), 0.01, _preset(1e6))
+    fitting.fit(model, torch.rand(3, 16, 16), 0.01, _preset(1e6))
     assert seen and (16, 16) not in seen and (8, 8) in seen
 
 
@@ -158,7 +158,7 @@ def _fitted(preset: Preset, target: torch.Tensor) -> tuple[OverfittedCodec, dict
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     seen: list[tuple[int, int]] = []
-    stats = train.fit(
+    stats = fitting.fit(
         model, target, 0.01, preset, lambda done, total, _: seen.append((done, total))
     )
     steps = int(stats["steps"])  # progress counts the trial's steps, and ends at its total
@@ -208,6 +208,6 @@ def test_early_choice_decides_only_beyond_its_leads():
 def test_no_trial_in_a_size_targeted_fit_or_without_trial_steps():
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
-    assert train.finest_grid_choice(model, target, 0.01, _trial_preset(0.04)) == "trial"
-    assert train.finest_grid_choice(model, target, 0.01, _trial_preset(0.04), True) == "keep"
-    assert train.finest_grid_choice(model, target, 0.01, _trial_preset(0.04, 0.0)) == "keep"
+    assert fitting.finest_grid_choice(model, target, 0.01, _trial_preset(0.04)) == "trial"
+    assert fitting.finest_grid_choice(model, target, 0.01, _trial_preset(0.04), True) == "keep"
+    assert fitting.finest_grid_choice(model, target, 0.01, _trial_preset(0.04, 0.0)) == "keep"

@@ -57,14 +57,14 @@ def test_training_does_not_import_torchs_compiler():
         """
         import sys
         import torch
-        from lnic.encoder import train
+        from lnic.encoder import fitting, train
         from lnic.encoder.nets.codec import OverfittedCodec
         from lnic.encoder.presets import NoisePhase, Preset, StraightThroughPhase
         from lnic.model.architecture import Architecture
 
         model = OverfittedCodec(Architecture(levels=3), 16, 16)
         preset = Preset("t", (NoisePhase(3), StraightThroughPhase(1)))
-        train.fit(model, torch.rand(3, 16, 16), 0.01, preset)
+        fitting.fit(model, torch.rand(3, 16, 16), 0.01, preset)
         print("torch._dynamo" in sys.modules)
         """
     )

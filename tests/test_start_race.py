@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lnic.encoder import train
+from lnic.encoder import fitting
 from lnic.encoder.encode import RIVAL_SEED_OFFSET, encode_array
 from lnic.encoder.finest_grid import finest_detail
 from lnic.encoder.nets.codec import OverfittedCodec
@@ -43,25 +43,26 @@ def test_a_race_goes_on_exactly_as_the_start_that_led(leave, second_wins):
     handicaps = {1: second_wins, 101: not second_wins}  # the handicapped start loses the race
     raced = _model(1, handicaps[1])
     seen: list[tuple[int, int]] = []
-    stats = train.fit(
+    trained, stats = fitting.fit_best(
         raced,
         target,
         0.01,
         _preset(0.25, **rule),
         lambda done, total, _: seen.append((done, total)),
-        rival=lambda: _model(101, handicaps[101]),
+        rival=lambda arch: _model(101, handicaps[101]),
     )
     assert int(stats["steps"]) == 10 + 2 and seen[-1] == (12, 12)  # the loser's 2 steps too
+    assert (trained is raced) is not second_wins
     alone = {}
     for s in (1, 101):  # each fit draws its noise right after its model's start
         alone[s] = _model(s, handicaps[s])
-        train.fit(alone[s], target, 0.01, _preset(0.0, **rule))
+        fitting.fit(alone[s], target, 0.01, _preset(0.0, **rule))
     winner, loser = (101, 1) if second_wins else (1, 101)
-    assert raced.latents.empty == alone[winner].latents.empty == ({0} if leave else set())
-    for a, b in zip(raced.state_dict().values(), alone[winner].state_dict().values()):
+    assert trained.latents.empty == alone[winner].latents.empty == ({0} if leave else set())
+    for a, b in zip(trained.state_dict().values(), alone[winner].state_dict().values()):
         assert torch.equal(a, b)
     other = alone[loser].state_dict().values()
-    assert any(not torch.equal(a, b) for a, b in zip(raced.state_dict().values(), other))
+    assert any(not torch.equal(a, b) for a, b in zip(trained.state_dict().values(), other))
 
 
 def test_starts_race_only_below_the_ratio_and_with_race_steps():
@@ -77,14 +78,14 @@ def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():
     target = torch.rand(3, 16, 16)
     calls: list[int] = []
 
-    def rival() -> OverfittedCodec:
+    def rival(arch: Architecture) -> OverfittedCodec:
         calls.append(1)
         return _model(5)
 
-    stats = train.fit(_model(0), target, 0.01, _preset(0.25))
+    stats = fitting.fit(_model(0), target, 0.01, _preset(0.25))
     assert int(stats["steps"]) == 10  # no rival, no race
     trial = {"finest_grid_trial_share": 0.25, "finest_grid_trial_ratio": 1e6}
-    stats = train.fit(_model(0), target, 0.01, _preset(0.25, **trial), rival=rival)
+    _, stats = fitting.fit_best(_model(0), target, 0.01, _preset(0.25, **trial), rival=rival)
     assert int(stats["steps"]) in (12, 11) and not calls  # the trial's steps, not a race's
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lnic.encoder import train
+from lnic.encoder import fitting, train
 from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.phases import Proxy, StepSettings
@@ -86,7 +86,7 @@ def test_fit_runs_every_phase_in_order_and_trains_a_tiny_image():
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
     seen = []
-    stats = train.fit(model, target, 0.01, _tiny(30, 5), lambda *a: seen.append(a))
+    stats = fitting.fit(model, target, 0.01, _tiny(30, 5), lambda *a: seen.append(a))
     assert [(s, t) for s, t, _ in seen] == [(s, 35) for s in range(1, 36)]
     assert [st["phase"] for *_, st in seen] == [0.0] * 30 + [1.0] * 5
     assert stats["mse"] < float(torch.mean((target - 0.5) ** 2))
@@ -97,7 +97,7 @@ def test_fit_keeps_the_best_hard_rounded_parameters():
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     target = torch.rand(3, 16, 16)
     seen = []
-    train.fit(model, target, 0.01, _tiny(20, 8), lambda *a: seen.append(a[2]))
+    fitting.fit(model, target, 0.01, _tiny(20, 8), lambda *a: seen.append(a[2]))
     hard = [st["loss"] for st in seen if st["phase"]]
     with torch.no_grad():
         final, _, _ = train._loss(model, target, torch.tensor(0.01), None)
@@ -197,7 +197,7 @@ def test_fit_follows_the_lambda_of_its_steering_during_the_noise_phase():
     target = torch.rand(3, 16, 16)
     steering = RateSteering(1.0, 0.0, pixels=256, noise_steps=40, lmbda=1e-5)
     seen: list[float] = []
-    train.fit(model, target, 123.0, _tiny(40, 3), lambda *a: seen.append(a[2]["lmbda"]), steering)
+    fitting.fit(model, target, 123.0, _tiny(40, 3), lambda *a: seen.append(a[2]["lmbda"]), steering)
     # a budget of one bit: every measurement from 25% to 80% of the noise phase raises lambda
     assert [step for step, _, _ in steering.history] == list(range(10, 32))
     assert seen[:10] == [pytest.approx(1e-5)] * 10  # the steering's lambda, not the argument's
@@ -223,13 +223,13 @@ def test_fit_trains_at_the_boosted_lambda_but_not_under_a_size_target():
     preset = Preset("boost", (NoisePhase(10, rate_boost=4.0), StraightThroughPhase(2)))
     seen: list[float] = []
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
-    train.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]))
+    fitting.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]))
     assert seen[0] == pytest.approx(0.04)
     assert seen[5:] == [pytest.approx(0.01)] * 7
     steering = RateSteering(1e6, 0.0, pixels=256, noise_steps=10, lmbda=0.01)
     seen.clear()
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
-    train.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]), steering)
+    fitting.fit(model, target, 0.01, preset, lambda *a: seen.append(a[2]["lmbda"]), steering)
     assert seen[0] == pytest.approx(0.01)
 
 
@@ -253,7 +253,7 @@ def test_a_fine_grid_delay_holds_the_finest_grids_at_zero_coarse_to_fine():
         torch.manual_seed(0)
         model = OverfittedCodec(Architecture(levels=3), 16, 16)
         delayed = NoisePhase(steps, fine_grid_delay=4, fine_grid_delay_grids=2)
-        train.fit(model, target, 0.01, Preset("d", (delayed,)))
+        fitting.fit(model, target, 0.01, Preset("d", (delayed,)))
         assert [bool(g.detach().abs().sum() > 0) for g in model.latents.grids] == moved
 
 
@@ -264,11 +264,11 @@ def test_frozen_networks_stay_still_while_the_latents_learn():
     target = torch.rand(3, 16, 16)
     torch.manual_seed(0)
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
-    train.fit(model, target, 0.01, Preset("w", (NoisePhase(3),)))  # networks off their start
+    fitting.fit(model, target, 0.01, Preset("w", (NoisePhase(3),)))  # networks off their start
     nets = [*model.upsampler.parameters(), *model.synthesis.parameters(), *model.arm.parameters()]
     before = [p.detach().clone() for p in nets]
     latents = [g.detach().clone() for g in model.latents.grids]
-    train.fit(model, target, 0.01, Preset("f", (NoisePhase(4, net_freeze_from=0.0),)))
+    fitting.fit(model, target, 0.01, Preset("f", (NoisePhase(4, net_freeze_from=0.0),)))
     assert all(torch.equal(p, q) for p, q in zip(nets, before))
     assert not all(torch.equal(g, h) for g, h in zip(model.latents.grids, latents))
 
@@ -330,7 +330,7 @@ def test_fit_gives_the_latents_one_adam_group_unless_a_phase_rates_grids_apart(m
     target = torch.rand(3, 16, 16)
     for ratio, groups in [(1.0, 1), (0.5, 3)]:
         preset = Preset("r", (NoisePhase(3, grid_lr_ratio=ratio), StraightThroughPhase(1)))
-        train.fit(OverfittedCodec(Architecture(levels=3), 16, 16), target, 0.01, preset)
+        fitting.fit(OverfittedCodec(Architecture(levels=3), 16, 16), target, 0.01, preset)
         assert len(made[-1].latents.param_groups) == groups
 
 
@@ -350,7 +350,7 @@ def test_numpys_blas_runs_on_one_thread_while_fit_trains():
     model = OverfittedCodec(Architecture(levels=3), 16, 16)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         during = []
-        train.fit(
+        fitting.fit(
             model,
             torch.rand(3, 16, 16),
             0.01,
@@ -382,7 +382,7 @@ def test_coarse_steps_train_every_grid_but_the_finest_on_the_half_resolution_ima
     target = torch.rand(3, 24, 30)
     seen = []
     preset = Preset("coarse", (NoisePhase(12, coarse_share=1.0), StraightThroughPhase(1)))
-    train.fit(model, target, 0.001, preset, lambda *a: seen.append(a[2]))
+    fitting.fit(model, target, 0.001, preset, lambda *a: seen.append(a[2]))
     grids = model.latents.grids
     assert not grids[0].detach().any()  # the finest grid never saw a gradient
     assert all(g.detach().any() for g in grids[1:])
@@ -411,7 +411,7 @@ def test_a_size_target_trains_without_coarse_steps(monkeypatch):
         plans.append(preset)
         raise Seen
 
-    monkeypatch.setattr(encode_module, "fit", record)
+    monkeypatch.setattr(encode_module, "fit_best", record)
     preset = Preset("c", (NoisePhase(40, coarse_share=0.25), StraightThroughPhase(2)))
     image = np.zeros((32, 32, 3), np.uint8)
     for request in ({"quality": 4}, {"target_bytes": 400}):

@@ -24,6 +24,7 @@ from lnic.bitstream.header import Header
 from lnic.bitstream.latent_coding import encode_latents, latent_bits
 from lnic.bitstream.weights import encode_weights
 from lnic.decoder import decode_sections, reconstruct
+from lnic.encoder.fitting import fit_best
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import QUALITY_LAMBDAS, NoisePhase, Preset, get_preset
 from lnic.encoder.quantize import quantize_latents, quantize_networks
@@ -35,7 +36,6 @@ from lnic.encoder.rate_control import (
 )
 from lnic.encoder.size_fit import MeanRounding, fit_size
 from lnic.encoder.sizing import choose_architecture
-from lnic.encoder.train import fit
 from lnic.errors import InputError, SelfCheckError
 from lnic.image_io import psnr, validate_array
 from lnic.model.architecture import Architecture
@@ -249,11 +249,14 @@ def _train(
     h, w = job.pixels3.shape[:2]
     target = torch.from_numpy(job.pixels3.transpose(2, 0, 1).astype(np.float32) / 255.0)
     steps = 0
-    rival = partial(_seeded_model, job.arch, h, w, job.seed + RIVAL_SEED_OFFSET)
+
+    def rival(arch: Architecture) -> OverfittedCodec:
+        return _seeded_model(arch, h, w, job.seed + RIVAL_SEED_OFFSET)
+
     for may_restart in (True, False):
         model = _seeded_model(job.arch, h, w, job.seed)
         steering = None if job.target is None else _steering(job, model, lam, may_restart)
-        stats = fit(model, target, lam, job.plan, progress, steering, rival)
+        model, stats = fit_best(model, target, lam, job.plan, progress, steering, rival)
         if steering is None:  # a finest-grid trial or a race of starts runs more steps
             return model, lam, int(stats.get("steps", job.plan.steps))
         if not steering.restart:
@@ -326,7 +329,7 @@ def encode_array(
     training to meet it. ``steps`` runs exactly that many training steps instead of the
     preset's. ``icc_profile`` is carried on the result for the file's metadata. ``arch`` is
     the decoder to train (default: :func:`lnic.encoder.sizing.choose_architecture`'s for the
-    image size).
+    image size, or a smaller one where it wins the preset's race of starts).
     """
     start = time.perf_counter()
     image = validate_array(image)
@@ -337,6 +340,8 @@ def encode_array(
         raise InputError(f"icc_profile must be bytes, got {type(icc_profile).__name__}")
     channels = 1 if image.ndim == 2 else 3
     pixels3 = image.reshape(h, w, channels)
+    if arch is not None:
+        plan = plan.with_decoder_fixed()
     arch = arch or choose_architecture(h, w, channels)
     container = _Container(Header(w, h, arch, 0, 0, 0), icc_profile)
     if target is not None and target.bytes <= container.overhead:
@@ -344,6 +349,9 @@ def encode_array(
 
     job = _Job(arch, pixels3, plan, target, container, seed)
     model, lam, steps_run = _train(job, lam, progress)
+    if model.arch != arch:  # a smaller decoder won the race of starts
+        arch = model.arch
+        container = _Container(Header(w, h, arch, 0, 0, 0), icc_profile)
 
     grids = quantize_latents(model)
     weights = quantize_networks(model, grids, pixels3, lam, lambda trial: reconstruct(trial, grids))

@@ -98,14 +98,16 @@ class NoisePhase:
     decides); 0 never. Up to ``finest_grid_trial_ratio`` bits per pixel the detail alone does
     not tell, and a trial does: the first ``finest_grid_trial_share`` of the phase runs both
     ways, and the fit goes on with the grid left empty where that fit's hard-rounded loss is
-    lower by more than ``finest_grid_trial_margin`` (:func:`lnic.encoder.train.fit`); 0 never.
+    lower by more than ``finest_grid_trial_margin`` (:func:`lnic.encoder.fitting.fit`); 0 never.
     After ``finest_grid_trial_early_share`` of the phase the trial already decides where the
     empty grid leads by more than ``finest_grid_trial_early_leave`` or by less than
     ``finest_grid_trial_early_keep`` (:func:`lnic.encoder.finest_grid.early_choice`); 0 never.
     Below ``start_race_ratio`` bits per pixel of finest detail, where no trial runs, two starts
     race: a second model from another seed trains beside the first for ``start_race_share`` of
     the phase, and the one with the lower hard-rounded loss goes on
-    (:func:`lnic.encoder.race.start_race`); 0 never.
+    (:func:`lnic.encoder.race.start_race`); 0 never. Below ``start_race_small_ratio`` bits
+    per pixel a third start, a smaller decoder (:func:`lnic.encoder.sizing.smaller_architecture`),
+    joins that race, its networks' fewer bits counted in its favour; 0 never.
     """
 
     key: ClassVar[str] = "noise"
@@ -137,6 +139,7 @@ class NoisePhase:
     finest_grid_trial_early_keep: float = 0.0
     start_race_share: float = 0.0
     start_race_ratio: float = 0.0
+    start_race_small_ratio: float = 0.0
 
     @property
     def finest_grid_trial_steps(self) -> int:
@@ -226,7 +229,7 @@ class StraightThroughPhase:
     """Fine-tuning with hard rounding and straight-through gradients.
 
     The model sees exactly what the decoder will see, so the phase's loss is the file's (up to
-    the weights' quantization) and :func:`lnic.encoder.train.fit` keeps the best parameters it
+    the weights' quantization) and :func:`lnic.encoder.fitting.fit` keeps the best parameters it
     meets. The proxy's last steps leave little to correct: a short phase at a small learning
     rate (networks 16 times slower than latents, as in :class:`NoisePhase`) is enough, and
     its steps are worth more in the noise phase.

@@ -1,6 +1,6 @@
 """Encoder presets: named lists of training phases, and the quality -> lambda table.
 
-A preset is a name plus the phases :func:`lnic.encoder.train.fit` runs in order, one loop over
+A preset is a name plus the phases :func:`lnic.encoder.fitting.fit` runs in order, one loop over
 all of them (:mod:`lnic.encoder.phases`). This module imports neither torch nor the rest of
 lnic but its phases, so that ``lnic encode --help`` can list the presets cheaply.
 """
@@ -119,6 +119,16 @@ class Preset:
         )
         return replace(self, phases=phases)
 
+    def with_decoder_fixed(self) -> Preset:
+        """The preset with no smaller decoder in its races of starts
+        (:attr:`NoisePhase.start_race_small_ratio` 0): what an encode runs whose caller names
+        the decoder."""
+        phases = tuple(
+            replace(p, start_race_small_ratio=0.0) if isinstance(p, NoisePhase) else p
+            for p in self.phases
+        )
+        return replace(self, phases=phases)
+
     def describe(self) -> str:
         """One line: the steps of each phase, and those of a finest-grid trial or a race of
         starts, which run on some images (``lnic encode --help``)."""
@@ -127,7 +137,8 @@ class Preset:
         trial = noise[0].finest_grid_trial_steps if noise else 0
         early = noise[0].finest_grid_trial_early_steps if noise else 0
         race = noise[0].start_race_steps if noise else 0
-        extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race) if n})
+        small = 2 * race if noise and noise[0].start_race_small_ratio > 0 else 0
+        extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race, small) if n})
         if extra:
             span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
             kinds = " or ".join(k for k, n in (("trial", trial), ("race", race)) if n)
@@ -176,6 +187,7 @@ PRESETS: dict[str, Preset] = {
             finest_grid_trial_early_share=0.205,
             start_race_share=0.205,
             start_race_ratio=1.0,
+            start_race_small_ratio=0.1,
         ),
         10,
     ),

@@ -1,30 +1,35 @@
-"""Trainings that race: two fits advanced in turn, each with its own random state, so that the
-one that goes on is byte for byte the fit it would have been alone.
+"""Trainings that race: fits advanced in turn, each with its own random state, so that the one
+that goes on is byte for byte the fit it would have been alone.
 
-The finest-grid trial (:func:`lnic.encoder.train.fit`) is such a race: the fit that trains the
+The finest-grid trial (:func:`lnic.encoder.fitting.fit`) is such a race: the fit that trains the
 finest grid against the one that leaves it empty, compared by their hard-rounded losses at one
 or two checkpoints (:func:`lnic.encoder.finest_grid.early_choice`,
 :func:`lnic.encoder.finest_grid.trial_leaves`). So is the race of starts (:func:`start_race`):
 on photos whose finest detail is scarce at the encode's lambda, one encode of the same image
 and settings ends 5-25% of rate apart from another seed's, where textured ones end ~1% apart
 (benchmarks/ablation.md), and the hard-rounded loss at step 800 already tells the better one.
+On the smoothest photos a smaller decoder runs in that race too (:func:`races_smaller_decoder`):
+there the default decoder's networks are up to a third of the file, some photos need less, and
+which ones only their first steps tell.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import torch
 
 from lnic.encoder.finest_grid import early_choice, finest_detail, trial_leaves
+from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.phases import NoisePhase
 
 log = logging.getLogger(__name__)
 
 
 class Run(Protocol):
-    """A training that runs in stretches (:class:`lnic.encoder.train._Training`)."""
+    """A training that runs in stretches (:class:`lnic.encoder.train.Training`)."""
 
     done: int
     """The steps it has run."""
@@ -104,17 +109,53 @@ def races_starts(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
     return finest_detail(target) < phase.start_race_ratio * lmbda
 
 
-def start_race(first: Entrant, second: Entrant, steps: int) -> Entrant:
-    """The start that goes on: ``first`` and ``second`` (another seed's model) each run
-    ``steps`` steps, and the one with the lower hard-rounded loss wins (``first`` on a tie)."""
-    first.advance(steps)
-    second.advance(steps)
-    losses = (first.run.rounded_loss(), second.run.rounded_loss())
-    winner = second if losses[1] < losses[0] else first
+def races_smaller_decoder(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
+    """Whether a race of starts on ``target`` at ``lmbda`` also runs a smaller decoder
+    (:func:`lnic.encoder.sizing.smaller_architecture`): the finest detail is worth less than
+    :attr:`~NoisePhase.start_race_small_ratio` bits per pixel, where the networks' bits are the
+    largest share of the file."""
+    ratio = phase.start_race_small_ratio
+    if ratio <= 0 or not races_starts(target, lmbda, phase):
+        return False
+    return finest_detail(target) < ratio * lmbda
+
+
+def start_race(entrants: Sequence[Entrant], steps: int, handicaps: Sequence[float]) -> int:
+    """The index of the start that goes on: each of ``entrants`` (the encode's start first,
+    then other seeds' or a smaller decoder's) runs ``steps`` steps, and the lowest hard-rounded
+    loss plus its ``handicap`` wins (the earlier start on a tie). A handicap is what a start's
+    networks cost beyond the first start's, in the loss's units; 0 for the same decoder."""
+    losses = []
+    for entrant, handicap in zip(entrants, handicaps, strict=True):
+        entrant.advance(steps)
+        losses.append(entrant.run.rounded_loss() + handicap)
+    winner = min(range(len(losses)), key=losses.__getitem__)
     log.info(
-        "race of starts at step %d: the %s goes on (rounded loss %.4g first, %.4g second)",
+        "race of starts at step %d: start %d of %d goes on (rounded loss with the networks' "
+        "extra bits: %s)",
         steps,
-        "second" if winner is second else "first",
-        *losses,
+        winner + 1,
+        len(losses),
+        ", ".join(f"{loss:.4g}" for loss in losses),
     )
     return winner
+
+
+def run_race(
+    starts: Sequence[Callable[[], OverfittedCodec]],
+    training: Callable[[OverfittedCodec], Run],
+    steps: int,
+    until: int,
+    handicap: Callable[[OverfittedCodec], float],
+) -> tuple[OverfittedCodec, dict[str, float]]:
+    """The race of starts (:func:`start_race`) over the models that ``starts`` make, each
+    trained by ``training`` for ``steps`` steps from the random state right after its making
+    (a start that seeds the generator trains as a single start from that seed does); the
+    winner goes on alone to ``until`` and finishes. Returns it and its last step's loss
+    terms."""
+    models, entrants = [], []
+    for start in starts:
+        models.append(start())
+        entrants.append(Entrant(training(models[-1])))
+    winner = start_race(entrants, steps, [handicap(m) for m in models])
+    return models[winner], entrants[winner].go_on(until)

@@ -67,3 +67,32 @@ def choose_architecture(height: int, width: int, channels: int = 3) -> Architect
                 channels=channels,
             )
     return Architecture(levels=levels, channels=channels)
+
+
+SMALLER_DECODER = SizeClass(0, arm_hidden=8, arm_layers=2, synth_hidden=24)
+"""The widths of the decoder that races the default one on smooth photos at low rates
+(:attr:`lnic.encoder.phases.NoisePhase.start_race_small_ratio`): ~690 parameters instead of
+~1,190, 400-500 bytes fewer in the file. On the dev set's smoothest photos at quality 1 it ends
+3.7-18% of rate below the default decoder (three of six fits) and loses on the others, and more
+at higher rates (benchmarks/ablation.md); which photos gain, only a race tells."""
+
+
+def smaller_architecture(arch: Architecture) -> Architecture | None:
+    """``arch`` with :data:`SMALLER_DECODER`'s widths, or None where that is not smaller
+    (the size classes of small images are narrower already)."""
+    small = SMALLER_DECODER
+    if arch.arm_hidden < small.arm_hidden or arch.synth_hidden < small.synth_hidden:
+        return None
+    if (arch.arm_hidden, arch.arm_layers, arch.synth_hidden) == (
+        small.arm_hidden,
+        small.arm_layers,
+        small.synth_hidden,
+    ):
+        return None
+    return Architecture(
+        levels=arch.levels,
+        arm_hidden=small.arm_hidden,
+        arm_layers=small.arm_layers,
+        synth_hidden=small.synth_hidden,
+        channels=arch.channels,
+    )

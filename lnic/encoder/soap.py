@@ -14,7 +14,7 @@ redone every ``precondition_every`` steps, cost nothing next to a training step.
 that are not matrices (biases, the upsampling taps) get plain Adam. Convolution kernels are
 treated as [out, in * kh * kw].
 
-Cool-chic 5 trains its networks with SOAP, and so does :func:`lnic.encoder.train.fit`: on full
+Cool-chic 5 trains its networks with SOAP, and so does :func:`lnic.encoder.fitting.fit`: on full
 images it beats Adam at the same learning rate (``benchmarks/training_notes.md``).
 """
 

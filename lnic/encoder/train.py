@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from lnic.encoder.allocator import keep_large_allocations
 from lnic.encoder.best import BestParameters
-from lnic.encoder.blas_threads import serial_blas
-from lnic.encoder.finest_grid import FinestGridChoice, choose
 from lnic.encoder.latent_adam import LatentAdam
 from lnic.encoder.native.ops import (
     SoftRoundNoise,
@@ -24,9 +20,8 @@ from lnic.encoder.native.ops import (
 )
 from lnic.encoder.nets.arm import log_scale_floor
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.phases import NoisePhase, Proxy, StepSettings
+from lnic.encoder.phases import Proxy, StepSettings
 from lnic.encoder.presets import Preset
-from lnic.encoder.race import Entrant, finest_grid_trial, races_starts, start_race
 from lnic.encoder.rate_control import RateSteering, hard_rounded_bits
 from lnic.encoder.soap import Soap
 
@@ -161,142 +156,7 @@ class _Optimizers:
             self.networks.step()
 
 
-def fit(
-    model: OverfittedCodec,
-    target: torch.Tensor,
-    lmbda: float,
-    preset: Preset,
-    progress: Progress | None = None,
-    steering: RateSteering | None = None,
-    rival: Callable[[], OverfittedCodec] | None = None,
-) -> dict[str, float]:
-    """Train ``model`` in place on ``target`` [C, H, W] in 0..1 through the preset's phases;
-    returns the last step's loss terms (``lmbda``: the lambda that step used, after the
-    phase's :meth:`~lnic.encoder.phases.NoisePhase.rate_scale`).
-
-    Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
-    the model ends with the best parameters that rounding saw. With ``steering``, lambda starts
-    at ``steering.lmbda`` and follows it through the noise phases (``lmbda`` and the phases'
-    rate boost are then unused: the steering judges the rate at its own lambda);
-    training stops early where the steering asks to start again (``steering.restart``).
-    ``rival`` makes the model of another seed (seeding the process's generator) for a race of
-    starts where the preset asks for one (:func:`lnic.encoder.race.races_starts`); ``model``
-    then ends with the winner's parameters.
-    """
-    keep_large_allocations()
-    with serial_blas():
-        return _fit(model, target, lmbda, preset, progress, steering, rival)
-
-
-def _fit(
-    model: OverfittedCodec,
-    target: torch.Tensor,
-    lmbda: float,
-    preset: Preset,
-    progress: Progress | None,
-    steering: RateSteering | None,
-    rival: Callable[[], OverfittedCodec] | None,
-) -> dict[str, float]:
-    """:func:`fit`'s loop, with the finest grid's trial or a race of starts where the preset
-    asks for one."""
-    # contiguous once here: the loss kernel reads it flat every step, and an image made by
-    # transposing HWC pixels would otherwise be copied (4.7 MB for 768x512) at every step
-    target = target.contiguous()
-    preset = preset.scaled(target.shape[1] * target.shape[2])
-    lam = float(lmbda if steering is None else steering.lmbda)
-    choice = finest_grid_choice(model, target, lam, preset, steering is not None)
-    phase = _first_noise(preset)
-    trial = phase.finest_grid_trial_steps if choice == "trial" else 0
-    racing = rival is not None and not trial and steering is None
-    race = rival if racing and races_starts(target, lam, phase) else None
-    counter = _Counter(preset.steps + (trial or (phase.start_race_steps if race else 0)), progress)
-    if choice == "leave":
-        model.latents.leave_empty(0)
-        log.info("the finest latent grid stays empty (its detail is worth little at this lambda)")
-    if trial:
-        return _trial(model, target, lam, preset, phase, counter)
-    if race is not None:
-        return _race(model, race, target, lam, preset, phase.start_race_steps, counter)
-    run = _Training(model, target, lam, preset, steering, counter)
-    run.advance(preset.steps)
-    return run.finish()
-
-
-def _trial(
-    model: OverfittedCodec,
-    target: torch.Tensor,
-    lmbda: float,
-    preset: Preset,
-    phase: NoisePhase,
-    counter: _Counter,
-) -> dict[str, float]:
-    """The finest grid's trial (:func:`lnic.encoder.race.finest_grid_trial`): ``model`` trains
-    its finest grid, a copy of its start leaves it empty from the same random state, and the
-    winner goes on alone as its own encode would; ``model`` ends with its parameters."""
-    start = copy.deepcopy(model)
-    start.latents.leave_empty(0)
-    kept = Entrant(_Training(model, target, lmbda, preset, None, counter))
-    left = Entrant(_Training(start, target, lmbda, preset, None, counter), kept.rng)
-    winner = finest_grid_trial(kept, left, phase)
-    counter.total = preset.steps + winner.run.done  # an early decision skips the trial's rest
-    stats = winner.go_on(preset.steps)
-    if winner is left:
-        model.load_state_dict(start.state_dict())
-        model.latents.leave_empty(0)
-    return stats
-
-
-def _race(
-    model: OverfittedCodec,
-    rival: Callable[[], OverfittedCodec],
-    target: torch.Tensor,
-    lmbda: float,
-    preset: Preset,
-    steps: int,
-    counter: _Counter,
-) -> dict[str, float]:
-    """The race of starts (:func:`lnic.encoder.race.start_race`): ``model`` against the
-    ``rival`` model of another seed, each with the random state a fit of it alone would have
-    (the second's from the rival's seed, so it trains as a single start from that seed does);
-    the winner goes on alone and ``model`` ends with its parameters."""
-    first = Entrant(_Training(model, target, lmbda, preset, None, counter))
-    other = rival()
-    for k in model.latents.empty:
-        other.latents.leave_empty(k)
-    second = Entrant(_Training(other, target, lmbda, preset, None, counter))
-    winner = start_race(first, second, steps)
-    stats = winner.go_on(preset.steps)
-    if winner is second:
-        model.load_state_dict(other.state_dict())
-    return stats
-
-
-def _first_noise(preset: Preset) -> NoisePhase:
-    """The preset's first noise phase, whose settings decide the finest grid (a preset without
-    one gets the defaults: no rule, no trial)."""
-    noise = [p for p in preset.phases if isinstance(p, NoisePhase)]
-    return noise[0] if noise else NoisePhase(0)
-
-
-def finest_grid_choice(
-    model: OverfittedCodec,
-    target: torch.Tensor,
-    lmbda: float,
-    preset: Preset,
-    steered: bool = False,
-) -> FinestGridChoice:
-    """What the fit does with the finest grid (:func:`lnic.encoder.finest_grid.choose`, at the
-    first noise phase's settings); never a trial in a ``steered`` (size-targeted) encode, whose
-    lambda moves."""
-    phase = _first_noise(preset)
-    if len(model.latents.grids) < 2:
-        return "keep"
-    tries = not steered and phase.finest_grid_trial_steps > 0
-    trial_ratio = phase.finest_grid_trial_ratio if tries else 0.0
-    return choose(target, lmbda, phase.finest_grid_ratio, trial_ratio)
-
-
-class _Counter:
+class StepCounter:
     """Steps done over all the fit's trainings, for ``progress``."""
 
     def __init__(self, total: int, progress: Progress | None) -> None:
@@ -308,7 +168,7 @@ class _Counter:
             self.progress(self.done, self.total, stats)
 
 
-class _Training:
+class Training:
     """One model's way through the preset's steps, which :meth:`advance` runs in stretches.
 
     Optimiser moments carry over from one phase to the next. Where the last phase rounds hard,
@@ -322,7 +182,7 @@ class _Training:
         lmbda: float,
         preset: Preset,
         steering: RateSteering | None,
-        counter: _Counter,
+        counter: StepCounter,
     ) -> None:
         self.model, self.target, self.steering, self.counter = model, target, steering, counter
         self.lam = torch.tensor(lmbda)
