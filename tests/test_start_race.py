@@ -49,7 +49,7 @@ def test_a_race_goes_on_exactly_as_the_start_that_led(leave, second_wins):
         0.01,
         _preset(0.25, **rule),
         lambda done, total, _: seen.append((done, total)),
-        rival=lambda arch: _model(101, handicaps[101]),
+        rival=lambda _arch: _model(101, handicaps[101]),
     )
     assert int(stats["steps"]) == 10 + 2 and seen[-1] == (12, 12)  # the loser's 2 steps too
     assert (trained is raced) is not second_wins
@@ -78,7 +78,7 @@ def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():
     target = torch.rand(3, 16, 16)
     calls: list[int] = []
 
-    def rival(arch: Architecture) -> OverfittedCodec:
+    def rival(_arch: Architecture) -> OverfittedCodec:
         calls.append(1)
         return _model(5)
 
