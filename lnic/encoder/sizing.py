@@ -27,6 +27,16 @@ class SizeClass:
     arm_layers: int
     synth_hidden: int
 
+    def architecture(self, levels: int, channels: int) -> Architecture:
+        """The decoder of these widths for a latent pyramid of ``levels`` grids."""
+        return Architecture(
+            levels=levels,
+            arm_hidden=self.arm_hidden,
+            arm_layers=self.arm_layers,
+            synth_hidden=self.synth_hidden,
+            channels=channels,
+        )
+
 
 SIZE_CLASSES: tuple[SizeClass, ...] = (
     SizeClass(32 * 32, arm_hidden=4, arm_layers=2, synth_hidden=8),
@@ -59,13 +69,7 @@ def choose_architecture(height: int, width: int, channels: int = 3) -> Architect
     levels = num_levels(height, width)
     for size in SIZE_CLASSES:
         if height * width <= size.max_pixels:
-            return Architecture(
-                levels=levels,
-                arm_hidden=size.arm_hidden,
-                arm_layers=size.arm_layers,
-                synth_hidden=size.synth_hidden,
-                channels=channels,
-            )
+            return size.architecture(levels, channels)
     return Architecture(levels=levels, channels=channels)
 
 
@@ -90,10 +94,4 @@ def smaller_architecture(arch: Architecture) -> Architecture | None:
         small.synth_hidden,
     ):
         return None
-    return Architecture(
-        levels=arch.levels,
-        arm_hidden=small.arm_hidden,
-        arm_layers=small.arm_layers,
-        synth_hidden=small.synth_hidden,
-        channels=arch.channels,
-    )
+    return small.architecture(arch.levels, arch.channels)
