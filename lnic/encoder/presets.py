@@ -221,12 +221,13 @@ a photo can end 5-25% of rate from another seed's while textured photos' seeds e
 caught), for 1.2x the encode's time on those images. Where the finest grid stays empty, a
 smaller decoder (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race as a third start
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
-its favour: -3.2% of rate over 14 dev-set pairs at qualities 1-3, six races won and every one a
-gain (0.5-18%), for 800 more steps at ~0.75 the cost of a default step. The other presets have
-not been measured with any of these. ``slow`` gives the best rate-distortion within 900
-reference steps: 10,000 steps (721 reference steps measured on an Intel Xeon with AVX-512,
-904 on an AMD EPYC with AVX2 only, whose vectors are half as wide), where the smooth images that
-still gain from steps get most of what 3x the default's would give (benchmarks/ablation.md).
+its favour: -2.2% of rate over 20 dev-set pairs at qualities 1-3 (seven races won: six gains of
+0.5-18% and one loss of 1.0%), for 800 more steps at ~0.75 the cost of a default step. The
+other presets have not been measured with any of these. ``slow`` gives the best
+rate-distortion within 900 reference steps: 10,000 steps (721 reference steps measured on an
+Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are half as wide),
+where the smooth images that still gain from steps get most of what 3x the default's would give
+(benchmarks/ablation.md).
 """
 
 

@@ -77,8 +77,8 @@ SMALLER_DECODER = SizeClass(0, arm_hidden=8, arm_layers=2, synth_hidden=24)
 """The widths of the decoder that races the default one on smooth photos at low rates
 (:attr:`lnic.encoder.phases.NoisePhase.start_race_small_ratio`): ~690 parameters instead of
 ~1,190, 400-500 bytes fewer in the file, 711 instead of 1,287 MAC per pixel. On the dev set's
-smoothest photos at qualities 1-3 it ends 0.5-18% of rate below the default decoder on 8 of 14
-fits and up to 4.5% above it on the others, and 6.8% above it on average where the finest detail
+smoothest photos at qualities 1-3 it ends 0.5-18% of rate below the default decoder on 10 of 20
+fits and up to 10.5% above it on the others, and 6.8% above it on average where the finest detail
 is richer (benchmarks/ablation.md); which photos gain, only a race tells."""
 
 
