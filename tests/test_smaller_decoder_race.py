@@ -70,6 +70,8 @@ def test_the_smaller_decoder_races_only_below_its_own_ratio():
     assert not races_smaller_decoder(ramp, 0.01, _preset(1e-9).phases[0])
     assert not races_smaller_decoder(ramp, 0.01, _preset(0.0).phases[0])  # 0: never
     assert not races_smaller_decoder(ramp, 0.01, _preset(1e6, share=0.0).phases[0])  # no race
+    above_race = NoisePhase(8, start_race_share=0.25, start_race_small_ratio=1e6)
+    assert not races_smaller_decoder(ramp, 0.01, above_race)  # where the starts do not race
 
 
 def test_a_race_with_the_smaller_decoder_runs_three_starts():

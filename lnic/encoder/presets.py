@@ -114,18 +114,18 @@ class Preset:
         what a size-targeted encode runs, whose lambda steering measures the whole pyramid's
         rate from a quarter of the noise phase on and models its drift as a full-resolution
         training's (:mod:`lnic.encoder.rate_control`)."""
-        phases = tuple(
-            replace(p, coarse_share=0.0) if isinstance(p, NoisePhase) else p for p in self.phases
-        )
-        return replace(self, phases=phases)
+        return self._noise_phases_with(coarse_share=0.0)
 
     def with_decoder_fixed(self) -> Preset:
         """The preset with no smaller decoder in its races of starts
         (:attr:`NoisePhase.start_race_small_ratio` 0): what an encode runs whose caller names
         the decoder."""
+        return self._noise_phases_with(start_race_small_ratio=0.0)
+
+    def _noise_phases_with(self, **changes: float) -> Preset:
+        """The preset with ``changes`` made to every noise phase."""
         phases = tuple(
-            replace(p, start_race_small_ratio=0.0) if isinstance(p, NoisePhase) else p
-            for p in self.phases
+            replace(p, **changes) if isinstance(p, NoisePhase) else p for p in self.phases
         )
         return replace(self, phases=phases)
 

@@ -113,11 +113,12 @@ def races_smaller_decoder(target: torch.Tensor, lmbda: float, phase: NoisePhase)
     """Whether a race of starts on ``target`` at ``lmbda`` also runs a smaller decoder
     (:func:`lnic.encoder.sizing.smaller_architecture`): the finest detail is worth less than
     :attr:`~NoisePhase.start_race_small_ratio` bits per pixel, where the networks' bits are the
-    largest share of the file."""
+    largest share of the file. It races only where the starts race (:func:`races_starts`), so
+    the lower of the two ratios bounds the detail."""
     ratio = phase.start_race_small_ratio
-    if ratio <= 0 or not races_starts(target, lmbda, phase):
+    if ratio <= 0 or phase.start_race_steps <= 0:
         return False
-    return finest_detail(target) < ratio * lmbda
+    return finest_detail(target) < min(ratio, phase.start_race_ratio) * lmbda
 
 
 def start_race(entrants: Sequence[Entrant], steps: int, handicaps: Sequence[float]) -> int:

@@ -86,12 +86,7 @@ def smaller_architecture(arch: Architecture) -> Architecture | None:
     """``arch`` with :data:`SMALLER_DECODER`'s widths, or None where that is not smaller
     (the size classes of small images are narrower already)."""
     small = SMALLER_DECODER
+    candidate = small.architecture(arch.levels, arch.channels)
     if arch.arm_hidden < small.arm_hidden or arch.synth_hidden < small.synth_hidden:
         return None
-    if (arch.arm_hidden, arch.arm_layers, arch.synth_hidden) == (
-        small.arm_hidden,
-        small.arm_layers,
-        small.synth_hidden,
-    ):
-        return None
-    return small.architecture(arch.levels, arch.channels)
+    return None if candidate == arch else candidate
