@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lnic.bitstream.container import unpack_file
-from lnic.encoder import fitting
+from lnic.encoder import fitting, race
 from lnic.encoder.encode import RIVAL_SEED_OFFSET, encode_array
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, NoisePhase, Preset, StraightThroughPhase
@@ -19,9 +19,13 @@ from lnic.encoder.sizing import choose_architecture, smaller_architecture
 from lnic.model.architecture import Architecture
 
 
-def _preset(small_ratio: float, share: float = 0.25) -> Preset:
+def _preset(small_ratio: float, share: float = 0.25, small_seeds: int = 1) -> Preset:
     phase = NoisePhase(
-        8, start_race_share=share, start_race_ratio=1e6, start_race_small_ratio=small_ratio
+        8,
+        start_race_share=share,
+        start_race_ratio=1e6,
+        start_race_small_ratio=small_ratio,
+        start_race_small_seeds=small_seeds,
     )
     return Preset("s", (phase, StraightThroughPhase(2)))
 
@@ -74,12 +78,13 @@ def test_the_smaller_decoder_races_only_below_its_own_ratio():
     assert not races_smaller_decoder(ramp, 0.01, above_race)  # where the starts do not race
 
 
-def test_a_race_with_the_smaller_decoder_runs_three_starts():
-    asked: list[Architecture] = []
+@pytest.mark.parametrize("small_seeds", [1, 2])
+def test_a_race_with_the_smaller_decoder_runs_three_or_four_starts(small_seeds):
+    asked: list[tuple[Architecture, int]] = []
 
-    def rival(arch: Architecture) -> OverfittedCodec:
-        asked.append(arch)
-        torch.manual_seed(101)
+    def seeded(arch: Architecture, k: int) -> OverfittedCodec:
+        asked.append((arch, k))
+        torch.manual_seed(101 * k + 1)
         return OverfittedCodec(arch, 16, 16)
 
     torch.manual_seed(1)
@@ -89,13 +94,15 @@ def test_a_race_with_the_smaller_decoder_runs_three_starts():
         model,
         torch.rand(3, 16, 16),
         0.01,
-        _preset(1e6),
+        _preset(1e6, small_seeds=small_seeds),
         lambda done, total, _: seen.append((done, total)),
-        rival=rival,
+        seeded=seeded,
     )
-    assert asked == [model.arch, smaller_architecture(model.arch)]
-    assert int(stats["steps"]) == 10 + 2 * 2 and seen[-1] == (14, 14)
-    assert trained.arch in asked
+    small = smaller_architecture(model.arch)
+    assert asked == [(model.arch, 1), (small, 1), (small, 0)][: 1 + small_seeds]
+    steps = 10 + 2 * (1 + small_seeds)
+    assert int(stats["steps"]) == steps and seen[-1] == (steps, steps)
+    assert trained.arch in (model.arch, small)
 
 
 @pytest.mark.parametrize("small_wins", [False, True])
@@ -121,6 +128,31 @@ def test_an_encode_whose_smaller_decoder_wins_writes_its_single_start_file(monke
         assert raced.bitstream == alone.bitstream
 
 
+def test_the_fourth_start_is_the_smaller_decoder_from_the_encodes_own_seed(monkeypatch):
+    rng = np.random.default_rng(5)
+    ramp = np.linspace(40, 210, 264)[None, :, None] + rng.normal(0, 2, (256, 264, 3))
+    rgb = np.clip(ramp, 0, 255).astype(np.uint8)
+    small = smaller_architecture(choose_architecture(256, 264))
+    chosen: list[int] = []
+
+    def last(entrants, steps, handicaps):  # the race's last start goes on, whatever it scores
+        assert len(entrants) == len(handicaps) == 4
+        for entrant in entrants:
+            entrant.advance(steps)
+        chosen.append(len(entrants) - 1)
+        return chosen[-1]
+
+    monkeypatch.setattr(race, "start_race", last)
+    raced = encode_array(rgb, quality=1, preset=_preset(1e6, small_seeds=2), seed=3)
+    alone = {
+        s: encode_array(rgb, 1, _preset(0.0, share=0.0), seed=s, arch=small).bitstream
+        for s in (3, 3 + RIVAL_SEED_OFFSET)
+    }
+    assert chosen == [3] and alone[3] != alone[3 + RIVAL_SEED_OFFSET]
+    assert raced.bitstream == alone[3]
+    assert raced.steps == 10 + 3 * 2
+
+
 def test_an_encode_that_names_its_decoder_races_no_other_one():
     rng = np.random.default_rng(6)
     rgb = rng.integers(100, 110, (24, 24, 3), dtype=np.uint8)
@@ -133,6 +165,7 @@ def test_an_encode_that_names_its_decoder_races_no_other_one():
 def test_the_default_preset_races_the_smaller_decoder_below_its_finest_grid_ratio():
     phase = PRESETS["default"].phases[0]
     assert 0 < phase.start_race_small_ratio <= phase.finest_grid_ratio
+    assert phase.start_race_small_seeds in (1, 2)
     assert (
         PRESETS["default"]
         .describe()

@@ -49,7 +49,7 @@ def test_a_race_goes_on_exactly_as_the_start_that_led(leave, second_wins):
         0.01,
         _preset(0.25, **rule),
         lambda done, total, _: seen.append((done, total)),
-        rival=lambda _arch: _model(101, handicaps[101]),
+        seeded=lambda _arch, _k: _model(101, handicaps[101]),
     )
     assert int(stats["steps"]) == 10 + 2 and seen[-1] == (12, 12)  # the loser's 2 steps too
     assert (trained is raced) is not second_wins
@@ -78,14 +78,14 @@ def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():
     target = torch.rand(3, 16, 16)
     calls: list[int] = []
 
-    def rival(_arch: Architecture) -> OverfittedCodec:
+    def rival(_arch: Architecture, _k: int) -> OverfittedCodec:
         calls.append(1)
         return _model(5)
 
     stats = fitting.fit(_model(0), target, 0.01, _preset(0.25))
     assert int(stats["steps"]) == 10  # no rival, no race
     trial = {"finest_grid_trial_share": 0.25, "finest_grid_trial_ratio": 1e6}
-    _, stats = fitting.fit_best(_model(0), target, 0.01, _preset(0.25, **trial), rival=rival)
+    _, stats = fitting.fit_best(_model(0), target, 0.01, _preset(0.25, **trial), seeded=rival)
     assert int(stats["steps"]) in (12, 11) and not calls  # the trial's steps, not a race's
 
 

@@ -250,13 +250,13 @@ def _train(
     target = torch.from_numpy(job.pixels3.transpose(2, 0, 1).astype(np.float32) / 255.0)
     steps = 0
 
-    def rival(arch: Architecture) -> OverfittedCodec:
-        return _seeded_model(arch, h, w, job.seed + RIVAL_SEED_OFFSET)
+    def seeded(arch: Architecture, k: int) -> OverfittedCodec:
+        return _seeded_model(arch, h, w, job.seed + k * RIVAL_SEED_OFFSET)
 
     for may_restart in (True, False):
         model = _seeded_model(job.arch, h, w, job.seed)
         steering = None if job.target is None else _steering(job, model, lam, may_restart)
-        model, stats = fit_best(model, target, lam, job.plan, progress, steering, rival)
+        model, stats = fit_best(model, target, lam, job.plan, progress, steering, seeded)
         if steering is None:  # a finest-grid trial or a race of starts runs more steps
             return model, lam, int(stats.get("steps", job.plan.steps))
         if not steering.restart:

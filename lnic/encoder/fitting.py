@@ -31,6 +31,10 @@ from lnic.model.architecture import Architecture
 
 log = logging.getLogger(__name__)
 
+Seeded = Callable[[Architecture, int], OverfittedCodec]
+"""``seeded(arch, k)``: a fresh model of ``arch`` from a race's seed ``k`` (0 the encode's own,
+1 the other), the process's generator seeded as a single start from that seed would be."""
+
 
 def fit(
     model: OverfittedCodec,
@@ -60,16 +64,18 @@ def fit_best(
     preset: Preset,
     progress: Progress | None = None,
     steering: RateSteering | None = None,
-    rival: Callable[[Architecture], OverfittedCodec] | None = None,
+    seeded: Seeded | None = None,
 ) -> tuple[OverfittedCodec, dict[str, float]]:
     """:func:`fit`, with a race of starts where the preset asks for one
-    (:func:`lnic.encoder.race.races_starts`): ``rival(arch)`` makes another seed's model of
-    that decoder (seeding the process's generator), of ``model``'s and, where the preset asks
-    for it (:func:`lnic.encoder.race.races_smaller_decoder`), of a smaller one. Returns the
+    (:func:`lnic.encoder.race.races_starts`): ``seeded(arch, k)`` makes the model of a decoder
+    from the race's seed ``k`` (seeding the process's generator; 0 is the seed ``model`` was
+    made from, 1 another): ``model``'s decoder from seed 1 and, where the preset asks for it
+    (:func:`lnic.encoder.race.races_smaller_decoder`), a smaller one from seed 1 and, with
+    :attr:`~lnic.encoder.phases.NoisePhase.start_race_small_seeds` 2, from seed 0. Returns the
     trained model (``model`` itself, or the race's winner) and its last step's loss terms."""
     keep_large_allocations()
     with serial_blas():
-        return _fit(model, target, lmbda, preset, progress, steering, rival)
+        return _fit(model, target, lmbda, preset, progress, steering, seeded)
 
 
 def _fit(
@@ -79,7 +85,7 @@ def _fit(
     preset: Preset,
     progress: Progress | None,
     steering: RateSteering | None,
-    rival: Callable[[Architecture], OverfittedCodec] | None,
+    seeded: Seeded | None,
 ) -> tuple[OverfittedCodec, dict[str, float]]:
     """:func:`fit_best`'s loop, with the finest grid's trial or a race of starts where the
     preset asks for one."""
@@ -91,18 +97,18 @@ def _fit(
     choice = finest_grid_choice(model, target, lam, preset, steering is not None)
     phase = _first_noise(preset)
     trial = phase.finest_grid_trial_steps if choice == "trial" else 0
-    racing = rival is not None and not trial and steering is None
-    archs = _race_archs(model, target, lam, phase) if racing else []
-    race = phase.start_race_steps * len(archs)
+    racing = seeded is not None and not trial and steering is None
+    starts = _race_starts(model, target, lam, phase) if racing else []
+    race = phase.start_race_steps * len(starts)
     counter = StepCounter(preset.steps + (trial or race), progress)
     if choice == "leave":
         model.latents.leave_empty(0)
         log.info("the finest latent grid stays empty (its detail is worth little at this lambda)")
     if trial:
         return model, _trial(model, target, lam, preset, phase, counter)
-    if archs:
-        assert rival is not None
-        return _race(model, [partial(rival, a) for a in archs], target, lam, preset, counter)
+    if starts:
+        assert seeded is not None
+        return _race(model, [partial(seeded, *s) for s in starts], target, lam, preset, counter)
     run = Training(model, target, lam, preset, steering, counter)
     run.advance(preset.steps)
     return model, run.finish()
@@ -132,17 +138,18 @@ def _trial(
     return stats
 
 
-def _race_archs(
+def _race_starts(
     model: OverfittedCodec, target: torch.Tensor, lmbda: float, phase: NoisePhase
-) -> list[Architecture]:
-    """The decoders of a race's other starts: none where the phase runs no race here, else
-    ``model``'s, and a smaller one where the phase asks for it."""
+) -> list[tuple[Architecture, int]]:
+    """The decoders and seeds (:data:`Seeded`) of a race's other starts: none where the phase
+    runs no race here, else ``model``'s from the other seed, and where the phase asks for it a
+    smaller one from the other seed and, with ``start_race_small_seeds`` 2, from ``model``'s."""
     if not races_starts(target, lmbda, phase):
         return []
     small = smaller_architecture(model.arch)
     if small is None or not races_smaller_decoder(target, lmbda, phase):
-        return [model.arch]
-    return [model.arch, small]
+        return [(model.arch, 1)]
+    return [(model.arch, 1), (small, 1), *[(small, 0)][: phase.start_race_small_seeds - 1]]
 
 
 def _race(

@@ -107,7 +107,9 @@ class NoisePhase:
     the phase, and the one with the lower hard-rounded loss goes on
     (:func:`lnic.encoder.race.start_race`); 0 never. Below ``start_race_small_ratio`` bits
     per pixel a third start, a smaller decoder (:func:`lnic.encoder.sizing.smaller_architecture`),
-    joins that race, its networks' fewer bits counted in its favour; 0 never.
+    joins that race, its networks' fewer bits counted in its favour; 0 never. It starts from
+    the race's other seed, and with ``start_race_small_seeds`` 2 from the encode's seed too (a
+    fourth start).
     """
 
     key: ClassVar[str] = "noise"
@@ -140,6 +142,7 @@ class NoisePhase:
     start_race_share: float = 0.0
     start_race_ratio: float = 0.0
     start_race_small_ratio: float = 0.0
+    start_race_small_seeds: int = 1
 
     @property
     def finest_grid_trial_steps(self) -> int:
