@@ -1,4 +1,4 @@
-"""The race of starts with a smaller decoder as a third start, on the dev set.
+"""The race of starts with a smaller decoder (a third and a fourth start), on the dev set.
 
 A race's file is byte for byte its winner's single-start file (``tests/test_start_race.py``,
 ``tests/test_smaller_decoder_race.py``), so a three-start race is decided exactly from
@@ -16,9 +16,10 @@ fewer estimated bits, as the encoder does
 prints each pair's rate at equal distortion against the two-start race (``dJ / lambda`` as a
 share of the race's bpp, as ``dev_probe.py --compare``) with the smaller decoder alone and
 with three starts, where the finest detail is below ``--ratio`` bits per pixel (where the
-default runs the third start; "-" above), and the three starts' mean there; and a race of the
+default runs the smaller decoder; "-" above), and the three starts' mean there; a race of the
 smaller decoder's own two starts instead (its single start from the encode's seed: tag
-``a8x24s``), the next step measured.
+``a8x24s``); and the four starts of both races together
+(``NoisePhase.start_race_small_seeds`` 2).
 """
 
 from __future__ import annotations
@@ -57,7 +58,11 @@ def main() -> None:
         "| smaller's lead at 800 | smaller's own race |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    means: dict[str, list[float]] = {"three starts": [], "the smaller decoder's own race": []}
+    means: dict[str, list[float]] = {
+        "three starts": [],
+        "the smaller decoder's own race": [],
+        "four starts": [],
+    }
     for line in (HERE / "dev" / "small_decoder_race.jsonl").read_text().splitlines():
         p = json.loads(line)
         im, q, s = p["image"], p["quality"], p["seed"]
@@ -74,7 +79,7 @@ def main() -> None:
         def gain(j: float, j_race: float = j_race, lam: float = lam, bpp: float = bpp) -> float:
             return (j - j_race) / lam / bpp
 
-        three = own = "-"
+        three = own = four = "-"
         if p["finest_detail_bits"] < args.ratio:
             means["three starts"].append(gain(j_three))
             three = f"{gain(j_three):+.1%}"
@@ -85,9 +90,17 @@ def main() -> None:
                 j_own = float(own_seed["J"]) if first else j_small
                 means["the smaller decoder's own race"].append(gain(j_own))
                 own = f"{gain(j_own):+.1%}"
+                # all four: the default decoder's two starts (the race row's winner) and the
+                # smaller decoder's two, each a single start's file
+                own_loss = losses["smaller_own_seed"] + lam * extra_bits / PIXELS
+                j_four = min(
+                    (best_big, j_race), (smaller, j_small), (own_loss, float(own_seed["J"]))
+                )[1]
+                means["four starts"].append(gain(j_four))
+                four = f"{gain(j_four):+.1%}"
         print(
             f"| {im} | {q} | {s} | {p['finest_detail_bits']:.3f} | {gain(j_small):+.1%} "
-            f"| {three} | {smaller / best_big - 1:+.1%} | {own} |"
+            f"| {three} | {smaller / best_big - 1:+.1%} | {own} | {four} |"
         )
     print()
     for name, gains in means.items():

@@ -190,6 +190,7 @@ PRESETS: dict[str, Preset] = {
             start_race_share=0.205,
             start_race_ratio=1.0,
             start_race_small_ratio=0.1,
+            start_race_small_seeds=2,
         ),
         10,
     ),
@@ -221,10 +222,13 @@ train side by side for 800 steps and the lower hard-rounded loss goes on, since 
 a photo can end 5-25% of rate from another seed's while textured photos' seeds end ~1% apart:
 -2.1% of rate over 20 dev-set pairs at qualities 1, 3, 4 and 5 (one start that fell 21% behind
 caught), for 1.2x the encode's time on those images. Where the finest grid stays empty, a
-smaller decoder (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race as a third start
+smaller decoder (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
-its favour: -2.2% of rate over 20 dev-set pairs at qualities 1-3 (seven races won: six gains of
-0.5-18% and one loss of 1.0%), for 800 more steps at ~0.75 the cost of a default step. The
+its favour, from both seeds (:attr:`NoisePhase.start_race_small_seeds`: four starts): -4.8% of
+rate over 20 dev-set pairs at qualities 1-3 against the default decoder's two starts (the
+smaller decoder from the other seed alone: -2.2%), and -1.7% against that over 12 more pairs
+(three races won by the fourth start, -4.9 to -9.6% each, no loss), for 1,600 more steps at
+~0.75 the cost of a default step. The
 other presets have not been measured with any of these. ``slow`` gives the best
 rate-distortion within 900 reference steps: 10,000 steps (721 reference steps measured on an
 Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are half as wide),
