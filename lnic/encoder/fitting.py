@@ -149,7 +149,10 @@ def _race_starts(
     small = smaller_architecture(model.arch)
     if small is None or not races_smaller_decoder(target, lmbda, phase):
         return [(model.arch, 1)]
-    return [(model.arch, 1), (small, 1), *[(small, 0)][: phase.start_race_small_seeds - 1]]
+    starts = [(model.arch, 1), (small, 1)]
+    if phase.start_race_small_seeds >= 2:
+        starts.append((small, 0))
+    return starts
 
 
 def _race(

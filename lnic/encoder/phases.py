@@ -108,8 +108,8 @@ class NoisePhase:
     (:func:`lnic.encoder.race.start_race`); 0 never. Below ``start_race_small_ratio`` bits
     per pixel a third start, a smaller decoder (:func:`lnic.encoder.sizing.smaller_architecture`),
     joins that race, its networks' fewer bits counted in its favour; 0 never. It starts from
-    the race's other seed, and with ``start_race_small_seeds`` 2 from the encode's seed too (a
-    fourth start).
+    the race's other seed, and with ``start_race_small_seeds`` 2 (or more) from the encode's
+    seed too (a fourth start).
     """
 
     key: ClassVar[str] = "noise"

@@ -139,7 +139,7 @@ class Preset:
         race = noise[0].start_race_steps if noise else 0
         small = 0
         if noise and noise[0].start_race_small_ratio > 0:
-            small = (1 + noise[0].start_race_small_seeds) * race
+            small = (1 + min(noise[0].start_race_small_seeds, 2)) * race
         extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race, small) if n})
         if extra:
             span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
