@@ -149,10 +149,7 @@ def _race_starts(
     small = smaller_architecture(model.arch)
     if small is None or not races_smaller_decoder(target, lmbda, phase):
         return [(model.arch, 1)]
-    starts = [(model.arch, 1), (small, 1)]
-    if phase.start_race_small_seeds >= 2:
-        starts.append((small, 0))
-    return starts
+    return [(model.arch, 1), *((small, k) for k in phase.start_race_small_seed_ks)]
 
 
 def _race(

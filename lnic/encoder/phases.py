@@ -159,6 +159,13 @@ class NoisePhase:
         """How many of the phase's first steps the two starts of a race run each."""
         return round(self.start_race_share * self.steps)
 
+    @property
+    def start_race_small_seed_ks(self) -> tuple[int, ...]:
+        """The race's seeds (0 the encode's own, 1 the other) that the smaller decoder starts
+        from where it races: the other seed, and the encode's too where
+        ``start_race_small_seeds`` is 2 or more."""
+        return (1, 0) if self.start_race_small_seeds >= 2 else (1,)
+
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
         frac = step / max(self.steps - 1, 1)

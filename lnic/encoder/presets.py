@@ -139,7 +139,7 @@ class Preset:
         race = noise[0].start_race_steps if noise else 0
         small = 0
         if noise and noise[0].start_race_small_ratio > 0:
-            small = (1 + min(noise[0].start_race_small_seeds, 2)) * race
+            small = (1 + len(noise[0].start_race_small_seed_ks)) * race
         extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race, small) if n})
         if extra:
             span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
@@ -228,12 +228,11 @@ its favour, from both seeds (:attr:`NoisePhase.start_race_small_seeds`: four sta
 rate over 20 dev-set pairs at qualities 1-3 against the default decoder's two starts (the
 smaller decoder from the other seed alone: -2.2%), and -1.7% against that over 12 more pairs
 (three races won by the fourth start, -4.9 to -9.6% each, no loss), for 1,600 more steps at
-~0.75 the cost of a default step. The
-other presets have not been measured with any of these. ``slow`` gives the best
-rate-distortion within 900 reference steps: 10,000 steps (721 reference steps measured on an
-Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors are half as wide),
-where the smooth images that still gain from steps get most of what 3x the default's would give
-(benchmarks/ablation.md).
+~0.75 the cost of a default step. The other presets have not been measured with any of these.
+``slow`` gives the best rate-distortion within 900 reference steps: 10,000 steps (721 reference
+steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors
+are half as wide), where the smooth images that still gain from steps get most of what 3x the
+default's would give (benchmarks/ablation.md).
 """
 
 
