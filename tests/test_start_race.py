@@ -3,6 +3,8 @@ steps and the one with the lower hard-rounded loss goes on, exactly as it would 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,17 @@ def test_starts_race_only_below_the_ratio_and_with_race_steps():
     assert not races_starts(ramp, 0.01, _preset(0.25, 0.99 * bits).phases[0])
     assert not races_starts(ramp, 0.01, _preset(0.0, 1.01 * bits).phases[0])  # no steps
     assert not races_starts(ramp, 0.01, _preset(0.25, 0.0).phases[0])  # ratio 0: never
+
+
+def test_a_smooth_photo_races_at_any_lambda_below_the_detail():
+    ramp = torch.linspace(0, 1, 32)[None, None, :].expand(3, 32, 32)
+    detail = finest_detail(ramp)
+    assert detail > 0
+    phase = _preset(0.25, 1.0, start_race_detail=1.01 * detail).phases[0]
+    tiny = 1e-3 * detail  # a lambda at which the detail is worth 1,000 bits per pixel
+    assert races_starts(ramp, tiny, phase)
+    assert not races_starts(ramp, tiny, replace(phase, start_race_detail=0.99 * detail))
+    assert not races_starts(ramp, tiny, replace(phase, start_race_share=0.0))  # no steps
 
 
 def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():

@@ -105,7 +105,9 @@ class NoisePhase:
     Below ``start_race_ratio`` bits per pixel of finest detail, where no trial runs, two starts
     race: a second model from another seed trains beside the first for ``start_race_share`` of
     the phase, and the one with the lower hard-rounded loss goes on
-    (:func:`lnic.encoder.race.start_race`); 0 never. Below ``start_race_small_ratio`` bits
+    (:func:`lnic.encoder.race.start_race`); 0 never. They also race, at any lambda, where the
+    finest detail itself (mean squared, 0..1 samples) is below ``start_race_detail``: a smooth
+    photo's seeds end far apart at high rates too; 0 never. Below ``start_race_small_ratio`` bits
     per pixel a third start, a smaller decoder (:func:`lnic.encoder.sizing.smaller_architecture`),
     joins that race, its networks' fewer bits counted in its favour; 0 never. It starts from
     the race's other seed, and with ``start_race_small_seeds`` 2 (or more) from the encode's
@@ -141,6 +143,7 @@ class NoisePhase:
     finest_grid_trial_early_keep: float = 0.0
     start_race_share: float = 0.0
     start_race_ratio: float = 0.0
+    start_race_detail: float = 0.0
     start_race_small_ratio: float = 0.0
     start_race_small_seeds: int = 1
 

@@ -103,10 +103,15 @@ def _winner(
 def races_starts(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
     """Whether the phase's starts race on ``target`` at ``lmbda``: its finest detail
     (:func:`lnic.encoder.finest_grid.finest_detail`) is worth less than
-    :attr:`~NoisePhase.start_race_ratio` bits per pixel, where the seed decides most."""
-    if phase.start_race_steps <= 0 or phase.start_race_ratio <= 0:
+    :attr:`~NoisePhase.start_race_ratio` bits per pixel, or is below
+    :attr:`~NoisePhase.start_race_detail` at any lambda (a smooth photo): where the seed
+    decides most."""
+    if phase.start_race_steps <= 0:
         return False
-    return finest_detail(target) < phase.start_race_ratio * lmbda
+    detail = finest_detail(target)
+    if phase.start_race_ratio > 0 and detail < phase.start_race_ratio * lmbda:
+        return True
+    return detail < phase.start_race_detail
 
 
 def races_smaller_decoder(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
