@@ -21,6 +21,7 @@ from lnic.encoder.finest_grid import (
 )
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset, StraightThroughPhase
+from lnic.encoder.race import races_starts
 from lnic.model.architecture import Architecture
 
 
@@ -117,8 +118,11 @@ def test_the_default_preset_tries_both_ways_between_its_rule_and_its_trial_ratio
         phase = default.phases[0]
         assert (phase.finest_grid_ratio < ratio < phase.finest_grid_trial_ratio) is tried
         result = encode_array(rgb, quality=8, preset=default, seed=0)
-        # a trial ends at its early checkpoint where one fit is already well ahead
-        assert result.steps in ((30 + early, 30 + trial) if tried else (30,))
+        # a trial ends at its early checkpoint where one fit is already well ahead; above the
+        # trial's range this smooth picture still races its starts (its detail is tiny)
+        target = torch.from_numpy(rgb / 255.0).permute(2, 0, 1)
+        race = phase.start_race_steps if races_starts(target, QUALITY_LAMBDAS[8], phase) else 0
+        assert result.steps in ((30 + early, 30 + trial) if tried else (30 + race,))
 
 
 def test_only_the_default_preset_leaves_the_finest_grid():

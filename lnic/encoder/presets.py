@@ -189,6 +189,7 @@ PRESETS: dict[str, Preset] = {
             finest_grid_trial_early_share=0.205,
             start_race_share=0.205,
             start_race_ratio=1.0,
+            start_race_detail=0.0011,
             start_race_small_ratio=0.1,
             start_race_small_seeds=2,
         ),
@@ -221,8 +222,13 @@ trial runs, two starts race (:attr:`NoisePhase.start_race_share`): the encode's 
 train side by side for 800 steps and the lower hard-rounded loss goes on, since one fit of such
 a photo can end 5-25% of rate from another seed's while textured photos' seeds end ~1% apart:
 -2.1% of rate over 20 dev-set pairs at qualities 1, 3, 4 and 5 (one start that fell 21% behind
-caught), for 1.2x the encode's time on those images. Where the finest grid stays empty, a
-smaller decoder (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
+caught), for 1.2x the encode's time on those images. A smooth photo's seeds end far apart at
+high rates too, so the starts also race wherever the finest detail is below 0.0011 (mean
+squared, 0..1 samples; :attr:`NoisePhase.start_race_detail`; the smoother half of Kodak, none
+of its textured images): -2.6% of rate over 8 dev-set photos of Kodak's smoothness at quality
+8 (the other seed won 7, up to -10%; one loss, +3.9%), for 1.2x the time of those encodes.
+Where the finest grid stays empty, a smaller decoder (:data:`lnic.encoder.sizing.SMALLER_DECODER`)
+runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
 its favour, from both seeds (:attr:`NoisePhase.start_race_small_seeds`: four starts): -4.8% of
 rate over 20 dev-set pairs at qualities 1-3 against the default decoder's two starts (the
