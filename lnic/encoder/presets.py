@@ -227,8 +227,8 @@ high rates too, so the starts also race wherever the finest detail is below 0.00
 squared, 0..1 samples; :attr:`NoisePhase.start_race_detail`; the smoother half of Kodak, none
 of its textured images): -2.6% of rate over 8 dev-set photos of Kodak's smoothness at quality
 8 (the other seed won 7, up to -10%; one loss, +3.9%), for 1.2x the time of those encodes.
-Where the finest grid stays empty, a smaller decoder (:data:`lnic.encoder.sizing.SMALLER_DECODER`)
-runs in that race too
+Where the finest grid stays empty, a smaller decoder
+(:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
 its favour, from both seeds (:attr:`NoisePhase.start_race_small_seeds`: four starts): -4.8% of
 rate over 20 dev-set pairs at qualities 1-3 against the default decoder's two starts (the
