@@ -21,7 +21,6 @@ from lnic.encoder.finest_grid import (
 )
 from lnic.encoder.nets.codec import OverfittedCodec
 from lnic.encoder.presets import PRESETS, QUALITY_LAMBDAS, NoisePhase, Preset, StraightThroughPhase
-from lnic.encoder.race import races_starts
 from lnic.model.architecture import Architecture
 
 
@@ -119,9 +118,10 @@ def test_the_default_preset_tries_both_ways_between_its_rule_and_its_trial_ratio
         assert (phase.finest_grid_ratio < ratio < phase.finest_grid_trial_ratio) is tried
         result = encode_array(rgb, quality=8, preset=default, seed=0)
         # a trial ends at its early checkpoint where one fit is already well ahead; above the
-        # trial's range this smooth picture still races its starts (its detail is tiny)
-        target = torch.from_numpy(rgb / 255.0).permute(2, 0, 1)
-        race = phase.start_race_steps if races_starts(target, QUALITY_LAMBDAS[8], phase) else 0
+        # trial's range this smooth picture races its starts instead (its detail is below the
+        # preset's start_race_detail)
+        assert ratio * QUALITY_LAMBDAS[8] < phase.start_race_detail
+        race = phase.start_race_steps
         assert result.steps in ((30 + early, 30 + trial) if tried else (30 + race,))
 
 
