@@ -22,7 +22,19 @@ from lnic.encoder.native.limits import defines
 SOURCE_DIR = Path(__file__).parent
 UNIT = SOURCE_DIR / "kernels.c"
 """The one translation unit gcc compiles (it includes the per-network sources)."""
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC"]
+FLAGS = [
+    "-O3",
+    "-march=native",
+    "-mprefer-vector-width=512",
+    "-ffast-math",
+    "-fopenmp",
+    "-shared",
+    "-fPIC",
+]
+"""``-mprefer-vector-width=512``: the kernels compute in 16-float vectors, which gcc's tuning for
+Intel's AVX-512 server cores (``-march=native`` on an Ice Lake Xeon) splits into two 256-bit
+halves; whole 512-bit registers make a training step ~18% shorter there. A CPU without AVX-512
+ignores the preference (AVX2's 256 bits are its widest)."""
 
 
 def sources() -> list[Path]:
