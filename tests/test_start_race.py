@@ -87,6 +87,19 @@ def test_a_smooth_photo_races_at_any_lambda_below_the_detail():
     assert not races_starts(ramp, tiny, replace(phase, start_race_share=0.0))  # no steps
 
 
+def test_middling_detail_races_only_at_high_rates():
+    ramp = torch.linspace(0, 1, 32)[None, None, :].expand(3, 32, 32)
+    detail = finest_detail(ramp)
+    high, lower = 0.5 * detail, 0.6 * detail  # lambdas where the detail is worth 2 and 1.7 bits
+    rule = {"start_race_high_detail": 1.01 * detail, "start_race_high_lambda": high}
+    phase = _preset(0.25, 1.0, **rule).phases[0]  # the ratio rule races above lambda = detail
+    assert races_starts(ramp, high, phase)
+    assert not races_starts(ramp, lower, phase)  # a lower rate: only the other rules apply
+    assert not races_starts(ramp, high, replace(phase, start_race_high_detail=0.99 * detail))
+    assert not races_starts(ramp, high, replace(phase, start_race_high_lambda=0.0))  # 0: never
+    assert not races_starts(ramp, high, replace(phase, start_race_share=0.0))  # no steps
+
+
 def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():
     target = torch.rand(3, 16, 16)
     calls: list[int] = []

@@ -107,7 +107,10 @@ class NoisePhase:
     the phase, and the one with the lower hard-rounded loss goes on
     (:func:`lnic.encoder.race.start_race`); 0 never. They also race, at any lambda, where the
     finest detail itself (mean squared, 0..1 samples) is below ``start_race_detail``: a smooth
-    photo's seeds end far apart at high rates too; 0 never. Below ``start_race_small_ratio`` bits
+    photo's seeds end far apart at high rates too; 0 never. At a lambda of at most
+    ``start_race_high_lambda`` they race below ``start_race_high_detail`` of finest detail: at a
+    high rate the seeds of photos of middling detail end apart too, at a middle rate they do
+    not; 0 never. Below ``start_race_small_ratio`` bits
     per pixel a third start, a smaller decoder (:func:`lnic.encoder.sizing.smaller_architecture`),
     joins that race, its networks' fewer bits counted in its favour; 0 never. It starts from
     the race's other seed, and with ``start_race_small_seeds`` 2 (or more) from the encode's
@@ -144,6 +147,8 @@ class NoisePhase:
     start_race_share: float = 0.0
     start_race_ratio: float = 0.0
     start_race_detail: float = 0.0
+    start_race_high_detail: float = 0.0
+    start_race_high_lambda: float = 0.0
     start_race_small_ratio: float = 0.0
     start_race_small_seeds: int = 1
 

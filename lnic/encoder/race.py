@@ -104,12 +104,15 @@ def races_starts(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
     """Whether the phase's starts race on ``target`` at ``lmbda``: its finest detail
     (:func:`lnic.encoder.finest_grid.finest_detail`) is worth less than
     :attr:`~NoisePhase.start_race_ratio` bits per pixel, or is below
-    :attr:`~NoisePhase.start_race_detail` at any lambda (a smooth photo): where the seed
-    decides most."""
+    :attr:`~NoisePhase.start_race_detail` at any lambda (a smooth photo), or below
+    :attr:`~NoisePhase.start_race_high_detail` at a lambda of at most
+    :attr:`~NoisePhase.start_race_high_lambda` (a high rate): where the seed decides most."""
     if phase.start_race_steps <= 0:
         return False
     detail = finest_detail(target)
     if phase.start_race_ratio > 0 and detail < phase.start_race_ratio * lmbda:
+        return True
+    if lmbda <= phase.start_race_high_lambda and detail < phase.start_race_high_detail:
         return True
     return detail < phase.start_race_detail
 
