@@ -13,7 +13,13 @@ from lnic.encoder import fitting
 from lnic.encoder.encode import RIVAL_SEED_OFFSET, encode_array
 from lnic.encoder.finest_grid import finest_detail
 from lnic.encoder.nets.codec import OverfittedCodec
-from lnic.encoder.presets import PRESETS, NoisePhase, Preset, StraightThroughPhase
+from lnic.encoder.presets import (
+    PRESETS,
+    QUALITY_LAMBDAS,
+    NoisePhase,
+    Preset,
+    StraightThroughPhase,
+)
 from lnic.encoder.race import races_starts
 from lnic.model.architecture import Architecture
 
@@ -151,3 +157,13 @@ def test_the_default_preset_races_below_its_ratio_and_not_on_texture():
     for rgb, raced in ((smooth, True), (textured, False)):
         result = encode_array(rgb, quality=4, preset=default, seed=0)
         assert result.steps == 30 + (race if raced else 0)
+
+
+def test_the_default_races_middling_detail_at_qualities_7_and_8_only():
+    phase = PRESETS["default"].phases[0]
+    noise = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(5)) - 0.5
+    scale = (0.0018 / finest_detail(noise + 0.5)) ** 0.5  # dev23's and kodim14's detail
+    target = 0.5 + scale * noise
+    assert abs(finest_detail(target) - 0.0018) < 1e-5
+    for quality in (5, 6, 7, 8):  # below q5 the detail is worth < 1 bit per pixel: a race anyway
+        assert races_starts(target, QUALITY_LAMBDAS[quality], phase) == (quality >= 7), quality

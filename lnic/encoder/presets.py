@@ -190,6 +190,8 @@ PRESETS: dict[str, Preset] = {
             start_race_share=0.205,
             start_race_ratio=1.0,
             start_race_detail=0.0011,
+            start_race_high_detail=0.0022,
+            start_race_high_lambda=QUALITY_LAMBDAS[7],
             start_race_small_ratio=0.1,
             start_race_small_seeds=2,
         ),
@@ -227,6 +229,10 @@ high rates too, so the starts also race wherever the finest detail is below 0.00
 squared, 0..1 samples; :attr:`NoisePhase.start_race_detail`; the smoother half of Kodak, none
 of its textured images): -2.6% of rate over 8 dev-set photos of Kodak's smoothness at quality
 8 (the other seed won 7, up to -10%; one loss, +3.9%), for 1.2x the time of those encodes.
+At qualities 7 and 8 they race up to 0.0022 of detail (:attr:`NoisePhase.start_race_high_detail`,
+:attr:`NoisePhase.start_race_high_lambda`): on four dev-set photos between 0.0017 and 0.0022 the
+race gained 2.0% at quality 8 and 1.7% at quality 7, but nothing at quality 5, where their
+seeds agree.
 Where the finest grid stays empty, a smaller decoder
 (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
