@@ -231,8 +231,8 @@ of its textured images): -2.6% of rate over 8 dev-set photos of Kodak's smoothne
 8 (the other seed won 7, up to -10%; one loss, +3.9%), for 1.2x the time of those encodes.
 At qualities 7 and 8 they race up to 0.0022 of detail (:attr:`NoisePhase.start_race_high_detail`,
 :attr:`NoisePhase.start_race_high_lambda`): on four dev-set photos between 0.0017 and 0.0022 the
-race gained 2.0% at quality 8 and 1.7% at quality 7, but nothing at quality 5, where their
-seeds agree.
+race gained 2.0% at quality 8 and 1.7% at quality 7, 0.9% at quality 6 (left out: under 1% for
+1.2x the time of those encodes) and nothing at quality 5, where their seeds agree.
 Where the finest grid stays empty, a smaller decoder
 (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
