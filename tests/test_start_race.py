@@ -106,6 +106,18 @@ def test_middling_detail_races_only_at_high_rates():
     assert not races_starts(ramp, high, replace(phase, start_race_share=0.0))  # no steps
 
 
+def test_every_photo_races_at_the_highest_rates():
+    textured = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(6))
+    detail = finest_detail(textured)
+    top, lower = 1e-3 * detail, 2e-3 * detail  # lambdas where the detail is worth 500+ bits
+    phase = _preset(0.25, 1.0, start_race_all_lambda=top).phases[0]
+    assert not races_starts(textured, top, replace(phase, start_race_all_lambda=0.0))  # never
+    assert races_starts(textured, top, phase)
+    assert races_starts(textured, 0.5 * top, phase)
+    assert not races_starts(textured, lower, phase)
+    assert not races_starts(textured, top, replace(phase, start_race_share=0.0))  # no steps
+
+
 def test_no_race_without_a_rival_or_where_a_finest_grid_trial_runs():
     target = torch.rand(3, 16, 16)
     calls: list[int] = []

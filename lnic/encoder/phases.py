@@ -110,11 +110,12 @@ class NoisePhase:
     photo's seeds end far apart at high rates too; 0 never. At a lambda of at most
     ``start_race_high_lambda`` they race below ``start_race_high_detail`` of finest detail: at a
     high rate the seeds of photos of middling detail end apart too, at a middle rate they do
-    not; 0 never. Below ``start_race_small_ratio`` bits
-    per pixel a third start, a smaller decoder (:func:`lnic.encoder.sizing.smaller_architecture`),
-    joins that race, its networks' fewer bits counted in its favour; 0 never. It starts from
-    the race's other seed, and with ``start_race_small_seeds`` 2 (or more) from the encode's
-    seed too (a fourth start).
+    not; 0 never. At a lambda of at most ``start_race_all_lambda`` every photo races, whatever
+    its detail: at the highest rates a textured photo's seeds end apart too; 0 never. Below
+    ``start_race_small_ratio`` bits per pixel a third start, a smaller decoder
+    (:func:`lnic.encoder.sizing.smaller_architecture`), joins that race, its networks' fewer
+    bits counted in its favour; 0 never. It starts from the race's other seed, and with
+    ``start_race_small_seeds`` 2 (or more) from the encode's seed too (a fourth start).
     """
 
     key: ClassVar[str] = "noise"
@@ -149,6 +150,7 @@ class NoisePhase:
     start_race_detail: float = 0.0
     start_race_high_detail: float = 0.0
     start_race_high_lambda: float = 0.0
+    start_race_all_lambda: float = 0.0
     start_race_small_ratio: float = 0.0
     start_race_small_seeds: int = 1
 

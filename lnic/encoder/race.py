@@ -106,9 +106,13 @@ def races_starts(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
     :attr:`~NoisePhase.start_race_ratio` bits per pixel, or is below
     :attr:`~NoisePhase.start_race_detail` at any lambda (a smooth photo), or below
     :attr:`~NoisePhase.start_race_high_detail` at a lambda of at most
-    :attr:`~NoisePhase.start_race_high_lambda` (a high rate): where the seed decides most."""
+    :attr:`~NoisePhase.start_race_high_lambda` (a high rate), or the lambda is at most
+    :attr:`~NoisePhase.start_race_all_lambda` (the highest rates, any detail): where the seed
+    decides most."""
     if phase.start_race_steps <= 0:
         return False
+    if lmbda <= phase.start_race_all_lambda:
+        return True
     detail = finest_detail(target)
     if phase.start_race_ratio > 0 and detail < phase.start_race_ratio * lmbda:
         return True
