@@ -179,3 +179,11 @@ def test_the_default_races_middling_detail_at_qualities_7_and_8_only():
     assert abs(finest_detail(target) - 0.0018) < 1e-5
     for quality in (5, 6, 7, 8):  # below q5 the detail is worth < 1 bit per pixel: a race anyway
         assert races_starts(target, QUALITY_LAMBDAS[quality], phase) == (quality >= 7), quality
+
+
+def test_the_default_races_every_photo_at_quality_8_only():
+    phase = PRESETS["default"].phases[0]
+    textured = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(7))
+    assert finest_detail(textured) > 0.01  # above every detail rule
+    for quality in (5, 6, 7, 8):
+        assert races_starts(textured, QUALITY_LAMBDAS[quality], phase) == (quality == 8), quality
