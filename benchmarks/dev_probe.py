@@ -127,6 +127,25 @@ def _encode(
     }
 
 
+def split_seeds(noise_seed: int) -> None:
+    """Make each model the encoder builds start its networks from its own seed, as always, but
+    reseed torch's generator with ``noise_seed`` right after, so that the training's random
+    draws no longer follow the networks' seed (``--noise-seed``). Both seeds equal still differ
+    from a plain encode, whose draws continue the stream that made the networks."""
+    import torch
+
+    from lnic.encoder import encode
+
+    made = encode._seeded_model
+
+    def seeded(arch, height, width, seed):  # noqa: ANN001, ANN202 (the encoder's signature)
+        model = made(arch, height, width, seed)
+        torch.manual_seed(noise_seed)
+        return model
+
+    encode._seeded_model = seeded
+
+
 def run(args: argparse.Namespace) -> None:
     if not (shared_dir() / "datasets" / "wiki-dev").is_dir():
         raise SystemExit(f"no datasets/wiki-dev in {shared_dir()} (set LNIC_SHARED)")
@@ -245,8 +264,20 @@ def main() -> None:
         help="change a field of the preset's phases, as recipe_probe.py --set does "
         "(e.g. noise.rate_boost=3; tag the variant accordingly)",
     )
+    parser.add_argument(
+        "--noise-seed",
+        type=int,
+        metavar="N",
+        help="the networks start from the row's seed and the training's random draws (the "
+        "proxy's noise) come from N, to tell which of the two a seed's result follows; needs "
+        "--set noise.start_race_share=0 (a race's rival would draw the same noise)",
+    )
     parser.add_argument("--compare", metavar="BASE,VARIANT", help="print the comparison table")
     args = parser.parse_args()
+    if args.noise_seed is not None:
+        if "noise.start_race_share=0" not in args.set:
+            parser.error("--noise-seed needs --set noise.start_race_share=0")
+        split_seeds(args.noise_seed)
     # the encoder's choices (the finest grid's rule and trial) go to the probe's log
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("lnic.encoder.train").setLevel(logging.INFO)
