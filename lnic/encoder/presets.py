@@ -236,8 +236,9 @@ race gained 2.0% at quality 8 and 1.7% at quality 7, 0.9% at quality 6 (left out
 1.2x the time of those encodes) and nothing at quality 5, where their seeds agree. At quality 8
 every photo races (:attr:`NoisePhase.start_race_all_lambda`): on six textured dev-set photos
 (detail 0.0024-0.0057) the other seed won all six at seed 0, by 1.8-9.3% (-6.4%), and two of
-them at seed 1 gained nothing (+1.6%): -4.4% over the 8 pairs. Seed 0, the encode's default,
-starts worse at quality 8 than the other seeds measured (benchmarks/training_notes.md).
+them at seed 1 lost 1.6% (one race won by a start that ended behind): -4.4% over the 8 pairs.
+Seed 0, the encode's default, falls 5-13% behind the other draws at quality 8 on both photos
+measured with all four (benchmarks/training_notes.md).
 Where the finest grid stays empty, a smaller decoder
 (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
