@@ -146,10 +146,11 @@ def _race_starts(
     smaller one from the other seed and, with ``start_race_small_seeds`` 2, from ``model``'s."""
     if not races_starts(target, lmbda, phase):
         return []
+    own = [(model.arch, k) for k in phase.start_race_rival_ks]
     small = smaller_architecture(model.arch)
     if small is None or not races_smaller_decoder(target, lmbda, phase):
-        return [(model.arch, 1)]
-    return [(model.arch, 1), *((small, k) for k in phase.start_race_small_seed_ks)]
+        return own
+    return [*own, *((small, k) for k in phase.start_race_small_seed_ks)]
 
 
 def _race(
