@@ -187,3 +187,32 @@ def test_the_default_races_every_photo_at_quality_8_only():
     assert finest_detail(textured) > 0.01  # above every detail rule
     for quality in (5, 6, 7, 8):
         assert races_starts(textured, QUALITY_LAMBDAS[quality], phase) == (quality == 8), quality
+
+
+def test_a_race_of_three_starts_goes_on_with_the_third_where_it_leads():
+    """With ``start_race_seeds`` 3 the encode's decoder starts from three seeds (0, 1, 2 of the
+    race) and the best of the three goes on."""
+    target = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
+    asked: list[int] = []
+
+    def seeded(_arch, k):
+        asked.append(k)
+        return _model(100 + k, handicap=k != 2)  # only seed 2 starts without a handicap
+
+    raced = _model(1, handicap=True)
+    preset = _preset(0.25, start_race_seeds=3)
+    seen: list[tuple[int, int]] = []
+    trained, stats = fitting.fit_best(
+        raced,
+        target,
+        0.01,
+        preset,
+        lambda done, total, _: seen.append((done, total)),
+        seeded=seeded,
+    )
+    assert asked == [1, 2]
+    assert int(stats["steps"]) == 10 + 2 * 2 and seen[-1] == (14, 14)  # the two losers' 2 steps
+    alone = _model(102)
+    fitting.fit(alone, target, 0.01, _preset(0.0))
+    for a, b in zip(trained.state_dict().values(), alone.state_dict().values()):
+        assert torch.equal(a, b)

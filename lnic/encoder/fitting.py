@@ -142,14 +142,17 @@ def _race_starts(
     model: OverfittedCodec, target: torch.Tensor, lmbda: float, phase: NoisePhase
 ) -> list[tuple[Architecture, int]]:
     """The decoders and seeds (:data:`Seeded`) of a race's other starts: none where the phase
-    runs no race here, else ``model``'s from the other seed, and where the phase asks for it a
-    smaller one from the other seed and, with ``start_race_small_seeds`` 2, from ``model``'s."""
+    runs no race here, else ``model``'s from the other seeds
+    (:attr:`~lnic.encoder.phases.NoisePhase.start_race_rival_ks`), and where the phase asks for
+    it a smaller one from the race's seed 1 and, with ``start_race_small_seeds`` 2, from
+    ``model``'s."""
     if not races_starts(target, lmbda, phase):
         return []
+    own = [(model.arch, k) for k in phase.start_race_rival_ks]
     small = smaller_architecture(model.arch)
     if small is None or not races_smaller_decoder(target, lmbda, phase):
-        return [(model.arch, 1)]
-    return [(model.arch, 1), *((small, k) for k in phase.start_race_small_seed_ks)]
+        return own
+    return [*own, *((small, k) for k in phase.start_race_small_seed_ks)]
 
 
 def _race(

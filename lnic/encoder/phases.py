@@ -116,6 +116,8 @@ class NoisePhase:
     (:func:`lnic.encoder.sizing.smaller_architecture`), joins that race, its networks' fewer
     bits counted in its favour; 0 never. It starts from the race's other seed, and with
     ``start_race_small_seeds`` 2 (or more) from the encode's seed too (a fourth start).
+    ``start_race_seeds`` is how many starts of the encode's own decoder race: its seed and
+    ``start_race_seeds - 1`` others.
     """
 
     key: ClassVar[str] = "noise"
@@ -153,6 +155,7 @@ class NoisePhase:
     start_race_all_lambda: float = 0.0
     start_race_small_ratio: float = 0.0
     start_race_small_seeds: int = 1
+    start_race_seeds: int = 2
 
     @property
     def finest_grid_trial_steps(self) -> int:
@@ -175,6 +178,12 @@ class NoisePhase:
         from where it races: the other seed, and the encode's too where
         ``start_race_small_seeds`` is 2 or more."""
         return (1, 0) if self.start_race_small_seeds >= 2 else (1,)
+
+    @property
+    def start_race_rival_ks(self) -> tuple[int, ...]:
+        """The race's seeds (0 the encode's own) that the encode's own decoder starts from
+        besides its own: 1 up to ``start_race_seeds - 1``."""
+        return tuple(range(1, max(self.start_race_seeds, 2)))
 
     def at(self, step: int) -> StepSettings:
         """The settings of step ``step`` (0-based) of this phase."""
