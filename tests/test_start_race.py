@@ -160,8 +160,9 @@ def test_a_preset_says_what_its_race_adds():
 
 def test_the_default_preset_races_below_its_ratio_and_not_on_texture():
     default = PRESETS["default"].with_steps(30)
-    race = default.phases[0].start_race_steps
-    assert race > 0
+    phase = default.phases[0]
+    race = phase.start_race_steps * len(phase.start_race_rival_ks)  # every start but the winner
+    assert race > 0 and len(phase.start_race_rival_ks) == 2  # three starts of the decoder
     rng = np.random.default_rng(4)
     gradient = np.linspace(60, 200, 40)[None, :, None] + np.zeros((40, 1, 3))
     smooth = np.clip(gradient, 0, 255).astype(np.uint8)  # no finest detail: empty grid, race

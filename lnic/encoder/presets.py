@@ -136,10 +136,10 @@ class Preset:
         noise = [p for p in self.phases if isinstance(p, NoisePhase)]
         trial = noise[0].finest_grid_trial_steps if noise else 0
         early = noise[0].finest_grid_trial_early_steps if noise else 0
-        race = noise[0].start_race_steps if noise else 0
+        race = noise[0].start_race_steps * (len(noise[0].start_race_rival_ks)) if noise else 0
         small = 0
         if noise and noise[0].start_race_small_ratio > 0:
-            small = (1 + len(noise[0].start_race_small_seed_ks)) * race
+            small = (1 + len(noise[0].start_race_small_seed_ks)) * noise[0].start_race_small_steps
         extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race, small) if n})
         if extra:
             span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
@@ -187,7 +187,9 @@ PRESETS: dict[str, Preset] = {
             finest_grid_trial_ratio=0.4,
             finest_grid_trial_margin=0.03,
             finest_grid_trial_early_share=0.205,
-            start_race_share=0.205,
+            start_race_share=0.1025,
+            start_race_seeds=3,
+            start_race_small_share=0.205,
             start_race_ratio=1.0,
             start_race_detail=0.0011,
             start_race_high_detail=0.0022,
