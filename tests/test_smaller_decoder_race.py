@@ -171,3 +171,43 @@ def test_the_default_preset_races_the_smaller_decoder_below_its_finest_grid_rati
         .describe()
         .endswith("(+800-2400 trial or race steps where fine detail is scarce)")
     )
+
+
+@pytest.mark.parametrize("with_small", [False, True])
+def test_three_seeds_race_alone_and_two_beside_the_smaller_decoder(with_small):
+    """``start_race_seeds`` 3 races three starts of the encode's decoder for
+    ``start_race_share`` of the phase where the smaller decoder does not race; where it does,
+    the encode's decoder starts from two seeds and every start runs
+    ``start_race_small_share``."""
+    asked: list[tuple[Architecture, int]] = []
+
+    def seeded(arch: Architecture, k: int) -> OverfittedCodec:
+        asked.append((arch, k))
+        torch.manual_seed(101 * k + 1)
+        return OverfittedCodec(arch, 16, 16)
+
+    phase = NoisePhase(
+        8,
+        start_race_share=0.125,  # 1 step
+        start_race_seeds=3,
+        start_race_small_share=0.25,  # 2 steps
+        start_race_ratio=1e6,
+        start_race_small_ratio=1e6 if with_small else 0.0,
+        start_race_small_seeds=2,
+    )
+    torch.manual_seed(1)
+    model = OverfittedCodec(Architecture(levels=3), 16, 16)
+    _, stats = fitting.fit_best(
+        model,
+        torch.rand(3, 16, 16),
+        0.01,
+        Preset("s", (phase, StraightThroughPhase(2))),
+        seeded=seeded,
+    )
+    small = smaller_architecture(model.arch)
+    if with_small:
+        assert asked == [(model.arch, 1), (small, 1), (small, 0)]
+        assert int(stats["steps"]) == 10 + 3 * 2
+    else:
+        assert asked == [(model.arch, 1), (model.arch, 2)]
+        assert int(stats["steps"]) == 10 + 2 * 1

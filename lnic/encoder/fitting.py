@@ -98,8 +98,8 @@ def _fit(
     phase = _first_noise(preset)
     trial = phase.finest_grid_trial_steps if choice == "trial" else 0
     racing = seeded is not None and not trial and steering is None
-    starts = _race_starts(model, target, lam, phase) if racing else []
-    race = phase.start_race_steps * len(starts)
+    starts, per_start = _race_starts(model, target, lam, phase) if racing else ([], 0)
+    race = per_start * len(starts)
     counter = StepCounter(preset.steps + (trial or race), progress)
     if choice == "leave":
         model.latents.leave_empty(0)
@@ -108,7 +108,8 @@ def _fit(
         return model, _trial(model, target, lam, preset, phase, counter)
     if starts:
         assert seeded is not None
-        return _race(model, [partial(seeded, *s) for s in starts], target, lam, preset, counter)
+        rivals = [partial(seeded, *s) for s in starts]
+        return _race(model, rivals, per_start, target, lam, preset, counter)
     run = Training(model, target, lam, preset, steering, counter)
     run.advance(preset.steps)
     return model, run.finish()
@@ -140,31 +141,35 @@ def _trial(
 
 def _race_starts(
     model: OverfittedCodec, target: torch.Tensor, lmbda: float, phase: NoisePhase
-) -> list[tuple[Architecture, int]]:
-    """The decoders and seeds (:data:`Seeded`) of a race's other starts: none where the phase
-    runs no race here, else ``model``'s from the other seeds
-    (:attr:`~lnic.encoder.phases.NoisePhase.start_race_rival_ks`), and where the phase asks for
-    it a smaller one from the race's seed 1 and, with ``start_race_small_seeds`` 2, from
-    ``model``'s."""
+) -> tuple[list[tuple[Architecture, int]], int]:
+    """The decoders and seeds (:data:`Seeded`) of a race's other starts, and the steps each
+    start runs: none where the phase runs no race here; else ``model``'s from the other seeds
+    (:attr:`~lnic.encoder.phases.NoisePhase.start_race_rival_ks`) for
+    :attr:`~lnic.encoder.phases.NoisePhase.start_race_steps`, or, where the phase asks for a
+    smaller decoder, ``model``'s from the race's seed 1 and a smaller one from seed 1 and, with
+    ``start_race_small_seeds`` 2, from ``model``'s, for
+    :attr:`~lnic.encoder.phases.NoisePhase.start_race_small_steps`."""
     if not races_starts(target, lmbda, phase):
-        return []
-    own = [(model.arch, k) for k in phase.start_race_rival_ks]
+        return [], 0
     small = smaller_architecture(model.arch)
     if small is None or not races_smaller_decoder(target, lmbda, phase):
-        return own
-    return [*own, *((small, k) for k in phase.start_race_small_seed_ks)]
+        return [(model.arch, k) for k in phase.start_race_rival_ks], phase.start_race_steps
+    starts = [(model.arch, 1), *((small, k) for k in phase.start_race_small_seed_ks)]
+    return starts, phase.start_race_small_steps
 
 
 def _race(
     model: OverfittedCodec,
     rivals: list[Callable[[], OverfittedCodec]],
+    steps: int,
     target: torch.Tensor,
     lmbda: float,
     preset: Preset,
     counter: StepCounter,
 ) -> tuple[OverfittedCodec, dict[str, float]]:
     """The race of starts (:func:`lnic.encoder.race.run_race`): ``model`` against the models
-    ``rivals`` make, each with the random state a fit of it alone would have, and with the
+    ``rivals`` make, each run ``steps`` steps with the random state a fit of it alone would
+    have, and with the
     finest grid ``model`` leaves empty left empty too; a smaller decoder's networks count in
     its favour by their estimated bits
     (:func:`lnic.encoder.rate_control.estimated_weight_bytes`)."""
@@ -185,7 +190,7 @@ def _race(
     winner, stats = run_race(
         [lambda: model, *(partial(start, make) for make in rivals)],
         lambda m: Training(m, target, lmbda, preset, None, counter),
-        _first_noise(preset).start_race_steps,
+        steps,
         preset.steps,
         handicap,
     )

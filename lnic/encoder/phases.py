@@ -116,8 +116,10 @@ class NoisePhase:
     (:func:`lnic.encoder.sizing.smaller_architecture`), joins that race, its networks' fewer
     bits counted in its favour; 0 never. It starts from the race's other seed, and with
     ``start_race_small_seeds`` 2 (or more) from the encode's seed too (a fourth start).
-    ``start_race_seeds`` is how many starts of the encode's own decoder race: its seed and
-    ``start_race_seeds - 1`` others.
+    ``start_race_seeds`` is how many starts of the encode's own decoder race where the smaller
+    decoder does not: its seed and ``start_race_seeds - 1`` others. Where the smaller decoder
+    races, the own decoder starts from two seeds and every start runs
+    ``start_race_small_share`` of the phase (0: ``start_race_share``).
     """
 
     key: ClassVar[str] = "noise"
@@ -156,6 +158,7 @@ class NoisePhase:
     start_race_small_ratio: float = 0.0
     start_race_small_seeds: int = 1
     start_race_seeds: int = 2
+    start_race_small_share: float = 0.0
 
     @property
     def finest_grid_trial_steps(self) -> int:
@@ -171,6 +174,13 @@ class NoisePhase:
     def start_race_steps(self) -> int:
         """How many of the phase's first steps the two starts of a race run each."""
         return round(self.start_race_share * self.steps)
+
+    @property
+    def start_race_small_steps(self) -> int:
+        """How many of the phase's first steps each start of a race with the smaller decoder
+        runs."""
+        share = self.start_race_small_share or self.start_race_share
+        return round(share * self.steps)
 
     @property
     def start_race_small_seed_ks(self) -> tuple[int, ...]:

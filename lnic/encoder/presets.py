@@ -136,10 +136,10 @@ class Preset:
         noise = [p for p in self.phases if isinstance(p, NoisePhase)]
         trial = noise[0].finest_grid_trial_steps if noise else 0
         early = noise[0].finest_grid_trial_early_steps if noise else 0
-        race = noise[0].start_race_steps if noise else 0
+        race = noise[0].start_race_steps * (len(noise[0].start_race_rival_ks)) if noise else 0
         small = 0
         if noise and noise[0].start_race_small_ratio > 0:
-            small = (1 + len(noise[0].start_race_small_seed_ks)) * race
+            small = (1 + len(noise[0].start_race_small_seed_ks)) * noise[0].start_race_small_steps
         extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race, small) if n})
         if extra:
             span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
@@ -187,7 +187,9 @@ PRESETS: dict[str, Preset] = {
             finest_grid_trial_ratio=0.4,
             finest_grid_trial_margin=0.03,
             finest_grid_trial_early_share=0.205,
-            start_race_share=0.205,
+            start_race_share=0.1025,
+            start_race_seeds=3,
+            start_race_small_share=0.205,
             start_race_ratio=1.0,
             start_race_detail=0.0011,
             start_race_high_detail=0.0022,
@@ -238,7 +240,11 @@ every photo races (:attr:`NoisePhase.start_race_all_lambda`): on six textured de
 (detail 0.0024-0.0057) the other seed won all six at seed 0, by 1.8-9.3% (-6.4%), and two of
 them at seed 1 lost 1.6% (one race won by a start that ended behind): -4.4% over the 8 pairs.
 Seed 0, the encode's default, falls 5-13% behind the other draws at quality 8 on both photos
-measured with all four (benchmarks/training_notes.md).
+measured with all four (benchmarks/training_notes.md). The race runs three starts of 400
+steps rather than two of 800 (:attr:`NoisePhase.start_race_seeds`; the same steps in all): on
+12 dev-set pairs at qualities 5 and 8 the third start won 5 races, each a gain of 1.6-3.2%, and
+the other 7 went on with the same start as before: -1.1% of rate, no loss
+(benchmarks/ablation.md).
 Where the finest grid stays empty, a smaller decoder
 (:data:`lnic.encoder.sizing.SMALLER_DECODER`) runs in that race too
 (:attr:`NoisePhase.start_race_small_ratio`), its networks' ~470 fewer estimated bytes counted in
@@ -246,7 +252,9 @@ its favour, from both seeds (:attr:`NoisePhase.start_race_small_seeds`: four sta
 rate over 20 dev-set pairs at qualities 1-3 against the default decoder's two starts (the
 smaller decoder from the other seed alone: -2.2%), and -1.7% against that over 12 more pairs
 (three races won by the fourth start, -4.9 to -9.6% each, no loss), for 1,600 more steps at
-~0.75 the cost of a default step. The other presets have not been measured with any of these.
+~0.75 the cost of a default step (that race keeps two starts of the default decoder and 800
+steps: :attr:`NoisePhase.start_race_small_share`). The other presets have not been measured
+with any of these.
 ``slow`` gives the best rate-distortion within 900 reference steps: 10,000 steps (721 reference
 steps measured on an Intel Xeon with AVX-512, 904 on an AMD EPYC with AVX2 only, whose vectors
 are half as wide), where the smooth images that still gain from steps get most of what 3x the

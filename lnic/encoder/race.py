@@ -171,4 +171,8 @@ def run_race(
         models.append(start())
         entrants.append(Entrant(training(models[-1])))
     winner = start_race(entrants, steps, [handicap(m) for m in models])
-    return models[winner], entrants[winner].go_on(until)
+    model, entrant = models[winner], entrants[winner]
+    # the losers' latents, gradients and optimiser moments go before the winner's long run
+    # (hundreds of megabytes each on a large photo)
+    del models, entrants
+    return model, entrant.go_on(until)
