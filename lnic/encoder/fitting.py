@@ -169,9 +169,8 @@ def _race(
 ) -> tuple[OverfittedCodec, dict[str, float]]:
     """The race of starts (:func:`lnic.encoder.race.run_race`): ``model`` against the models
     ``rivals`` make, each run ``steps`` steps with the random state a fit of it alone would
-    have, and with the
-    finest grid ``model`` leaves empty left empty too; a smaller decoder's networks count in
-    its favour by their estimated bits
+    have and with the finest grid ``model`` leaves empty left empty too; a smaller decoder's
+    networks count in its favour by their estimated bits
     (:func:`lnic.encoder.rate_control.estimated_weight_bytes`)."""
 
     def start(make: Callable[[], OverfittedCodec]) -> OverfittedCodec:

@@ -102,9 +102,9 @@ class NoisePhase:
     After ``finest_grid_trial_early_share`` of the phase the trial already decides where the
     empty grid leads by more than ``finest_grid_trial_early_leave`` or by less than
     ``finest_grid_trial_early_keep`` (:func:`lnic.encoder.finest_grid.early_choice`); 0 never.
-    Below ``start_race_ratio`` bits per pixel of finest detail, where no trial runs, two starts
-    race: a second model from another seed trains beside the first for ``start_race_share`` of
-    the phase, and the one with the lower hard-rounded loss goes on
+    Below ``start_race_ratio`` bits per pixel of finest detail, where no trial runs, starts
+    race: models from ``start_race_seeds`` seeds each train for ``start_race_share`` of the
+    phase, and the one with the lower hard-rounded loss goes on
     (:func:`lnic.encoder.race.start_race`); 0 never. They also race, at any lambda, where the
     finest detail itself (mean squared, 0..1 samples) is below ``start_race_detail``: a smooth
     photo's seeds end far apart at high rates too; 0 never. At a lambda of at most
@@ -172,7 +172,8 @@ class NoisePhase:
 
     @property
     def start_race_steps(self) -> int:
-        """How many of the phase's first steps the two starts of a race run each."""
+        """How many of the phase's first steps each start of a race of the encode's own decoder
+        runs."""
         return round(self.start_race_share * self.steps)
 
     @property

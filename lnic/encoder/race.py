@@ -7,10 +7,10 @@ or two checkpoints (:func:`lnic.encoder.finest_grid.early_choice`,
 :func:`lnic.encoder.finest_grid.trial_leaves`). So is the race of starts (:func:`start_race`):
 on photos whose finest detail is scarce at the encode's lambda, one encode of the same image
 and settings ends 5-25% of rate apart from another seed's, where textured ones end ~1% apart
-(benchmarks/ablation.md), and the hard-rounded loss at step 800 already tells the better one.
-On the smoothest photos a smaller decoder runs in that race too (:func:`races_smaller_decoder`):
-there the default decoder's networks are up to a third of the file, some photos need less, and
-which ones only their first steps tell.
+(benchmarks/ablation.md), and the hard-rounded loss at step 400 or 800 already tells the better
+one. On the smoothest photos a smaller decoder runs in that race too
+(:func:`races_smaller_decoder`): there the default decoder's networks are up to a third of the
+file, some photos need less, and which ones only their first steps tell.
 """
 
 from __future__ import annotations
