@@ -282,8 +282,7 @@ def test_steps_sets_the_number_of_optimisation_steps(picture, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
     # the preset's trial or race of starts, where the picture gets one, runs on top
     noise = PRESETS["default"].with_steps(30).phases[0]
-    small = (1 + len(noise.start_race_small_seed_ks)) * noise.start_race_small_steps
-    extra = {0, noise.start_race_steps * len(noise.start_race_rival_ks), small}
+    extra = {0, noise.start_race_extra_steps, noise.start_race_small_extra_steps}
     extra |= {noise.finest_grid_trial_steps, noise.finest_grid_trial_early_steps}
     assert report["steps"] in {30 + n for n in extra} and out.stat().st_size == report["bytes"]
 

@@ -121,7 +121,7 @@ def test_the_default_preset_tries_both_ways_between_its_rule_and_its_trial_ratio
         # trial's range this smooth picture races its starts instead (its detail is below the
         # preset's start_race_detail)
         assert ratio * QUALITY_LAMBDAS[8] < phase.start_race_detail
-        race = phase.start_race_steps * len(phase.start_race_rival_ks)  # each losing start's
+        race = phase.start_race_extra_steps
         assert result.steps in ((30 + early, 30 + trial) if tried else (30 + race,))
 
 

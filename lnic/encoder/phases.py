@@ -184,6 +184,17 @@ class NoisePhase:
         return round(share * self.steps)
 
     @property
+    def start_race_extra_steps(self) -> int:
+        """The steps that a race of the encode's own decoder adds to a fit: its losing starts'."""
+        return self.start_race_steps * len(self.start_race_rival_ks)
+
+    @property
+    def start_race_small_extra_steps(self) -> int:
+        """The steps that a race with the smaller decoder adds to a fit: its losing starts'
+        (the own decoder's second seed and the smaller decoder's seeds)."""
+        return (1 + len(self.start_race_small_seed_ks)) * self.start_race_small_steps
+
+    @property
     def start_race_small_seed_ks(self) -> tuple[int, ...]:
         """The race's seeds (0 the encode's own, 1 the other) that the smaller decoder starts
         from where it races: the other seed, and the encode's too where

@@ -136,10 +136,10 @@ class Preset:
         noise = [p for p in self.phases if isinstance(p, NoisePhase)]
         trial = noise[0].finest_grid_trial_steps if noise else 0
         early = noise[0].finest_grid_trial_early_steps if noise else 0
-        race = noise[0].start_race_steps * len(noise[0].start_race_rival_ks) if noise else 0
+        race = noise[0].start_race_extra_steps if noise else 0
         small = 0
         if noise and noise[0].start_race_small_ratio > 0:
-            small = (1 + len(noise[0].start_race_small_seed_ks)) * noise[0].start_race_small_steps
+            small = noise[0].start_race_small_extra_steps
         extra = sorted({n for n in (trial, early if 0 < early < trial else 0, race, small) if n})
         if extra:
             span = f"{extra[0]}-{extra[-1]}" if len(extra) > 1 else f"{extra[0]}"
