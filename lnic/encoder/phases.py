@@ -171,6 +171,20 @@ class NoisePhase:
         return round(self.finest_grid_trial_early_share * self.steps)
 
     @property
+    def start_race_rules(self) -> tuple[tuple[float, float], ...]:
+        """The race's (lambda, detail) rules as one table: starts race where the encode's lambda
+        is at most a rule's lambda and the finest detail is below its detail, for any rule
+        (``start_race_detail`` at any lambda, ``start_race_high_detail`` up to
+        ``start_race_high_lambda``, any detail up to ``start_race_all_lambda``; a 0 drops its
+        rule, since no lambda is at most 0 and no detail below 0). The fields stay apart so that
+        probes set each one (``--set noise.start_race_detail=...``)."""
+        return (
+            (math.inf, self.start_race_detail),
+            (self.start_race_high_lambda, self.start_race_high_detail),
+            (self.start_race_all_lambda, math.inf),
+        )
+
+    @property
     def start_race_steps(self) -> int:
         """How many of the phase's first steps each start of a race of the encode's own decoder
         runs."""

@@ -101,24 +101,17 @@ def _winner(
 
 
 def races_starts(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
-    """Whether the phase's starts race on ``target`` at ``lmbda``: its finest detail
-    (:func:`lnic.encoder.finest_grid.finest_detail`) is worth less than
-    :attr:`~NoisePhase.start_race_ratio` bits per pixel, or is below
-    :attr:`~NoisePhase.start_race_detail` at any lambda (a smooth photo), or below
-    :attr:`~NoisePhase.start_race_high_detail` at a lambda of at most
-    :attr:`~NoisePhase.start_race_high_lambda` (a high rate), or the lambda is at most
-    :attr:`~NoisePhase.start_race_all_lambda` (the highest rates, any detail): where the seed
-    decides most."""
+    """Whether the phase's starts race on ``target`` at ``lmbda``, where the seed decides most:
+    its finest detail (:func:`lnic.encoder.finest_grid.finest_detail`) is worth less than
+    :attr:`~NoisePhase.start_race_ratio` bits per pixel, or a rule of
+    :attr:`~NoisePhase.start_race_rules` holds (a smooth photo at any lambda, a photo of
+    middling detail at a high rate, any photo at the highest rates)."""
     if phase.start_race_steps <= 0:
         return False
-    if lmbda <= phase.start_race_all_lambda:
-        return True
     detail = finest_detail(target)
     if phase.start_race_ratio > 0 and detail < phase.start_race_ratio * lmbda:
         return True
-    if lmbda <= phase.start_race_high_lambda and detail < phase.start_race_high_detail:
-        return True
-    return detail < phase.start_race_detail
+    return any(lmbda <= top and detail < most for top, most in phase.start_race_rules)
 
 
 def races_smaller_decoder(target: torch.Tensor, lmbda: float, phase: NoisePhase) -> bool:
